@@ -1,0 +1,49 @@
+# memwal-enclave: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/interop/node_modules/.installed
+
+.PHONY: run test test-external bench image verify-build venv node clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.lock requirements-dev.lock requirements-sdk.lock
+	@bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock -r requirements-dev.lock
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-sdk.lock
+	touch $@
+
+venv: $(STAMP)  ## create .venv with the pinned dependencies
+
+$(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: $(NODE_STAMP)  ## install the pinned npm packages used by the interop tests
+
+run: $(STAMP)  ## start the whole stack locally (embedded databases, localnet, sidecar, relayer)
+	$(PY) -m enclave.devstack
+
+test: $(STAMP) $(NODE_STAMP)  ## run the whole test suite
+	$(PY) -m pytest -q
+
+test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE_URL / REDIS_URL
+	$(PY) -m pytest -q -m database
+
+bench: $(STAMP)  ## run the benchmarks in bench/
+	$(PY) -m bench
+
+image: $(STAMP)  ## build the reproducible enclave image and print its PCRs
+	$(PY) -m imagebuild build
+
+verify-build: $(STAMP)  ## rebuild in a fresh directory and compare with PCRS=published.json
+	$(PY) -m imagebuild verify --pcrs $(PCRS)
+
+clean:
+	rm -rf $(VENV) tests/interop/node_modules build

@@ -1,0 +1,28 @@
+"""Errors raised by the ``chain`` package.
+
+    ChainError
+    ├── ChainUnavailable      transport failure, timeout, HTTP 429/5xx: worth retrying
+    ├── ChainProtocolError    the node answered, but not in the shape we expect
+    ├── TransactionRejected   the node refused or aborted a transaction
+    └── InvalidSignature      a Sui signature did not verify
+"""
+
+
+class ChainError(Exception):
+    """Base class for every error of the chain package."""
+
+
+class ChainUnavailable(ChainError):
+    """The node could not be reached or answered with a transient status."""
+
+
+class ChainProtocolError(ChainError):
+    """The node's answer did not have the expected shape."""
+
+
+class TransactionRejected(ChainError):
+    """A transaction was refused by the node or aborted during execution."""
+
+
+class InvalidSignature(ChainError):
+    """A Sui signature is malformed or does not verify."""
