@@ -3,6 +3,7 @@
     ChainError
     ├── ChainUnavailable      transport failure, timeout, HTTP 429/5xx: worth retrying
     ├── ChainProtocolError    the node answered, but not in the shape we expect
+    ├── ObjectNotFound        the object a caller needs (gas coin, key server) does not exist
     ├── TransactionRejected   the node refused or aborted a transaction
     └── InvalidSignature      a Sui signature did not verify
 """
@@ -18,6 +19,10 @@ class ChainUnavailable(ChainError):
 
 class ChainProtocolError(ChainError):
     """The node's answer did not have the expected shape."""
+
+
+class ObjectNotFound(ChainError):
+    """An object that must exist (a key server, a gas coin, an input object) was not found."""
 
 
 class TransactionRejected(ChainError):

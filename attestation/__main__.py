@@ -1,0 +1,7 @@
+"""``python -m attestation``: see ``attestation/_cli.py``."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

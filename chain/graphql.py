@@ -1,0 +1,269 @@
+"""``ChainReader`` over Sui GraphQL (``POST <url>`` with ``{query, variables}``).
+
+Move values come from ``MoveValue.json``: u64/u256 are decimal strings, ``vector<u8>`` is base64, a
+``UID`` is its ``"0x…"`` string, structs are plain objects (see ``chain.move_json``). Dynamic fields are
+looked up by ``{type, bcs}`` with the name BCS-encoded, as the schema requires. Event cursors are the
+connection's opaque edge cursors, carried in ``EventCursor.page_cursor``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from chain import bcs, move_json
+from chain import graphql_queries as queries
+from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
+from chain.http_transport import TransportLimits, post_json
+from chain.reader import (
+    Account,
+    AccountCreatedEvent,
+    DelegateKey,
+    EventCursor,
+    EventPage,
+    KeyServerInfo,
+    ObjectRef,
+    OwnedBlob,
+    blob_id_from_u256,
+)
+
+MAX_PAGES = 200
+SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
+METADATA_FIELD = {"type": "vector<u8>", "bcs": base64.b64encode(bcs.byte_vector(b"metadata")).decode("ascii")}
+KEY_SERVER_V1_FIELD = {"type": "u64", "bcs": base64.b64encode(bcs.u64(1)).decode("ascii")}
+
+
+class GraphQLError(ChainProtocolError):
+    """The GraphQL service answered with ``errors``."""
+
+
+class GraphQLChainReader:
+    def __init__(self, url: str, *, http: httpx.AsyncClient, limits: TransportLimits = TransportLimits()) -> None:
+        self._url = url
+        self._http = http
+        self._limits = limits
+
+    def __repr__(self) -> str:
+        return f"GraphQLChainReader({self._url!r})"
+
+    async def query(self, document: str, variables: Mapping[str, object] | None = None) -> Mapping[str, object]:
+        answer = await post_json(self._http, self._url, {"query": document, "variables": dict(variables or {})}, self._limits)
+        answer = _mapping(answer)
+        errors = answer.get("errors")
+        if errors:
+            messages = [str(_mapping(error).get("message", ""))[:300] for error in move_json.as_list(errors)]
+            raise GraphQLError("; ".join(messages) or "GraphQL error")
+        return _mapping(answer.get("data"))
+
+    async def _object(self, object_id: str) -> Mapping[str, object] | None:
+        found = (await self.query(queries.OBJECT_QUERY, {"address": object_id})).get("object")
+        return None if found is None else _mapping(found)
+
+    async def get_account(self, account_id: str) -> Account | None:
+        found = await self._object(account_id)
+        if found is None or found.get("asMoveObject") is None:
+            return None
+        contents = _mapping(_mapping(found["asMoveObject"]).get("contents"))
+        if not _type_repr(contents).endswith("::account::MemWalAccount"):
+            return None
+        fields = move_json.fields_of(contents.get("json"))
+        keys = tuple(
+            DelegateKey(
+                public_key=move_json.as_bytes(move_json.field(key, "public_key"), max_length=32),
+                sui_address=move_json.as_address(move_json.field(key, "sui_address")),
+                label=move_json.as_string(move_json.field(key, "label")),
+            )
+            for key in map(move_json.fields_of, move_json.as_list(move_json.field(fields, "delegate_keys"), max_length=64))
+        )
+        owner = _mapping(found.get("owner"))
+        if owner.get("__typename") != "Shared":
+            raise ChainProtocolError("a MemWal account must be a shared object")
+        return Account(
+            account_id=move_json.as_address(found.get("address")),
+            owner=move_json.as_address(move_json.field(fields, "owner")),
+            active=move_json.as_bool(fields.get("active", True)),  # missing counts as active, as upstream
+            delegate_keys=keys,
+            initial_shared_version=move_json.as_int(owner.get("initialSharedVersion")),
+        )
+
+    async def iter_registry_accounts(self, registry_id: str) -> AsyncIterator[str]:
+        registry = await self._object(registry_id)
+        if registry is None or registry.get("asMoveObject") is None:
+            raise ObjectNotFound(f"registry {registry_id} does not exist")
+        fields = move_json.fields_of(_mapping(_mapping(registry["asMoveObject"]).get("contents")).get("json"))
+        table_id = move_json.as_uid(move_json.field(move_json.fields_of(move_json.field(fields, "accounts")), "id"))
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            data = await self.query(
+                queries.DYNAMIC_FIELDS_QUERY, {"parent": table_id, "first": queries.PAGE_SIZE, "after": after}
+            )
+            connection = _mapping(_mapping(data.get("address")).get("dynamicFields"))
+            for node in move_json.as_list(connection.get("nodes"), max_length=queries.PAGE_SIZE):
+                yield move_json.as_address(_move_value_json(_mapping(node).get("value")))
+            has_next, after = _page_info(connection)
+            if not has_next:
+                return
+        raise ChainProtocolError("registry scan exceeded the page cap")
+
+    async def account_created_events(self, package_id: str, cursor: EventCursor | None, limit: int) -> EventPage:
+        event_type = f"{package_id}::account::AccountCreated"
+        after = None
+        if cursor is not None:
+            after = cursor.page_cursor or await self._edge_cursor_of(event_type, cursor)
+        data = await self.query(
+            queries.EVENTS_QUERY, {"type": event_type, "first": min(limit, queries.PAGE_SIZE), "after": after}
+        )
+        connection = _mapping(data.get("events"))
+        events = [_account_created(_mapping(edge)) for edge in move_json.as_list(connection.get("edges"))]
+        has_next, _ = _page_info(connection)
+        next_cursor = events[-1].cursor if events else cursor  # same rule as JSON-RPC's nextCursor
+        return EventPage(tuple(events), next_cursor, has_next)
+
+    async def _edge_cursor_of(self, event_type: str, cursor: EventCursor) -> str:
+        """Find the opaque cursor of an event known only by (txDigest, eventSeq), e.g. one a JSON-RPC indexer stored."""
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            data = await self.query(queries.EVENTS_QUERY, {"type": event_type, "first": queries.PAGE_SIZE, "after": after})
+            connection = _mapping(data.get("events"))
+            for edge in move_json.as_list(connection.get("edges")):
+                event = _account_created(_mapping(edge))
+                if (event.cursor.tx_digest, event.cursor.event_seq) == (cursor.tx_digest, cursor.event_seq):
+                    return event.cursor.page_cursor or ""
+            has_next, after = _page_info(connection)
+            if not has_next:
+                break
+        raise ChainProtocolError("event cursor does not match any event of this type")
+
+    async def object_version(self, object_id: str) -> int | None:
+        found = await self._object(object_id)
+        return None if found is None else move_json.as_int(found.get("version"))
+
+    async def object_ref(self, object_id: str) -> ObjectRef:
+        found = await self._object(object_id)
+        if found is None:
+            raise ObjectNotFound(f"object {object_id} does not exist")
+        return _object_ref(found)
+
+    async def _owned_objects(self, owner: str, type_name: str) -> list[Mapping[str, object]]:
+        nodes: list[Mapping[str, object]] = []
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            variables = {"owner": owner, "type": type_name, "first": queries.PAGE_SIZE, "after": after, "field": METADATA_FIELD}
+            data = await self.query(queries.OWNED_OBJECTS_QUERY, variables)
+            connection = _mapping(_mapping(data.get("address")).get("objects"))
+            nodes.extend(_mapping(node) for node in move_json.as_list(connection.get("nodes"), max_length=queries.PAGE_SIZE))
+            has_next, after = _page_info(connection)
+            if not has_next:
+                return nodes
+        raise ChainProtocolError("owned-object scan exceeded the page cap")
+
+    async def owned_blobs(self, owner: str, walrus_package_id: str) -> list[OwnedBlob]:
+        blobs: list[tuple[int, OwnedBlob]] = []
+        for node in await self._owned_objects(owner, f"{walrus_package_id}::blob::Blob"):
+            fields = move_json.fields_of(_mapping(node.get("contents")).get("json"))
+            blob_number = move_json.as_int(move_json.field(fields, "blob_id"), bits=256)
+            metadata: dict[str, str] = {}
+            if node.get("dynamicField") is not None:
+                value = move_json.fields_of(_move_value_json(_mapping(node["dynamicField"]).get("value")))
+                metadata = move_json.as_string_map(move_json.field(value, "metadata"))
+            blob = OwnedBlob(move_json.as_address(node.get("address")), blob_id_from_u256(blob_number), metadata)
+            blobs.append((move_json.as_int(node.get("version")), blob))
+        blobs.sort(key=lambda item: item[0], reverse=True)  # newest version first
+        return [blob for _, blob in blobs]
+
+    async def key_server(self, object_id: str) -> KeyServerInfo:
+        data = await self.query(queries.KEY_SERVER_QUERY, {"address": object_id, "field": KEY_SERVER_V1_FIELD})
+        found = data.get("object")
+        if found is None or _mapping(found).get("asMoveObject") is None:
+            raise ObjectNotFound(f"key server {object_id} does not exist")
+        move_object = _mapping(_mapping(found)["asMoveObject"])
+        if not _type_repr(_mapping(move_object.get("contents"))).endswith("::key_server::KeyServer"):
+            raise ChainProtocolError(f"object {object_id} is not a Seal KeyServer")
+        if move_object.get("dynamicField") is None:
+            raise ChainProtocolError(f"key server {object_id} has no V1 record")
+        record = move_json.fields_of(_move_value_json(_mapping(move_object["dynamicField"]).get("value")))
+        public_key = move_json.as_bytes(move_json.field(record, "pk"), max_length=96)
+        if len(public_key) != 96:
+            raise ChainProtocolError("key server public key is not 96 bytes")
+        return KeyServerInfo(
+            object_id=move_json.as_address(object_id),
+            name=move_json.as_string(move_json.field(record, "name")),
+            url=move_json.as_string(move_json.field(record, "url")),
+            key_type=move_json.as_int(move_json.field(record, "key_type"), bits=8),
+            public_key=public_key,
+        )
+
+    async def gas_price(self) -> int:
+        epoch = _mapping((await self.query(queries.GAS_PRICE_QUERY)).get("epoch"))
+        return move_json.as_int(epoch.get("referenceGasPrice"))
+
+    async def gas_coins(self, owner: str) -> list[ObjectRef]:
+        return [_object_ref(node) for node in await self._owned_objects(owner, SUI_COIN_TYPE)]
+
+    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> str:
+        variables = {"transaction": base64.b64encode(tx_bytes).decode("ascii"), "signatures": list(signatures)}
+        try:
+            data = await self.query(queries.EXECUTE_MUTATION, variables)
+        except GraphQLError as exc:
+            raise TransactionRejected(str(exc)) from exc
+        result = _mapping(data.get("executeTransaction"))
+        if result.get("errors"):
+            raise TransactionRejected("; ".join(str(error)[:300] for error in move_json.as_list(result["errors"])))
+        effects = _mapping(result.get("effects"))
+        digest = move_json.as_string(effects.get("digest"))
+        if effects.get("status") != "SUCCESS":
+            error = effects.get("executionError")
+            message = _mapping(error).get("message") if error is not None else "unknown error"
+            raise TransactionRejected(f"transaction {digest} failed: {str(message)[:500]}")
+        return digest
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise ChainProtocolError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _type_repr(contents: Mapping[str, object]) -> str:
+    return move_json.normalize_type(move_json.as_string(_mapping(contents.get("type")).get("repr")))
+
+
+def _move_value_json(value: object) -> object:
+    """``DynamicField.value`` must be a ``MoveValue`` (a dynamic field, not a dynamic object field)."""
+    value = _mapping(value)
+    if value.get("__typename") != "MoveValue":
+        raise ChainProtocolError("dynamic field value is not a MoveValue")
+    return value.get("json")
+
+
+def _page_info(connection: Mapping[str, object]) -> tuple[bool, str | None]:
+    info = _mapping(connection.get("pageInfo"))
+    end_cursor = info.get("endCursor")
+    if end_cursor is not None and not isinstance(end_cursor, str):
+        raise ChainProtocolError("endCursor is not a string")
+    return move_json.as_bool(info.get("hasNextPage")), end_cursor
+
+
+def _account_created(edge: Mapping[str, object]) -> AccountCreatedEvent:
+    node = _mapping(edge.get("node"))
+    parsed = move_json.fields_of(_mapping(node.get("contents")).get("json"))
+    cursor = EventCursor(
+        tx_digest=move_json.as_string(_mapping(node.get("transaction")).get("digest")),
+        event_seq=move_json.as_int(node.get("sequenceNumber")),
+        page_cursor=move_json.as_string(edge.get("cursor")),
+    )
+    return AccountCreatedEvent(
+        account_id=move_json.as_address(move_json.field(parsed, "account_id")),
+        owner=move_json.as_address(move_json.field(parsed, "owner")),
+        cursor=cursor,
+    )
+
+
+def _object_ref(node: Mapping[str, object]) -> ObjectRef:
+    return ObjectRef(
+        move_json.as_address(node.get("address")),
+        move_json.as_int(node.get("version")),
+        move_json.as_string(node.get("digest")),
+    )

@@ -1,0 +1,132 @@
+"""The server-wallet transaction MemWal's sidecar sends after an upload: tag Blobs, then hand them over.
+
+For each Blob: ``WAL::blob::insert_or_update_metadata_pair(&mut Blob, key, value)`` for
+``memwal_namespace``, ``memwal_owner``, ``memwal_package_id`` (and ``memwal_agent_id`` when given), then
+one ``TransferObjects([blobs], owner)``. The ``TransactionData`` is built from pysui's BCS types
+(``pysui.sui.sui_bcs.bcs``) and signed offline with pysui's keypair; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nacl.signing
+from pysui.sui.sui_bcs import bcs as sui_bcs
+from pysui.sui.sui_crypto import keypair_from_keystring
+
+from chain import bcs
+from chain.address import ED25519_FLAG, normalize_address, sui_address
+from chain.base58 import b58encode, decode_digest
+from chain.keys import encode_sui_private_key
+from chain.reader import ObjectRef
+
+TRANSACTION_INTENT = b"\x00\x00\x00"  # scope TransactionData, version V0, app Sui
+TRANSACTION_DIGEST_SALT = b"TransactionData::"
+MAX_BLOBS_PER_TRANSACTION = 20  # upstream's set-metadata-batch limit
+MAX_GAS_COINS = 16
+MAX_METADATA_VALUE_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class BlobTags:
+    """The metadata pairs MemWal writes on each Blob; restore filters on them."""
+
+    owner: str
+    namespace: str
+    memwal_package_id: str
+    agent_id: str | None = None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        pairs = [
+            ("memwal_namespace", self.namespace or "default"),
+            ("memwal_owner", normalize_address(self.owner)),
+            ("memwal_package_id", normalize_address(self.memwal_package_id)),
+        ]
+        if self.agent_id:
+            pairs.append(("memwal_agent_id", self.agent_id))
+        for key, value in pairs:
+            if len(value.encode("utf-8")) > MAX_METADATA_VALUE_BYTES:
+                raise ValueError(f"metadata value for {key} is too long")
+        return pairs
+
+
+def build_blob_metadata_transaction(
+    *,
+    seed: bytes,
+    walrus_package_id: str,
+    blobs: Sequence[ObjectRef],
+    tags: BlobTags,
+    gas_coins: Sequence[ObjectRef],
+    gas_price: int,
+    gas_budget: int,
+) -> tuple[bytes, str]:
+    """Return ``(tx_bytes, signature_b64)`` ready for ``ChainReader.execute_transaction``."""
+    if not 1 <= len(blobs) <= MAX_BLOBS_PER_TRANSACTION:
+        raise ValueError(f"between 1 and {MAX_BLOBS_PER_TRANSACTION} blobs per transaction")
+    if not 1 <= len(gas_coins) <= MAX_GAS_COINS:
+        raise ValueError(f"between 1 and {MAX_GAS_COINS} gas coins")
+    if gas_price <= 0 or gas_budget <= 0:
+        raise ValueError("gas price and budget must be positive")
+    sender = sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
+    inputs: list[sui_bcs.CallArg] = []
+    commands: list[sui_bcs.Command] = []
+
+    def add_input(argument: sui_bcs.CallArg) -> sui_bcs.Argument:
+        inputs.append(argument)
+        return sui_bcs.Argument("Input", len(inputs) - 1)
+
+    blob_arguments = [add_input(sui_bcs.CallArg("Object", sui_bcs.ObjectArg("ImmOrOwnedObject", _reference(blob)))) for blob in blobs]
+    pure_arguments: dict[str, sui_bcs.Argument] = {}  # one input per distinct string, as the TS SDK does
+    for key, value in tags.pairs():
+        for text in (key, value):
+            if text not in pure_arguments:
+                pure_arguments[text] = add_input(sui_bcs.CallArg("Pure", list(bcs.string(text))))
+    for blob_argument in blob_arguments:
+        for key, value in tags.pairs():
+            call = sui_bcs.ProgrammableMoveCall(
+                sui_bcs.Address.from_str(normalize_address(walrus_package_id)),
+                "blob",
+                "insert_or_update_metadata_pair",
+                [],
+                [blob_argument, pure_arguments[key], pure_arguments[value]],
+            )
+            commands.append(sui_bcs.Command("MoveCall", call))
+    recipient = add_input(sui_bcs.CallArg("Pure", list(bcs.address(normalize_address(tags.owner)))))
+    commands.append(sui_bcs.Command("TransferObjects", sui_bcs.TransferObjects(blob_arguments, recipient)))
+    gas = sui_bcs.GasData([_reference(coin) for coin in gas_coins], sui_bcs.Address.from_str(sender), gas_price, gas_budget)
+    data = sui_bcs.TransactionData(
+        "V1",
+        sui_bcs.TransactionDataV1(
+            sui_bcs.TransactionKind("ProgrammableTransaction", sui_bcs.ProgrammableTransaction(inputs, commands)),
+            sui_bcs.Address.from_str(sender),
+            gas,
+            sui_bcs.TransactionExpiration("None", None),
+        ),
+    )
+    tx_bytes = data.serialize()
+    keypair = keypair_from_keystring(encode_sui_private_key(seed))
+    return tx_bytes, keypair.new_sign_secure(base64.b64encode(tx_bytes).decode("ascii"))
+
+
+def sign_transaction(seed: bytes, tx_bytes: bytes) -> str:
+    """base64(0x00 ‖ Ed25519(BLAKE2b-256(intent ‖ tx bytes)) ‖ public key), Sui's serialized signature."""
+    key = nacl.signing.SigningKey(seed)
+    digest = hashlib.blake2b(TRANSACTION_INTENT + bytes(tx_bytes), digest_size=32).digest()
+    signature = key.sign(digest).signature
+    return base64.b64encode(bytes([ED25519_FLAG]) + signature + bytes(key.verify_key)).decode("ascii")
+
+
+def transaction_digest(tx_bytes: bytes) -> str:
+    """The digest a node reports for these ``TransactionData`` bytes (base58)."""
+    return b58encode(hashlib.blake2b(TRANSACTION_DIGEST_SALT + bytes(tx_bytes), digest_size=32).digest())
+
+
+def _reference(ref: ObjectRef) -> sui_bcs.ObjectReference:
+    return sui_bcs.ObjectReference(
+        sui_bcs.Address.from_str(normalize_address(ref.object_id)),
+        ref.version,
+        sui_bcs.Digest.from_bytes(decode_digest(ref.digest)),
+    )

@@ -1,0 +1,168 @@
+"""The relayer process: start the sidecar, wait until it is healthy, serve HTTP, shut down in order.
+
+Order on start: settings → databases (external URLs, or embedded for development) → sidecar child
+(exits the relayer if not healthy within SIDECAR_START_TIMEOUT_SECS) → services → job workers → HTTP.
+Order on stop (SIGINT/SIGTERM): stop accepting → drain requests (graceful timeout) → stop workers →
+close pools → stop the sidecar → stop embedded databases. If the sidecar dies, the relayer exits too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Mapping
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from enclave.app import build_app
+from enclave.job_runner import JobRunner
+from enclave.services import create_services
+from enclave.settings import Settings
+from enclave.sidecar_client import SidecarClient
+from memwal_common.secret import Secret
+
+logger = logging.getLogger("memwal.serve")
+
+# Variables only the sidecar may see; the relayer drops them from its own environment once spawned.
+SIDECAR_ONLY_VARIABLES = ("SERVER_SUI_PRIVATE_KEYS", "SERVER_SUI_PRIVATE_KEY")
+SIDECAR_HEALTH_POLL_SECONDS = 0.2
+SIDECAR_WATCH_SECONDS = 2.0
+
+
+class StartupError(RuntimeError):
+    """The relayer cannot start; the message says why."""
+
+
+class SidecarProcess:
+    def __init__(self, socket_path: str, token: Secret, environment: Mapping[str, str]) -> None:
+        self.socket_path = socket_path
+        self.token = token
+        self._environment = dict(environment)
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout_seconds: float) -> None:
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        env = dict(self._environment)
+        env["SIDECAR_SOCKET"] = self.socket_path
+        env["SIDECAR_AUTH_TOKEN"] = self.token.reveal()
+        self.process = await asyncio.create_subprocess_exec(sys.executable, "-m", "sidecar", env=env)
+        probe = SidecarClient(self.socket_path, self.token)
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout_seconds
+            while asyncio.get_running_loop().time() < deadline:
+                if self.process.returncode is not None:
+                    raise StartupError(f"sidecar exited during start-up with status {self.process.returncode}")
+                if os.path.exists(self.socket_path) and await probe.health():
+                    return
+                await asyncio.sleep(SIDECAR_HEALTH_POLL_SECONDS)
+        finally:
+            await probe.close()
+        await self.stop()
+        raise StartupError(f"sidecar not healthy within {timeout_seconds:g} s")
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except asyncio.TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def _watch_sidecar(sidecar: SidecarProcess, shutdown: asyncio.Event) -> None:
+    assert sidecar.process is not None
+    await sidecar.process.wait()
+    if not shutdown.is_set():
+        logger.error("sidecar exited with status %s; stopping the relayer", sidecar.process.returncode)
+        shutdown.set()
+
+
+async def run(settings: Settings, environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    async with AsyncExitStack() as stack:
+        database_url, redis_url = settings.database_url, settings.redis_url
+        if database_url is None or redis_url is None:
+            from enclave.embedded import start_embedded_postgres, start_embedded_redis
+
+            if database_url is None:
+                logger.warning("DATABASE_URL unset: starting an embedded PostgreSQL (development only)")
+                postgres = await asyncio.to_thread(start_embedded_postgres, data_dir / "postgres")
+                stack.callback(postgres.stop)
+                database_url = postgres.url
+            if redis_url is None:
+                logger.warning("REDIS_URL unset: starting an embedded Redis (development only)")
+                embedded_redis = await asyncio.to_thread(start_embedded_redis, data_dir / "redis")
+                stack.callback(embedded_redis.stop)
+                redis_url = embedded_redis.url
+        token = settings.sidecar_auth_token if settings.sidecar_auth_token else Secret(secrets.token_urlsafe(32))
+        socket_path = settings.sidecar_socket or str((data_dir / "sidecar.sock").resolve())
+        sidecar_env = dict(environment)
+        sidecar_env["REDIS_URL"] = redis_url
+        sidecar = SidecarProcess(socket_path, token, sidecar_env)
+        await sidecar.start(settings.sidecar_start_timeout_seconds)
+        stack.push_async_callback(sidecar.stop)
+        for name in SIDECAR_ONLY_VARIABLES:
+            os.environ.pop(name, None)
+        services = await create_services(
+            settings, database_url=database_url, redis_url=redis_url, sidecar_socket=socket_path, sidecar_token=token
+        )
+        stack.push_async_callback(services.close)
+        services.job_runner = JobRunner(services)
+        services.job_runner.start()
+        watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown))
+        stack.callback(watcher.cancel)
+        config = Config()
+        config.bind = [settings.bind if ":" in settings.bind or settings.bind.startswith("fd://") else f"127.0.0.1:{settings.bind}"]
+        config.accesslog = None
+        config.graceful_timeout = 10
+        config.h11_max_incomplete_size = 16 * 1024
+        config.keep_alive_timeout = 30
+        logger.info("relayer listening on %s", ", ".join(config.bind))
+        await hypercorn_serve(build_app(services), config, shutdown_trigger=shutdown.wait)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from memwal_common.environment import SettingsError
+    from memwal_common.logs import configure_logging
+
+    parser = argparse.ArgumentParser(
+        prog="python -m enclave",
+        description="MemWal-compatible relayer. Starts its sidecar (the key holder), then serves the MemWal API. "
+        "All configuration comes from environment variables; see README 'Configuration'.",
+    )
+    parser.parse_args(argv)
+    environment = dict(os.environ)
+    try:
+        settings = Settings.from_environ(environment)
+        settings.validate()
+    except SettingsError as exc:
+        print(f"relayer: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format)
+
+    async def main_async() -> int:
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, shutdown.set)
+        try:
+            return await run(settings, environment, shutdown)
+        except StartupError as exc:
+            logger.error("%s", exc)
+            return 1
+
+    return asyncio.run(main_async())

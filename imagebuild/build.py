@@ -1,0 +1,114 @@
+"""Build `enclave.eif` and `pcrs.json` from the pinned inputs and a source checkout.
+
+The result depends only on the lock file, the checkout's application packages and the builder's own
+code: no clock, host name, user, umask, locale, time zone, directory order or current directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from imagebuild import cpio, eif, kernel, pcr, rootfs
+from imagebuild.debian import deb_entries
+from imagebuild.lockfile import Lock, load_lock
+from imagebuild.sources import InputCache
+from imagebuild.wheels import check_wheels_match_requirements, parse_requirements_lock, wheel_entries
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+BUILD_TOOL = "memwal-enclave imagebuild"
+BUILD_TOOL_VERSION = "1"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    eif_path: Path
+    pcrs_path: Path
+    measurements: pcr.Measurements
+    eif_sha256: str
+    eif_size: int
+    ramdisk_sizes: tuple[int, ...]
+    elapsed_seconds: float
+
+
+def metadata_json(lock: Lock, ramdisks: list[bytes]) -> bytes:
+    """The EIF metadata section: fixed content derived from the inputs (not measured in any PCR)."""
+    build_time = datetime.datetime.fromtimestamp(lock.source_date_epoch, tz=datetime.timezone.utc)
+    document = {
+        "ImageName": lock.image_name,
+        "ImageVersion": lock.sha256[:16],
+        "BuildMetadata": {
+            "BuildTime": build_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "BuildTool": BUILD_TOOL,
+            "BuildToolVersion": BUILD_TOOL_VERSION,
+            "OperatingSystem": "Linux",
+            "KernelVersion": lock.kernel.release,
+        },
+        "DockerInfo": {},
+        "CustomMetadata": {
+            "InputsLockSha256": lock.sha256,
+            "RamdiskSha256": [hashlib.sha256(ramdisk).hexdigest() for ramdisk in ramdisks],
+        },
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_bytes(data)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def build_image(*, checkout: Path, out: Path, cache: Path, lock: Lock | None = None, progress: Progress = print) -> BuildResult:
+    started = time.monotonic()
+
+    def step(message: str) -> None:
+        progress(f"[{time.monotonic() - started:6.1f}s] {message}")
+
+    lock = lock or load_lock(checkout / "imagebuild" / "inputs.lock.json")
+    check_wheels_match_requirements(lock, parse_requirements_lock((checkout / "requirements.lock").read_text()))
+    inputs = InputCache(cache, progress=step)
+
+    step(f"kernel {lock.kernel.deb.package} {lock.kernel.deb.version}")
+    kernel_parts = kernel.kernel_parts(deb_entries(inputs.deb(lock, lock.kernel.deb)), lock.kernel)
+    step(f"modules in load order: {', '.join(module.name for module in kernel_parts.modules)}")
+
+    step(f"{len(lock.runtime_debs)} Debian runtime packages")
+    debian = rootfs.debian_runtime([(deb.package, deb_entries(inputs.deb(lock, deb))) for deb in lock.runtime_debs])
+
+    step(f"{len(lock.wheels)} wheels")
+    wheel_files = inputs.wheels(lock.wheels)
+    site_packages = [
+        entry for wheel in lock.wheels for entry in wheel_entries(wheel_files[wheel.filename], prefix=rootfs.SITE_PACKAGES_PREFIX)
+    ]
+
+    step(f"application packages: {', '.join(lock.application_packages)}")
+    sources = rootfs.application_sources(checkout, lock.application_packages)
+
+    bootstrap = rootfs.bootstrap_entries(kernel_parts)
+    application = rootfs.application_entries(debian=debian, wheels=site_packages, sources=sources)
+    rootfs.check_disjoint(bootstrap, application)
+    step(f"writing cpio archives ({len(bootstrap)} + {len(application)} entries)")
+    ramdisks = [cpio.write_cpio(bootstrap, mtime=lock.source_date_epoch), cpio.write_cpio(application, mtime=lock.source_date_epoch)]
+
+    step("writing EIF")
+    image = eif.build_image(kernel=kernel_parts.bzimage, cmdline=lock.cmdline, ramdisks=ramdisks, metadata=metadata_json(lock, ramdisks))
+    raw = eif.serialize(image)
+    measurements = pcr.measure(image)
+    eif_path, pcrs_path = out / "enclave.eif", out / "pcrs.json"
+    _write_atomically(eif_path, raw)
+    _write_atomically(pcrs_path, measurements.to_json().encode())
+    return BuildResult(
+        eif_path=eif_path, pcrs_path=pcrs_path, measurements=measurements, eif_sha256=hashlib.sha256(raw).hexdigest(),
+        eif_size=len(raw), ramdisk_sizes=tuple(len(ramdisk) for ramdisk in ramdisks), elapsed_seconds=time.monotonic() - started,
+    )

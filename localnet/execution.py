@@ -1,0 +1,175 @@
+"""Executing a signed transaction against the localnet ``World``.
+
+Steps, in the order a validator takes them:
+(1) decode the ``TransactionData``; (2) verify the sender's Ed25519 signature over
+BLAKE2b-256(intent ``00 00 00`` ‖ bytes); (3) check the gas coins and every owned input: they exist,
+the sender owns them, and version and digest match; (4) run the commands: only
+``walrus::blob::insert_or_update_metadata_pair`` on a Blob and ``TransferObjects`` are supported;
+(5) write all changed objects at one new version and record the transaction. Any failure raises
+``TransactionError`` and leaves the world unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+import nacl.exceptions
+import nacl.signing
+
+from chain.address import sui_address
+from chain.bcs import BcsError, BcsReader
+from chain.transactions import TRANSACTION_INTENT, transaction_digest
+from localnet import move
+from localnet.move_values import U64
+from localnet.transaction_data import (
+    MalformedTransaction,
+    MoveCall,
+    ObjectReference,
+    OwnedInput,
+    PureInput,
+    SharedInput,
+    TransactionData,
+    TransferObjects,
+    decode_transaction_data,
+)
+from localnet.world import MoveAbort, StoredObject, StoredTransaction, World
+
+GAS_UNITS_CHARGED = 1000  # a flat computation charge; the localnet does not meter
+MAX_SIGNATURES = 2
+
+
+class TransactionError(Exception):
+    """A transaction was refused; ``kind`` names the reason the way Sui's errors do."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+def apply_transaction(world: World, tx_bytes: bytes, signatures: list[str]) -> StoredTransaction:
+    try:
+        data = decode_transaction_data(tx_bytes)  # (1)
+    except MalformedTransaction as exc:
+        raise TransactionError("InvalidTransaction", str(exc)) from exc
+    _verify_signatures(data, tx_bytes, signatures)  # (2)
+    digest = transaction_digest(tx_bytes)
+    with world.lock:
+        for done in world.transactions:
+            if done.digest == digest:
+                return done  # executing the same bytes again is idempotent on Sui
+        gas_coins = [_checked_owned(world, data.sender, reference, "gas coin") for reference in data.gas_payment]  # (3)
+        if any(coin.type != move.SUI_COIN_TYPE for coin in gas_coins) or not gas_coins:
+            raise TransactionError("InvalidGasObject", "gas must be paid with Coin<SUI> objects")
+        if data.gas_price < world.reference_gas_price:
+            raise TransactionError("GasPriceUnderReferencePrice", f"gas price {data.gas_price} < {world.reference_gas_price}")
+        if sum(coin.contents.fields["balance"].value for coin in gas_coins) < data.gas_budget:
+            raise TransactionError("InsufficientGas", "gas coins do not cover the budget")
+        inputs = [_checked_input(world, data.sender, item) for item in data.inputs]
+        try:
+            with world.transaction(data.sender, digest=digest) as tx:  # (4) + (5)
+                for command in data.commands:
+                    if isinstance(command, MoveCall):
+                        _move_call(world, tx, data, inputs, command)
+                    else:
+                        _transfer(world, tx, data, inputs, command)
+                charge = min(data.gas_budget, data.gas_price * GAS_UNITS_CHARGED)
+                first = world.objects[gas_coins[0].object_id]
+                tx.update(first, fields={"balance": U64(first.contents.fields["balance"].value - charge)})
+                for coin in gas_coins[1:]:
+                    tx.update(world.objects[coin.object_id])
+                recorded_digest = tx.digest
+        except MoveAbort as exc:
+            raise TransactionError("MoveAbort", str(exc)) from exc
+        return next(done for done in reversed(world.transactions) if done.digest == recorded_digest)
+
+
+def _verify_signatures(data: TransactionData, tx_bytes: bytes, signatures: list[str]) -> None:
+    if data.gas_owner != data.sender:
+        raise TransactionError("InvalidTransaction", "sponsored transactions are not supported")
+    if not 1 <= len(signatures) <= MAX_SIGNATURES:
+        raise TransactionError("InvalidSignature", "expected the sender's signature")
+    message = hashlib.blake2b(TRANSACTION_INTENT + tx_bytes, digest_size=32).digest()
+    for signature_b64 in signatures:
+        try:
+            raw = base64.b64decode(signature_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise TransactionError("InvalidSignature", "signature is not base64") from exc
+        if len(raw) != 97 or raw[0] != 0:
+            raise TransactionError("InvalidSignature", "only Ed25519 signatures are supported")
+        public_key = raw[65:]
+        if sui_address(public_key) != data.sender:
+            continue
+        try:
+            nacl.signing.VerifyKey(public_key).verify(message, raw[1:65])
+        except nacl.exceptions.BadSignatureError as exc:
+            raise TransactionError("InvalidSignature", "signature does not verify") from exc
+        return
+    raise TransactionError("InvalidSignature", "no signature from the sender")
+
+
+def _checked_owned(world: World, sender: str, reference: ObjectReference, what: str) -> StoredObject:
+    item = world.get(reference.object_id)
+    if item is None:
+        raise TransactionError("ObjectNotFound", f"{what} {reference.object_id} does not exist")
+    if item.owner != "Immutable" and item.owner_address() != sender:
+        raise TransactionError("IncorrectUserSignature", f"{what} {reference.object_id} is not owned by the sender")
+    if item.version != reference.version or item.digest != reference.digest:
+        raise TransactionError(
+            "ObjectVersionUnavailableForConsumption",
+            f"{what} {reference.object_id} is at version {item.version}, not {reference.version}",
+        )
+    return item
+
+
+def _checked_input(world: World, sender: str, item: PureInput | OwnedInput | SharedInput) -> object:
+    if isinstance(item, PureInput):
+        return item
+    if isinstance(item, OwnedInput):
+        return _checked_owned(world, sender, item.reference, "input object")
+    stored = world.get(item.object_id)
+    shared = stored.owner.get("Shared") if stored is not None and isinstance(stored.owner, dict) else None
+    if shared is None or shared["initial_shared_version"] != item.initial_shared_version:
+        raise TransactionError("InvalidSharedObject", f"{item.object_id} is not shared at that version")
+    return stored
+
+
+def _object_argument(world: World, data: TransactionData, inputs: list[object], argument) -> StoredObject:
+    if argument.kind != "Input" or argument.index >= len(inputs) or not isinstance(inputs[argument.index], StoredObject):
+        raise TransactionError("MoveAbort", "expected an object input argument")
+    return world.objects[inputs[argument.index].object_id]  # latest state within this transaction
+
+
+def _pure_argument(inputs: list[object], argument, decode):
+    if argument.kind != "Input" or argument.index >= len(inputs) or not isinstance(inputs[argument.index], PureInput):
+        raise TransactionError("MoveAbort", "expected a pure input argument")
+    reader = BcsReader(inputs[argument.index].data)
+    try:
+        value = decode(reader)
+        reader.finish()
+    except BcsError as exc:
+        raise TransactionError("MoveAbort", f"pure argument does not decode: {exc}") from exc
+    return value
+
+
+def _move_call(world: World, tx, data: TransactionData, inputs: list[object], call: MoveCall) -> None:
+    walrus = world.packages.get("walrus")
+    target = f"{call.package}::{call.module}::{call.function}"
+    if walrus is None or target != f"{walrus}::blob::insert_or_update_metadata_pair" or len(call.arguments) != 3:
+        raise TransactionError("MoveAbort", f"function {target} is not available on the localnet")
+    blob = _object_argument(world, data, inputs, call.arguments[0])
+    if blob.type != f"{walrus}::blob::Blob" or blob.owner_address() != data.sender:
+        raise TransactionError("MoveAbort", "insert_or_update_metadata_pair needs a Blob the sender owns")
+    key = _pure_argument(inputs, call.arguments[1], lambda reader: reader.string(1024))
+    value = _pure_argument(inputs, call.arguments[2], lambda reader: reader.string(64 * 1024))
+    move.insert_or_update_metadata_pair(world, tx, blob.object_id, key, value)
+
+
+def _transfer(world: World, tx, data: TransactionData, inputs: list[object], command: TransferObjects) -> None:
+    recipient = _pure_argument(inputs, command.recipient, lambda reader: reader.address())
+    for argument in command.objects:
+        item = _object_argument(world, data, inputs, argument)
+        if item.owner_address() != data.sender:
+            raise TransactionError("MoveAbort", f"{item.object_id} cannot be transferred by the sender")
+        tx.update(item, owner={"AddressOwner": recipient})

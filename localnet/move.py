@@ -1,0 +1,219 @@
+"""Seeding that behaves like the Move code the localnet stands in for.
+
+- ``memwal::account`` (spec: MemWal ``account.move``): one shared ``AccountRegistry`` with a
+  ``Table<address, ID>``; shared ``MemWalAccount`` objects; the ``version`` dynamic field (value 2) on
+  both; the events ``AccountCreated``, ``DelegateKeyAdded``, ``DelegateKeyRemoved``,
+  ``AccountDeactivated``/``AccountReactivated``; the same limits and abort codes.
+- ``walrus::blob`` Blob objects (``blob_id`` u256, ``storage`` struct) and their ``metadata`` field.
+- ``seal::key_server`` KeyServer objects with the V1 record under dynamic field ``1u64``.
+- ``0x2::coin::Coin<0x2::sui::SUI>`` gas coins.
+"""
+
+from __future__ import annotations
+
+from chain.address import normalize_address, sui_address
+from chain.reader import blob_id_to_u256
+from localnet.move_values import U64, U256, Address, Struct, Uid
+from localnet.world import MoveAbort, World
+
+MAX_DELEGATE_KEYS = 20
+MAX_LABEL_BYTES = 64
+MEMWAL_VERSION = 2
+SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
+METADATA_NAME = b"metadata"
+ENCODING_TYPES = {"RedStuff": 0, "RS2": 1}
+LOCALNET_OPERATOR = "0x" + "5e" * 32  # stands in for whoever published packages and runs key servers
+
+# abort codes of memwal::account
+E_NOT_OWNER = 0
+E_KEY_ALREADY_EXISTS = 1
+E_KEY_NOT_FOUND = 2
+E_TOO_MANY_KEYS = 3
+E_INVALID_PUBLIC_KEY = 4
+E_ACCOUNT_ALREADY_EXISTS = 5
+E_ACCOUNT_DEACTIVATED = 6
+E_LABEL_TOO_LONG = 8
+
+
+def publish_package(world: World, name: str) -> str:
+    with world.lock:
+        if name in world.packages:
+            return world.packages[name]
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            package = tx.create("package", {}, "Immutable", version=1)  # a fresh package is at version 1
+            world.packages[name] = package.object_id
+        return package.object_id
+
+
+def _package(world: World, name: str) -> str:
+    return world.packages.get(name) or publish_package(world, name)
+
+
+def create_registry(world: World) -> str:
+    with world.lock:
+        if world.registry_id is not None:
+            return world.registry_id
+        package = _package(world, "memwal")
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            table = Struct("0x2::table::Table<address, 0x2::object::ID>", {"id": Uid(world.new_id()), "size": U64(0)})
+            registry = tx.create(f"{package}::account::AccountRegistry", {"accounts": table}, _shared(tx))
+            tx.add_field(registry.object_id, "vector<u8>", b"version", "u64", U64(MEMWAL_VERSION))
+            world.registry_id = registry.object_id
+        return registry.object_id
+
+
+def _shared(tx) -> dict:
+    """A new shared object records the version it was shared at."""
+    return {"Shared": {"initial_shared_version": tx.version}}
+
+
+def _account(world: World, account_id: str):
+    account = world.get(account_id)
+    if account is None or account.contents is None or not account.type.endswith("::account::MemWalAccount"):
+        raise MoveAbort("account", 0, f"no MemWalAccount {account_id}")
+    return account
+
+
+def create_account(world: World, owner: str) -> str:
+    owner = normalize_address(owner)
+    with world.lock:
+        registry = world.get(create_registry(world))
+        table = registry.contents.fields["accounts"]
+        table_id = table.fields["id"].value
+        if any(item.contents.fields["name"] == Address(owner) for item in world.fields_of(table_id)):
+            raise MoveAbort("account::create_account", E_ACCOUNT_ALREADY_EXISTS, "owner already has an account")
+        package = world.packages["memwal"]
+        with world.transaction(owner) as tx:
+            account = tx.create(
+                f"{package}::account::MemWalAccount",
+                {"owner": Address(owner), "delegate_keys": [], "created_at": U64(world.now_ms()), "active": True},
+                _shared(tx),
+            )
+            tx.add_field(account.object_id, "vector<u8>", b"version", "u64", U64(MEMWAL_VERSION))
+            tx.add_field(table_id, "address", Address(owner), "0x2::object::ID", Address(account.object_id))
+            size = table.fields["size"].value + 1
+            tx.update(registry, fields={"accounts": Struct(table.type, {**table.fields, "size": U64(size)})})
+            tx.emit(package, "account", "AccountCreated", {"account_id": Address(account.object_id), "owner": Address(owner)})
+        return account.object_id
+
+
+def add_delegate_key(world: World, account_id: str, public_key: bytes, label: str) -> None:
+    with world.lock:
+        account = _account(world, account_id)
+        fields = account.contents.fields
+        if not fields["active"]:
+            raise MoveAbort("account::add_delegate_key", E_ACCOUNT_DEACTIVATED, "account is deactivated")
+        if len(public_key) != 32:
+            raise MoveAbort("account::add_delegate_key", E_INVALID_PUBLIC_KEY, "public key must be 32 bytes")
+        if len(label.encode("utf-8")) > MAX_LABEL_BYTES:
+            raise MoveAbort("account::add_delegate_key", E_LABEL_TOO_LONG, "label longer than 64 bytes")
+        keys = list(fields["delegate_keys"])
+        if len(keys) >= MAX_DELEGATE_KEYS:
+            raise MoveAbort("account::add_delegate_key", E_TOO_MANY_KEYS, "at most 20 delegate keys")
+        if any(key.fields["public_key"] == bytes(public_key) for key in keys):
+            raise MoveAbort("account::add_delegate_key", E_KEY_ALREADY_EXISTS, "delegate key already present")
+        package = world.packages["memwal"]
+        address = Address(sui_address(bytes(public_key)))
+        key = Struct(f"{package}::account::DelegateKey", {
+            "public_key": bytes(public_key), "sui_address": address, "label": label, "created_at": U64(world.now_ms())})
+        owner = fields["owner"].value
+        with world.transaction(owner) as tx:
+            tx.update(account, fields={"delegate_keys": keys + [key]})
+            tx.emit(package, "account", "DelegateKeyAdded", {
+                "account_id": Address(account.object_id), "public_key": bytes(public_key), "sui_address": address, "label": label})
+
+
+def remove_delegate_key(world: World, account_id: str, public_key: bytes) -> None:
+    with world.lock:
+        account = _account(world, account_id)
+        keys = list(account.contents.fields["delegate_keys"])
+        remaining = [key for key in keys if key.fields["public_key"] != bytes(public_key)]
+        if len(remaining) == len(keys):
+            raise MoveAbort("account::remove_delegate_key", E_KEY_NOT_FOUND, "no such delegate key")
+        removed = next(key for key in keys if key.fields["public_key"] == bytes(public_key))
+        package = world.packages["memwal"]
+        with world.transaction(account.contents.fields["owner"].value) as tx:
+            tx.update(account, fields={"delegate_keys": remaining})
+            tx.emit(package, "account", "DelegateKeyRemoved", {
+                "account_id": Address(account.object_id), "public_key": bytes(public_key),
+                "sui_address": removed.fields["sui_address"]})
+
+
+def set_active(world: World, account_id: str, active: bool) -> None:
+    with world.lock:
+        account = _account(world, account_id)
+        owner = account.contents.fields["owner"]
+        if account.contents.fields["active"] == active:
+            raise MoveAbort("account::set_active", E_ACCOUNT_DEACTIVATED, f"account already {'active' if active else 'inactive'}")
+        package = world.packages["memwal"]
+        with world.transaction(owner.value) as tx:
+            tx.update(account, fields={"active": bool(active)})
+            name = "AccountReactivated" if active else "AccountDeactivated"
+            tx.emit(package, "account", name, {"account_id": Address(account.object_id), "owner": owner})
+
+
+def create_blob_object(world: World, blob_id_b64url: str, size: int, owner: str, encoding_type: str, end_epoch: int) -> str:
+    if encoding_type not in ENCODING_TYPES:
+        raise ValueError(f"unknown Walrus encoding type {encoding_type!r}")
+    blob_number = blob_id_to_u256(blob_id_b64url)
+    with world.lock:
+        package = _package(world, "walrus")
+        storage = Struct(f"{package}::storage_resource::Storage", {
+            "id": Uid(world.new_id()), "start_epoch": world.epoch, "end_epoch": int(end_epoch),
+            "storage_size": U64(max(int(size), 1) * 5)})  # encoded size: a rough stand-in for RS2 overhead
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            blob = tx.create(f"{package}::blob::Blob", {
+                "registered_epoch": world.epoch, "blob_id": U256(blob_number), "size": U64(int(size)),
+                "encoding_type": ENCODING_TYPES[encoding_type], "certified_epoch": world.epoch,
+                "storage": storage, "deletable": True}, {"AddressOwner": normalize_address(owner)})
+        return blob.object_id
+
+
+def insert_or_update_metadata_pair(world: World, tx, blob_id: str, key: str, value: str) -> None:
+    """``walrus::blob::insert_or_update_metadata_pair``: creates the ``metadata`` field on first use."""
+    package = world.packages["walrus"]
+    blob = world.get(blob_id)
+    metadata_type = f"{package}::metadata::Metadata"
+    map_type = "0x2::vec_map::VecMap<0x1::string::String, 0x1::string::String>"
+    entry_type = "0x2::vec_map::Entry<0x1::string::String, 0x1::string::String>"
+    existing = world.find_field(blob_id, "vector<u8>", _metadata_name_bcs())
+    if existing is None:
+        entries = []
+    else:
+        entries = list(existing.contents.fields["value"].fields["metadata"].fields["contents"])
+    entries = [entry for entry in entries if entry.fields["key"] != key]
+    entries.append(Struct(entry_type, {"key": key, "value": value}))
+    metadata = Struct(metadata_type, {"metadata": Struct(map_type, {"contents": entries})})
+    if existing is None:
+        tx.add_field(blob.object_id, "vector<u8>", METADATA_NAME, metadata_type, metadata)
+    else:
+        tx.update(existing, fields={"value": metadata})
+    tx.update(world.get(blob_id))
+
+
+def _metadata_name_bcs() -> bytes:
+    from localnet.move_values import name_bcs
+
+    return name_bcs(METADATA_NAME)
+
+
+def register_key_server(world: World, name: str, url: str, public_key: bytes) -> str:
+    if len(public_key) != 96:
+        raise ValueError("a BF-IBE key server public key is a 96-byte G2 point")
+    with world.lock:
+        package = _package(world, "seal")
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            server = tx.create(f"{package}::key_server::KeyServer", {"first_version": U64(1), "last_version": U64(1)},
+                               {"AddressOwner": LOCALNET_OPERATOR})
+            record = Struct(f"{package}::key_server::KeyServerV1",
+                            {"name": name, "url": url, "key_type": 0, "pk": bytes(public_key)})
+            tx.add_field(server.object_id, "u64", U64(1), f"{package}::key_server::KeyServerV1", record)
+        return server.object_id
+
+
+def fund(world: World, address: str, amount: int) -> str:
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    with world.lock, world.transaction(LOCALNET_OPERATOR) as tx:
+        coin = tx.create(SUI_COIN_TYPE, {"balance": U64(int(amount))}, {"AddressOwner": normalize_address(address)})
+    return coin.object_id

@@ -1,0 +1,157 @@
+"""The subset of Sui's GraphQL schema the localnet serves.
+
+Type and field names are those of ``crates/sui-indexer-alt-graphql/schema.graphql`` in MystenLabs/sui;
+only the fields MemWal's readers need are present, with the same argument names and nullability.
+"""
+
+SCHEMA_SDL = """
+scalar SuiAddress
+scalar UInt53
+scalar BigInt
+scalar Base64
+scalar JSON
+scalar DateTime
+
+type Query {
+  address(address: SuiAddress!): Address!
+  object(address: SuiAddress!): Object
+  objects(first: Int, after: String, filter: ObjectFilter!): ObjectConnection
+  events(first: Int, after: String, filter: EventFilter): EventConnection
+  epoch(epochId: UInt53): Epoch
+  chainIdentifier: String!
+}
+
+type Mutation {
+  executeTransaction(transactionDataBcs: Base64!, signatures: [Base64!]!): ExecutionResult!
+}
+
+type Address {
+  address: SuiAddress!
+  asObject: Object
+  objects(first: Int, after: String, filter: ObjectFilter): MoveObjectConnection
+  dynamicField(name: DynamicFieldName!): DynamicField
+  dynamicFields(first: Int, after: String): DynamicFieldConnection
+}
+
+type Object {
+  address: SuiAddress!
+  version: UInt53
+  digest: String
+  owner: Owner
+  asMoveObject: MoveObject
+  asMovePackage: MovePackage
+  dynamicField(name: DynamicFieldName!): DynamicField
+  dynamicFields(first: Int, after: String): DynamicFieldConnection
+}
+
+type MoveObject {
+  address: SuiAddress!
+  version: UInt53
+  digest: String
+  owner: Owner
+  contents: MoveValue
+  hasPublicTransfer: Boolean
+  dynamicField(name: DynamicFieldName!): DynamicField
+  dynamicFields(first: Int, after: String): DynamicFieldConnection
+}
+
+type MovePackage {
+  address: SuiAddress!
+  version: UInt53
+  digest: String
+}
+
+type MoveValue {
+  type: MoveType
+  json: JSON
+}
+
+type MoveType {
+  repr: String!
+}
+
+type DynamicField {
+  address: SuiAddress!
+  version: UInt53
+  digest: String
+  name: MoveValue
+  value: DynamicFieldValue
+}
+
+union DynamicFieldValue = MoveObject | MoveValue
+
+input DynamicFieldName {
+  type: String!
+  bcs: Base64!
+}
+
+input ObjectFilter {
+  owner: SuiAddress
+  type: String
+}
+
+input EventFilter {
+  sender: SuiAddress
+  module: String
+  type: String
+}
+
+union Owner = AddressOwner | ObjectOwner | Shared | Immutable
+
+type AddressOwner { address: Address }
+type ObjectOwner { address: Address }
+type Shared { initialSharedVersion: UInt53 }
+type Immutable { _: Boolean }
+
+type Event {
+  contents: MoveValue
+  sender: Address
+  sequenceNumber: UInt53!
+  timestamp: DateTime
+  transaction: Transaction
+}
+
+type Transaction {
+  digest: String!
+}
+
+type Epoch {
+  epochId: UInt53!
+  referenceGasPrice: BigInt
+}
+
+type ExecutionResult {
+  effects: TransactionEffects
+  errors: [String!]
+}
+
+type TransactionEffects {
+  digest: String!
+  status: ExecutionStatus
+  executionError: ExecutionError
+}
+
+enum ExecutionStatus { SUCCESS FAILURE }
+
+type ExecutionError {
+  message: String!
+}
+
+type PageInfo {
+  hasNextPage: Boolean!
+  hasPreviousPage: Boolean!
+  startCursor: String
+  endCursor: String
+}
+
+type ObjectConnection { pageInfo: PageInfo! edges: [ObjectEdge!]! nodes: [Object!]! }
+type ObjectEdge { cursor: String! node: Object! }
+type MoveObjectConnection { pageInfo: PageInfo! edges: [MoveObjectEdge!]! nodes: [MoveObject!]! }
+type MoveObjectEdge { cursor: String! node: MoveObject! }
+type DynamicFieldConnection { pageInfo: PageInfo! edges: [DynamicFieldEdge!]! nodes: [DynamicField!]! }
+type DynamicFieldEdge { cursor: String! node: DynamicField! }
+type EventConnection { pageInfo: PageInfo! edges: [EventEdge!]! nodes: [Event!]! }
+type EventEdge { cursor: String! node: Event! }
+
+schema { query: Query mutation: Mutation }
+"""

@@ -1,0 +1,48 @@
+"""On-chain blob discovery for restore: the owner's Blob objects tagged for this package and namespace.
+
+Unlike upstream's recent-transactions path (≤ 100 candidates, silently incomplete), this walks every
+Blob the owner holds, so restore after a wiped database finds all of them; ``capped`` says when the
+safety cap on the walk was hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chain.address import normalize_address
+from chain.errors import ChainError
+from chain.reader import ChainReader
+from sidecar.errors import UpstreamFailure
+
+MAX_OWNED_BLOBS = 10_000
+
+
+@dataclass(frozen=True)
+class TaggedBlob:
+    blob_id: str
+    object_id: str
+    namespace: str
+    package_id: str
+
+
+async def query_blobs(chain: ChainReader, *, owner: str, namespace: str, package_id: str, walrus_package_id: str) -> tuple[list[TaggedBlob], bool]:
+    try:
+        owned = await chain.owned_blobs(normalize_address(owner), walrus_package_id)
+    except ChainError as exc:
+        raise UpstreamFailure(f"chain unavailable: {exc}") from None
+    capped = len(owned) > MAX_OWNED_BLOBS
+    wanted_package = normalize_address(package_id)
+    matches = []
+    for blob in owned[:MAX_OWNED_BLOBS]:
+        tagged_package = blob.metadata.get("memwal_package_id")
+        if not tagged_package:
+            continue  # untagged blobs belong to nobody's index
+        try:
+            if normalize_address(tagged_package) != wanted_package:
+                continue
+        except ValueError:
+            continue
+        blob_namespace = blob.metadata.get("memwal_namespace") or "default"
+        if blob_namespace == namespace:
+            matches.append(TaggedBlob(blob.blob_id, blob.object_id, blob_namespace, tagged_package))
+    return matches, capped

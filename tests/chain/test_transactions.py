@@ -1,0 +1,71 @@
+"""chain.transactions: the pysui-built metadata+transfer transaction, decoded independently."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import nacl.signing
+import pytest
+
+from chain.base58 import b58encode
+from chain.reader import ObjectRef
+from chain.transactions import BlobTags, build_blob_metadata_transaction, sign_transaction, transaction_digest
+from localnet.transaction_data import MoveCall, TransferObjects, decode_transaction_data
+
+SEED = bytes(range(1, 33))
+WALRUS = "0x" + "0a" * 32
+
+
+def _ref(byte: int, version: int) -> ObjectRef:
+    return ObjectRef("0x" + f"{byte:02x}" * 32, version, b58encode(bytes([byte]) * 32))
+
+
+def _build(**overrides):
+    arguments = dict(
+        seed=SEED, walrus_package_id=WALRUS, blobs=[_ref(1, 5), _ref(2, 6)],
+        tags=BlobTags(owner="0x" + "cd" * 32, namespace="", memwal_package_id="0x" + "ee" * 32),
+        gas_coins=[_ref(3, 9)], gas_price=1000, gas_budget=10_000_000,
+    )
+    arguments.update(overrides)
+    return build_blob_metadata_transaction(**arguments)
+
+
+class TestBuildBlobMetadataTransaction:
+    def test_decodes_to_metadata_calls_then_one_transfer(self):
+        tx_bytes, _ = _build()
+        data = decode_transaction_data(tx_bytes)
+        calls = [command for command in data.commands if isinstance(command, MoveCall)]
+        assert len(calls) == 6 and {call.function for call in calls} == {"insert_or_update_metadata_pair"}
+        assert all(call.package == WALRUS and call.module == "blob" for call in calls)
+        assert isinstance(data.commands[-1], TransferObjects) and len(data.commands[-1].objects) == 2
+        assert (data.gas_price, data.gas_budget, data.gas_payment[0].version) == (1000, 10_000_000, 9)
+        assert data.inputs[0].reference.version == 5
+
+    def test_empty_namespace_becomes_default(self):
+        pairs = BlobTags(owner="0x1", namespace="", memwal_package_id="0x2").pairs()
+        assert pairs[0] == ("memwal_namespace", "default")
+
+    def test_pysui_signature_equals_our_own_and_verifies(self):
+        tx_bytes, signature = _build()
+        assert signature == sign_transaction(SEED, tx_bytes)
+        raw = base64.b64decode(signature)
+        digest = hashlib.blake2b(b"\x00\x00\x00" + tx_bytes, digest_size=32).digest()
+        nacl.signing.VerifyKey(raw[65:]).verify(digest, raw[1:65])
+
+    def test_digest_is_stable_base58(self):
+        tx_bytes, _ = _build()
+        assert transaction_digest(tx_bytes) == transaction_digest(bytes(tx_bytes))
+        assert 43 <= len(transaction_digest(tx_bytes)) <= 44
+
+    def test_rejects_too_many_blobs(self):
+        with pytest.raises(ValueError, match="blobs per transaction"):
+            _build(blobs=[_ref(n, 1) for n in range(1, 22)])
+
+    def test_rejects_missing_gas(self):
+        with pytest.raises(ValueError, match="gas coins"):
+            _build(gas_coins=[])
+
+    def test_rejects_bad_digest(self):
+        with pytest.raises(ValueError, match="32 bytes"):
+            _build(blobs=[ObjectRef("0x1", 1, "abc")])

@@ -1,0 +1,102 @@
+"""Shared database fixtures. Everything else belongs in each test directory's own conftest.
+
+    postgres_url   (session)  DATABASE_URL, else an embedded PostgreSQL in a temp dir
+    redis_url      (session)  REDIS_URL, else an embedded Redis on a unix socket
+    database_url   (session)  a throwaway database on that server, migrated once; dropped at the end
+    database       (function) an open, migrated ``Database`` whose tables are empty for each test
+
+With an external server the session creates its own database (``memwal_test_<random>``) so tests
+never touch real data; if the role may not CREATE DATABASE, the given database is used and its
+tables are emptied before every test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from enclave.database.migrations import apply_migrations
+from enclave.database.pool import Database, connect
+from enclave.embedded import start_embedded_postgres, start_embedded_redis
+
+# Throwaway data: durability settings off make each test's commits much cheaper.
+_TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+_TABLES = ("vector_entries", "remember_jobs", "delegate_key_cache", "accounts", "indexer_state")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = start_embedded_postgres(tmp_path_factory.mktemp("postgres"), settings=_TEST_SERVER_SETTINGS)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    server = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _with_database_name(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    name = f"memwal_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        created = True
+    except asyncpg.InsufficientPrivilegeError:
+        created = False
+    finally:
+        await admin.close()
+    url = _with_database_name(postgres_url, name) if created else postgres_url
+    connection = await asyncpg.connect(url)
+    try:
+        await apply_migrations(connection)
+    finally:
+        await connection.close()
+    try:
+        yield url
+    finally:
+        if created:
+            admin = await asyncpg.connect(postgres_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(f"TRUNCATE {', '.join(_TABLES)}")
+    finally:
+        await connection.close()
+    opened = await connect(database_url, min_size=1, max_size=4, command_timeout=60, migrate=False)
+    try:
+        yield opened
+    finally:
+        await opened.close()
