@@ -7,9 +7,8 @@ Blob ids: a real Walrus id is BLAKE2b-256 over (RS2, size, Merkle root of the Re
 about a second of work per blob. Here it is unpadded base64url of SHA-256("fake-walrus" ‖ content): same length
 and alphabet, also content-derived. The relayer never recomputes or validates blob ids.
 
-Fault injection (tests of the relayer's aggregator racing): ``POST /_localnet/faults`` on any app built here
-takes ``{"delayMs": int, "unavailable": bool, "lostBlobIds": [id…], "loseAllBlobs": bool}`` and replaces the
-current faults; ``DELETE`` clears them. Faults apply to ``/v1/blobs`` routes only.
+Fault injection (aggregator-racing tests): ``POST /_localnet/faults {"delayMs", "unavailable", "lostBlobIds",
+"loseAllBlobs"}`` replaces an app's faults, ``DELETE`` clears them; they apply to ``/v1/blobs`` routes only.
 """
 
 from __future__ import annotations
@@ -44,8 +43,7 @@ DEFAULT_PUBLISHER_ADDRESS = "0x" + hashlib.sha256(b"localnet-walrus-publisher").
 _BLOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 _RANGE_PATTERN = re.compile(r"bytes=(\d*)-(\d*)")
 _ERROR_DOMAIN = "daemon.walrus.space"
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "INVALID_ARGUMENT", 416: "INVALID_ARGUMENT",
-                 500: "INTERNAL", 503: "UNAVAILABLE"}
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}
 _METADATA_BYTES_ON_ALL_SHARDS = 66_012_000  # 1000 shards × 66 012 B of sliver-hash metadata
 _PRICE_PER_MIB_PER_EPOCH = 100
 
@@ -63,13 +61,13 @@ def check_blob_id(blob_id: str) -> str:
 
 
 def encoded_length(size: int) -> int:
-    """Approximate RS2 storage size: metadata-dominated for small blobs, about 5× the size for large ones."""
-    return _METADATA_BYTES_ON_ALL_SHARDS + 1000 * max(22, math.ceil(5 * size / 1000))
+    """Rough RS2 storage size: metadata-dominated for small blobs, about 5× the size for large ones."""
+    return _METADATA_BYTES_ON_ALL_SHARDS + 5 * size
 
 
 @dataclasses.dataclass(frozen=True)
 class Certification:
-    """What the publisher remembers about a certified blob (for ``alreadyCertified`` answers)."""
+    """What the publisher remembers of a certified blob, for ``alreadyCertified``."""
 
     object_id: str
     registered_epoch: int
@@ -133,7 +131,7 @@ class BlobStore:
 
 @dataclasses.dataclass(frozen=True)
 class Faults:
-    """Injected misbehaviour of one stand-in server; the default is a healthy server."""
+    """Injected misbehaviour of one server (``app.state.faults``); the default is a healthy server."""
 
     delay_ms: int = 0
     unavailable: bool = False
@@ -162,13 +160,6 @@ class Faults:
         return self.lose_all_blobs or blob_id in self.lost_blob_ids
 
 
-class FaultSwitch:
-    """The one mutable holder of a server's current :class:`Faults` (``app.state.faults``)."""
-
-    def __init__(self) -> None:
-        self.current = Faults()
-
-
 def walrus_error(code: int, reason: str, message: str) -> JSONResponse:
     """Walrus' ``Status`` error body (AIP-193 shape, domain ``daemon.walrus.space``)."""
     status = _STATUS_NAMES.get(code, "INTERNAL")
@@ -178,32 +169,29 @@ def walrus_error(code: int, reason: str, message: str) -> JSONResponse:
 
 
 async def _apply_faults(request: Request) -> Response | None:
-    faults: Faults = request.app.state.faults.current
+    faults: Faults = request.app.state.faults
     if faults.delay_ms:
         await asyncio.sleep(faults.delay_ms / 1000)
     if faults.unavailable:
-        return walrus_error(503, "SERVICE_UNAVAILABLE", "the service is temporarily unavailable (injected fault)")
+        return walrus_error(503, "SERVICE_UNAVAILABLE", "temporarily unavailable (injected fault)")
     return None
 
 
 async def _faults_route(request: Request) -> Response:
-    switch: FaultSwitch = request.app.state.faults
+    state = request.app.state
     if request.method == "DELETE":
-        switch.current = Faults()
+        state.faults = Faults()
     elif request.method == "POST":
         body = await _read_capped(request, MAX_ADMIN_BODY_BYTES)
         try:
-            switch.current = Faults.from_json(json.loads(body) if body is not None else None)
+            state.faults = Faults.from_json(json.loads(body) if body is not None else None)
         except ValueError as error:
             return walrus_error(400, "INVALID_FAULTS", str(error))
-    return JSONResponse(switch.current.to_json())
+    return JSONResponse(state.faults.to_json())
 
 
 async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The request body, or ``None`` as soon as it is known to exceed ``cap`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        return None
+    """The request body, or ``None`` as soon as it exceeds ``cap`` bytes."""
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
@@ -222,12 +210,8 @@ def _flag(request: Request, name: str) -> bool:
     return value.lower() == "true"
 
 
-def _first_epoch() -> int:
-    return 1
-
-
 def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *, max_blob_bytes: int,
-                        current_epoch: Callable[[], int] = _first_epoch,
+                        current_epoch: Callable[[], int],
                         publisher_address: str = DEFAULT_PUBLISHER_ADDRESS) -> Starlette:
     """``PUT /v1/blobs``; ``on_blob_created(blob_id, size, owner, end_epoch=…) -> object_id`` makes the Blob."""
 
@@ -251,8 +235,7 @@ def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *
             return walrus_error(400, "INVALID_QUERY_PARAMETERS", str(error))
         content = await _read_capped(request, max_blob_bytes)
         if content is None:
-            return walrus_error(413, "BLOB_TOO_LARGE", f"the blob exceeds the publisher's limit of "
-                                                       f"{max_blob_bytes} bytes")
+            return walrus_error(413, "BLOB_TOO_LARGE", f"the blob exceeds {max_blob_bytes} bytes")
         epoch = current_epoch()
         end_epoch = epoch + int(epochs_text)
         blob_id = store.put(content)
@@ -283,8 +266,8 @@ def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *
 
 
 def _requested_span(header: str | None, size: int) -> tuple[int, int] | None:
-    """Inclusive (first, last) of a single ``bytes=`` range, or ``None`` to send the whole blob (no header, or
-    one a server may ignore: several ranges, other units). Raises ``ValueError`` if the range is unsatisfiable."""
+    """Inclusive (first, last) of one ``bytes=`` range; ``None``: send it all (no or ignorable header: several
+    ranges, other units). ``ValueError`` if unsatisfiable."""
     match = _RANGE_PATTERN.fullmatch(header.strip()) if header and len(header) <= MAX_RANGE_HEADER_LENGTH else None
     if match is None or match.groups() == ("", ""):
         return None
@@ -310,7 +293,7 @@ def build_aggregator_app(store: BlobStore, *, name: str) -> Starlette:
             check_blob_id(blob_id)
         except InvalidBlobId as error:
             return walrus_error(400, "INVALID_BLOB_ID", str(error))
-        content = None if request.app.state.faults.current.loses(blob_id) else store.get(blob_id)
+        content = None if request.app.state.faults.loses(blob_id) else store.get(blob_id)
         if content is None:
             return walrus_error(404, "BLOB_NOT_FOUND", "the requested blob has not been found on Walrus")
         headers = {"accept-ranges": "bytes", "etag": f'"{blob_id}"', "x-localnet-aggregator": name}
@@ -328,12 +311,11 @@ def build_aggregator_app(store: BlobStore, *, name: str) -> Starlette:
 
 
 def _app(routes: list[Route], title: str) -> Starlette:
-    async def api(request: Request) -> Response:
-        paths = sorted({route.path for route in routes})
+    async def api(request: Request) -> Response:  # health target; real servers serve their OpenAPI here
         return JSONResponse({"openapi": "3.1.0", "info": {"title": title, "version": "localnet"},
-                             "paths": {path: {} for path in paths}})
+                             "paths": {route.path: {} for route in routes}})
 
     app = Starlette(routes=[*routes, Route("/v1/api", api, methods=["GET"]),
                             Route("/_localnet/faults", _faults_route, methods=["GET", "POST", "DELETE"])])
-    app.state.faults = FaultSwitch()
+    app.state.faults = Faults()  # replaced, never mutated, by the admin route
     return app

@@ -253,7 +253,7 @@ class TestFaults:
     async def test_bad_fault_body_is_400(self, walrus):
         response = await walrus["http"].post(f"{walrus['aggregators'][0]}/_localnet/faults", content=b"{not json")
         assert response.status_code == 400
-        assert walrus["apps"][0].state.faults.current == Faults()
+        assert walrus["apps"][0].state.faults == Faults()
 
     async def test_publisher_faults(self, walrus):
         await walrus["http"].post(f"{walrus['publisher']}/_localnet/faults", json={"unavailable": True})

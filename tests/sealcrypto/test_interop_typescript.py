@@ -93,3 +93,64 @@ class TestElGamalInterop:
         ciphertexts = [[base64.b64encode(part).decode() for part in elgamal_encrypt(keypair.public_key, usk)] for usk in usks]
         result = run_oracle([{"op": "elgamal", "secret": bls.scalar_to_bytes(keypair.secret).hex(), "ciphertexts": ciphertexts}])
         assert result[0]["keys"] == [bls.g1_to_bytes(usk).hex() for usk in usks]
+
+
+class TestSealClientAgainstLocalnetKeyServers:
+    """The public SealClient + SessionKey of @mysten/seal against our key servers over real sockets."""
+
+    async def test_full_flow_both_directions(self):
+        import asyncio
+
+        from chain.address import sui_address
+        from chain.keys import encode_sui_private_key
+        from localnet.seal_policy import AccountView
+        from localnet.seal_server import build_seal_server_app
+        from sealcrypto import KeyServerClient, KeyServerEndpoint, SessionKey, build_seal_approve_ptb
+        from tests.sealcrypto.loopback_server import real_server
+        import httpx
+        import nacl.signing
+
+        user_seed = os.urandom(32)
+        user = sui_address(bytes(nacl.signing.SigningKey(user_seed).verify_key))
+        package_id, account_id = "0x" + os.urandom(32).hex(), "0x" + os.urandom(32).hex()
+        accounts = {account_id: AccountView(account_id, user, True, ())}
+
+        async def lookup(object_id):
+            return accounts.get(object_id)
+
+        secrets = [KeyServerSecret.generate() for _ in range(2)]
+        object_ids = ["0x" + os.urandom(32).hex() for _ in secrets]
+        inner_id = bytes.fromhex(user[2:])
+        publics = [KeyServerPublic(bytes.fromhex(oid[2:]), s.public_key) for oid, s in zip(object_ids, secrets)]
+        py_object = encrypt(package_id=bytes.fromhex(package_id[2:]), inner_id=inner_id, key_servers=publics,
+                            threshold=2, plaintext=b"sealed by python")
+        apps = [build_seal_server_app(s, oid, lookup) for s, oid in zip(secrets, object_ids)]
+        async with real_server(apps[0]) as first, real_server(apps[1]) as second:
+            urls = [first, second]
+            request = {
+                "servers": [{"objectId": oid, "url": url, "pk": s.public_key.hex()} for oid, url, s in zip(object_ids, urls, secrets)],
+                "packageId": package_id, "accountId": account_id, "initialSharedVersion": 3,
+                "userSeed": user_seed.hex(), "innerId": inner_id.hex(), "pyObject": py_object.hex(), "threshold": 2,
+            }
+            process = await asyncio.create_subprocess_exec(
+                shutil.which("node") or "node", "seal_client_flow.mjs", cwd=INTEROP_DIR,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), NODE_TIMEOUT_SECONDS)
+            assert process.returncode == 0, stderr.decode()[-2000:]
+            result = json.loads(stdout)
+            assert result.get("error") is None, result.get("error")
+            assert result["address"] == user
+            assert bytes.fromhex(result["tsPlaintext"]) == b"sealed by typescript"
+            assert bytes.fromhex(result["pyPlaintext"]) == b"sealed by python"
+
+            # The TS-exported session (x-seal-session form) drives our client against the same servers.
+            session = SessionKey.from_header(result["session"])
+            ts_object = EncryptedObject.from_bytes(bytes.fromhex(result["tsObject"]))
+            endpoints = [KeyServerEndpoint(oid, url, s.public_key) for oid, url, s in zip(object_ids, urls, secrets)]
+            ptb = build_seal_approve_ptb(package_id, [(ts_object.inner_id, account_id, 3)])
+            async with httpx.AsyncClient() as http:
+                keys = await KeyServerClient(endpoints, 2, http, 10.0).fetch_keys(ptb, session, [ts_object.full_id])
+        usks = {oid: per_id[ts_object.full_id] for oid, per_id in keys.items()}
+        assert decrypt(ts_object, usks) == b"sealed by typescript"
+        assert encode_sui_private_key(bytes(32)).startswith("suiprivkey1")

@@ -1,16 +1,11 @@
 """The localnet Seal key server (localnet/seal_server.py) driven by our KeyServerClient and raw HTTP."""
 
-import asyncio
 import base64
-import contextlib
 import os
-import socket
 
 import httpx
 import nacl.signing
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from chain.address import sui_address
 from chain.personal_message import sign_personal_message
@@ -30,6 +25,7 @@ from sealcrypto import (
 )
 from sealcrypto.elgamal import ElGamalKeyPair
 from sealcrypto.key_server_secret import verify_proof_of_possession
+from tests.sealcrypto.loopback_server import real_server
 
 NOW_MS = 1_700_000_000_000
 PACKAGE = "0x" + "5e" * 32
@@ -250,26 +246,6 @@ class TestProtocol:
         assert good.json()["service_id"] == SERVER_IDS[0]
         assert verify_proof_of_possession(pop, SECRETS[0].public_key, owner_id(SERVER_IDS[0]))
         assert (bad.status_code, bad.json()["error"]) == (400, "InvalidServiceId")
-
-
-@contextlib.asynccontextmanager
-async def real_server(app):
-    """Serve ``app`` with hypercorn on a loopback socket with a kernel-chosen port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
-    config.graceful_timeout = 1.0
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 class TestOverRealSockets:
