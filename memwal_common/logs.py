@@ -30,4 +30,5 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs full URLs at INFO; keep it quiet so no query strings end up in logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpx2", "httpcore", "hpack"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

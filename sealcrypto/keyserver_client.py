@@ -22,7 +22,7 @@ from sealcrypto import bls
 from sealcrypto.decrypt import decrypt
 from sealcrypto.elgamal import ElGamalKeyPair
 from sealcrypto.encrypted_object import EncryptedObject
-from sealcrypto.errors import InvalidKey, KeyServerError, NotEnoughShares, SealError
+from sealcrypto.errors import InvalidKey, KeyServerError, SealError
 from sealcrypto.key_server_secret import verify_user_secret_key
 from sealcrypto.session import SessionKey
 
@@ -188,7 +188,7 @@ def decrypt_objects(
         usks = {object_id: per_id[obj.full_id] for object_id, per_id in keys.items() if obj.full_id in per_id}
         try:
             out.append(decrypt(obj, usks))
-        except (NotEnoughShares, SealError) as error:
+        except SealError as error:
             out.append(error)
     return out
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 from typing import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,11 +38,17 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    server = start_embedded_postgres(tmp_path_factory.mktemp("postgres"), settings=_TEST_SERVER_SETTINGS)
+    # Not under pytest's basetemp: as root, pgserver runs PostgreSQL as user "pgserver", and every
+    # pytest session start resets pytest-of-<user> to 0700, locking that user out of its data dir.
+    data_root = Path(tempfile.mkdtemp(prefix="memwal-test-postgres-"))
     try:
-        yield server.url
+        server = start_embedded_postgres(data_root / "data", settings=_TEST_SERVER_SETTINGS)
+        try:
+            yield server.url
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(data_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

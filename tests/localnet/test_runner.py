@@ -154,6 +154,11 @@ class TestCreateAccountErrors:
 
 @pytest.mark.slow
 class TestRunLocalnet:
+    async def test_rejects_an_impossible_threshold(self, tmp_path):
+        with pytest.raises(ValueError, match="threshold"):
+            async with run_localnet(tmp_path, key_servers=1, threshold=2):
+                pass  # pragma: no cover
+
     async def test_start_restart_and_create_account(self, tmp_path):
         async with run_localnet(tmp_path, key_servers=2, threshold=2) as info:
             written = json.loads((tmp_path / "localnet.json").read_text())

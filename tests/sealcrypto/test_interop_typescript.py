@@ -1,5 +1,6 @@
 """Interop with the official TypeScript SDK (@mysten/seal, pinned in tests/interop/package.json)."""
 
+import asyncio
 import base64
 import json
 import os
@@ -7,19 +8,30 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
+import nacl.signing
 import pytest
+
+from chain.address import sui_address
+from localnet.seal_policy import AccountView
+from localnet.seal_server import build_seal_server_app
 
 from sealcrypto import (
     DemKind,
     ElGamalKeyPair,
     EncryptedObject,
+    KeyServerClient,
+    KeyServerEndpoint,
     KeyServerPublic,
     KeyServerSecret,
+    SessionKey,
     bls,
+    build_seal_approve_ptb,
     decrypt,
     elgamal_encrypt,
     encrypt,
 )
+from tests.sealcrypto.loopback_server import real_server
 
 INTEROP_DIR = Path(__file__).resolve().parent.parent / "interop"
 NODE_TIMEOUT_SECONDS = 60
@@ -99,17 +111,6 @@ class TestSealClientAgainstLocalnetKeyServers:
     """The public SealClient + SessionKey of @mysten/seal against our key servers over real sockets."""
 
     async def test_full_flow_both_directions(self):
-        import asyncio
-
-        from chain.address import sui_address
-        from chain.keys import encode_sui_private_key
-        from localnet.seal_policy import AccountView
-        from localnet.seal_server import build_seal_server_app
-        from sealcrypto import KeyServerClient, KeyServerEndpoint, SessionKey, build_seal_approve_ptb
-        from tests.sealcrypto.loopback_server import real_server
-        import httpx
-        import nacl.signing
-
         user_seed = os.urandom(32)
         user = sui_address(bytes(nacl.signing.SigningKey(user_seed).verify_key))
         package_id, account_id = "0x" + os.urandom(32).hex(), "0x" + os.urandom(32).hex()
@@ -153,4 +154,3 @@ class TestSealClientAgainstLocalnetKeyServers:
                 keys = await KeyServerClient(endpoints, 2, http, 10.0).fetch_keys(ptb, session, [ts_object.full_id])
         usks = {oid: per_id[ts_object.full_id] for oid, per_id in keys.items()}
         assert decrypt(ts_object, usks) == b"sealed by typescript"
-        assert encode_sui_private_key(bytes(32)).startswith("suiprivkey1")

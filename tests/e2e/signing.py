@@ -1,0 +1,30 @@
+"""A minimal independent request signer for negative tests (the official SDK is used for the happy path)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+
+import nacl.signing
+
+
+def signed_headers(seed: bytes, method: str, path: str, body: bytes, *, account_id: str,
+                   timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+    key = nacl.signing.SigningKey(seed)
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(uuid.uuid4())
+    message = f"{ts}.{method}.{path}.{hashlib.sha256(body).hexdigest()}.{nonce}.{account_id}"
+    return {
+        "content-type": "application/json",
+        "x-public-key": bytes(key.verify_key).hex(),
+        "x-signature": key.sign(message.encode()).signature.hex(),
+        "x-timestamp": ts,
+        "x-nonce": nonce,
+        "x-account-id": account_id,
+    }
+
+
+def body_of(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
