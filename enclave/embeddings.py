@@ -2,7 +2,7 @@
 
 With no API key the relayer uses upstream's deterministic mock (memwal.md §6) so vectors match a MemWal
 relayer bit for bit: SHA-256(text) bytes cycled to 1536 values, v[i] = ((b/255)·2−1)·(1+sin(0.001·i)),
-rounded to float32.
+with every step rounded to float32 as upstream's f32 arithmetic does.
 """
 
 from __future__ import annotations
@@ -23,13 +23,24 @@ logger = logging.getLogger("memwal.embeddings")
 MAX_BATCH = 64
 
 
+def _f32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+_F32_THOUSANDTH = _f32(0.001)
+
+
 def mock_embedding(text: str) -> list[float]:
+    # Upstream computes every step in f32 (Rust: `(b as f32 / 255.0) * 2.0 - 1.0`, `(i as f32 * 0.001).sin()`),
+    # so each operation is rounded to float32 here too. An f64 operation on two f32 operands, rounded once
+    # to f32, is the correctly rounded f32 result, which is what Rust's f32 arithmetic yields.
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     values = []
     for index in range(EMBEDDING_DIMENSIONS):
         byte = digest[index % len(digest)]
-        value = ((byte / 255.0) * 2.0 - 1.0) * (1.0 + math.sin(0.001 * index))
-        values.append(struct.unpack("<f", struct.pack("<f", value))[0])
+        scaled = _f32(_f32(byte / 255.0) * 2.0 - 1.0)
+        wave = _f32(1.0 + _f32(math.sin(_f32(index * _F32_THOUSANDTH))))
+        values.append(_f32(scaled * wave))
     return values
 
 

@@ -87,49 +87,64 @@ async def _watch_sidecar(sidecar: SidecarProcess, shutdown: asyncio.Event) -> No
         shutdown.set()
 
 
-async def run(settings: Settings, environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
+async def start_relayer(settings: Settings, environment: Mapping[str, str], stack: AsyncExitStack, shutdown: asyncio.Event):
+    """Start databases (embedded when unset), the sidecar, services and job workers; return the ASGI app.
+
+    Everything started is registered on ``stack`` so closing it stops them in reverse order. The enclave
+    runtime calls this once it has been provisioned with its secrets.
+    """
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    async with AsyncExitStack() as stack:
-        database_url, redis_url = settings.database_url, settings.redis_url
-        if database_url is None or redis_url is None:
-            from enclave.embedded import start_embedded_postgres, start_embedded_redis
+    database_url, redis_url = settings.database_url, settings.redis_url
+    if database_url is None or redis_url is None:
+        from enclave.embedded import start_embedded_postgres, start_embedded_redis
 
-            if database_url is None:
-                logger.warning("DATABASE_URL unset: starting an embedded PostgreSQL (development only)")
-                postgres = await asyncio.to_thread(start_embedded_postgres, data_dir / "postgres")
-                stack.callback(postgres.stop)
-                database_url = postgres.url
-            if redis_url is None:
-                logger.warning("REDIS_URL unset: starting an embedded Redis (development only)")
-                embedded_redis = await asyncio.to_thread(start_embedded_redis, data_dir / "redis")
-                stack.callback(embedded_redis.stop)
-                redis_url = embedded_redis.url
-        token = settings.sidecar_auth_token if settings.sidecar_auth_token else Secret(secrets.token_urlsafe(32))
-        socket_path = settings.sidecar_socket or str((data_dir / "sidecar.sock").resolve())
-        sidecar_env = dict(environment)
-        sidecar_env["REDIS_URL"] = redis_url
-        sidecar = SidecarProcess(socket_path, token, sidecar_env)
-        await sidecar.start(settings.sidecar_start_timeout_seconds)
-        stack.push_async_callback(sidecar.stop)
-        for name in SIDECAR_ONLY_VARIABLES:
-            os.environ.pop(name, None)
-        services = await create_services(
-            settings, database_url=database_url, redis_url=redis_url, sidecar_socket=socket_path, sidecar_token=token
-        )
-        stack.push_async_callback(services.close)
-        services.job_runner = JobRunner(services)
-        services.job_runner.start()
-        watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown))
-        stack.callback(watcher.cancel)
-        config = Config()
-        config.bind = [settings.bind if ":" in settings.bind or settings.bind.startswith("fd://") else f"127.0.0.1:{settings.bind}"]
-        config.accesslog = None
-        config.graceful_timeout = 10
-        config.h11_max_incomplete_size = 16 * 1024
-        config.keep_alive_timeout = 30
+        if database_url is None:
+            logger.warning("DATABASE_URL unset: starting an embedded PostgreSQL (development only)")
+            postgres = await asyncio.to_thread(start_embedded_postgres, data_dir / "postgres")
+            stack.callback(postgres.stop)
+            database_url = postgres.url
+        if redis_url is None:
+            logger.warning("REDIS_URL unset: starting an embedded Redis (development only)")
+            embedded_redis = await asyncio.to_thread(start_embedded_redis, data_dir / "redis")
+            stack.callback(embedded_redis.stop)
+            redis_url = embedded_redis.url
+    token = settings.sidecar_auth_token if settings.sidecar_auth_token else Secret(secrets.token_urlsafe(32))
+    socket_path = settings.sidecar_socket or str((data_dir / "sidecar.sock").resolve())
+    sidecar_env = dict(environment)
+    sidecar_env["REDIS_URL"] = redis_url
+    sidecar = SidecarProcess(socket_path, token, sidecar_env)
+    await sidecar.start(settings.sidecar_start_timeout_seconds)
+    stack.push_async_callback(sidecar.stop)
+    for name in SIDECAR_ONLY_VARIABLES:
+        os.environ.pop(name, None)
+    services = await create_services(
+        settings, database_url=database_url, redis_url=redis_url, sidecar_socket=socket_path, sidecar_token=token
+    )
+    stack.push_async_callback(services.close)
+    services.job_runner = JobRunner(services)
+    services.job_runner.start()
+    watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown))
+    stack.callback(watcher.cancel)
+    return build_app(services)
+
+
+def hypercorn_config(bind: str) -> Config:
+    config = Config()
+    config.bind = [bind if ":" in bind or bind.startswith("fd://") else f"127.0.0.1:{bind}"]
+    config.accesslog = None
+    config.graceful_timeout = 10
+    config.h11_max_incomplete_size = 16 * 1024
+    config.keep_alive_timeout = 30
+    return config
+
+
+async def run(settings: Settings, environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
+    async with AsyncExitStack() as stack:
+        app = await start_relayer(settings, environment, stack, shutdown)
+        config = hypercorn_config(settings.bind)
         logger.info("relayer listening on %s", ", ".join(config.bind))
-        await hypercorn_serve(build_app(services), config, shutdown_trigger=shutdown.wait)
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
     return 0
 
 

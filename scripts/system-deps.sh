@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Debian packages the project needs on a fresh machine. Idempotent; needs root for apt.
+#   nodejs/npm  — the @mysten/seal interop oracle      socat    — host proxy tests and benchmark
+#   nix-bin     — parse-checks the Nix flake           iproute2 — network namespaces for enclave tests
 set -euo pipefail
 need=()
-command -v node >/dev/null || need+=(nodejs npm)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v gcc >/dev/null || need+=(gcc)
+command -v socat >/dev/null || need+=(socat)
+command -v nix-instantiate >/dev/null || need+=(nix-bin)
+command -v ip >/dev/null || need+=(iproute2)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "missing system packages: ${need[*]} (run as root)" >&2; exit 1; fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

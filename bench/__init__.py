@@ -1,0 +1,1 @@
+"""Benchmarks: each ``bench/<name>.py`` exposes ``main()``; run them with ``python -m bench [name ...]``."""
