@@ -1,0 +1,109 @@
+"""The proxy process: bind every route, accept, and shut down in order.
+
+    proxy = Proxy(settings)
+    await proxy.start()      # binds all listeners first: a bad address fails before anything accepts
+    ...
+    await proxy.shutdown()   # 1. stop accepting  2. wait up to graceful_timeout  3. cancel the rest
+                             # 4. close the metrics listener
+
+``serve(settings, *, shutdown_trigger)`` does exactly this around an awaitable that completes when the
+process should stop; the default trigger is SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Awaitable, Callable
+
+from .addresses import Endpoint
+from .listener import ConnectionTracker, Listener
+from .metrics import ProxyMetrics
+from .metrics_server import MetricsServer
+from .settings import Settings
+
+ShutdownTrigger = Callable[[], Awaitable[object]]
+
+logger = logging.getLogger(__name__)
+
+
+class Proxy:
+    def __init__(self, settings: Settings, *, metrics: ProxyMetrics | None = None) -> None:
+        settings.validate()
+        self.settings = settings
+        self.metrics = metrics or ProxyMetrics()
+        self._tracker: ConnectionTracker | None = None
+        self._listeners: list[Listener] = []
+        self._metrics_server: MetricsServer | None = None
+
+    @property
+    def active_connections(self) -> int:
+        return self._tracker.active if self._tracker is not None else 0
+
+    @property
+    def addresses(self) -> dict[str, Endpoint]:
+        """Route label → the endpoint actually bound (port 0 resolved)."""
+        return {listener.route.label: listener.address for listener in self._listeners}
+
+    @property
+    def metrics_address(self) -> Endpoint | None:
+        return self._metrics_server.address if self._metrics_server is not None else None
+
+    async def start(self) -> None:
+        limits = self.settings.limits
+        self._tracker = ConnectionTracker(limits.max_connections)
+        listeners = [Listener(route, limits, self._tracker, self.metrics) for route in self.settings.routes]
+        try:
+            for listener in listeners:
+                listener.bind()
+                self._listeners.append(listener)
+            if self.settings.metrics is not None:
+                self._metrics_server = MetricsServer(self.settings.metrics, self.metrics.render)
+                await self._metrics_server.start()
+        except BaseException:
+            await self.shutdown()
+            raise
+        for listener in self._listeners:
+            listener.start()
+            logger.info("%s: %s → %s", listener.route.label, listener.address, listener.route.target)
+
+    async def shutdown(self) -> None:
+        for listener in self._listeners:
+            await listener.stop()
+        if self._tracker is not None and self._tracker.active:
+            graceful = self.settings.limits.graceful_timeout_seconds
+            logger.info("waiting up to %g s for %d live connection(s)", graceful, self._tracker.active)
+            if not await self._tracker.wait_idle(graceful):
+                logger.warning("cancelling %d connection(s) still open", self._tracker.active)
+                await self._tracker.cancel_all()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+            self._metrics_server = None
+        self._listeners.clear()
+
+
+async def serve(
+    settings: Settings, *, shutdown_trigger: ShutdownTrigger | None = None, metrics: ProxyMetrics | None = None
+) -> None:
+    """Run the proxy until ``shutdown_trigger()`` completes (default: SIGINT or SIGTERM), then stop in order."""
+    proxy = Proxy(settings, metrics=metrics)
+    await proxy.start()
+    try:
+        await (shutdown_trigger or signal_trigger)()
+    finally:
+        await proxy.shutdown()
+
+
+async def signal_trigger() -> None:
+    """Complete on the first SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
