@@ -37,7 +37,13 @@ explicitly so they stand out::
     raw = nsm.attestation(user_data=None, nonce=nonce, public_key=key)
     attestation.Verifier(trust_root=pki.trust_root()).verify_live(raw, policy=..., nonce=nonce, now=now)
 
-Command line: ``python -m attestation verify FILE --help``.
+Talking to a live memwal-enclave (imported explicitly; they pull in httpx):
+``attestation.client.AttestedClient.connect(url, ...)`` attests the enclave, binds its TLS key and
+yields a pinned, response-verifying ``httpx.AsyncClient``; ``attestation.provisioning`` seals secrets
+to the attested provisioning key.
+
+Command line: ``python -m attestation verify FILE --help``; ``verify-url URL`` and ``provision URL``
+for a live enclave.
 """
 
 from .document import AttestationDocument, UnknownKeys, VerifiedDocument

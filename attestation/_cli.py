@@ -1,4 +1,4 @@
-"""Command line: ``python -m attestation verify FILE [options]``.
+"""Command line: ``python -m attestation verify FILE [options]``, ``verify-url URL``, ``provision URL``.
 
 Prints each verification step as it passes, then the document's contents.
 A failure prints one ``error:`` line naming the step and exits with 1.
@@ -8,6 +8,7 @@ This is the only place in the package that reads the clock.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import sys
@@ -41,17 +42,36 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--nonce", metavar="HEX", help="the nonce the document must carry")
     verify.add_argument("--allow-debug", action="store_true", help="UNSAFE: accept debug-mode documents")
     verify.add_argument("--test-root", type=Path, metavar="PEM", help="UNSAFE: trust this test root instead of AWS")
+    for name, text in (
+        ("verify-url", "connect to a memwal-enclave over TLS, challenge it and verify the channel binding"),
+        ("provision", "verify a memwal-enclave like verify-url, then seal secrets to it and POST /provision"),
+    ):
+        command = commands.add_parser(name, help=text, description=text + ". Prints each check.")
+        command.add_argument("url", help="https://host:port of the enclave")
+        command.add_argument("--pcrs", type=Path, required=True, help="expected measurements JSON")
+        command.add_argument("--config-hash", metavar="HEX", help="expected SHA-384 of the runtime configuration")
+        command.add_argument("--test-root", type=Path, metavar="PEM", help="UNSAFE: trust this test root instead of AWS")
+        if name == "provision":
+            command.add_argument("--secrets-file", type=Path, required=True, help="JSON object or NAME=value lines")
+            command.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",
+                                 help="wait this long for the relayer to become ready [120]")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
+        if arguments.command in ("verify-url", "provision"):
+            return asyncio.run(_enclave_command(arguments))
         return _verify(arguments)
     except AttestationError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # enclave.tee errors (signatures) and httpx transport errors
+        if type(error).__module__.split(".")[0] not in ("enclave", "httpx", "ssl"):
+            raise
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     return 1
 
 
@@ -129,3 +149,62 @@ def _read_document(path: Path) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"{path} is neither CBOR, hex nor base64") from None
+
+
+async def _enclave_command(arguments: argparse.Namespace) -> int:
+    """verify-url / provision: attest the live enclave (attestation/client.py), then maybe provision it."""
+    from .client import AttestedClient, provision_secrets
+    from .provisioning import load_secrets_file
+
+    secrets = None
+    if arguments.command == "provision":
+        with arguments.secrets_file.open("rb") as file:
+            secrets = load_secrets_file(file.read(64 * 1024 + 1))
+        print(f"secrets: {', '.join(sorted(secrets))} (values not shown)")
+    expected = load_expected_pcrs(arguments.pcrs.read_bytes())
+    print("policy: PCRs " + ", ".join(f"PCR{index}" for index in expected.expected) + ", debug mode rejected")
+    config_hash = bytes.fromhex(arguments.config_hash) if arguments.config_hash else None
+    if arguments.test_root:
+        trust_root = TrustRoot.from_pem(arguments.test_root.read_bytes(), allow_untrusted_test_root=True)
+        print(f"trust root: UNTRUSTED test root {trust_root.fingerprint.hex()}")
+    else:
+        trust_root = TrustRoot.aws()
+        print(f"trust root: AWS Nitro Enclaves root G1 {trust_root.fingerprint.hex()}")
+    counter = iter(range(1, 100))
+
+    def observer(line: str) -> None:
+        print(f"  ({next(counter)}) ok  {line}")
+
+    def now() -> datetime:
+        return datetime.now(timezone.utc)
+
+    async with AttestedClient.connect(
+        arguments.url, expected_pcrs=expected, trust_root=trust_root, now=now, config_hash=config_hash, observer=observer
+    ) as session:
+        enclave = session.enclave
+        print("verified")
+        print(f"  identity key (Ed25519)      {enclave.identity_public_key.hex()}")
+        print(f"  provisioning key (X25519)   {enclave.binding.provisioning_public_key.hex()}")
+        print(f"  TLS SPKI sha256             {enclave.binding.tls_spki_sha256.hex()}")
+        print(f"  configuration sha384        {enclave.binding.configuration_sha384.hex()}")
+        health = await session.http.get("/health")
+        observer(f"signed response: GET /health {health.status_code}, signature verifies")
+        if secrets is None:
+            return 0
+        response = await provision_secrets(session, secrets)
+        if response.status_code != 202:
+            print(f"error: POST /provision answered {response.status_code}: {response.text}", file=sys.stderr)
+            return 1
+        observer("provision: envelope sealed to the attested X25519 key, bound to this document, accepted")
+        deadline = asyncio.get_running_loop().time() + arguments.wait
+        while asyncio.get_running_loop().time() < deadline:
+            state = (await session.http.get("/health")).json().get("enclave", {}).get("relayer")
+            if state == "ready":
+                observer("relayer: ready")
+                return 0
+            if state == "failed":
+                print("error: the relayer failed to start (see the enclave's log)", file=sys.stderr)
+                return 1
+            await asyncio.sleep(0.5)
+        print(f"error: the relayer was not ready within {arguments.wait:g} s", file=sys.stderr)
+        return 1

@@ -7,11 +7,14 @@ with every step rounded to float32 as upstream's f32 arithmetic does.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
 import math
 import struct
+from typing import Callable
 
 import openai
 
@@ -27,21 +30,33 @@ def _f32(value: float) -> float:
     return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
-_F32_THOUSANDTH = _f32(0.001)
+def _libm_sinf() -> Callable[[float], float]:
+    """The C library's ``sinf``, which upstream's ``f32::sin`` calls on Linux (glibc, not correctly rounded)."""
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return lambda x: _f32(math.sin(x))  # correctly rounded: differs from glibc in a few near-tie cases
+    sinf = ctypes.CDLL(name).sinf
+    sinf.argtypes, sinf.restype = [ctypes.c_float], ctypes.c_float
+    return sinf
+
+
+def _mock_wave() -> tuple[float, ...]:
+    # Rust: `1.0 + (i as f32 * 0.001).sin()`, every step in f32. An f64 operation on two f32 operands rounded
+    # once to f32 equals the f32 operation, so _f32(...) around each step reproduces it exactly.
+    sinf, step = _libm_sinf(), _f32(0.001)
+    return tuple(_f32(1.0 + _f32(sinf(_f32(i * step)))) for i in range(EMBEDDING_DIMENSIONS))
+
+
+_MOCK_WAVE = _mock_wave()
 
 
 def mock_embedding(text: str) -> list[float]:
-    # Upstream computes every step in f32 (Rust: `(b as f32 / 255.0) * 2.0 - 1.0`, `(i as f32 * 0.001).sin()`),
-    # so each operation is rounded to float32 here too. An f64 operation on two f32 operands, rounded once
-    # to f32, is the correctly rounded f32 result, which is what Rust's f32 arithmetic yields.
+    # Rust: `((b as f32 / 255.0) * 2.0 - 1.0) * wave[i]` in f32.
     digest = hashlib.sha256(text.encode("utf-8")).digest()
-    values = []
-    for index in range(EMBEDDING_DIMENSIONS):
-        byte = digest[index % len(digest)]
-        scaled = _f32(_f32(byte / 255.0) * 2.0 - 1.0)
-        wave = _f32(1.0 + _f32(math.sin(_f32(index * _F32_THOUSANDTH))))
-        values.append(_f32(scaled * wave))
-    return values
+    return [
+        _f32(_f32(_f32(digest[i % len(digest)] / 255.0) * 2.0 - 1.0) * _MOCK_WAVE[i])
+        for i in range(EMBEDDING_DIMENSIONS)
+    ]
 
 
 def upstream_error(exc: Exception, what: str) -> Exception:

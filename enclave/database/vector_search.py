@@ -9,8 +9,8 @@ So we pick the plan ourselves:
    about ``candidates × table_rows / scope_rows`` tuples at a similar cost per tuple. The two are
    equal at ``scope = sqrt(candidates × table_rows)``, which is the threshold (never below
    ``exact_scan_min_rows``).
-2. Small scope: exact scan. Ordering by ``distance + 0`` is an expression the HNSW index does not
-   match, so the planner must read the scope through the B-tree and sort exactly: recall 1.0.
+2. Small scope: exact scan. Ordering by ``distance + 0`` over a fenced subquery is nothing the HNSW
+   index can supply, so the planner must read the scope through the B-tree and sort: recall 1.0.
 3. Large scope: HNSW with ``iterative_scan = relaxed_order``, a raised ``ef_search`` and a
    ``max_scan_tuples`` sized to the scope's selectivity, over-fetching candidates and sorting them
    exactly. If the index still yields fewer than ``limit`` rows, fall back to the exact scan.
@@ -86,20 +86,31 @@ def as_embedding(values: object) -> np.ndarray:
 
 _COLUMNS = "id, blob_id, created_at, importance, blob_size_bytes"
 
-# The planner's estimate (kept fresh by autovacuum/ANALYZE); -1 before the first ANALYZE.
-_TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'vector_entries'::regclass"
-
-_COUNT_SCOPE = """
-SELECT count(*) FROM (
-    SELECT 1 FROM vector_entries WHERE owner = $1 AND namespace = $2 LIMIT $3
-) AS scope
+# One round trip for both sizes. reltuples is the planner's estimate (kept fresh by autovacuum /
+# ANALYZE; -1 before the first). The count stops one row past the threshold, computed as
+# SearchTuning.exact_threshold does: greatest(min_rows, ceil(sqrt(ratio * candidates * table_rows))).
+_SIZES = """
+WITH estimate AS (
+    SELECT greatest(reltuples, 0)::float8 AS table_rows FROM pg_class WHERE oid = 'vector_entries'::regclass
+)
+SELECT table_rows::bigint AS table_rows,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM vector_entries WHERE owner = $1 AND namespace = $2
+            LIMIT greatest($3::bigint, ceil(sqrt($4::float8 * table_rows))::bigint) + 1
+        ) AS scope) AS scope_rows
+FROM estimate
 """
 
+# OFFSET 0 keeps the subquery from being flattened, so each distance (and each TOAST fetch of a
+# 6 KiB vector) is computed once, not again for the "+ 0" sort key.
 _EXACT = f"""
-SELECT {_COLUMNS}, embedding <=> $3 AS distance
-FROM vector_entries
-WHERE owner = $1 AND namespace = $2
-ORDER BY (embedding <=> $3) + 0, id
+SELECT * FROM (
+    SELECT {_COLUMNS}, embedding <=> $3 AS distance
+    FROM vector_entries
+    WHERE owner = $1 AND namespace = $2
+    OFFSET 0
+) AS scope
+ORDER BY distance + 0, id
 LIMIT $4
 """
 
@@ -141,21 +152,23 @@ async def search_scope(
     if limit < 1:
         raise InvalidLimit(f"limit must be at least 1, got {limit}")
     query = as_embedding(query_vector)
-    async with database.transaction() as connection:
-        table_rows = await connection.fetchval(_TABLE_ROWS)
-        threshold = tuning.exact_threshold(limit, table_rows)
-        scope_rows = await connection.fetchval(_COUNT_SCOPE, owner, namespace, threshold + 1)
-        if scope_rows <= threshold:
+    async with database.connection() as connection:
+        sizes = await connection.fetchrow(
+            _SIZES, owner, namespace, tuning.exact_scan_min_rows, tuning.hnsw_cost_ratio * tuning.candidates(limit)
+        )
+        table_rows = int(sizes["table_rows"])
+        if sizes["scope_rows"] <= tuning.exact_threshold(limit, table_rows):
             rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
             return [_hit(row) for row in rows]
-        fetch = tuning.candidates(limit)
-        await connection.execute(
-            _TUNE_HNSW, str(max(tuning.ef_search, min(fetch, 1000))), str(tuning.max_scan_tuples(limit, table_rows))
-        )
-        rows = await connection.fetch(_APPROXIMATE, owner, namespace, query, limit, fetch)
-        if len(rows) < limit:
-            # The walk hit max_scan_tuples before finding enough scope members: be exact instead.
-            rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
+        async with connection.transaction():  # SET LOCAL needs one
+            fetch = tuning.candidates(limit)
+            await connection.execute(
+                _TUNE_HNSW, str(max(tuning.ef_search, min(fetch, 1000))), str(tuning.max_scan_tuples(limit, table_rows))
+            )
+            rows = await connection.fetch(_APPROXIMATE, owner, namespace, query, limit, fetch)
+            if len(rows) < limit:
+                # The walk hit max_scan_tuples before finding enough scope members: be exact instead.
+                rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
         return [_hit(row) for row in rows]
 
 

@@ -1,0 +1,63 @@
+"""Errors raised by ``enclave.tee`` (the enclave runtime around the relayer).
+
+    TeeError
+    ├── RuntimeConfigurationError   ENCLAVE_* variables are missing or inconsistent (boot refuses to start)
+    ├── ConfigurationCommitmentError PCR16 cannot be extended/locked, or is not in its boot state
+    ├── UserDataError               bytes are not a user_data block of a known layout version
+    ├── ResponseSignatureError      a response's x-enclave-signature is missing, malformed, stale or wrong
+    ├── ProvisioningError           POST /provision refused
+    │   ├── SecretNotAllowed        a secret name outside the allowlist, or a malformed value
+    │   ├── AlreadyProvisioned      the one-shot provisioning already happened
+    │   └── UnknownAttestation      the envelope names a document this boot did not issue (recently)
+    └── EgressDenied                an outbound (host, port) is not on the allowlist (also an httpx.ConnectError)
+
+The HTTP edge answers with generic messages and logs the detail; clients (the attested
+client, the operator CLI) get the specific error.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+
+class TeeError(Exception):
+    """Base class for every error of enclave.tee."""
+
+
+class RuntimeConfigurationError(TeeError):
+    """The runtime's ENCLAVE_* configuration is missing or inconsistent."""
+
+
+class ConfigurationCommitmentError(TeeError):
+    """PCR16 could not be set to the configuration commitment (already extended or locked?)."""
+
+
+class UserDataError(TeeError):
+    """The user_data block has the wrong size or an unknown layout version."""
+
+
+class ResponseSignatureError(TeeError):
+    """A response signature is missing, malformed, outside the allowed time window, or does not verify."""
+
+
+class ProvisioningError(TeeError):
+    """The enclave refused a provisioning request."""
+
+
+class SecretNotAllowed(ProvisioningError):
+    """A provisioned secret's name is not on the allowlist, or its value is malformed."""
+
+
+class AlreadyProvisioned(ProvisioningError):
+    """Secrets were already provisioned during this boot; provisioning is one-shot."""
+
+
+class UnknownAttestation(ProvisioningError):
+    """The envelope is bound to an attestation document this boot did not recently issue."""
+
+
+class EgressDenied(TeeError, httpx.ConnectError):
+    """An outbound connection to a (host, port) outside the egress allowlist was refused inside the enclave."""
+
+    def __init__(self, message: str) -> None:
+        httpx.ConnectError.__init__(self, message)
