@@ -42,6 +42,17 @@ def require_session(session: str | None) -> str:
     return session
 
 
+async def recall_memories(services, ctx, vector: list[float], namespace: str, limit: int, *, session: str):
+    """Search the caller's scope and decrypt the hits: ``(hits in distance order, Hydrated)``."""
+    hits = await services.vectors.search(ctx.auth.owner, namespace, vector, limit)
+    hydrated = await hydrate(
+        services.sidecar, services.vectors, owner=ctx.auth.owner, account_id=ctx.auth.account_id,
+        package_id=services.settings.package_id, session=session, blob_ids=[hit.blob_id for hit in hits],
+        request_id=ctx.request_id,
+    )
+    return hits, hydrated
+
+
 async def hydrate(
     sidecar: SidecarClient,
     vectors,

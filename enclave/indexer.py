@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 
 import httpx
@@ -23,6 +22,7 @@ from enclave.database.accounts import AccountIndex, IndexedAccount
 from enclave.database.errors import DatabaseError
 from enclave.database.pool import connect
 from memwal_common.environment import SettingsError, env_int
+from memwal_common.signals import shutdown_on_signals
 
 logger = logging.getLogger("memwal.indexer")
 
@@ -83,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(env.get("LOG_FORMAT", "pretty"))
 
     async def main_async() -> None:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, shutdown.set)
+        shutdown = shutdown_on_signals()
         database = await connect(database_url, max_size=2)
         async with httpx.AsyncClient(timeout=15.0) as http:
             try:

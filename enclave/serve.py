@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import secrets
-import signal
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -27,6 +26,7 @@ from enclave.services import create_services
 from enclave.settings import Settings
 from enclave.sidecar_client import SidecarClient
 from memwal_common.secret import Secret
+from memwal_common.signals import shutdown_on_signals
 
 logger = logging.getLogger("memwal.serve")
 
@@ -170,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format)
 
     async def main_async() -> int:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, shutdown.set)
+        shutdown = shutdown_on_signals()
         try:
             return await run(settings, environment, shutdown)
         except StartupError as exc:

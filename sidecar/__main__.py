@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 import time
 
@@ -19,6 +18,7 @@ from hypercorn.config import Config
 
 from chain.reader import make_chain_reader
 from memwal_common.environment import SettingsError
+from memwal_common.signals import shutdown_on_signals
 from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices, build_app
 from sidecar.seal_service import SealService
@@ -103,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("LOG_FORMAT", "pretty"))
 
     async def main_async() -> None:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, shutdown.set)
+        shutdown = shutdown_on_signals()
         await run(settings, shutdown)
 
     asyncio.run(main_async())

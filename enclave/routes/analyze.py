@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from enclave.database.jobs import JobKind
 from enclave.errors import ApiError, InternalError
-from enclave.hydration import hydrate
+from enclave.hydration import recall_memories
 from enclave.protected import RequestContext, protected
 from enclave.routes.memories import enqueue, prepare
 from enclave.validation import MAX_ANALYZE_TEXT_BYTES, namespace_field, occurred_at_field, text_field
@@ -33,14 +33,7 @@ def routes(services) -> list[Route]:
 
         async def load() -> list[str]:
             vector = await services.embedder.embed(text)
-            hits = await services.vectors.search(ctx.auth.owner, namespace, vector, RELATED_LIMIT)
-            if not hits:
-                return []
-            hydrated = await hydrate(
-                services.sidecar, services.vectors, owner=ctx.auth.owner, account_id=ctx.auth.account_id,
-                package_id=services.settings.package_id, session=session, blob_ids=[h.blob_id for h in hits],
-                request_id=ctx.request_id,
-            )
+            hits, hydrated = await recall_memories(services, ctx, vector, namespace, RELATED_LIMIT, session=session)
             return [hydrated.texts[h.blob_id] for h in hits if h.blob_id in hydrated.texts]
 
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from enclave.hydration import hydrate, require_session
+from enclave.hydration import recall_memories, require_session
 from enclave.llm import Memory
 from enclave.protected import RequestContext, protected
 from enclave.ranking import parse_scoring_weights, rank, score, utc_now
@@ -23,8 +23,6 @@ def _timestamp(value) -> str:
 
 
 def routes(services) -> list[Route]:
-    settings = services.settings
-
     async def recall(ctx: RequestContext):
         query = text_field(ctx.body, "query", max_bytes=MAX_QUERY_BYTES, empty_message="Query cannot be empty")
         limit = limit_field(ctx.body, default=10)
@@ -32,12 +30,7 @@ def routes(services) -> list[Route]:
         weights = parse_scoring_weights(ctx.body.get("scoring_weights"))
         session = require_session(ctx.auth.seal_session)
         vector = await services.embedder.embed_query(query)
-        hits = await services.vectors.search(ctx.auth.owner, namespace, vector, limit)
-        hydrated = await hydrate(
-            services.sidecar, services.vectors, owner=ctx.auth.owner, account_id=ctx.auth.account_id,
-            package_id=settings.package_id, session=session, blob_ids=[hit.blob_id for hit in hits],
-            request_id=ctx.request_id,
-        )
+        hits, hydrated = await recall_memories(services, ctx, vector, namespace, limit, session=session)
         kept = [hit for hit in hits if hit.blob_id in hydrated.texts]
         results = []
         if weights.active:
@@ -80,12 +73,7 @@ def routes(services) -> list[Route]:
 
             raise InternalError("ask needs an LLM: set OPENAI_API_KEY")
         vector = await services.embedder.embed(question)
-        hits = await services.vectors.search(ctx.auth.owner, namespace, vector, limit)
-        hydrated = await hydrate(
-            services.sidecar, services.vectors, owner=ctx.auth.owner, account_id=ctx.auth.account_id,
-            package_id=settings.package_id, session=session, blob_ids=[hit.blob_id for hit in hits],
-            request_id=ctx.request_id,
-        )
+        hits, hydrated = await recall_memories(services, ctx, vector, namespace, limit, session=session)
         memories = [Memory(h.blob_id, hydrated.texts[h.blob_id], h.distance) for h in hits if h.blob_id in hydrated.texts]
         answer = await services.llm.answer(question, memories)
         return 200, {
