@@ -13,7 +13,7 @@ import base64
 import binascii
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import AttestationError

@@ -48,10 +48,10 @@ from typing import Any
 
 import httpx
 
-from enclave.tee.errors import ResponseSignatureError, UserDataError
-from enclave.tee.identity import spki_sha256
-from enclave.tee.response_signing import verify_response_signature
-from enclave.tee.user_data import EnclaveUserData
+from attestation.errors import ResponseSignatureError, UserDataError
+from attestation.user_data import spki_sha256
+from attestation.response_signature import verify_response_signature
+from attestation.user_data import EnclaveUserData
 
 from .cose import MAX_DOCUMENT_SIZE
 from .document import VerifiedDocument

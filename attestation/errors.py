@@ -9,8 +9,11 @@ which step failed without parsing messages.
     ├── SignatureError          step 3: ES384 COSE signature does not verify with the leaf key
     ├── FreshnessError          step 4: too old, in the future, or the nonce does not match
     ├── PolicyError             step 5: PCRs, debug mode, user data, public key … not as expected
-    └── NsmError                the Nitro Secure Module (device or simulator) refused a request
-        └── NsmUnavailable      there is no NSM device to talk to
+    ├── NsmError                the Nitro Secure Module (device or simulator) refused a request
+    │   └── NsmUnavailable      there is no NSM device to talk to
+    └── BindingError            the enclave's channel bindings (memwal-enclave layouts) do not hold
+        ├── UserDataError       user_data is not a block of a known layout version
+        └── ResponseSignatureError  a response's x-enclave-signature is missing, malformed, stale or wrong
 """
 
 
@@ -51,3 +54,15 @@ class NsmUnavailable(NsmError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("Unavailable", detail)
+
+
+class BindingError(AttestationError):
+    """A memwal-enclave channel binding (user_data layout, signed responses) does not hold."""
+
+
+class UserDataError(BindingError):
+    """The user_data block has the wrong size or an unknown layout version."""
+
+
+class ResponseSignatureError(BindingError):
+    """A response signature is missing, malformed, outside the allowed time window, or does not verify."""

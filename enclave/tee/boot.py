@@ -7,6 +7,9 @@ Environment read here (the relayer's own variables are in enclave/settings.py)::
     ENCLAVE_SIMULATOR_ROOT_OUT  simulator only: write the throwaway test root PEM here (for verifiers)
     ENCLAVE_TLS_HOSTNAME        SAN of the self-signed TLS certificate [localhost]
     ENCLAVE_EGRESS              host:port=unix:/path|vsock:CID:PORT, comma-separated (egress.py)
+    ENCLAVE_FORWARDERS          on (default): a loopback listener per allowlisted destination, copying
+                                into its tunnel (forwarders.py) | off: only for a runtime that shares the
+                                host's loopback (development without a network namespace)
 
 Secrets (the provisionable names) in the environment are refused: they must arrive via /provision.
 """
@@ -26,6 +29,7 @@ from attestation.provisioning import PROVISIONABLE_SECRETS
 
 from .egress import EgressAllowlist
 from .errors import RuntimeConfigurationError
+from .forwarders import running_forwarders
 from .identity import generate_identity
 from .runtime import Clock, EnclaveRuntime
 
@@ -41,6 +45,7 @@ class RuntimeOptions:
     simulator_root_out: str = ""  # ENCLAVE_SIMULATOR_ROOT_OUT: write the simulator's test root PEM here
     tls_hostname: str = "localhost"  # ENCLAVE_TLS_HOSTNAME: SAN of the self-signed certificate
     egress: str = ""  # ENCLAVE_EGRESS: host:port=unix:/path|vsock:CID:PORT, comma-separated
+    forwarders: bool = True  # ENCLAVE_FORWARDERS: on | off (loopback listeners for the allowlist)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> RuntimeOptions:
@@ -50,12 +55,20 @@ class RuntimeOptions:
             simulator_root_out=env.get("ENCLAVE_SIMULATOR_ROOT_OUT", ""),
             tls_hostname=env.get("ENCLAVE_TLS_HOSTNAME", "localhost").strip() or "localhost",
             egress=env.get("ENCLAVE_EGRESS", ""),
+            forwarders=_on_off(env.get("ENCLAVE_FORWARDERS", "on")),
         )
         if options.attester not in ("nsm", "simulator"):
             raise RuntimeConfigurationError("ENCLAVE_ATTESTER must be nsm or simulator")
         if options.attester != "simulator" and (options.simulator_pcrs_path or options.simulator_root_out):
             raise RuntimeConfigurationError("ENCLAVE_SIMULATOR_* is set but ENCLAVE_ATTESTER is not simulator")
         return options
+
+
+def _on_off(text: str) -> bool:
+    value = text.strip().lower() or "on"
+    if value not in ("on", "off"):
+        raise RuntimeConfigurationError("ENCLAVE_FORWARDERS must be on or off")
+    return value == "on"
 
 
 def choose_attester(options: RuntimeOptions, *, clock: Clock) -> Attester:
@@ -112,5 +125,11 @@ def _entropy(attester: Attester) -> Callable[[int], bytes]:
 
 async def run(environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
     runtime = build_runtime(environment)
-    await runtime.serve(runtime.settings.bind, shutdown)
+    if not RuntimeOptions.from_environ(environment).forwarders:
+        logger.warning("ENCLAVE_FORWARDERS=off: no loopback egress listeners (development without isolation)")
+        await runtime.serve(runtime.settings.bind, shutdown)
+        return 0
+    # The forwarders are up before the server accepts /provision, so before the relayer starts.
+    async with running_forwarders(runtime.egress):
+        await runtime.serve(runtime.settings.bind, shutdown)
     return 0

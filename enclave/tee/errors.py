@@ -3,15 +3,14 @@
     TeeError
     ├── RuntimeConfigurationError   ENCLAVE_* variables are missing or inconsistent (boot refuses to start)
     ├── ConfigurationCommitmentError PCR16 cannot be extended/locked, or is not in its boot state
-    ├── UserDataError               bytes are not a user_data block of a known layout version
-    ├── ResponseSignatureError      a response's x-enclave-signature is missing, malformed, stale or wrong
     ├── ProvisioningError           POST /provision refused
     │   ├── SecretNotAllowed        a secret name outside the allowlist, or a malformed value
     │   ├── AlreadyProvisioned      the one-shot provisioning already happened
     │   └── UnknownAttestation      the envelope names a document this boot did not issue (recently)
     └── EgressDenied                an outbound (host, port) is not on the allowlist (also an httpx.ConnectError)
 
-The HTTP edge answers with generic messages and logs the detail; clients (the attested
+The channel-binding errors (UserDataError, ResponseSignatureError) live in attestation.errors,
+shared with the client. The HTTP edge answers with generic messages and logs the detail; clients (the attested
 client, the operator CLI) get the specific error.
 """
 
@@ -32,12 +31,6 @@ class ConfigurationCommitmentError(TeeError):
     """PCR16 could not be set to the configuration commitment (already extended or locked?)."""
 
 
-class UserDataError(TeeError):
-    """The user_data block has the wrong size or an unknown layout version."""
-
-
-class ResponseSignatureError(TeeError):
-    """A response signature is missing, malformed, outside the allowed time window, or does not verify."""
 
 
 class ProvisioningError(TeeError):

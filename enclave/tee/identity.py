@@ -15,7 +15,6 @@ Nothing here prints key material: ``repr`` shows only public fingerprints.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import ssl
@@ -32,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import NameOID
 
+from attestation.user_data import spki_sha256
+
 Random = Callable[[int], bytes]
 
 TLS_CERTIFICATE_LIFETIME = timedelta(days=2)
@@ -43,18 +44,6 @@ MAX_HOSTNAME_LENGTH = 253
 _P256_ORDER = int("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
 
 
-def spki_der(certificate: x509.Certificate) -> bytes:
-    """The DER SubjectPublicKeyInfo of ``certificate``."""
-    return certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def spki_sha256(certificate: x509.Certificate | bytes) -> bytes:
-    """SHA-256 of the certificate's DER SubjectPublicKeyInfo (``certificate`` may be DER bytes)."""
-    if isinstance(certificate, bytes):
-        certificate = x509.load_der_x509_certificate(certificate)
-    return hashlib.sha256(spki_der(certificate)).digest()
 
 
 @dataclass(frozen=True, repr=False)

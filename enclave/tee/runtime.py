@@ -43,7 +43,7 @@ from .errors import RuntimeConfigurationError
 from .identity import EnclaveIdentity
 from .provisioning import IssuedDocuments, SealedEnvelopeSource, SecretSource
 from .response_signing import ResponseSigningMiddleware
-from .user_data import EnclaveUserData
+from attestation.user_data import EnclaveUserData
 
 logger = logging.getLogger("memwal.tee.runtime")
 

@@ -5,7 +5,7 @@ import pytest
 
 from attestation.document import AttestationDocument
 from enclave.tee.attestation_route import TokenBucket, parse_nonce
-from enclave.tee.user_data import EnclaveUserData
+from attestation.user_data import EnclaveUserData
 
 from .conftest import make_runtime
 

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from attestation.client import AttestedClient, ChannelBindingError, pinned_ssl_context, provision_secrets
 from attestation.errors import FreshnessError, PolicyError
 from attestation.policy import PCRs
-from enclave.tee.errors import ResponseSignatureError
+from attestation.errors import ResponseSignatureError
 from enclave.tee.identity import generate_identity
 from enclave.tee.runtime import hypercorn_tls_config
 

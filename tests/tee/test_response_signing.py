@@ -9,14 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from enclave.tee.errors import ResponseSignatureError
-from enclave.tee.response_signing import (
-    DOMAIN,
-    ResponseSigningMiddleware,
-    request_digest,
-    response_message,
-    verify_response_signature,
-)
+from attestation.errors import ResponseSignatureError
+from attestation.response_signature import DOMAIN, request_digest, response_message, verify_response_signature
+from enclave.tee.response_signing import ResponseSigningMiddleware
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

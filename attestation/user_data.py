@@ -18,9 +18,13 @@ can use the same definition.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from .errors import UserDataError
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from attestation.errors import UserDataError
 
 MAGIC = b"MWE1"
 TLS_SPKI_DIGEST_SIZE = 32
@@ -69,3 +73,15 @@ class EnclaveUserData:
             configuration_sha384=raw[spki_end:configuration_end],
             provisioning_public_key=raw[configuration_end:],
         )
+
+def spki_der(certificate: x509.Certificate) -> bytes:
+    """The DER SubjectPublicKeyInfo of ``certificate``."""
+    return certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+def spki_sha256(certificate: x509.Certificate | bytes) -> bytes:
+    """SHA-256 of the certificate's DER SubjectPublicKeyInfo (``certificate`` may be DER bytes)."""
+    if isinstance(certificate, bytes):
+        certificate = x509.load_der_x509_certificate(certificate)
+    return hashlib.sha256(spki_der(certificate)).digest()
