@@ -79,19 +79,32 @@ class SidecarProcess:
             await self.process.wait()
 
 
-async def _watch_sidecar(sidecar: SidecarProcess, shutdown: asyncio.Event) -> None:
+class SidecarDied(RuntimeError):
+    """The sidecar exited while the relayer was serving; the relayer stops and exits non-zero."""
+
+
+async def _watch_sidecar(sidecar: SidecarProcess, shutdown: asyncio.Event, failures: list[str]) -> None:
     assert sidecar.process is not None
     await sidecar.process.wait()
     if not shutdown.is_set():
-        logger.error("sidecar exited with status %s; stopping the relayer", sidecar.process.returncode)
+        message = f"sidecar exited with status {sidecar.process.returncode}; stopping the relayer"
+        logger.error("%s", message)
+        failures.append(message)
         shutdown.set()
 
 
-async def start_relayer(settings: Settings, environment: Mapping[str, str], stack: AsyncExitStack, shutdown: asyncio.Event):
+async def start_relayer(
+    settings: Settings,
+    environment: Mapping[str, str],
+    stack: AsyncExitStack,
+    shutdown: asyncio.Event,
+    failures: list[str] | None = None,
+):
     """Start databases (embedded when unset), the sidecar, services and job workers; return the ASGI app.
 
     Everything started is registered on ``stack`` so closing it stops them in reverse order. The enclave
-    runtime calls this once it has been provisioned with its secrets.
+    runtime calls this once it has been provisioned with its secrets. If the sidecar dies later,
+    ``shutdown`` is set and a message is appended to ``failures``.
     """
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -124,7 +137,7 @@ async def start_relayer(settings: Settings, environment: Mapping[str, str], stac
     stack.push_async_callback(services.close)
     services.job_runner = JobRunner(services)
     services.job_runner.start()
-    watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown))
+    watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown, failures if failures is not None else []))
     stack.callback(watcher.cancel)
     return build_app(services)
 
@@ -140,12 +153,13 @@ def hypercorn_config(bind: str) -> Config:
 
 
 async def run(settings: Settings, environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
+    failures: list[str] = []
     async with AsyncExitStack() as stack:
-        app = await start_relayer(settings, environment, stack, shutdown)
+        app = await start_relayer(settings, environment, stack, shutdown, failures)
         config = hypercorn_config(settings.bind)
         logger.info("relayer listening on %s", ", ".join(config.bind))
         await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
-    return 0
+    return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:

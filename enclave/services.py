@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import openai
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from chain.reader import ChainReader, make_chain_reader
 from enclave.auth import Authenticator, RedisNonceStore
@@ -27,6 +29,8 @@ from enclave.sidecar_client import SidecarClient
 from memwal_common.secret import Secret
 
 logger = logging.getLogger("memwal.services")
+
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class StorageQuota:
@@ -85,7 +89,12 @@ async def create_services(settings: Settings, *, database_url: str, redis_url: s
     closers: list = []
     database = await connect(database_url, max_size=max(4, settings.job_concurrency + 4))
     closers.append(database.close)
-    cache = redis.Redis.from_url(redis_url)
+    # Fail fast when Redis is down: auth rejects and the limiter falls back at once instead of
+    # retrying with backoff for seconds on every request.
+    cache = redis.Redis.from_url(
+        redis_url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
     closers.append(cache.aclose)
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=httpx.Limits(max_connections=64))
     closers.append(http.aclose)

@@ -33,7 +33,11 @@ async def run(settings: SidecarSettings, shutdown: asyncio.Event) -> None:
     if settings.redis_url:
         import redis.asyncio as redis
 
-        cache = redis.Redis.from_url(settings.redis_url)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # The cache is optional: fail fast and fall through to Walrus rather than retrying.
+        cache = redis.Redis.from_url(settings.redis_url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2.0, socket_timeout=2.0)
     chain = make_chain_reader(settings.sui_url, protocol=settings.sui_protocol, http=http)
     walrus = WalrusClient(
         http=http,
