@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run test test-external bench image verify-build venv node clean help
+.PHONY: run run-plain test test-external bench image verify-build venv node clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,7 +27,10 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 
 node: $(NODE_STAMP)  ## install the pinned npm packages used by the interop tests
 
-run: $(STAMP)  ## start the whole stack locally (embedded databases, localnet, sidecar, relayer)
+run: $(STAMP)  ## the TEE appliance: enclave runtime in a netns (as root) behind the host proxy, attested + provisioned
+	$(PY) -m enclave.appliance
+
+run-plain: $(STAMP)  ## the plain stack, no enclave (embedded databases, localnet, sidecar, relayer, indexer)
 	$(PY) -m enclave.devstack
 
 test: $(STAMP) $(NODE_STAMP)  ## run the whole test suite

@@ -2,8 +2,8 @@
 
 Accepted shapes, with nitro-cli's key names:
 
-* ``{"PCR0": "<hex>", "PCR1": "<hex>", "PCR2": "<hex>", ...}`` (the file our image
-  build writes), and
+* ``{"HashAlgorithm": "Sha384 { ... }", "PCR0": "<hex>", "PCR1": "<hex>", ...}`` (the file our
+  image build writes; ``HashAlgorithm`` is optional and must name SHA-384), and
 * the output of ``nitro-cli build-enclave`` / ``describe-eif``, where the same
   keys sit under ``"Measurements"`` next to ``"HashAlgorithm"``.
 
@@ -35,7 +35,10 @@ def load_expected_pcrs(text: str | bytes) -> PCRs:
         data = data["Measurements"]
         if not isinstance(data, dict):
             raise ValueError('"Measurements" must be a JSON object')
-        data = {key: value for key, value in data.items() if key != "HashAlgorithm"}
+    algorithm = data.get("HashAlgorithm")
+    if algorithm is not None and not (isinstance(algorithm, str) and algorithm.startswith("Sha384")):
+        raise ValueError(f"unsupported HashAlgorithm {algorithm!r} (Nitro PCRs are SHA-384)")
+    data = {key: value for key, value in data.items() if key != "HashAlgorithm"}
     expected: dict[int, bytes] = {}
     for key, value in data.items():
         match = _PCR_KEY.fullmatch(key) if isinstance(key, str) else None

@@ -34,6 +34,14 @@ class TestLoadExpectedPcrs:
         policy = load_expected_pcrs(json.dumps({"PCR0": PCR0, "PCR8": "00" * 48}))
         assert policy.expected == {0: bytes.fromhex(PCR0), 8: bytes(48)}
 
+    def test_loads_our_image_builds_pcrs_json(self):
+        text = json.dumps({"HashAlgorithm": "Sha384 { ... }", "PCR0": PCR0, "PCR1": PCR0, "PCR2": PCR0})
+        assert sorted(load_expected_pcrs(text).expected) == [0, 1, 2]
+
+    def test_rejects_another_hash_algorithm(self):
+        with pytest.raises(ValueError, match="unsupported HashAlgorithm"):
+            load_expected_pcrs(json.dumps({"HashAlgorithm": "Sha256", "PCR0": PCR0}))
+
     def test_loads_nitro_cli_build_output(self):
         text = json.dumps({"Measurements": {"HashAlgorithm": "Sha384 { ... }", "PCR0": PCR0, "PCR1": PCR0}})
         assert sorted(load_expected_pcrs(text).expected) == [0, 1]
