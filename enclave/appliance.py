@@ -45,6 +45,7 @@ import httpx
 from attestation.client import AttestedClient, AttestedSession, provision_secrets
 from attestation.policy import PCRs
 from attestation.trust import TrustRoot
+from localnet.environment import relayer_secrets
 
 from .appliance_banner import banner
 from .appliance_capture import RecordingTap, TrafficCapture
@@ -274,8 +275,7 @@ class Appliance:
             return
         assert self.databases is not None
         self._secrets = {
-            "SERVER_SUI_PRIVATE_KEYS": ",".join(self.info["server_wallet_keys"]),
-            "OPENAI_API_KEY": self.info["openai_api_key"],
+            **relayer_secrets(self.info),
             "DATABASE_URL": self.databases.database_url,
             "REDIS_URL": self.databases.redis_url,
             "SIDECAR_AUTH_TOKEN": secrets.token_urlsafe(32),

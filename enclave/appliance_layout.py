@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from attestation.provisioning import PROVISIONABLE_SECRETS
+from localnet.environment import relayer_configuration
 
 MAX_UNIX_PATH_BYTES = 107
 IMAGE_PCRS_PATH = Path("build") / "image" / "pcrs.json"
@@ -160,22 +161,7 @@ def enclave_environment(
         {
             "BIND": f"unix:{layout.enclave_ingress}",
             "MEMWAL_DATA_DIR": str(layout.data_dir / "enclave"),
-            "SUI_NETWORK": info["sui_network"],
-            "SUI_PROTOCOL": "jsonrpc",
-            "SUI_RPC_URL": info["sui_rpc_url"],
-            "SUI_GRAPHQL_URL": info["sui_graphql_url"],
-            "MEMWAL_PACKAGE_ID": info["memwal_package_id"],
-            "MEMWAL_REGISTRY_ID": info["memwal_registry_id"],
-            "WALRUS_PUBLISHER_URL": info["walrus_publisher_url"],
-            "WALRUS_AGGREGATOR_URLS": ",".join(info["walrus_aggregator_urls"]),
-            "WALRUS_PACKAGE_ID": info["walrus_package_id"],
-            "SEAL_SERVER_CONFIGS": json.dumps(
-                [{"objectId": server["objectId"], "weight": server.get("weight", 1)} for server in info["seal_key_servers"]]
-            ),
-            "SEAL_THRESHOLD": str(info["seal_threshold"]),
-            "OPENAI_API_BASE": info["openai_api_base"],
-            "EMBEDDING_MODEL": "text-embedding-3-small",
-            "LLM_MODEL": "gpt-4o-mini",
+            **relayer_configuration(info, sui_protocol="jsonrpc"),
             "ENCLAVE_ATTESTER": "simulator",
             "ENCLAVE_SIMULATOR_PCRS": str(layout.pcrs_path),
             "ENCLAVE_SIMULATOR_ROOT_OUT": str(layout.test_root_path),

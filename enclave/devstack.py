@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from localnet.environment import relayer_configuration, relayer_secrets
+
 START_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.2
 
@@ -172,24 +174,8 @@ class DevStack:
             "MEMWAL_DATA_DIR": str(self.data_dir / "relayer"),
             "DATABASE_URL": self.database_url or "",
             "REDIS_URL": self.redis_url or "",
-            "SUI_NETWORK": info["sui_network"],
-            "SUI_RPC_URL": info["sui_rpc_url"],
-            "SUI_GRAPHQL_URL": info["sui_graphql_url"],
-            "SUI_PROTOCOL": self.sui_protocol,
-            "MEMWAL_PACKAGE_ID": info["memwal_package_id"],
-            "MEMWAL_REGISTRY_ID": info["memwal_registry_id"],
-            "WALRUS_PUBLISHER_URL": info["walrus_publisher_url"],
-            "WALRUS_AGGREGATOR_URLS": ",".join(info["walrus_aggregator_urls"]),
-            "WALRUS_PACKAGE_ID": info["walrus_package_id"],
-            "SEAL_SERVER_CONFIGS": json.dumps(
-                [{"objectId": s["objectId"], "weight": s.get("weight", 1)} for s in info["seal_key_servers"]]
-            ),
-            "SEAL_THRESHOLD": str(info["seal_threshold"]),
-            "SERVER_SUI_PRIVATE_KEYS": ",".join(info["server_wallet_keys"]),
-            "OPENAI_API_KEY": info["openai_api_key"],
-            "OPENAI_API_BASE": info["openai_api_base"],
-            "EMBEDDING_MODEL": "text-embedding-3-small",
-            "LLM_MODEL": "gpt-4o-mini",
+            **relayer_configuration(info, sui_protocol=self.sui_protocol),
+            **relayer_secrets(info),
             "POLL_INTERVAL_SECS": "1",
         }
         env.update(self.relayer_env)
