@@ -75,15 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def _verify(arguments: argparse.Namespace) -> int:
-    raw = _read_document(arguments.file)
-    nonce = bytes.fromhex(arguments.nonce) if arguments.nonce else None
+def _trust_root(arguments: argparse.Namespace) -> TrustRoot:
+    """The pinned AWS root, or a test root only when --test-root names one; says which it is."""
     if arguments.test_root:
         trust_root = TrustRoot.from_pem(arguments.test_root.read_bytes(), allow_untrusted_test_root=True)
         print(f"trust root: UNTRUSTED test root {trust_root.fingerprint.hex()}")
     else:
         trust_root = TrustRoot.aws()
         print(f"trust root: AWS Nitro Enclaves root G1 {trust_root.fingerprint.hex()}")
+    return trust_root
+
+
+def _verify(arguments: argparse.Namespace) -> int:
+    raw = _read_document(arguments.file)
+    nonce = bytes.fromhex(arguments.nonce) if arguments.nonce else None
+    trust_root = _trust_root(arguments)
     policy = _policy(arguments)
     verifier = Verifier(trust_root=trust_root)
     step_counter = iter(range(1, 6))
@@ -164,12 +170,7 @@ async def _enclave_command(arguments: argparse.Namespace) -> int:
     expected = load_expected_pcrs(arguments.pcrs.read_bytes())
     print("policy: PCRs " + ", ".join(f"PCR{index}" for index in expected.expected) + ", debug mode rejected")
     config_hash = bytes.fromhex(arguments.config_hash) if arguments.config_hash else None
-    if arguments.test_root:
-        trust_root = TrustRoot.from_pem(arguments.test_root.read_bytes(), allow_untrusted_test_root=True)
-        print(f"trust root: UNTRUSTED test root {trust_root.fingerprint.hex()}")
-    else:
-        trust_root = TrustRoot.aws()
-        print(f"trust root: AWS Nitro Enclaves root G1 {trust_root.fingerprint.hex()}")
+    trust_root = _trust_root(arguments)
     counter = iter(range(1, 100))
 
     def observer(line: str) -> None:
