@@ -28,10 +28,10 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 node: $(NODE_STAMP)  ## install the pinned npm packages used by the interop tests
 
 run: $(STAMP)  ## the TEE appliance: enclave runtime in a netns (as root) behind the host proxy, attested + provisioned
-	$(PY) -m enclave.appliance
+	$(PY) -m devtools.appliance
 
 run-plain: $(STAMP)  ## the plain stack, no enclave (embedded databases, localnet, sidecar, relayer, indexer)
-	$(PY) -m enclave.devstack
+	$(PY) -m devtools.devstack
 
 test: $(STAMP) $(NODE_STAMP)  ## run the whole test suite
 	@bash scripts/system-deps.sh

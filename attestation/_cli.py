@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-    except Exception as error:  # enclave.tee errors (signatures) and httpx transport errors
+    except Exception as error:  # enclave errors (signatures) and httpx transport errors
         if type(error).__module__.split(".")[0] not in ("enclave", "httpx", "ssl"):
             raise
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The signed-response format shared by the enclave (signs) and the attested client (verifies).
 
-See enclave/tee/response_signing.py and docs/tee.md for the exact message layout.
+See enclave/response_signing.py and docs/tee.md for the exact message layout.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ case). Ground truth is numpy's exact cosine top-10 inside the scope.
                      picks the index (generic plans, stale statistics)
     hnsw_iterative   HNSW forced, ``iterative_scan = relaxed_order`` with default ef_search /
                      max_scan_tuples, candidates re-sorted (pgvector's documented filtered recipe)
-    ours             ``enclave.database.vector_search.search_scope`` with its default tuning
+    ours             ``relayer.database.vector_search.search_scope`` with its default tuning
 
 Uses DATABASE_URL (a throwaway database is created and dropped there) or an embedded server.
 ``--scale 0.2`` shrinks every size for a quick run; the HNSW build dominates the full run.
@@ -34,9 +34,9 @@ import asyncpg
 import numpy as np
 
 from bench.common import LatencySummary, print_table, time_async, write_report
-from enclave.database.pool import Database, connect
-from enclave.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
-from enclave.embedded import start_embedded_postgres
+from relayer.database.pool import Database, connect
+from relayer.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
+from devtools.embedded_databases import start_embedded_postgres
 
 SCOPE_SIZES = (100, 1_000, 10_000, 50_000)
 FILLER_ROWS = 10_000

@@ -1,3 +1,6 @@
-"""The MemWal-compatible relayer: Starlette on hypercorn, run inside the enclave."""
+"""The enclave runtime around the relayer: identity keys, attested TLS, signed responses,
+one-shot attested provisioning, the configuration commitment in PCR16 and the egress allowlist.
 
-__version__ = "0.1.0"
+``python -m enclave`` boots it (see ``runtime.py``); docs/tee.md documents every byte layout.
+Submodules are imported explicitly; this package imports nothing at import time.
+"""

@@ -1,7 +1,7 @@
-"""``python -m enclave``: run the relayer (see enclave/serve.py)."""
+"""``python -m enclave``: boot the enclave runtime (see enclave/runtime.py)."""
 
 import sys
 
-from enclave.serve import main
+from enclave.command import main
 
 sys.exit(main())

@@ -1,81 +1,56 @@
-"""Errors the relayer turns into HTTP responses, in one place.
+"""Errors raised by ``enclave`` (the enclave runtime around the relayer).
 
-    ApiError(status, message)            → {"error": message}
-    ├── BadRequest            400         malformed JSON, invalid field values, empty text
-    ├── Unauthorized          401         empty body (auth failures never explain themselves)
-    ├── PaymentRequired       402         storage quota exceeded
-    ├── Forbidden             403         another owner's resource
-    ├── NotFound              404
-    ├── PayloadTooLarge       413
-    ├── UnsupportedMediaType  415         POST without a JSON content type
-    ├── UnprocessableEntity   422         missing field or wrong type
-    ├── UpgradeRequired       426         request without x-nonce (legacy SDK)
-    ├── RateLimited           429         body carries the layer, limit and Retry-After
-    ├── InternalError         500         detail logged with the trace id, never sent
-    └── UpstreamUnavailable   503         embeddings / LLM / sidecar / chain temporarily failing
+    TeeError
+    ├── RuntimeConfigurationError   ENCLAVE_* variables are missing or inconsistent (boot refuses to start)
+    ├── ConfigurationCommitmentError PCR16 cannot be extended/locked, or is not in its boot state
+    ├── ProvisioningError           POST /provision refused
+    │   ├── SecretNotAllowed        a secret name outside the allowlist, or a malformed value
+    │   ├── AlreadyProvisioned      the one-shot provisioning already happened
+    │   └── UnknownAttestation      the envelope names a document this boot did not issue (recently)
+    └── EgressDenied                an outbound (host, port) is not on the allowlist (also an httpx.ConnectError)
+
+The channel-binding errors (UserDataError, ResponseSignatureError) live in attestation.errors,
+shared with the client. The HTTP edge answers with generic messages and logs the detail; clients (the attested
+client, the operator CLI) get the specific error.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import httpx
 
 
-class ApiError(Exception):
-    status: int = 500
-
-    def __init__(self, message: str = "", *, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.headers = headers or {}
-        self.extra = extra or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.message, **self.extra}
+class TeeError(Exception):
+    """Base class for every error of enclave."""
 
 
-class BadRequest(ApiError):
-    status = 400
+class RuntimeConfigurationError(TeeError):
+    """The runtime's ENCLAVE_* configuration is missing or inconsistent."""
 
 
-class Unauthorized(ApiError):
-    status = 401
+class ConfigurationCommitmentError(TeeError):
+    """PCR16 could not be set to the configuration commitment (already extended or locked?)."""
 
 
-class PaymentRequired(ApiError):
-    status = 402
 
 
-class Forbidden(ApiError):
-    status = 403
+class ProvisioningError(TeeError):
+    """The enclave refused a provisioning request."""
 
 
-class NotFound(ApiError):
-    status = 404
+class SecretNotAllowed(ProvisioningError):
+    """A provisioned secret's name is not on the allowlist, or its value is malformed."""
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
+class AlreadyProvisioned(ProvisioningError):
+    """Secrets were already provisioned during this boot; provisioning is one-shot."""
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
+class UnknownAttestation(ProvisioningError):
+    """The envelope is bound to an attestation document this boot did not recently issue."""
 
 
-class UnprocessableEntity(ApiError):
-    status = 422
+class EgressDenied(TeeError, httpx.ConnectError):
+    """An outbound connection to a (host, port) outside the egress allowlist was refused inside the enclave."""
 
-
-class UpgradeRequired(ApiError):
-    status = 426
-
-
-class RateLimited(ApiError):
-    status = 429
-
-
-class InternalError(ApiError):
-    status = 500
-
-
-class UpstreamUnavailable(ApiError):
-    status = 503
+    def __init__(self, message: str) -> None:
+        httpx.ConnectError.__init__(self, message)

@@ -1,8 +1,268 @@
-"""``python3.11 -m enclave.runtime`` (what the image's /init runs): the enclave runtime, see enclave/tee/."""
+"""The enclave runtime: boot the identity, commit the configuration, serve TLS, wait for secrets,
+then run the relayer behind signed responses.
 
-import sys
+Boot order (``run``):
+    (1) settings   non-secret configuration from the environment, validated (secrets are not there yet)
+    (2) attester   ENCLAVE_ATTESTER=nsm (default, /dev/nsm, no fallback) | simulator (explicit, loud)
+    (3) identity   TLS P-256 key + self-signed certificate, Ed25519 identity key, X25519 provisioning key
+    (4) commitment SHA-384(canonical configuration JSON) extended into PCR16, PCR16 locked
+    (5) serve      one hypercorn server, TLS terminated here, on BIND (host:port, unix:/path, fd://N)
+    (6) secrets    wait for POST /provision (one-shot), then start_relayer(...) with them merged in
 
-from enclave.tee.command import main
+Routing (``EnclaveRuntime.app``): ``/attestation``, ``/provision`` and ``/health`` are the runtime's;
+everything else goes to the relayer once it is ready, and is answered 503 before that
+(``{"error":"enclave not provisioned"}`` until secrets arrive, then ``"enclave starting"``). Every
+response except ``/attestation`` (a self-authenticating document) is signed (response_signing.py).
 
-if __name__ == "__main__":
-    sys.exit(main())
+Steps (1)–(4) from the environment are in boot.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime
+from typing import Any
+
+from hypercorn.config import Config
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+
+from attestation.nsm import Attester
+
+from .attestation_route import TokenBucket, attestation_endpoint
+from .config_commitment import RuntimeConfiguration, commit_configuration
+from .egress import EgressAllowlist
+from .errors import RuntimeConfigurationError
+from .tls_identity import EnclaveIdentity
+from .provisioning import IssuedDocuments, SealedEnvelopeSource, SecretSource
+from .response_signing import ResponseSigningMiddleware
+from attestation.user_data import EnclaveUserData
+
+logger = logging.getLogger("memwal.tee.runtime")
+
+RUNTIME_PATHS = ("/attestation", "/provision", "/health")
+CERTIFICATE_CHECK_SECONDS = 3600.0
+Clock = Callable[[], datetime]
+
+
+class RelayerState(enum.Enum):
+    WAITING_FOR_SECRETS = "waiting-for-secrets"
+    STARTING = "starting"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class InMemoryTlsConfig(Config):
+    """A hypercorn Config whose TLS context comes from memory instead of certfile/keyfile paths."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self._tls_context = context
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return True
+
+    def create_ssl_context(self) -> ssl.SSLContext:
+        return self._tls_context
+
+
+def hypercorn_tls_config(bind: str, identity: EnclaveIdentity) -> tuple[InMemoryTlsConfig, ssl.SSLContext]:
+    """The relayer's hypercorn limits (relayer.serve.hypercorn_config) with TLS from ``identity``."""
+    from relayer.serve import hypercorn_config
+
+    context = identity.server_ssl_context()
+    config = InMemoryTlsConfig(context)
+    template = hypercorn_config(bind)
+    for name in ("bind", "accesslog", "graceful_timeout", "h11_max_incomplete_size", "keep_alive_timeout"):
+        setattr(config, name, getattr(template, name))
+    return config, context
+
+
+class EnclaveRuntime:
+    """Everything between the socket and the relayer; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        settings,
+        environment: Mapping[str, str],
+        attester: Attester,
+        identity: EnclaveIdentity,
+        egress: EgressAllowlist,
+        clock: Clock,
+        relayer_starter: Callable[..., Awaitable[Any]] | None = None,
+        attestation_limiter: TokenBucket | None = None,
+    ) -> None:
+        self.settings = settings
+        self._environment = dict(environment)
+        self.attester = attester
+        self.identity = identity
+        self.egress = egress
+        self._clock = clock
+        self.configuration = RuntimeConfiguration.from_settings(
+            settings, egress_allowlist=egress.destinations(), tls_hostname=identity.hostname
+        )
+        self.configuration_digest = self.configuration.digest()
+        self.user_data = EnclaveUserData(
+            tls_spki_sha256=identity.tls_spki_sha256,
+            configuration_sha384=self.configuration_digest,
+            provisioning_public_key=identity.provisioning_public_key,
+        ).encode()
+        self.issued_documents = IssuedDocuments()
+        self.secret_source: SecretSource = SealedEnvelopeSource(identity.provisioning_key, self.issued_documents)
+        self.state = RelayerState.WAITING_FOR_SECRETS
+        self._relayer: Any = None
+        self._relayer_starter = relayer_starter
+        self._router = Router(
+            routes=[
+                Route(
+                    "/attestation",
+                    attestation_endpoint(
+                        attester,
+                        user_data=self.user_data,
+                        public_key=identity.signing_public_key,
+                        limiter=attestation_limiter,
+                        on_issued=self.issued_documents.record,
+                    ),
+                    methods=["GET"],
+                ),
+                Route("/provision", self._provision_endpoint(), methods=["POST"]),
+                Route("/health", self._health, methods=["GET"]),
+            ]
+        )
+        self.app = ResponseSigningMiddleware(
+            self._dispatch,
+            signing_key=identity.signing_key,
+            clock_ms=lambda: int(self._clock().timestamp() * 1000),
+            should_sign=lambda path: path != "/attestation",
+        )
+
+    def commit(self) -> bytes:
+        """Boot step (4): extend PCR16 with the configuration digest and lock it."""
+        value = commit_configuration(self.attester, self.configuration_digest)
+        logger.info("configuration sha384 %s committed to PCR16", self.configuration_digest.hex())
+        return value
+
+    async def run_relayer(self, stack: AsyncExitStack, shutdown: asyncio.Event) -> None:
+        """Boot step (6): wait for the secrets, then start the relayer with them."""
+        secrets = await self.secret_source.obtain()
+        self.state = RelayerState.STARTING
+        try:
+            from relayer.settings import Settings
+
+            environment = {**self._environment, **secrets.values}
+            settings = Settings.from_environ(environment)
+            settings.validate()
+            again = RuntimeConfiguration.from_settings(
+                settings, egress_allowlist=self.egress.destinations(), tls_hostname=self.identity.hostname
+            )
+            if again.digest() != self.configuration_digest:
+                raise RuntimeConfigurationError("provisioned secrets changed the committed configuration")
+            starter = self._relayer_starter
+            if starter is None:
+                from relayer.serve import start_relayer as starter
+            self._relayer = await starter(settings, environment, stack, shutdown)
+        except Exception:
+            self.state = RelayerState.FAILED
+            logger.exception("the relayer failed to start after provisioning")
+            return
+        self.state = RelayerState.READY
+        logger.info("relayer ready")
+
+    async def renew_certificate_forever(self, context) -> None:
+        """Re-issue the TLS certificate over the same key before it expires (the SPKI binding holds)."""
+        while True:
+            await asyncio.sleep(CERTIFICATE_CHECK_SECONDS)
+            if self.identity.needs_renewal(self._clock()):
+                self.identity.reissue_certificate(self._clock())
+                self.identity.load_into(context)
+                logger.info("TLS certificate re-issued over the same key")
+
+    async def serve(self, bind: str, shutdown: asyncio.Event) -> None:
+        """Boot step (5) and (6): serve until ``shutdown``; stop the relayer after the server."""
+        from hypercorn.asyncio import serve as hypercorn_serve
+
+        config, context = hypercorn_tls_config(bind, self.identity)
+        async with AsyncExitStack() as stack:
+            relayer = asyncio.create_task(self.run_relayer(stack, shutdown))
+            renewal = asyncio.create_task(self.renew_certificate_forever(context))
+            try:
+                logger.info("enclave runtime listening (TLS) on %s", bind)
+                await hypercorn_serve(self.app, config, shutdown_trigger=shutdown.wait)
+            finally:
+                for task in (relayer, renewal):
+                    task.cancel()
+                await asyncio.gather(relayer, renewal, return_exceptions=True)
+
+    def _provision_endpoint(self):
+        if isinstance(self.secret_source, SealedEnvelopeSource):
+            return self.secret_source.endpoint()
+
+        async def not_offered(request: Request) -> Response:
+            return JSONResponse({"error": "provisioning is not offered by this enclave"}, status_code=404)
+
+        return not_offered
+
+    def _status(self) -> dict[str, Any]:
+        return {
+            "relayer": self.state.value,
+            "provisioned": self.state is not RelayerState.WAITING_FOR_SECRETS,
+            "configurationSha384": self.configuration_digest.hex(),
+            "tlsSpkiSha256": self.identity.tls_spki_sha256.hex(),
+            "identityPublicKey": self.identity.signing_public_key.hex(),
+        }
+
+    async def _health(self, request: Request) -> Response:
+        if self.state is RelayerState.READY:
+            status, body = await _capture(self._relayer, request.scope)
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = {"status": "degraded"}
+            document["enclave"] = self._status()
+            return JSONResponse(document, status_code=status)
+        status = "failed" if self.state is RelayerState.FAILED else "ok"
+        return JSONResponse({"status": status, "enclave": self._status()}, status_code=200)
+
+    async def _dispatch(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan" or scope.get("path") in RUNTIME_PATHS:
+            await self._router(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if self.state is RelayerState.READY:
+            await self._relayer(scope, receive, send)
+            return
+        message = {
+            RelayerState.WAITING_FOR_SECRETS: "enclave not provisioned",
+            RelayerState.STARTING: "enclave starting",
+            RelayerState.FAILED: "relayer failed to start",
+        }[self.state]
+        await JSONResponse({"error": message}, status_code=503)(scope, receive, send)
+
+
+async def _capture(app, scope) -> tuple[int, bytes]:
+    """Run a GET through ``app`` in memory and return (status, body)."""
+    status = 500
+    parts: list[bytes] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await app(dict(scope), receive, send)
+    return status, b"".join(parts)

@@ -5,7 +5,7 @@ It runs on the interpreter of the second ramdisk (the kernel unpacks both before
 uses only the standard library, and then replaces itself with the relayer runtime:
 mount /proc, /sys, /dev and /tmp; load the kernel modules named in /etc/enclave-modules (virtio-mmio,
 the Nitro Secure Module, vsock) with any `module.param=value` from the kernel command line; bring up
-the loopback interface; exec `python3.11 -m enclave.runtime` with a fixed environment.
+the loopback interface; exec `python3.11 -m enclave` with a fixed environment.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main() -> None:
     load_modules(libc, cmdline)
     loopback_up()
     os.chdir(APPLICATION_DIRECTORY)
-    os.execve(INTERPRETER, [INTERPRETER, "-m", "enclave.runtime"], RUNTIME_ENVIRONMENT)
+    os.execve(INTERPRETER, [INTERPRETER, "-m", "enclave"], RUNTIME_ENVIRONMENT)
 
 
 if __name__ == "__main__":

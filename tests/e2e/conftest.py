@@ -8,7 +8,7 @@ import os
 import pytest
 import pytest_asyncio
 
-from enclave.devstack import DevStack
+from devtools.devstack import DevStack
 
 E2E_RELAYER_ENV = {
     # The SDK polls job status; upstream's 30/min delegate limit would throttle a fast test run.

@@ -33,8 +33,8 @@ from memwal.types import RecallParams
 
 from attestation.errors import PolicyError
 from chain.keys import decode_sui_private_key
-from enclave.appliance import REPOSITORY, Appliance
-from enclave.appliance_capture import TrafficCapture
+from devtools.appliance import REPOSITORY, Appliance
+from devtools.appliance_capture import TrafficCapture
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,8 +58,8 @@ PROBE_TIMEOUT_SECONDS = 60.0
 PROBE = r"""
 import asyncio, errno, json, os, socket, sys
 import httpx
-from enclave.tee.egress import EgressAllowlist, EgressTransport
-from enclave.tee.errors import EgressDenied
+from enclave.egress import EgressAllowlist, EgressTransport
+from enclave.errors import EgressDenied
 
 plan = json.loads(sys.argv[1])
 

@@ -1,0 +1,397 @@
+"""``make run``: the TEE appliance on one machine: an isolated "enclave", an untrusted host, an operator.
+
+Host side (this process and its children)::
+
+    PostgreSQL + Redis              tcp:127.0.0.1:*   (external-style servers, appliance_databases.py)
+    localnet stand-ins              tcp:127.0.0.1:*   (Sui JSON-RPC + GraphQL, Walrus, Seal, OpenAI)
+    python -m host_proxy            ingress tcp:127.0.0.1:8443 → unix:<dir>/sockets/enclave-ingress.sock
+                                    egress  unix:<dir>/sockets/egress-<name>.sock → tcp:127.0.0.1:<upstream>
+
+"Enclave" (as root: a fresh network namespace with only ``lo``; else a plain process, with a warning)::
+
+    python -m enclave           ENCLAVE_ATTESTER=simulator, TLS on unix:…/enclave-ingress.sock,
+                                    loopback forwarders 127.0.0.1:<upstream> → egress-<name>.sock
+
+Operator (this process, after the enclave is up): attest the enclave through the host proxy, seal the
+secrets (server wallet keys, OpenAI key, DATABASE_URL, REDIS_URL, sidecar token) to it, wait for the
+relayer, create a demo account, print what a user runs. Ctrl-C stops everything and deletes the namespace.
+
+As a library (the e2e test)::
+
+    async with Appliance(directory, port=0, capture=TrafficCapture(), provision=False) as appliance:
+        ...                               # the enclave answers 503 on /api/* here
+        await appliance.provision()
+        async with appliance.attested_session() as session: ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from attestation.client import AttestedClient, AttestedSession, provision_secrets
+from attestation.policy import PCRs
+from attestation.trust import TrustRoot
+from localnet.environment import relayer_secrets
+
+from .appliance_banner import banner
+from .appliance_capture import RecordingTap, TrafficCapture
+from .appliance_databases import HostDatabases, start_host_databases
+from .appliance_layout import (
+    ApplianceLayout,
+    EgressRoute,
+    enclave_environment,
+    expected_configuration_digest,
+    write_simulator_pcrs,
+)
+from .appliance_netns import NetworkNamespace, can_isolate
+from .devstack import ManagedProcess, free_port
+
+DEFAULT_PORT = 8443
+START_TIMEOUT_SECONDS = 60.0
+READY_TIMEOUT_SECONDS = 120.0
+POLL_SECONDS = 0.1
+REPOSITORY = Path(__file__).resolve().parent.parent
+Progress = Callable[[str], None]
+
+
+class ApplianceError(RuntimeError):
+    """A step of the appliance failed; the message names the step and the log to read."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class NamespacedProcess(ManagedProcess):
+    """A ``python`` child run through a command prefix (``ip netns exec NAME``); stops its whole group."""
+
+    def __init__(self, name: str, prefix: list[str], args: list[str], env: dict[str, str], log_path: Path) -> None:
+        super().__init__(name, args, env, log_path)
+        self.prefix = prefix
+
+    async def start(self) -> None:
+        assert self.log_path is not None
+        with open(self.log_path, "ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.prefix, sys.executable, *self.args, env=self.env, stdout=log, stderr=log,
+                cwd=REPOSITORY, start_new_session=True,
+            )
+
+    async def stop(self, *, kill: bool = False) -> None:
+        await super().stop(kill=kill)
+        if self.process is not None:
+            try:  # the sidecar and anything else the runtime started share its process group
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Appliance:
+    """See the module docstring. ``port=0`` picks a free host port."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        port: int = DEFAULT_PORT,
+        isolate: bool | None = None,
+        capture: TrafficCapture | None = None,
+        provision: bool = True,
+        relayer_env: Mapping[str, str] | None = None,
+        progress: Progress = print,
+    ) -> None:
+        self.layout = ApplianceLayout(Path(data_dir).resolve(), port or free_port(), tapped=capture is not None)
+        self.isolate = can_isolate() if isolate is None else isolate
+        self.capture = capture
+        self._provision_on_start = provision
+        self._relayer_env = dict(relayer_env or {})
+        self._progress = progress
+        self._stack = AsyncExitStack()
+        self.info: dict[str, Any] = {}
+        self.databases: HostDatabases | None = None
+        self.routes: tuple[EgressRoute, ...] = ()
+        self.namespace: NetworkNamespace | None = None
+        self.enclave: NamespacedProcess | None = None
+        self.environment: dict[str, str] = {}
+        self.expected_pcrs: dict[int, bytes] = {}
+        self.configuration_digest = b""
+        self.account: Any = None
+        self.provisioned = False
+        self.timings: dict[str, float] = {}
+        self._secrets: dict[str, str] = {}
+
+    @property
+    def url(self) -> str:
+        return self.layout.url
+
+    @property
+    def provisioned_secrets(self) -> Mapping[str, str]:
+        """What the operator sealed to the enclave (tests check none of it crosses the host in clear)."""
+        return dict(self._secrets)
+
+    def trust_root(self) -> TrustRoot:
+        return TrustRoot.from_pem(self.layout.test_root_path.read_bytes(), allow_untrusted_test_root=True)
+
+    def attested_session(self, *, expected_pcrs: Mapping[int, bytes] | None = None, **options: Any):
+        """``AttestedClient.connect`` to the enclave through the host proxy, pinned to this configuration."""
+        return AttestedClient.connect(
+            self.url, expected_pcrs=PCRs(expected_pcrs or self.expected_pcrs), trust_root=self.trust_root(),
+            now=_now, config_hash=self.configuration_digest, **options,
+        )  # fmt: skip
+
+    async def __aenter__(self) -> Appliance:
+        try:
+            await self.start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    @asynccontextmanager
+    async def _step(self, key: str, title: str) -> AsyncIterator[None]:
+        self._progress(f"… {title}")
+        started = time.monotonic()
+        yield
+        self.timings[key] = time.monotonic() - started
+        self._progress(f"  done in {self.timings[key]:.1f} s")
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        layout = self.layout
+        for directory in (layout.data_dir, layout.sockets, layout.logs):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for stale in layout.sockets.glob("*.sock"):
+            stale.unlink()
+        if not self.isolate:
+            reason = "isolation turned off" if can_isolate() else "not root (or no iproute2)"
+            self._progress(
+                f"WARNING: {reason}: the enclave runs as a plain process that shares this host's network. "
+                "Nothing is isolated; run as root for a network namespace with only lo."
+            )
+        async with self._step("databases", "PostgreSQL (pgvector) and Redis on loopback TCP"):
+            await self._start_databases()
+        async with self._step("localnet", "localnet stand-ins (Sui, Walrus, Seal key servers, OpenAI-compatible)"):
+            await self._start_localnet()
+        assert self.databases is not None
+        self.routes = layout.egress_routes(
+            self.info, database_url=self.databases.database_url, redis_url=self.databases.redis_url
+        )
+        async with self._step("host_proxy", f"host proxy: ingress {layout.url} + {len(self.routes)} egress routes"):
+            await self._start_host_proxy()
+        where = "a network namespace with only lo" if self.isolate else "a plain process (NOT isolated)"
+        async with self._step("enclave", f"enclave runtime (simulator attester) in {where}"):
+            await self._start_enclave()
+        if self._provision_on_start:
+            await self.provision()
+            async with self._step("account", "demo account on the localnet"):
+                await self.create_demo_account()
+        self.timings["total"] = time.monotonic() - started
+
+    async def _start_databases(self) -> None:
+        self.databases = await asyncio.to_thread(
+            start_host_databases, self.layout.data_dir / "databases", postgres_port=free_port(), redis_port=free_port()
+        )
+        self._stack.callback(self.databases.stop)
+
+    async def _start_localnet(self) -> None:
+        state = self.layout.data_dir / "localnet"
+        info_path = state / "localnet.json"
+        info_path.unlink(missing_ok=True)  # a fresh file tells us this run's servers are up
+        log = self.layout.logs / "localnet.log"
+        localnet = ManagedProcess("localnet", ["-m", "localnet", "--state", str(state)], _host_environment(), log)
+        await localnet.start()
+        self._stack.push_async_callback(localnet.stop)
+        await _wait_for(lambda: info_path.exists(), localnet, f"localnet did not start (see {log})")
+        self.info = json.loads(info_path.read_text())
+
+    async def _start_host_proxy(self) -> None:
+        layout = self.layout
+        if self.capture is not None:
+            taps = [RecordingTap("ingress", layout.proxy_ingress_target, layout.enclave_ingress, self.capture)]
+            taps += [RecordingTap(r.name, r.socket, r.proxy_socket, self.capture) for r in self.routes]
+            for tap in taps:
+                await tap.start()
+                self._stack.push_async_callback(tap.close)
+        log = layout.logs / "host-proxy.log"
+        proxy = ManagedProcess(
+            "host-proxy", ["-m", "host_proxy", *layout.proxy_arguments(self.routes)], _host_environment(), log
+        )
+        await proxy.start()
+        self._stack.push_async_callback(proxy.stop)
+
+        def listening() -> bool:
+            return all(route.proxy_socket.exists() for route in self.routes) and _tcp_accepts(layout.port)
+
+        await _wait_for(listening, proxy, f"the host proxy did not start (see {log})")
+
+    async def _start_enclave(self) -> None:
+        layout = self.layout
+        self.expected_pcrs, source = write_simulator_pcrs(layout, REPOSITORY)
+        self._progress(f"  simulated PCRs from {source}")
+        layout.test_root_path.unlink(missing_ok=True)
+        self.environment = enclave_environment(
+            layout, self.info, self.routes, isolated=self.isolate, extra=self._relayer_env
+        )
+        self.configuration_digest = expected_configuration_digest(self.environment)
+        prefix: list[str] = []
+        if self.isolate:
+            self.namespace = NetworkNamespace.create(f"memwal-{os.getpid()}")
+            self._stack.callback(self.namespace.delete)
+            prefix = self.namespace.command([])
+            self._progress(f"  network namespace {self.namespace.name}: interfaces {self.namespace.interfaces()}")
+        log = layout.logs / "enclave.log"
+        self.enclave = NamespacedProcess("enclave", prefix, ["-m", "enclave"], self.environment, log)
+        await self.enclave.start()
+        self._stack.push_async_callback(self.enclave.stop)
+
+        def serving() -> bool:
+            return layout.test_root_path.exists() and _unix_accepts(layout.enclave_ingress)
+
+        await _wait_for(serving, self.enclave, f"the enclave runtime did not start (see {log})")
+
+    async def provision(self) -> None:
+        """Operator: attest through the host proxy, seal the secrets to the enclave, wait for the relayer."""
+        if self.provisioned:
+            return
+        assert self.databases is not None
+        self._secrets = {
+            **relayer_secrets(self.info),
+            "DATABASE_URL": self.databases.database_url,
+            "REDIS_URL": self.databases.redis_url,
+            "SIDECAR_AUTH_TOKEN": secrets.token_urlsafe(32),
+        }
+        self._progress(f"… operator: verify the attestation through the host proxy ({self.url})")
+        started = time.monotonic()
+        async with self.attested_session(observer=lambda line: self._progress(f"  {line}")) as session:
+            self.timings["attest"] = time.monotonic() - started
+            async with self._step("provision", "operator: seal the secrets to the attested key, wait for the relayer"):
+                response = await provision_secrets(session, self._secrets)
+                if response.status_code != 202:
+                    raise ApplianceError(f"/provision answered {response.status_code}: {response.text[:200]}")
+                await self._wait_until_ready(session)
+        self.provisioned = True
+
+    async def _wait_until_ready(self, session: AttestedSession) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            state = (await session.http.get("/health")).json()["enclave"]["relayer"]
+            if state == "ready":
+                return
+            if state == "failed":
+                break
+            await asyncio.sleep(POLL_SECONDS * 2)
+        raise ApplianceError(f"the relayer inside the enclave did not become ready (see {self.layout.logs / 'enclave.log'})")
+
+    async def create_demo_account(self) -> None:
+        from localnet.cli import create_account
+
+        self.account = await create_account(self.info, label="appliance")
+
+
+def _host_environment() -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MEMWAL_", "SUI_", "WALRUS_", "SEAL_", "OPENAI_"))}
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+async def _wait_for(condition: Callable[[], bool], process: ManagedProcess, failure: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not condition():
+        if not process.alive or time.monotonic() > deadline:
+            raise ApplianceError(failure)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _tcp_accepts(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _unix_accepts(path: Path) -> bool:
+    import socket
+
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.appliance",
+        description="Run the TEE appliance on this machine: PostgreSQL, Redis and the offline localnet on loopback "
+        "TCP, the host proxy (the only bridge), and the enclave runtime with a SIMULATED Nitro attester in a network "
+        "namespace with only lo (as root; otherwise a plain, unisolated process). Then act as the operator: attest, "
+        "provision the secrets sealed to the enclave, create a demo account, and print the SDK lines to use it.",
+    )
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("MEMWAL_APPLIANCE_DIR", ".data/appliance"),
+        help="state, sockets and logs [.data/appliance]",
+    )  # fmt: skip
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"host-side HTTPS ingress port [{DEFAULT_PORT}]")
+    parser.add_argument("--no-isolation", action="store_true", help="run the enclave as a plain process even as root")
+    args = parser.parse_args(argv)
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    async def main_async() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        appliance = Appliance(
+            args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress
+        )
+        try:
+            async with appliance:
+                progress(banner(appliance))
+                while not stop.is_set():
+                    if appliance.enclave is not None and not appliance.enclave.alive:
+                        print(f"the enclave exited; stopping (see {appliance.layout.logs})", file=sys.stderr)
+                        return 1
+                    try:
+                        await asyncio.wait_for(stop.wait(), 1.0)
+                    except asyncio.TimeoutError:
+                        pass
+                progress("stopping …")
+        except (ApplianceError, OSError, httpx.HTTPError, ValueError) as error:
+            print(f"appliance failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(main_async())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m relayer``: run the relayer (see relayer/serve.py)."""
+
+import sys
+
+from relayer.serve import main
+
+sys.exit(main())

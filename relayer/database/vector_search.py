@@ -1,0 +1,183 @@
+"""Scoped nearest-neighbour search that returns the true top-k, not whatever HNSW happens to find.
+
+pgvector's HNSW index applies ``WHERE owner = … AND namespace = …`` *after* walking the graph: with
+a selective scope and ``hnsw.iterative_scan = off`` (the default) it silently returns too few rows.
+So we pick the plan ourselves:
+
+1. Count the scope, stopping one past a threshold (an index-only scan on the covering
+   (owner, namespace) B-tree). An exact scan reads every scope row; a filtered HNSW walk visits
+   about ``candidates × table_rows / scope_rows`` tuples at a similar cost per tuple. The two are
+   equal at ``scope = sqrt(candidates × table_rows)``, which is the threshold (never below
+   ``exact_scan_min_rows``).
+2. Small scope: exact scan. Ordering by ``distance + 0`` over a fenced subquery is nothing the HNSW
+   index can supply, so the planner must read the scope through the B-tree and sort: recall 1.0.
+3. Large scope: HNSW with ``iterative_scan = relaxed_order``, a raised ``ef_search`` and a
+   ``max_scan_tuples`` sized to the scope's selectivity, over-fetching candidates and sorting them
+   exactly. If the index still yields fewer than ``limit`` rows, fall back to the exact scan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import numpy as np
+
+from relayer.database.errors import InvalidLimit, InvalidVector
+from relayer.database.pool import Database
+
+EMBEDDING_DIMENSIONS = 1536
+
+
+@dataclass(frozen=True)
+class SearchTuning:
+    """Knobs of the scoped search; the defaults come from ``bench/search_quality.py``."""
+
+    exact_scan_min_rows: int = 1_000  # scopes this small are always scanned exactly
+    hnsw_cost_ratio: float = 1.0  # cost of one tuple visited by HNSW / one row of the exact scan
+    ef_search: int = 200  # HNSW candidate list (pgvector accepts up to 1000)
+    overfetch_factor: int = 4  # candidates fetched per requested row before the exact re-sort
+    min_candidates: int = 100
+    max_scan_tuples_floor: int = 20_000  # pgvector's default
+    max_scan_tuples_ceiling: int = 1_000_000
+
+    def candidates(self, limit: int) -> int:
+        return max(limit * self.overfetch_factor, self.min_candidates)
+
+    def exact_threshold(self, limit: int, table_rows: int) -> int:
+        """Largest scope still answered by the exact scan."""
+        balance = math.sqrt(self.hnsw_cost_ratio * self.candidates(limit) * max(table_rows, 0))
+        return max(self.exact_scan_min_rows, math.ceil(balance))
+
+    def max_scan_tuples(self, limit: int, table_rows: int) -> int:
+        # The scope has more than exact_threshold rows, so walking candidates × table / threshold
+        # tuples should meet enough members; double it because scopes cluster unevenly.
+        share = min(1.0, self.exact_threshold(limit, table_rows) / max(table_rows, 1))
+        wanted = math.ceil(2 * self.candidates(limit) / share)
+        return max(self.max_scan_tuples_floor, min(wanted, self.max_scan_tuples_ceiling))
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    blob_id: str
+    distance: float
+    created_at: datetime
+    importance: float
+    blob_size: int
+
+
+def as_embedding(values: object) -> np.ndarray:
+    """Validate an embedding: 1536 finite float components, not all zero (cosine needs a direction)."""
+    try:
+        vector = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise InvalidVector(f"embedding is not a list of numbers: {error}") from error
+    if vector.ndim != 1 or vector.shape[0] != EMBEDDING_DIMENSIONS:
+        raise InvalidVector(f"embedding must have {EMBEDDING_DIMENSIONS} dimensions, got shape {vector.shape}")
+    if not np.all(np.isfinite(vector)):
+        raise InvalidVector("embedding has NaN or infinite components")
+    if not np.any(vector):
+        raise InvalidVector("embedding is the zero vector")
+    return vector
+
+
+_COLUMNS = "id, blob_id, created_at, importance, blob_size_bytes"
+
+# One round trip for both sizes. reltuples is the planner's estimate (kept fresh by autovacuum /
+# ANALYZE; -1 before the first). The count stops one row past the threshold, computed as
+# SearchTuning.exact_threshold does: greatest(min_rows, ceil(sqrt(ratio * candidates * table_rows))).
+_SIZES = """
+WITH estimate AS (
+    SELECT greatest(reltuples, 0)::float8 AS table_rows FROM pg_class WHERE oid = 'vector_entries'::regclass
+)
+SELECT table_rows::bigint AS table_rows,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM vector_entries WHERE owner = $1 AND namespace = $2
+            LIMIT greatest($3::bigint, ceil(sqrt($4::float8 * table_rows))::bigint) + 1
+        ) AS scope) AS scope_rows
+FROM estimate
+"""
+
+# OFFSET 0 keeps the subquery from being flattened, so each distance (and each TOAST fetch of a
+# 6 KiB vector) is computed once, not again for the "+ 0" sort key.
+_EXACT = f"""
+SELECT * FROM (
+    SELECT {_COLUMNS}, embedding <=> $3 AS distance
+    FROM vector_entries
+    WHERE owner = $1 AND namespace = $2
+    OFFSET 0
+) AS scope
+ORDER BY distance + 0, id
+LIMIT $4
+"""
+
+# relaxed_order yields candidates only roughly by distance, yet the planner believes the index
+# output is sorted and would merely "Incremental Sort" it; "+ 0" forces a real sort.
+_APPROXIMATE = f"""
+SELECT * FROM (
+    SELECT {_COLUMNS}, embedding <=> $3 AS distance
+    FROM vector_entries
+    WHERE owner = $1 AND namespace = $2
+    ORDER BY embedding <=> $3
+    LIMIT $5
+) AS candidates
+ORDER BY distance + 0, id
+LIMIT $4
+"""
+
+# enable_sort/enable_bitmapscan off keep the planner from answering a large scope with
+# "B-tree + full sort", which would be exact but read every row of the scope.
+_TUNE_HNSW = """
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
+       set_config('hnsw.ef_search', $1, true),
+       set_config('hnsw.max_scan_tuples', $2, true),
+       set_config('enable_sort', 'off', true),
+       set_config('enable_bitmapscan', 'off', true),
+       set_config('enable_seqscan', 'off', true)
+"""
+
+
+async def search_scope(
+    database: Database,
+    owner: str,
+    namespace: str,
+    query_vector: object,
+    limit: int,
+    tuning: SearchTuning = SearchTuning(),
+) -> list[Hit]:
+    """The ``limit`` nearest rows by cosine distance in (owner, namespace), nearest first."""
+    if limit < 1:
+        raise InvalidLimit(f"limit must be at least 1, got {limit}")
+    query = as_embedding(query_vector)
+    async with database.connection() as connection:
+        sizes = await connection.fetchrow(
+            _SIZES, owner, namespace, tuning.exact_scan_min_rows, tuning.hnsw_cost_ratio * tuning.candidates(limit)
+        )
+        table_rows = int(sizes["table_rows"])
+        if sizes["scope_rows"] <= tuning.exact_threshold(limit, table_rows):
+            rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
+            return [_hit(row) for row in rows]
+        async with connection.transaction():  # SET LOCAL needs one
+            fetch = tuning.candidates(limit)
+            await connection.execute(
+                _TUNE_HNSW, str(max(tuning.ef_search, min(fetch, 1000))), str(tuning.max_scan_tuples(limit, table_rows))
+            )
+            rows = await connection.fetch(_APPROXIMATE, owner, namespace, query, limit, fetch)
+            if len(rows) < limit:
+                # The walk hit max_scan_tuples before finding enough scope members: be exact instead.
+                rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
+        return [_hit(row) for row in rows]
+
+
+def _hit(row: asyncpg.Record) -> Hit:
+    return Hit(
+        id=row["id"],
+        blob_id=row["blob_id"],
+        distance=float(row["distance"]),
+        created_at=row["created_at"],
+        importance=float(row["importance"]),
+        blob_size=int(row["blob_size_bytes"]),
+    )

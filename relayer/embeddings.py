@@ -1,0 +1,124 @@
+"""Text embeddings: the OpenAI-compatible API via the ``openai`` package, or MemWal's exact mock.
+
+With no API key the relayer uses upstream's deterministic mock (memwal.md §6) so vectors match a MemWal
+relayer bit for bit: SHA-256(text) bytes cycled to 1536 values, v[i] = ((b/255)·2−1)·(1+sin(0.001·i)),
+with every step rounded to float32 as upstream's f32 arithmetic does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import logging
+import math
+import struct
+from typing import Callable
+
+import openai
+
+from relayer.errors import InternalError, UpstreamUnavailable
+from relayer.validation import EMBEDDING_DIMENSIONS
+
+logger = logging.getLogger("memwal.embeddings")
+
+MAX_BATCH = 64
+
+
+def _f32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def _libm_sinf() -> Callable[[float], float]:
+    """The C library's ``sinf``, which upstream's ``f32::sin`` calls on Linux (glibc, not correctly rounded)."""
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return lambda x: _f32(math.sin(x))  # correctly rounded: differs from glibc in a few near-tie cases
+    sinf = ctypes.CDLL(name).sinf
+    sinf.argtypes, sinf.restype = [ctypes.c_float], ctypes.c_float
+    return sinf
+
+
+def _mock_wave() -> tuple[float, ...]:
+    # Rust: `1.0 + (i as f32 * 0.001).sin()`, every step in f32. An f64 operation on two f32 operands rounded
+    # once to f32 equals the f32 operation, so _f32(...) around each step reproduces it exactly.
+    sinf, step = _libm_sinf(), _f32(0.001)
+    return tuple(_f32(1.0 + _f32(sinf(_f32(i * step)))) for i in range(EMBEDDING_DIMENSIONS))
+
+
+_MOCK_WAVE = _mock_wave()
+
+
+def mock_embedding(text: str) -> list[float]:
+    # Rust: `((b as f32 / 255.0) * 2.0 - 1.0) * wave[i]` in f32.
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [
+        _f32(_f32(_f32(digest[i % len(digest)] / 255.0) * 2.0 - 1.0) * _MOCK_WAVE[i])
+        for i in range(EMBEDDING_DIMENSIONS)
+    ]
+
+
+def upstream_error(exc: Exception, what: str) -> Exception:
+    """Map an ``openai`` exception to our HTTP error: transient upstream trouble is 503."""
+    if isinstance(exc, (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError)):
+        return UpstreamUnavailable("Upstream temporarily unavailable")
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return UpstreamUnavailable("Upstream temporarily unavailable")
+    logger.error("%s failed: %s", what, type(exc).__name__)
+    return InternalError("Internal server error")
+
+
+class Embedder:
+    def __init__(self, *, client: openai.AsyncOpenAI | None, model: str, api_base: str, cache=None, cache_ttl_seconds: int = 600):
+        self._client = client
+        self._model = model
+        self._api_base = api_base
+        self._cache = cache  # redis.asyncio.Redis or None
+        self._cache_ttl = cache_ttl_seconds
+
+    @property
+    def uses_mock(self) -> bool:
+        return self._client is None
+
+    async def embed_many(self, texts: list[str]) -> list[list[float]]:
+        if self._client is None:
+            return [mock_embedding(text) for text in texts]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), MAX_BATCH):
+            batch = texts[start : start + MAX_BATCH]
+            try:
+                response = await self._client.embeddings.create(model=self._model, input=batch)
+            except openai.OpenAIError as exc:
+                raise upstream_error(exc, "embedding") from None
+            ordered = sorted(response.data, key=lambda item: item.index)
+            if len(ordered) != len(batch):
+                raise UpstreamUnavailable("Upstream temporarily unavailable")
+            for item in ordered:
+                if len(item.embedding) != EMBEDDING_DIMENSIONS:
+                    logger.error("embedding model returned %d dimensions", len(item.embedding))
+                    raise InternalError("Internal server error")
+                vectors.append([float(x) for x in item.embedding])
+        return vectors
+
+    async def embed(self, text: str) -> list[float]:
+        return (await self.embed_many([text]))[0]
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Embed a recall query through the Redis cache (upstream's key scheme)."""
+        if self._cache is None:
+            return await self.embed(text)
+        material = f"{self._api_base}\x00{self._model}\x00{text}".encode("utf-8")
+        key = "memwal:embedding:v1:" + hashlib.sha256(material).hexdigest()
+        try:
+            cached = await self._cache.get(key)
+        except Exception:  # a cache outage only costs an embedding call
+            cached = None
+        if cached:
+            return json.loads(cached)
+        vector = await self.embed(text)
+        try:
+            await self._cache.set(key, json.dumps(vector), ex=self._cache_ttl)
+        except Exception:
+            pass
+        return vector

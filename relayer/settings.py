@@ -1,0 +1,168 @@
+"""Relayer settings: read once from the environment into a frozen dataclass, then validated.
+
+Every field names its environment variable and default; README's configuration table is generated
+from the same names. Secrets are ``Secret`` values so they never print.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from memwal_common.environment import (
+    SealServerConfig,
+    SettingsError,
+    env_flag,
+    env_int,
+    parse_csv,
+    parse_seal_servers,
+)
+from memwal_common.secret import Secret
+
+MAINNET_WALRUS_PACKAGE_ID = "0xfdc88f7d7cf30afab2f82e8380d11ee8f70efb90e863d1de8616fae1bb09ea77"
+TESTNET_WALRUS_PACKAGE_ID = "0xd84704c17fc870b8764832c535aa6b11f21a95cd6f5bb38a9b07d2cf42220c66"
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- HTTP ---
+    bind: str = "127.0.0.1:8000"  # BIND: host:port, unix:/path or fd://N (PORT sets the port of the default)
+    allowed_origins: tuple[str, ...] = ()  # ALLOWED_ORIGINS: CSV; CORS is deny-all when empty
+    max_body_bytes: int = 2 * MIB  # MAX_BODY_BYTES: protected routes reject larger bodies with 413
+    log_format: str = "pretty"  # LOG_FORMAT: pretty | json
+    # --- storage ---
+    database_url: str | None = None  # DATABASE_URL (required to serve): PostgreSQL with pgvector
+    redis_url: str | None = None  # REDIS_URL (required to serve)
+    data_dir: str = ".data"  # MEMWAL_DATA_DIR: the sidecar socket lives here
+    # --- chain ---
+    sui_network: str = "mainnet"  # SUI_NETWORK
+    sui_rpc_url: str = ""  # SUI_RPC_URL: JSON-RPC endpoint (also served to SDKs via /config)
+    sui_graphql_url: str = ""  # SUI_GRAPHQL_URL: GraphQL endpoint
+    sui_protocol: str = "jsonrpc"  # SUI_PROTOCOL: jsonrpc | graphql, which one the relayer reads through
+    package_id: str = ""  # MEMWAL_PACKAGE_ID (required): the original (version 1) package id
+    registry_id: str = ""  # MEMWAL_REGISTRY_ID (required)
+    default_account_id: str = ""  # MEMWAL_ACCOUNT_ID: account hint when a request sends none
+    account_cache_hours: int = 24  # DELEGATE_CACHE_HOURS
+    # --- embeddings / LLM ---
+    openai_api_key: Secret = field(default_factory=lambda: Secret(""))  # OPENAI_API_KEY: unset = mock embeddings
+    openai_api_base: str = "https://api.openai.com/v1"  # OPENAI_API_BASE
+    embedding_model: str = "openai/text-embedding-3-small"  # EMBEDDING_MODEL
+    llm_model: str = "openai/gpt-4o-mini"  # LLM_MODEL
+    upstream_timeout_seconds: float = 30.0  # UPSTREAM_TIMEOUT_SECS: embeddings and chat calls
+    embedding_cache_ttl_seconds: int = 600  # EMBEDDING_CACHE_TTL_SECS
+    # --- walrus ---
+    walrus_publisher_url: str = ""  # WALRUS_PUBLISHER_URL
+    walrus_aggregator_urls: tuple[str, ...] = ()  # WALRUS_AGGREGATOR_URLS (CSV) or WALRUS_AGGREGATOR_URL
+    walrus_package_id: str = MAINNET_WALRUS_PACKAGE_ID  # WALRUS_PACKAGE_ID: default per network
+    walrus_storage_epochs: int = 3  # WALRUS_STORAGE_EPOCHS: default 3 on mainnet else 5; max 5
+    # --- sidecar ---
+    sidecar_socket: str = ""  # SIDECAR_SOCKET: Unix socket path; default <data dir>/sidecar.sock
+    sidecar_auth_token: Secret = field(default_factory=lambda: Secret(""))  # SIDECAR_AUTH_TOKEN: random when unset
+    sidecar_start_timeout_seconds: float = 15.0  # SIDECAR_START_TIMEOUT_SECS
+    # --- jobs ---
+    job_concurrency: int = 8  # WALLET_JOB_CONCURRENCY
+    job_max_attempts: int = 5  # JOB_MAX_ATTEMPTS
+    job_lease_seconds: int = 120  # JOB_LEASE_SECS: a crashed worker's job is retried after this
+    # --- limits ---
+    rate_limit_disabled: bool = False  # RATE_LIMIT_DISABLED
+    rate_limit_per_minute: int = 60  # RATE_LIMIT_REQUESTS_PER_MINUTE
+    rate_limit_per_hour: int = 500  # RATE_LIMIT_REQUESTS_PER_HOUR
+    rate_limit_delegate_per_minute: int = 30  # RATE_LIMIT_DELEGATE_KEY_PER_MINUTE
+    storage_quota_bytes: int = GIB  # RATE_LIMIT_STORAGE_BYTES: <= 0 is unlimited
+    clock_drift_seconds: int = 300  # AUTH_MAX_CLOCK_DRIFT_SECS
+    blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
+    blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
+    # --- seal (passed to the sidecar) ---
+    seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight}]
+    seal_threshold: int = 0  # SEAL_THRESHOLD: 0 = min(2, total weight)
+
+    def validate(self) -> None:
+        if not self.package_id:
+            raise SettingsError("MEMWAL_PACKAGE_ID is required")
+        if not self.registry_id:
+            raise SettingsError("MEMWAL_REGISTRY_ID is required")
+        if self.sui_protocol not in {"jsonrpc", "graphql"}:
+            raise SettingsError("SUI_PROTOCOL must be jsonrpc or graphql")
+        if self.sui_protocol == "jsonrpc" and not self.sui_rpc_url:
+            raise SettingsError("SUI_RPC_URL is required when SUI_PROTOCOL=jsonrpc")
+        if self.sui_protocol == "graphql" and not self.sui_graphql_url:
+            raise SettingsError("SUI_GRAPHQL_URL is required when SUI_PROTOCOL=graphql")
+        if not self.walrus_aggregator_urls:
+            raise SettingsError("WALRUS_AGGREGATOR_URL(S) is required")
+        if not self.walrus_publisher_url:
+            raise SettingsError("WALRUS_PUBLISHER_URL is required")
+        if not 1 <= self.walrus_storage_epochs <= 5:
+            raise SettingsError("WALRUS_STORAGE_EPOCHS must be between 1 and 5")
+        if self.log_format not in {"pretty", "json"}:
+            raise SettingsError("LOG_FORMAT must be pretty or json")
+        if not self.seal_servers:
+            raise SettingsError("SEAL_SERVER_CONFIGS must list at least one key server")
+        total_weight = sum(server.weight for server in self.seal_servers)
+        if not 1 <= self.effective_seal_threshold <= total_weight:
+            raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
+
+    @property
+    def effective_seal_threshold(self) -> int:
+        if self.seal_threshold:
+            return self.seal_threshold
+        return min(2, sum(server.weight for server in self.seal_servers))
+
+    @property
+    def public_sui_rpc_url(self) -> str:
+        return self.sui_rpc_url or self.sui_graphql_url
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> "Settings":
+        network = env.get("SUI_NETWORK", "mainnet").strip() or "mainnet"
+        bind = env.get("BIND") or f"127.0.0.1:{env_int(env, 'PORT', 8000, minimum=0)}"
+        aggregators = parse_csv(env.get("WALRUS_AGGREGATOR_URLS")) or parse_csv(env.get("WALRUS_AGGREGATOR_URL"))
+        default_walrus_package = MAINNET_WALRUS_PACKAGE_ID if network == "mainnet" else TESTNET_WALRUS_PACKAGE_ID
+        data_dir = env.get("MEMWAL_DATA_DIR", ".data")
+        return cls(
+            bind=bind,
+            allowed_origins=parse_csv(env.get("ALLOWED_ORIGINS")),
+            max_body_bytes=env_int(env, "MAX_BODY_BYTES", 2 * MIB, minimum=1024),
+            log_format=env.get("LOG_FORMAT", "pretty"),
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=data_dir,
+            sui_network=network,
+            sui_rpc_url=env.get("SUI_RPC_URL", ""),
+            sui_graphql_url=env.get("SUI_GRAPHQL_URL", ""),
+            sui_protocol=env.get("SUI_PROTOCOL", "jsonrpc"),
+            package_id=env.get("MEMWAL_PACKAGE_ID", ""),
+            registry_id=env.get("MEMWAL_REGISTRY_ID", ""),
+            default_account_id=env.get("MEMWAL_ACCOUNT_ID", ""),
+            account_cache_hours=env_int(env, "DELEGATE_CACHE_HOURS", 24, minimum=0),
+            openai_api_key=Secret(env.get("OPENAI_API_KEY", "")),
+            openai_api_base=env.get("OPENAI_API_BASE", "https://api.openai.com/v1").rstrip("/"),
+            embedding_model=env.get("EMBEDDING_MODEL", "openai/text-embedding-3-small"),
+            llm_model=env.get("LLM_MODEL", "openai/gpt-4o-mini"),
+            upstream_timeout_seconds=float(env_int(env, "UPSTREAM_TIMEOUT_SECS", 30, minimum=1)),
+            embedding_cache_ttl_seconds=env_int(env, "EMBEDDING_CACHE_TTL_SECS", 600, minimum=0),
+            walrus_publisher_url=env.get("WALRUS_PUBLISHER_URL", "").rstrip("/"),
+            walrus_aggregator_urls=tuple(url.rstrip("/") for url in aggregators),
+            walrus_package_id=env.get("WALRUS_PACKAGE_ID", default_walrus_package),
+            walrus_storage_epochs=env_int(env, "WALRUS_STORAGE_EPOCHS", 3 if network == "mainnet" else 5),
+            sidecar_socket=env.get("SIDECAR_SOCKET", ""),
+            sidecar_auth_token=Secret(env.get("SIDECAR_AUTH_TOKEN", "")),
+            sidecar_start_timeout_seconds=float(env_int(env, "SIDECAR_START_TIMEOUT_SECS", 15, minimum=1)),
+            job_concurrency=env_int(env, "WALLET_JOB_CONCURRENCY", 8, minimum=1),
+            job_max_attempts=env_int(env, "JOB_MAX_ATTEMPTS", 5, minimum=1),
+            job_lease_seconds=env_int(env, "JOB_LEASE_SECS", 120, minimum=5),
+            rate_limit_disabled=env_flag(env.get("RATE_LIMIT_DISABLED")),
+            rate_limit_per_minute=env_int(env, "RATE_LIMIT_REQUESTS_PER_MINUTE", 60, minimum=1),
+            rate_limit_per_hour=env_int(env, "RATE_LIMIT_REQUESTS_PER_HOUR", 500, minimum=1),
+            rate_limit_delegate_per_minute=env_int(env, "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE", 30, minimum=1),
+            storage_quota_bytes=env_int(env, "RATE_LIMIT_STORAGE_BYTES", GIB),
+            clock_drift_seconds=env_int(env, "AUTH_MAX_CLOCK_DRIFT_SECS", 300, minimum=1),
+            blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
+            blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
+            seal_servers=parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", "")),
+            seal_threshold=env_int(env, "SEAL_THRESHOLD", 0, minimum=0),
+        )
+
+

@@ -1,0 +1,375 @@
+"""relayer.auth against a real Redis, the real delegate-key cache table and the localnet Sui JSON-RPC server.
+
+Each test walks one step of the check order in ``relayer/auth.py``'s docstring; the chain is a localnet
+``World`` served over loopback HTTP and read through ``chain.jsonrpc.JsonRpcChainReader``.
+"""
+
+from __future__ import annotations
+
+import os
+import hashlib
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+import nacl.signing
+import pytest
+import pytest_asyncio
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from chain.address import sui_address
+from chain.jsonrpc import JsonRpcChainReader
+from relayer.auth import (
+    FAILURE_FLOOR_SECONDS,
+    TIMESTAMP_OUT_OF_BOUNDS,
+    UPSTREAM_UNAVAILABLE,
+    Authenticator,
+    AuthFailure,
+    RedisNonceStore,
+    canonical_message,
+)
+from relayer.database.delegate_cache import DelegateKeyCache
+from devtools.devstack import free_port
+from localnet.runner import serving
+from localnet.sui_jsonrpc import build_sui_jsonrpc_app
+from localnet.world import World
+from tests.e2e.signing import signed_headers
+
+pytestmark = pytest.mark.database
+
+NOW = 1_750_000_000
+PATH = "/api/stats"
+
+
+def new_owner() -> str:
+    return sui_address(bytes(nacl.signing.SigningKey(os.urandom(32)).verify_key))
+
+
+class Chain:
+    """A localnet world with the MemWal package and registry, served over HTTP."""
+
+    def __init__(self, world: World, url: str) -> None:
+        self.world = world
+        self.url = url
+        self.registry_id = world.registry_id
+
+    def account_with_key(self, seed: bytes, *, owner: str | None = None) -> str:
+        account_id = self.world.create_account(owner or new_owner())
+        self.world.add_delegate_key(account_id, bytes(nacl.signing.SigningKey(seed).verify_key), "test")
+        return account_id
+
+    def owner_of(self, account_id: str) -> str:
+        return self.world.get(account_id).contents.fields["owner"].value
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def chain():
+    world = World()
+    world.publish_memwal_package()
+    world.create_registry()
+    async with serving(build_sui_jsonrpc_app(world), name="sui-jsonrpc") as url:
+        yield Chain(world, url)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http():
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+class Harness:
+    def __init__(self, authenticator: Authenticator, cache: DelegateKeyCache, sleeps: list[float]) -> None:
+        self.authenticator = authenticator
+        self.cache = cache
+        self.sleeps = sleeps
+
+    async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH):
+        return await self.authenticator.authenticate(method, path, body, headers)
+
+    async def reject(self, headers: dict[str, str], status: int = 401, *, match: str | None = None, **kwargs) -> AuthFailure:
+        with pytest.raises(AuthFailure, match=match) as caught:
+            await self.call(headers, **kwargs)
+        assert caught.value.status == status, caught.value.reason
+        return caught.value
+
+
+def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = ""):
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    cache = DelegateKeyCache(database)
+    authenticator = Authenticator(
+        chain=chain_reader,
+        nonces=nonces or RedisNonceStore(redis_client),
+        cache=cache,
+        registry_id=registry_id,
+        default_account_id=default_account_id,
+        clock=lambda: float(NOW),
+        sleep=sleep,
+    )
+    return Harness(authenticator, cache, sleeps)
+
+
+@pytest.fixture
+def harness(chain, http, redis_client, database):
+    return make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database, registry_id=chain.registry_id)
+
+
+def headers_for(seed: bytes, account_id: str, *, body: bytes = b"{}", method: str = "POST", path: str = PATH, **kwargs):
+    return signed_headers(seed, method, path, body, account_id=account_id, timestamp=kwargs.pop("timestamp", NOW), **kwargs)
+
+
+class TestCanonicalMessage:
+    def test_no_account_id_ends_with_a_dot(self):
+        message = canonical_message("1", "GET", "/x?a=1", b"", "n", "")
+        assert message == b"1.GET./x?a=1.e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.n."
+
+    def test_body_hash_and_fields_in_order(self):
+        message = canonical_message("7", "POST", "/api/recall", b'{"q":1}', "nonce", "0xabc").decode()
+        ts, method, path, digest, nonce, account = message.split(".")
+        assert (ts, method, path, nonce, account) == ("7", "POST", "/api/recall", "nonce", "0xabc")
+        assert digest == hashlib.sha256(b'{"q":1}').hexdigest()
+
+
+class TestAuthenticatorHeaders:
+    @pytest.mark.parametrize("missing", ["x-public-key", "x-signature", "x-timestamp"])
+    async def test_missing_header_is_401_unpadded(self, harness, missing):
+        seed = os.urandom(32)
+        headers = headers_for(seed, "")
+        del headers[missing]
+        failure = await harness.reject(headers, match="missing auth headers")
+        assert not failure.padded and failure.auth_error is None
+        assert harness.sleeps == []
+
+    async def test_missing_nonce_is_426(self, harness):
+        headers = headers_for(os.urandom(32), "")
+        del headers["x-nonce"]
+        failure = await harness.reject(headers, 426, match="missing x-nonce")
+        assert harness.sleeps == [] and not failure.padded
+
+    async def test_missing_nonce_wins_over_bad_timestamp(self, harness):
+        headers = headers_for(os.urandom(32), "", timestamp=NOW - 10_000)
+        del headers["x-nonce"]
+        await harness.reject(headers, 426, match="missing x-nonce")
+
+    async def test_non_uuid_nonce(self, harness):
+        await harness.reject(headers_for(os.urandom(32), "", nonce="not-a-uuid"), match="nonce is not a UUID")
+        assert len(harness.sleeps) == 1
+
+    @pytest.mark.parametrize("timestamp", ["12.5", "-5", "1e9", " 17", "abc"])
+    async def test_non_integer_timestamp(self, harness, timestamp):
+        headers = headers_for(os.urandom(32), "")
+        headers["x-timestamp"] = timestamp
+        failure = await harness.reject(headers, match="timestamp is not an integer")
+        assert failure.auth_error is None
+
+    @pytest.mark.parametrize("offset", [-301, 301, -100_000, 100_000])
+    async def test_stale_or_future_timestamp(self, harness, offset):
+        failure = await harness.reject(headers_for(os.urandom(32), "", timestamp=NOW + offset), match="drift window")
+        assert failure.auth_error == TIMESTAMP_OUT_OF_BOUNDS
+
+    @pytest.mark.parametrize("field,value", [
+        ("x-public-key", "zz" * 32), ("x-public-key", "ab" * 31), ("x-signature", "ab" * 63), ("x-signature", "g" * 128),
+    ])
+    async def test_bad_hex_or_length(self, harness, field, value):
+        headers = headers_for(os.urandom(32), "")
+        headers[field] = value
+        failure = await harness.reject(headers, match="is not (32|64) bytes of hex")
+        assert failure.auth_error is None
+
+    async def test_oversized_header(self, harness):
+        headers = headers_for(os.urandom(32), "")
+        headers["x-account-id"] = "0x" + "a" * 300
+        await harness.reject(headers, match="oversized auth header")
+
+
+class TestAuthenticatorSignature:
+    async def test_bad_signature(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        headers = headers_for(seed, account_id)
+        signature = bytearray(bytes.fromhex(headers["x-signature"]))
+        signature[0] ^= 1
+        headers["x-signature"] = signature.hex()
+        await harness.reject(headers, match="bad signature")
+
+    async def test_signature_covers_body_path_method_and_account(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.reject(headers_for(seed, account_id, body=b'{"a":1}'), body=b'{"a":2}', match="bad signature")
+        await harness.reject(headers_for(seed, account_id, path="/api/stats?x=1"), path="/api/stats?x=2", match="bad signature")
+        await harness.reject(headers_for(seed, account_id, method="GET"), method="POST", match="bad signature")
+        tampered = headers_for(seed, account_id)
+        tampered["x-account-id"] = chain.account_with_key(os.urandom(32))
+        await harness.reject(tampered, match="bad signature")
+
+    async def test_key_of_another_signer(self, harness, chain):
+        seed = os.urandom(32)
+        headers = headers_for(seed, chain.account_with_key(seed))
+        headers["x-public-key"] = bytes(nacl.signing.SigningKey(os.urandom(32)).verify_key).hex()
+        await harness.reject(headers, match="bad signature")
+
+    async def test_bad_signature_does_not_burn_the_nonce(self, harness, chain, redis_client):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        nonce = str(uuid.uuid4())
+        forged = headers_for(os.urandom(32), account_id, nonce=nonce)
+        forged["x-public-key"] = bytes(nacl.signing.SigningKey(seed).verify_key).hex()
+        await harness.reject(forged, match="bad signature")
+        assert await redis_client.exists(f"nonce:{nonce}") == 0
+        info = await harness.call(headers_for(seed, account_id, nonce=nonce))
+        assert info.account_id == account_id
+
+    async def test_accepts_drift_of_exactly_300_seconds(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        for timestamp in (NOW - 300, NOW + 300):
+            assert (await harness.call(headers_for(seed, account_id, timestamp=timestamp))).account_id == account_id
+
+
+class TestAuthenticatorNonces:
+    async def test_replay_is_401(self, harness, chain, redis_client):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        headers = headers_for(seed, account_id)
+        await harness.call(headers)
+        assert 0 < await redis_client.ttl(f"nonce:{headers['x-nonce']}") <= 600
+        await harness.reject(headers, match="replayed nonce")
+
+    async def test_redis_error_rejects(self, chain, http, database):
+        port = free_port()
+        broken = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        try:
+            harness = make_harness(JsonRpcChainReader(chain.url, http=http), broken, database, registry_id=chain.registry_id)
+            seed = os.urandom(32)
+            await harness.reject(headers_for(seed, chain.account_with_key(seed)), match="nonce store unavailable")
+        finally:
+            await broken.aclose()
+
+    async def test_nonce_consumed_before_account_resolution(self, harness, redis_client):
+        seed = os.urandom(32)
+        headers = headers_for(seed, "")  # a valid signature by a key no account holds
+        await harness.reject(headers, match="not registered")
+        assert await redis_client.exists(f"nonce:{headers['x-nonce']}") == 1
+
+
+class TestAuthenticatorResolution:
+    async def test_unknown_key_registry_scan_is_401(self, harness):
+        seed = os.urandom(32)
+        await harness.reject(headers_for(seed, ""), match="delegate key is not registered on an active account")
+
+    async def test_hint_is_authoritative(self, harness, chain):
+        seed = os.urandom(32)
+        chain.account_with_key(seed)
+        other = chain.account_with_key(os.urandom(32))
+        await harness.reject(headers_for(seed, other), match="not registered")  # no fall back to the registry scan
+
+    async def test_malformed_or_missing_hint(self, harness, chain):
+        seed = os.urandom(32)
+        chain.account_with_key(seed)
+        await harness.reject(headers_for(seed, "not-an-address"), match="not registered|chain error")
+        await harness.reject(headers_for(seed, "0x" + "ab" * 32), match="not registered")
+
+    async def test_registry_scan_finds_and_caches(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        info = await harness.call(headers_for(seed, ""))
+        assert (info.account_id, info.owner) == (account_id, chain.owner_of(account_id))
+        cached = await harness.cache.get(info.public_key_hex)
+        assert (cached.account_id, cached.owner) == (account_id, info.owner)
+
+    async def test_default_account_id_used_without_hint(self, chain, http, redis_client, database):
+        seed = os.urandom(32)
+        chain.account_with_key(seed)  # found by a scan, but the default id is authoritative
+        default = chain.account_with_key(os.urandom(32))
+        harness = make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database,
+                               registry_id=chain.registry_id, default_account_id=default)
+        await harness.reject(headers_for(seed, ""), match="not registered")
+
+    async def test_cache_beats_hint(self, harness, chain):
+        seed = os.urandom(32)
+        first = chain.account_with_key(seed)
+        second = chain.account_with_key(seed)
+        public_key_hex = bytes(nacl.signing.SigningKey(seed).verify_key).hex()
+        await harness.cache.put(public_key_hex, first, chain.owner_of(first), ttl=timedelta(hours=1))
+        info = await harness.call(headers_for(seed, second))
+        assert info.account_id == first
+        await harness.cache.delete(public_key_hex)
+        assert (await harness.call(headers_for(seed, second))).account_id == second
+
+    async def test_revoked_key_is_401_and_cache_row_deleted(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        info = await harness.call(headers_for(seed, account_id))
+        assert await harness.cache.get(info.public_key_hex) is not None
+        chain.world.remove_delegate_key(account_id, info.public_key)
+        await harness.reject(headers_for(seed, account_id), match="not registered")
+        assert await harness.cache.get(info.public_key_hex) is None
+
+    async def test_deactivated_account_is_401_and_cache_row_deleted(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        info = await harness.call(headers_for(seed, ""))
+        chain.world.set_active(account_id, False)
+        await harness.reject(headers_for(seed, ""), match="not registered")
+        await harness.reject(headers_for(seed, account_id), match="not registered")
+        assert await harness.cache.get(info.public_key_hex) is None
+
+    async def test_stale_cache_row_falls_through_to_hint(self, harness, chain):
+        seed = os.urandom(32)
+        old = chain.account_with_key(seed)
+        info = await harness.call(headers_for(seed, old))
+        chain.world.remove_delegate_key(old, info.public_key)
+        new = chain.account_with_key(seed)
+        assert (await harness.call(headers_for(seed, new))).account_id == new
+        assert (await harness.cache.get(info.public_key_hex)).account_id == new
+
+    async def test_chain_unavailable_is_503(self, chain, http, redis_client, database):
+        unreachable = JsonRpcChainReader(f"http://127.0.0.1:{free_port()}", http=http)
+        harness = make_harness(unreachable, redis_client, database, registry_id=chain.registry_id)
+        seed = os.urandom(32)
+        failure = await harness.reject(headers_for(seed, chain.account_with_key(seed)), 503, match="chain unavailable")
+        assert failure.auth_error == UPSTREAM_UNAVAILABLE and not failure.padded
+        assert harness.sleeps == []
+
+
+class TestAuthenticatorPadding:
+    async def test_failures_after_the_nonce_check_are_padded_to_the_floor(self, harness, chain):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        bad = headers_for(seed, account_id)
+        bad["x-signature"] = "00" * 64
+        started = time.monotonic()
+        await harness.reject(bad, match="bad signature")
+        elapsed = time.monotonic() - started
+        [slept] = harness.sleeps
+        assert 0 < slept <= FAILURE_FLOOR_SECONDS
+        assert elapsed + slept >= FAILURE_FLOOR_SECONDS - 0.005
+
+    async def test_success_is_not_padded(self, harness, chain):
+        seed = os.urandom(32)
+        await harness.call(headers_for(seed, chain.account_with_key(seed)))
+        assert harness.sleeps == []
+
+    async def test_real_sleep_reaches_the_floor(self, chain, http, redis_client, database):
+        authenticator = Authenticator(
+            chain=JsonRpcChainReader(chain.url, http=http), nonces=RedisNonceStore(redis_client),
+            cache=DelegateKeyCache(database), registry_id=chain.registry_id, clock=lambda: float(NOW),
+        )
+        started = time.monotonic()
+        with pytest.raises(AuthFailure, match="nonce is not a UUID"):
+            await authenticator.authenticate("POST", PATH, b"{}", headers_for(os.urandom(32), "", nonce="x"))
+        assert time.monotonic() - started >= FAILURE_FLOOR_SECONDS
+
