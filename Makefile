@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run run-plain test test-external bench image verify-build venv node clean help
+.PHONY: run run-plain test lint test-external bench image verify-build venv node clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,9 +33,16 @@ run: $(STAMP)  ## the TEE appliance: enclave runtime in a netns (as root) behind
 run-plain: $(STAMP)  ## the plain stack, no enclave (embedded databases, localnet, sidecar, relayer, indexer)
 	$(PY) -m devtools.devstack
 
-test: $(STAMP) $(NODE_STAMP)  ## run the whole test suite
+# Packages mypy checks (all of them once each is clean); strictness per package is set in pyproject.toml.
+MYPY_PACKAGES := attestation memwal_common
+
+test: $(STAMP) $(NODE_STAMP) lint  ## lint, then run the whole test suite
 	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
+
+lint: $(STAMP)  ## ruff on everything, mypy on the checked packages
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_PACKAGES)
 
 test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE_URL / REDIS_URL
 	$(PY) -m pytest -q -m database

@@ -60,10 +60,10 @@ from .errors import (
 from .measurements import load_expected_pcrs
 from .nsm import Attester, NsmAttester
 from .policy import (
-    PCRs,
     AllOf,
     AnyOf,
     Nonce,
+    PCRs,
     Policy,
     PublicKey,
     RejectDebugMode,

@@ -13,7 +13,7 @@ import base64
 import binascii
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import AttestationError
@@ -107,7 +107,7 @@ def _verify(arguments: argparse.Namespace) -> int:
         print(f"time: {at.isoformat()}")
         document = verifier.verify(raw, policy=policy, at=at, nonce=nonce, max_age=None, observer=observer)
     else:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         print(f"time: now ({now.isoformat()}), max age {DEFAULT_MAX_AGE}")
         document = verifier.verify_live(raw, policy=policy, nonce=nonce, now=now, observer=observer)
     print("verified")
@@ -177,7 +177,7 @@ async def _enclave_command(arguments: argparse.Namespace) -> int:
         print(f"  ({next(counter)}) ok  {line}")
 
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async with AttestedClient.connect(
         arguments.url, expected_pcrs=expected, trust_root=trust_root, now=now, config_hash=config_hash, observer=observer

@@ -49,9 +49,8 @@ from typing import Any
 import httpx
 
 from attestation.errors import ResponseSignatureError, UserDataError
-from attestation.user_data import spki_sha256
 from attestation.response_signature import verify_response_signature
-from attestation.user_data import EnclaveUserData
+from attestation.user_data import EnclaveUserData, spki_sha256
 
 from .cose import MAX_DOCUMENT_SIZE
 from .document import VerifiedDocument

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -139,7 +139,7 @@ class VerifiedDocument:
 def timestamp_to_datetime(milliseconds: int) -> datetime:
     """Milliseconds since the Unix epoch → aware UTC datetime (exact to the millisecond)."""
     seconds, remainder = divmod(milliseconds, 1000)
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=remainder * 1000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=remainder * 1000)
 
 
 def _is_int(value: Any) -> bool:

@@ -74,9 +74,8 @@ NsmRequest = DescribePcr | ExtendPcr | LockPcr | LockPcrs | AttestationRequest |
 
 def validate_request(request: NsmRequest) -> None:
     """Check arguments the way the device would, raising ValueError before any I/O."""
-    if isinstance(request, (DescribePcr, ExtendPcr, LockPcr)):
-        if not 0 <= request.index < PCR_COUNT:
-            raise ValueError(f"PCR index must be in 0..{PCR_COUNT - 1}")
+    if isinstance(request, (DescribePcr, ExtendPcr, LockPcr)) and not 0 <= request.index < PCR_COUNT:
+        raise ValueError(f"PCR index must be in 0..{PCR_COUNT - 1}")
     if isinstance(request, ExtendPcr) and not 0 < len(request.data) <= MAX_EXTEND_DATA_SIZE:
         raise ValueError(f"PCR extend data must be 1..{MAX_EXTEND_DATA_SIZE} bytes")
     if isinstance(request, LockPcrs) and not 0 < request.count <= PCR_COUNT:

@@ -17,7 +17,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cbor2
 from cryptography import x509
@@ -156,7 +156,7 @@ def sign_cose(payload: bytes, private_key: ec.EllipticCurvePrivateKey) -> bytes:
 def milliseconds_since_epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError("time must be timezone-aware")
-    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def _private_key(rng: Random) -> ec.EllipticCurvePrivateKey:

@@ -9,10 +9,11 @@ import json
 import math
 import platform
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 REPORT_DIRECTORY = Path(__file__).resolve().parent.parent / "build" / "bench"
 
@@ -72,7 +73,7 @@ def write_report(name: str, payload: dict[str, Any]) -> Path:
     path = REPORT_DIRECTORY / f"{name}.json"
     document = {
         "bench": name,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.machine()},
         **payload,
     }

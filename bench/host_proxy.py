@@ -24,8 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bench.common import LatencySummary, print_table, write_report
 
@@ -201,7 +201,7 @@ def _wait_until_connectable(path: Path, process: subprocess.Popen) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on {path}")
+                raise RuntimeError(f"nothing listens on {path}") from None
             time.sleep(0.02)
 
 

@@ -30,9 +30,9 @@ import nacl.signing
 from bench.common import LatencySummary, print_table, time_async, write_report
 from chain import bcs
 from chain.jsonrpc import JsonRpcChainReader
+from devtools.devstack import DevStack
 from relayer.database.pool import connect
 from relayer.database.vectors import VectorStore
-from devtools.devstack import DevStack
 from sealcrypto import EncryptedObject, KeyServerClient, KeyServerEndpoint, SessionKey, build_seal_approve_ptb, decrypt
 
 NAMESPACE = "bench"

@@ -25,18 +25,18 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
 
 from bench.common import LatencySummary, print_table, time_async, write_report
+from devtools.embedded_databases import start_embedded_postgres
 from relayer.database.pool import Database, connect
 from relayer.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
-from devtools.embedded_databases import start_embedded_postgres
 
 SCOPE_SIZES = (100, 1_000, 10_000, 50_000)
 FILLER_ROWS = 10_000

@@ -16,7 +16,7 @@ import httpx
 from chain import bcs, move_json
 from chain import graphql_queries as queries
 from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
-from chain.http_transport import TransportLimits, post_json
+from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
 from chain.reader import (
     Account,
     AccountCreatedEvent,
@@ -40,7 +40,7 @@ class GraphQLError(ChainProtocolError):
 
 
 class GraphQLChainReader:
-    def __init__(self, url: str, *, http: httpx.AsyncClient, limits: TransportLimits = TransportLimits()) -> None:
+    def __init__(self, url: str, *, http: httpx.AsyncClient, limits: TransportLimits = DEFAULT_TRANSPORT_LIMITS) -> None:
         self._url = url
         self._http = http
         self._limits = limits

@@ -23,6 +23,9 @@ class TransportLimits:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
 
 
+DEFAULT_TRANSPORT_LIMITS = TransportLimits()
+
+
 async def post_json(http: httpx.AsyncClient, url: str, body: object, limits: TransportLimits) -> object:
     """POST ``body`` as JSON and return the decoded JSON answer."""
     # identity: upstream sends it too, and it keeps the size cap meaningful (no decompression bombs)

@@ -17,7 +17,7 @@ import httpx
 
 from chain import move_json
 from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
-from chain.http_transport import TransportLimits, post_json
+from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
 from chain.reader import (
     Account,
     AccountCreatedEvent,
@@ -47,7 +47,7 @@ class JsonRpcError(ChainProtocolError):
 
 
 class JsonRpcChainReader:
-    def __init__(self, url: str, *, http: httpx.AsyncClient, limits: TransportLimits = TransportLimits()) -> None:
+    def __init__(self, url: str, *, http: httpx.AsyncClient, limits: TransportLimits = DEFAULT_TRANSPORT_LIMITS) -> None:
         self._url = url
         self._http = http
         self._limits = limits

@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class ApplianceError(RuntimeError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class NamespacedProcess(ManagedProcess):
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                         return 1
                     try:
                         await asyncio.wait_for(stop.wait(), 1.0)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 progress("stopping …")
         except (ApplianceError, OSError, httpx.HTTPError, ValueError) as error:

@@ -179,9 +179,9 @@ def enclave_environment(
 
 def expected_configuration_digest(environment: Mapping[str, str]) -> bytes:
     """What the operator expects the enclave to commit to PCR16 (docs/tee.md), from the same environment."""
-    from relayer.settings import Settings
     from enclave.config_commitment import RuntimeConfiguration
     from enclave.egress import EgressAllowlist
+    from relayer.settings import Settings
 
     settings = Settings.from_environ(environment)
     settings.validate()

@@ -75,7 +75,7 @@ class ManagedProcess:
             self.process.terminate()
         try:
             await asyncio.wait_for(self.process.wait(), 15)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(self.process.pid, signal.SIGKILL)
             await self.process.wait()
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                         return 1
                     try:
                         await asyncio.wait_for(stop.wait(), 1.0)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 print("stopping …", flush=True)
         except DevStackError as exc:

@@ -22,16 +22,16 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from attestation.nsm import Attester, NsmAttester
 from attestation.provisioning import PROVISIONABLE_SECRETS
 
 from .egress import EgressAllowlist
-from .errors import RuntimeConfigurationError
 from .egress_forwarders import running_forwarders
-from .tls_identity import generate_identity
+from .errors import RuntimeConfigurationError
 from .runtime import Clock, EnclaveRuntime
+from .tls_identity import generate_identity
 
 logger = logging.getLogger("memwal.tee.boot")
 
@@ -95,7 +95,7 @@ def build_runtime(environment: Mapping[str, str], *, clock: Clock | None = None)
     """Boot steps (1)–(4) from an environment; raises RuntimeConfigurationError / SettingsError / NsmError."""
     from relayer.settings import Settings
 
-    clock = clock or (lambda: datetime.now(timezone.utc))
+    clock = clock or (lambda: datetime.now(UTC))
     options = RuntimeOptions.from_environ(environment)
     settings = Settings.from_environ(environment)
     settings.validate()

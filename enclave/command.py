@@ -17,8 +17,8 @@ from attestation.errors import NsmError
 from memwal_common.environment import SettingsError
 from memwal_common.logs import configure_logging
 
-from .errors import TeeError
 from .boot import run
+from .errors import TeeError
 
 logger = logging.getLogger("memwal.tee")
 

@@ -35,15 +35,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
 from attestation.nsm import Attester
+from attestation.user_data import EnclaveUserData
 
 from .attestation_route import TokenBucket, attestation_endpoint
 from .config_commitment import RuntimeConfiguration, commit_configuration
 from .egress import EgressAllowlist
 from .errors import RuntimeConfigurationError
-from .tls_identity import EnclaveIdentity
 from .provisioning import IssuedDocuments, SealedEnvelopeSource, SecretSource
 from .response_signing import ResponseSigningMiddleware
-from attestation.user_data import EnclaveUserData
+from .tls_identity import EnclaveIdentity
 
 logger = logging.getLogger("memwal.tee.runtime")
 

@@ -17,8 +17,8 @@ import errno
 import os
 import socket
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from .errors import (
     AddressError,
@@ -70,7 +70,7 @@ class TcpEndpoint:
         return f"tcp:{host}:{self.port}"
 
 
-Endpoint = Union[VsockEndpoint, UnixEndpoint, TcpEndpoint]
+Endpoint = VsockEndpoint | UnixEndpoint | TcpEndpoint
 
 
 def parse_endpoint(text: str) -> Endpoint:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from .addresses import Endpoint, bound_endpoint, listen_socket, remove_unix_socket
 from .metrics import CONTENT_TYPE

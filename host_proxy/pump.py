@@ -19,8 +19,9 @@ transports'. ``connection.py`` does the connecting; ``IdleDeadline`` is pure boo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 METRIC_FLUSH_BYTES = 1024 * 1024  # report bytes to ``on_bytes`` in batches of this, and when the pump ends
 

@@ -14,9 +14,10 @@ The config file is plain JSON (``load_settings_file``); command-line flags are m
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from .addresses import Endpoint, TcpEndpoint, UnixEndpoint, VsockEndpoint, parse_endpoint
 from .errors import AddressError, ConfigurationError

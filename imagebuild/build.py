@@ -11,9 +11,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from imagebuild import cpio, eif, kernel, pcr, rootfs
 from imagebuild.debian import deb_entries
@@ -41,7 +41,7 @@ class BuildResult:
 
 def metadata_json(lock: Lock, ramdisks: list[bytes]) -> bytes:
     """The EIF metadata section: fixed content derived from the inputs (not measured in any PCR)."""
-    build_time = datetime.datetime.fromtimestamp(lock.source_date_epoch, tz=datetime.timezone.utc)
+    build_time = datetime.datetime.fromtimestamp(lock.source_date_epoch, tz=datetime.UTC)
     document = {
         "ImageName": lock.image_name,
         "ImageVersion": lock.sha256[:16],

@@ -11,8 +11,8 @@ import enum
 import gzip
 import posixpath
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from imagebuild.errors import ArchiveError
 

@@ -89,7 +89,7 @@ def main() -> None:
     load_modules(libc, cmdline)
     loopback_up()
     os.chdir(APPLICATION_DIRECTORY)
-    os.execve(INTERPRETER, [INTERPRETER, "-m", "enclave"], RUNTIME_ENVIRONMENT)
+    os.execve(INTERPRETER, [INTERPRETER, "-m", "enclave"], RUNTIME_ENVIRONMENT)  # noqa: S606 -- PID 1 becomes the runtime
 
 
 if __name__ == "__main__":

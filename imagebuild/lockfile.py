@@ -66,7 +66,7 @@ class Lock:
 
 def _require(mapping: dict[str, Any], key: str, kind: type) -> Any:
     value = mapping.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise LockFileError(f"lock field {key!r} must be a {kind.__name__}")
     return value
 

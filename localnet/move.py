@@ -177,10 +177,7 @@ def insert_or_update_metadata_pair(world: World, tx, blob_id: str, key: str, val
     map_type = "0x2::vec_map::VecMap<0x1::string::String, 0x1::string::String>"
     entry_type = "0x2::vec_map::Entry<0x1::string::String, 0x1::string::String>"
     existing = world.find_field(blob_id, "vector<u8>", _metadata_name_bcs())
-    if existing is None:
-        entries = []
-    else:
-        entries = list(existing.contents.fields["value"].fields["metadata"].fields["contents"])
+    entries = [] if existing is None else list(existing.contents.fields["value"].fields["metadata"].fields["contents"])
     entries = [entry for entry in entries if entry.fields["key"] != key]
     entries.append(Struct(entry_type, {"key": key, "value": value}))
     metadata = Struct(metadata_type, {"metadata": Struct(map_type, {"contents": entries})})

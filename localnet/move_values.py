@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Union
 
 from chain import bcs
 
@@ -45,7 +44,7 @@ class Struct:
     fields: dict[str, "MoveValue"] = field(default_factory=dict)
 
 
-MoveValue = Union[bool, int, U64, U256, bytes, str, Address, Uid, list, None, Struct]
+MoveValue = bool | int | U64 | U256 | bytes | str | Address | Uid | list | None | Struct
 
 
 def to_jsonrpc(value: MoveValue) -> object:

@@ -116,7 +116,7 @@ async def serving(app: Any, *, name: str, sock: socket.socket | None = None,
             await started_wait
         try:
             await asyncio.wait_for(task, GRACEFUL_SHUTDOWN_SECONDS * 3)
-        except Exception:  # noqa: BLE001 - shutting down; the failure is logged, not raised over the original
+        except Exception:
             logger.exception("%s did not shut down cleanly", name)
 
 

@@ -207,4 +207,4 @@ def new_owner(world: World) -> tuple[str, str]:
     return sui_address(bytes(nacl.signing.SigningKey(seed).verify_key)), encode_sui_private_key(seed)
 
 
-__all__ = ["build_sui_jsonrpc_app", "MoveAbort", "new_owner"]
+__all__ = ["MoveAbort", "build_sui_jsonrpc_app", "new_owner"]

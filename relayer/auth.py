@@ -20,9 +20,10 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Awaitable, Callable, Mapping, Protocol
+from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
@@ -87,7 +88,7 @@ class RedisNonceStore:
 
 def canonical_message(timestamp: str, method: str, path_and_query: str, body: bytes, nonce: str, account_id: str) -> bytes:
     body_hash = hashlib.sha256(body).hexdigest()
-    return f"{timestamp}.{method}.{path_and_query}.{body_hash}.{nonce}.{account_id}".encode("utf-8")
+    return f"{timestamp}.{method}.{path_and_query}.{body_hash}.{nonce}.{account_id}".encode()
 
 
 def _decode_hex(value: str, length: int, name: str) -> bytes:
@@ -162,7 +163,7 @@ class Authenticator:
             raise AuthFailure(401, "bad signature") from None
         try:
             fresh = await self._nonces.consume(nonce, NONCE_TTL_SECONDS)
-        except Exception as exc:  # any Redis failure must reject, never skip replay protection
+        except Exception as exc:  # noqa: BLE001 -- any Redis failure must reject, never skip replay protection
             raise AuthFailure(401, f"nonce store unavailable: {type(exc).__name__}") from None
         if not fresh:
             raise AuthFailure(401, "replayed nonce")

@@ -14,10 +14,11 @@ import json
 import logging
 import math
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 import openai
 
+from memwal_common.cache_errors import CACHE_ERRORS
 from relayer.errors import InternalError, UpstreamUnavailable
 from relayer.validation import EMBEDDING_DIMENSIONS
 
@@ -108,17 +109,17 @@ class Embedder:
         """Embed a recall query through the Redis cache (upstream's key scheme)."""
         if self._cache is None:
             return await self.embed(text)
-        material = f"{self._api_base}\x00{self._model}\x00{text}".encode("utf-8")
+        material = f"{self._api_base}\x00{self._model}\x00{text}".encode()
         key = "memwal:embedding:v1:" + hashlib.sha256(material).hexdigest()
         try:
             cached = await self._cache.get(key)
-        except Exception:  # a cache outage only costs an embedding call
+        except CACHE_ERRORS:  # a cache outage only costs an embedding call
             cached = None
         if cached:
             return json.loads(cached)
         vector = await self.embed(text)
         try:
             await self._cache.set(key, json.dumps(vector), ex=self._cache_ttl)
-        except Exception:
-            pass
+        except CACHE_ERRORS:
+            logger.warning("embedding cache write failed")
         return vector

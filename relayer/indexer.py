@@ -18,11 +18,11 @@ import httpx
 
 from chain.errors import ChainError
 from chain.reader import ChainReader, EventCursor, make_chain_reader
+from memwal_common.environment import SettingsError, env_int
+from memwal_common.signals import shutdown_on_signals
 from relayer.database.accounts import AccountIndex, IndexedAccount
 from relayer.database.errors import DatabaseError
 from relayer.database.pool import connect
-from memwal_common.environment import SettingsError, env_int
-from memwal_common.signals import shutdown_on_signals
 
 logger = logging.getLogger("memwal.indexer")
 
@@ -55,7 +55,7 @@ async def run(chain: ChainReader, accounts: AccountIndex, package_id: str, poll_
             delay = ERROR_BACKOFF_SECONDS
         try:
             await asyncio.wait_for(shutdown.wait(), delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -9,8 +9,8 @@ credential; we do not).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from relayer.errors import ApiError, BadRequest, Forbidden, UpstreamUnavailable
 from relayer.sidecar_client import SidecarClient, SidecarRejected, SidecarUnavailable

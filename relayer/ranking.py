@@ -7,9 +7,10 @@ carry no ``score`` (upstream's contract).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from relayer.errors import BadRequest, UnprocessableEntity
 
@@ -64,8 +65,8 @@ def score(weights: ScoringWeights, *, distance: float, created_at: datetime, imp
 
 def rank(items: Sequence[T], scores: Sequence[float]) -> list[tuple[T, float]]:
     """Stable sort by score, descending."""
-    return sorted(zip(items, scores), key=lambda pair: -pair[1])
+    return sorted(zip(items, scores, strict=True), key=lambda pair: -pair[1])
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import unquote
+
+from memwal_common.cache_errors import CACHE_ERRORS
 
 logger = logging.getLogger("memwal.rate_limit")
 
@@ -153,7 +155,7 @@ class RateLimiter:
             try:
                 allowed, index = await self._script(keys=[layer.key for layer in layers], args=args)
                 return None if allowed else Denial(layers[int(index) - 1])
-            except Exception as exc:  # Redis down: degrade to per-process buckets, never to no limit
+            except CACHE_ERRORS as exc:  # Redis down: degrade to per-process buckets, never to no limit
                 logger.warning("rate limiter falling back to memory: %s", type(exc).__name__)
                 self._on_fallback("redis")
         return self._apply_in_memory(layers, weight, now, force)
@@ -163,7 +165,7 @@ class RateLimiter:
             self._buckets.setdefault(layer.key, _TokenBucket(layer.limit, layer.window_seconds, now)) for layer in layers
         ]
         if not force:
-            for layer, bucket in zip(layers, buckets):
+            for layer, bucket in zip(layers, buckets, strict=True):
                 probe = min(bucket.capacity, bucket.tokens + (now - bucket.updated) * bucket.rate)
                 if probe < weight:
                     return Denial(layer)

@@ -13,20 +13,20 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Mapping
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
+from memwal_common.secret import Secret
+from memwal_common.signals import shutdown_on_signals
 from relayer.app import build_app
 from relayer.job_runner import JobRunner
 from relayer.services import create_services
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarClient
-from memwal_common.secret import Secret
-from memwal_common.signals import shutdown_on_signals
 
 logger = logging.getLogger("memwal.serve")
 
@@ -74,7 +74,7 @@ class SidecarProcess:
         self.process.terminate()
         try:
             await asyncio.wait_for(self.process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             await self.process.wait()
 

@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chain.reader import ChainReader, make_chain_reader
+from memwal_common.secret import Secret
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
@@ -26,7 +27,6 @@ from relayer.observability import Metrics
 from relayer.rate_limit import RateLimiter
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarClient
-from memwal_common.secret import Secret
 
 logger = logging.getLogger("memwal.services")
 
@@ -80,7 +80,7 @@ class Services:
         for close in reversed(self._closers):
             try:
                 await close()
-            except Exception as exc:  # keep closing the rest
+            except Exception as exc:  # noqa: BLE001 -- keep closing the rest
                 logger.warning("close failed: %s", type(exc).__name__)
 
 

@@ -6,9 +6,8 @@ from the same names. Secrets are ``Secret`` values so they never print.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from memwal_common.environment import (
     SealServerConfig,

@@ -95,7 +95,7 @@ def _check_share_consistency(
     randomness: bls.Scalar,
     nonce: bls.G2Point,
     gid: bls.G1Point,
-    polynomial,  # noqa: ANN001 - callable returned by shamir.interpolate
+    polynomial,
 ) -> None:
     gid_r = gid * randomness
     for n, slot in enumerate(obj.services):

@@ -54,7 +54,7 @@ def _keystream_xor(key: bytes, data: bytes) -> bytes:
     for block, offset in enumerate(range(0, len(data), KEY_BYTES)):
         pad = _hmac(key, HMAC_CTR_ENCRYPTION_TAG + struct.pack("<Q", block))
         chunk = data[offset : offset + KEY_BYTES]
-        out += bytes(a ^ b for a, b in zip(chunk, pad))
+        out += bytes(a ^ b for a, b in zip(chunk, pad, strict=False))
     return bytes(out)
 
 

@@ -74,4 +74,4 @@ def derive_key(
 def xor(left: bytes, right: bytes) -> bytes:
     if len(left) != len(right):
         raise ValueError("xor of different lengths")
-    return bytes(a ^ b for a, b in zip(left, right))
+    return bytes(a ^ b for a, b in zip(left, right, strict=True))

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import nacl.exceptions
 import nacl.signing
@@ -35,12 +35,12 @@ MAX_MVR_NAME_LENGTH = 256
 
 def session_message(package_name: str, ttl_min: int, creation_time_ms: int, session_public_key: bytes) -> bytes:
     """The exact personal message text a user signs to certify a session key."""
-    moment = datetime.fromtimestamp(creation_time_ms // 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(creation_time_ms // 1000, tz=UTC)
     return (
         f"Accessing keys of package {package_name} for {ttl_min} mins from "
         f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC, session key "
         f"{base64.b64encode(session_public_key).decode('ascii')}"
-    ).encode("utf-8")
+    ).encode()
 
 
 def request_bytes(ptb: bytes, enc_key: bytes, enc_verification_key: bytes) -> bytes:

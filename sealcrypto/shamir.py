@@ -56,7 +56,7 @@ def combine(shares: Sequence[Share]) -> bytes:
         weights.append(gf256.divide(numerator, denominator))
     length = len(shares[0].value)
     out = bytearray(length)
-    for weight, share in zip(weights, shares):
+    for weight, share in zip(weights, shares, strict=True):
         for position in range(length):
             out[position] ^= gf256.multiply(weight, share.value[position])
     return bytes(out)

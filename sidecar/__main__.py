@@ -32,7 +32,6 @@ async def run(settings: SidecarSettings, shutdown: asyncio.Event) -> None:
     cache = None
     if settings.redis_url:
         import redis.asyncio as redis
-
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 

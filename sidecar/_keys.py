@@ -15,7 +15,7 @@ from chain.transactions import BlobTags, build_blob_metadata_transaction
 
 
 class WalletPool:
-    __slots__ = ("_seeds", "_addresses", "_next")
+    __slots__ = ("_addresses", "_next", "_seeds")
 
     def __init__(self, encoded_keys: list[str]) -> None:
         if not encoded_keys:
@@ -49,4 +49,4 @@ class WalletPool:
         return build_blob_metadata_transaction(seed=self._seeds[index], **kwargs)
 
 
-__all__ = ["WalletPool", "BlobTags"]
+__all__ = ["BlobTags", "WalletPool"]

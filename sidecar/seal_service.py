@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 
@@ -148,7 +148,7 @@ class SealService:
         indices = list(objects)
         outcomes = await asyncio.to_thread(decrypt_objects, [objects[i] for i in indices], keys)
         results: dict[int, bytes] = {}
-        for index, outcome in zip(indices, outcomes):
+        for index, outcome in zip(indices, outcomes, strict=True):
             if isinstance(outcome, bytes):
                 results[index] = outcome
             else:

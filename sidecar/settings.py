@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from memwal_common.environment import SealServerConfig, SettingsError, env_int, parse_csv, parse_seal_servers
 from memwal_common.secret import Secret

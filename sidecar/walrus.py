@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from memwal_common.cache_errors import CACHE_ERRORS
 from sidecar.errors import BadInput, UpstreamFailure
 
 logger = logging.getLogger("memwal.sidecar.walrus")
@@ -160,7 +161,7 @@ class WalrusClient:
             return None
         try:
             return await self._cache.get(CACHE_PREFIX + blob_id)
-        except Exception:  # a cache outage only costs a download
+        except CACHE_ERRORS:  # a cache outage only costs a download
             return None
 
     async def _cache_put(self, blob_id: str, data: bytes) -> None:
@@ -168,5 +169,5 @@ class WalrusClient:
             return
         try:
             await self._cache.set(CACHE_PREFIX + blob_id, data, ex=self._cache_ttl)
-        except Exception:
+        except CACHE_ERRORS:
             logger.warning("blob cache write failed")

@@ -16,16 +16,16 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from devtools.embedded_databases import start_embedded_postgres, start_embedded_redis
 from relayer.database.migrations import apply_migrations
 from relayer.database.pool import Database, connect
-from devtools.embedded_databases import start_embedded_postgres, start_embedded_redis
 
 # Throwaway data: durability settings off make each test's commits much cheaper.
 _TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

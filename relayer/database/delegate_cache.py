@@ -6,9 +6,9 @@ and calls ``delete`` when that fails (memwal.md §2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from relayer.database.pool import Database, affected_rows
 
@@ -16,7 +16,7 @@ DEFAULT_TTL = timedelta(hours=24)
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,8 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import asyncpg
 
@@ -82,7 +81,7 @@ def map_database_errors() -> Iterator[None]:
         raise
     except asyncpg.PostgresError as error:
         raise _from_postgres_error(error) from error
-    except (asyncio.TimeoutError, TimeoutError) as error:
+    except TimeoutError as error:
         raise DatabaseTimeout("database operation timed out") from error
     except asyncpg.InterfaceError as error:
         # Closed pool / connection released mid-query: the client side is unusable, not the data.

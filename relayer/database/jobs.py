@@ -18,10 +18,10 @@ all relayers sharing the database should run NTP-synced clocks (leases are tens 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Callable, Collection, Sequence
 
 import asyncpg
 
@@ -48,7 +48,7 @@ STALE_JOB_MESSAGE = "stale/orphaned remember job"
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,8 @@ class JobQueue:
         now = self._clock()
         async with self._database.connection() as connection:
             row = await connection.fetchrow(
-                f"UPDATE remember_jobs SET {assignments}, updated_at = $4 WHERE {_HELD} RETURNING *",
+                # assignments are literals written in this module; values are bind parameters
+                f"UPDATE remember_jobs SET {assignments}, updated_at = $4 WHERE {_HELD} RETURNING *",  # noqa: S608
                 job.id, job.lease_owner, now, now, *values,
             )
         if row is None:

@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from relayer.database.errors import InvalidCursor, InvalidLimit
 from relayer.database.pool import Database
@@ -26,7 +26,7 @@ from relayer.database.pool import Database
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 _CURSOR_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def decode_cursor(cursor: str) -> CursorPosition:
         raise InvalidCursor("malformed cursor")
     try:
         payload["n"].encode("utf-8")  # lone surrogates from \ud800-style escapes
-        updated_at = datetime.fromtimestamp(payload["t"] // 1_000_000, timezone.utc).replace(
+        updated_at = datetime.fromtimestamp(payload["t"] // 1_000_000, UTC).replace(
             microsecond=payload["t"] % 1_000_000
         )
     except (OverflowError, OSError, ValueError, UnicodeError) as error:
@@ -148,7 +148,7 @@ def _microseconds(moment: datetime) -> int:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _namespace_id(owner: str, name: str) -> str:

@@ -6,8 +6,8 @@ or ``Database.transaction()``, which translate failures (see ``errors.map_databa
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import asyncpg
 from pgvector.asyncpg import register_vector

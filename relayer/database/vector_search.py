@@ -59,6 +59,9 @@ class SearchTuning:
         return max(self.max_scan_tuples_floor, min(wanted, self.max_scan_tuples_ceiling))
 
 
+DEFAULT_SEARCH_TUNING = SearchTuning()
+
+
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -103,6 +106,7 @@ FROM estimate
 
 # OFFSET 0 keeps the subquery from being flattened, so each distance (and each TOAST fetch of a
 # 6 KiB vector) is computed once, not again for the "+ 0" sort key.
+# The column list is a constant; every value is a bind parameter.
 _EXACT = f"""
 SELECT * FROM (
     SELECT {_COLUMNS}, embedding <=> $3 AS distance
@@ -112,7 +116,7 @@ SELECT * FROM (
 ) AS scope
 ORDER BY distance + 0, id
 LIMIT $4
-"""
+"""  # noqa: S608
 
 # relaxed_order yields candidates only roughly by distance, yet the planner believes the index
 # output is sorted and would merely "Incremental Sort" it; "+ 0" forces a real sort.
@@ -126,7 +130,7 @@ SELECT * FROM (
 ) AS candidates
 ORDER BY distance + 0, id
 LIMIT $4
-"""
+"""  # noqa: S608
 
 # enable_sort/enable_bitmapscan off keep the planner from answering a large scope with
 # "B-tree + full sort", which would be exact but read every row of the scope.

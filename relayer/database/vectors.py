@@ -5,12 +5,12 @@ Every query is scoped by owner; nothing here can read or change another owner's 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Collection, Sequence
 
 from relayer.database.errors import ConstraintViolation
 from relayer.database.pool import Database, affected_rows
-from relayer.database.vector_search import Hit, SearchTuning, as_embedding, search_scope
+from relayer.database.vector_search import DEFAULT_SEARCH_TUNING, Hit, SearchTuning, as_embedding, search_scope
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_IMPORTANCE = 0.5
@@ -49,7 +49,7 @@ RETURNING id
 
 
 class VectorStore:
-    def __init__(self, database: Database, *, tuning: SearchTuning = SearchTuning()) -> None:
+    def __init__(self, database: Database, *, tuning: SearchTuning = DEFAULT_SEARCH_TUNING) -> None:
         self._database = database
         self._tuning = tuning
 

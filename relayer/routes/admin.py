@@ -11,8 +11,8 @@ from relayer.database.errors import InvalidCursor, InvalidLimit
 from relayer.database.vectors import VectorEntry
 from relayer.errors import BadRequest, Forbidden
 from relayer.memory_decryption import hydrate, require_session, sidecar_error
-from relayer.signed_routes import RequestContext, protected
 from relayer.sidecar_client import SidecarRejected, SidecarUnavailable
+from relayer.signed_routes import RequestContext, protected
 from relayer.validation import limit_field, namespace_field
 
 MAX_RESTORE_LIMIT = 100
@@ -59,7 +59,7 @@ def routes(services) -> list[Route]:
                             blob_size_bytes=hydrated.ciphertext_sizes.get(b.blob_id, 0),
                         )
                     )
-                    for b, vector in zip(ready, vectors)
+                    for b, vector in zip(ready, vectors, strict=True)
                 )
             )
             restored += len(ready)

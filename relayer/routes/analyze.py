@@ -15,8 +15,8 @@ from starlette.routing import Route
 from relayer.database.jobs import JobKind
 from relayer.errors import ApiError, InternalError
 from relayer.memory_decryption import recall_memories
-from relayer.signed_routes import RequestContext, protected
 from relayer.routes.memories import enqueue, prepare
+from relayer.signed_routes import RequestContext, protected
 from relayer.validation import MAX_ANALYZE_TEXT_BYTES, namespace_field, occurred_at_field, text_field
 
 logger = logging.getLogger("memwal.analyze")
@@ -38,7 +38,7 @@ def routes(services) -> list[Route]:
 
         try:
             return await asyncio.wait_for(load(), RELATED_TIMEOUT_SECONDS)
-        except (asyncio.TimeoutError, ApiError) as exc:
+        except (TimeoutError, ApiError) as exc:
             logger.info("analyze dedup context skipped: %s", type(exc).__name__)
             return []
 
@@ -62,7 +62,7 @@ def routes(services) -> list[Route]:
             job_ids.append((await enqueue(services, ctx, memory, kind=JobKind.ANALYZE)).id)
         return 202, {
             "job_ids": job_ids,
-            "facts": [{"text": fact.text, "id": job_id, "job_id": job_id} for fact, job_id in zip(facts, job_ids)],
+            "facts": [{"text": fact.text, "id": job_id, "job_id": job_id} for fact, job_id in zip(facts, job_ids, strict=True)],
             "fact_count": len(facts),
             "status": "pending",
             "owner": ctx.auth.owner,

@@ -17,8 +17,8 @@ from relayer.database.jobs import JobKind, NewJob
 from relayer.database.vectors import VectorEntry
 from relayer.errors import BadRequest, NotFound, PaymentRequired
 from relayer.memory_decryption import sidecar_error
-from relayer.signed_routes import RequestContext, protected
 from relayer.sidecar_client import SidecarRejected, SidecarUnavailable
+from relayer.signed_routes import RequestContext, protected
 from relayer.validation import (
     MAX_BULK_ITEMS,
     MAX_BULK_TEXT_BYTES,
@@ -63,7 +63,7 @@ async def prepare(services, ctx: RequestContext, items: list[tuple[str, str, flo
         raise sidecar_error(exc) from None
     return [
         PreparedMemory(namespace, ciphertext, vector, importance)
-        for (_, namespace, importance), ciphertext, vector in zip(items, ciphertexts, vectors)
+        for (_, namespace, importance), ciphertext, vector in zip(items, ciphertexts, vectors, strict=True)
     ]
 
 
@@ -193,4 +193,4 @@ def routes(services) -> list[Route]:
     ]
 
 
-__all__ = ["routes", "prepare", "enqueue"]
+__all__ = ["enqueue", "prepare", "routes"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from relayer.memory_decryption import recall_memories, require_session
 from relayer.llm import Memory
-from relayer.signed_routes import RequestContext, protected
+from relayer.memory_decryption import recall_memories, require_session
 from relayer.ranking import parse_scoring_weights, rank, score, utc_now
+from relayer.signed_routes import RequestContext, protected
 from relayer.validation import (
     MAX_EMBED_TEXT_BYTES,
     MAX_QUERY_BYTES,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from attestation.verifier import Verifier
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "attestation"
 REAL_DOCUMENTS = ("anjuna_sample_prod_doc", "base_2026_indefinite_repaired", "evervault_beta_debug")
-SIMULATED_NOW = datetime(2026, 5, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+SIMULATED_NOW = datetime(2026, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
 IMAGE_PCRS = {0: bytes.fromhex("aa" * 48), 1: bytes.fromhex("bb" * 48), 2: bytes.fromhex("cc" * 48)}
 
 

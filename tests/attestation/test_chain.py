@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -69,6 +69,6 @@ class TestVerifyChain:
         assert leaf.subject.rfc4514_string().startswith("CN=i-078824548edcf6519-enc01784234ec227b58")
 
     def test_accepts_a_test_chain_with_its_test_root(self, pki):
-        now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+        now = datetime(2026, 5, 1, 12, tzinfo=UTC)
         leaf = pki.issue_leaf(module_id="m", not_before=now - timedelta(minutes=1))
         verify_chain(leaf_der=leaf.der, cabundle=pki.cabundle, trust_root=pki.trust_root(), at=now)

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cbor2
 import pytest
@@ -133,4 +133,4 @@ class TestFromCose:
 
 class TestTimestampToDatetime:
     def test_keeps_milliseconds_exactly(self):
-        assert timestamp_to_datetime(1767472867402) == datetime(2026, 1, 3, 20, 41, 7, 402000, tzinfo=timezone.utc)
+        assert timestamp_to_datetime(1767472867402) == datetime(2026, 1, 3, 20, 41, 7, 402000, tzinfo=UTC)

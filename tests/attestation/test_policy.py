@@ -5,10 +5,10 @@ import pytest
 
 from attestation.errors import PolicyError
 from attestation.policy import (
-    PCRs,
     AllOf,
     AnyOf,
     Nonce,
+    PCRs,
     PublicKey,
     RejectDebugMode,
     UnsafeAllowDebugMode,

@@ -1,14 +1,14 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from attestation.errors import CertificateChainError, DecodeError, FreshnessError, PolicyError, SignatureError
-from attestation.policy import PCRs, AllOf, PublicKey, UnsafeAllowDebugMode, UserData
+from attestation.policy import AllOf, PCRs, PublicKey, UnsafeAllowDebugMode, UserData
 from attestation.verifier import Verifier
 
 from .conftest import IMAGE_PCRS, REAL_DOCUMENTS, asset, expectation
 
-EXPIRED_NOW = datetime(2026, 11, 21, tzinfo=timezone.utc)
+EXPIRED_NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
 def pcr_policy(expected: dict) -> PCRs:
@@ -39,7 +39,7 @@ class TestVerifyRealDocuments:
 
     def test_max_age_is_enforced(self):
         raw = asset("anjuna_sample_prod_doc.bin")
-        at = datetime(2021, 3, 17, 22, 30, tzinfo=timezone.utc)  # leaf still valid, document 28 min old
+        at = datetime(2021, 3, 17, 22, 30, tzinfo=UTC)  # leaf still valid, document 28 min old
         with pytest.raises(FreshnessError, match="older than 0:05:00"):
             Verifier.aws().verify(raw, policy=UnsafeAllowDebugMode(), at=at, nonce=None, max_age=timedelta(minutes=5))
         Verifier.aws().verify(raw, policy=UnsafeAllowDebugMode(), at=at, nonce=None, max_age=timedelta(hours=1))
@@ -62,7 +62,7 @@ class TestVerifyRealDocuments:
             policies.append(UnsafeAllowDebugMode())
         document = Verifier.aws().verify_archived(asset(f"{name}.bin"), policy=AllOf(policies))
         assert document.module_id == expected["module_id"]
-        assert document.timestamp == datetime.fromtimestamp(expected["expected_timestamp_ms"] / 1000, timezone.utc)
+        assert document.timestamp == datetime.fromtimestamp(expected["expected_timestamp_ms"] / 1000, UTC)
         assert document.verified_at == document.timestamp
         for field in ("nonce", "user_data", "public_key"):
             value = getattr(document, field)
@@ -72,7 +72,7 @@ class TestVerifyRealDocuments:
 
     def test_live_verification_within_the_window(self):
         raw = asset("base_2026_indefinite_repaired.bin")
-        now = datetime(2026, 1, 3, 20, 43, tzinfo=timezone.utc)
+        now = datetime(2026, 1, 3, 20, 43, tzinfo=UTC)
         document = Verifier.aws().verify_live(raw, policy=UnsafeAllowDebugMode(), nonce=None, now=now)
         assert document.verified_at == now
 

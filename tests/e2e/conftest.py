@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import pytest
 import pytest_asyncio
 
 from devtools.devstack import DevStack

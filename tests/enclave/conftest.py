@@ -10,7 +10,7 @@ import asyncio
 import json
 import socket
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.applications import Starlette
@@ -21,10 +21,10 @@ from starlette.routing import Route
 from attestation.policy import PCRs
 from attestation.simulator import SimulatedNsm
 from attestation.testing import TestPki, deterministic_rng
-from relayer.settings import Settings
 from enclave.egress import EgressAllowlist
-from enclave.tls_identity import generate_identity
 from enclave.runtime import EnclaveRuntime
+from enclave.tls_identity import generate_identity
+from relayer.settings import Settings
 
 IMAGE_PCRS = {0: bytes.fromhex("aa" * 48), 1: bytes.fromhex("bb" * 48), 2: bytes.fromhex("cc" * 48)}
 DEBUG_PCRS = {0: bytes(48), 1: bytes(48), 2: bytes(48)}
@@ -41,7 +41,7 @@ BASE_ENVIRONMENT = {
 
 
 def real_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def expected_pcrs(pcrs=IMAGE_PCRS) -> PCRs:

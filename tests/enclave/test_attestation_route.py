@@ -4,8 +4,8 @@ import httpx
 import pytest
 
 from attestation.document import AttestationDocument
-from enclave.attestation_route import TokenBucket, parse_nonce
 from attestation.user_data import EnclaveUserData
+from enclave.attestation_route import TokenBucket, parse_nonce
 
 from .conftest import make_runtime
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from attestation.errors import NsmUnavailable
@@ -16,7 +18,7 @@ class TestChooseAttester:
             choose_attester(RuntimeOptions.from_environ({}), clock=real_now)
 
     def test_simulator_only_when_asked_and_reports_the_given_pcrs(self, tmp_path):
-        (tmp_path / "pcrs.json").write_text('{"PCR0": "%s", "PCR1": "%s"}' % ("0a" * 48, "0b" * 48))
+        (tmp_path / "pcrs.json").write_text(json.dumps({"PCR0": "0a" * 48, "PCR1": "0b" * 48}))
         options = RuntimeOptions.from_environ(
             {"ENCLAVE_ATTESTER": "simulator", "ENCLAVE_SIMULATOR_PCRS": str(tmp_path / "pcrs.json"),
              "ENCLAVE_SIMULATOR_ROOT_OUT": str(tmp_path / "root.pem")}

@@ -17,11 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from attestation.client import AttestedClient, ChannelBindingError, pinned_ssl_context, provision_secrets
-from attestation.errors import FreshnessError, PolicyError
+from attestation.errors import FreshnessError, PolicyError, ResponseSignatureError
 from attestation.policy import PCRs
-from attestation.errors import ResponseSignatureError
-from enclave.tls_identity import generate_identity
 from enclave.runtime import hypercorn_tls_config
+from enclave.tls_identity import generate_identity
 
 from .conftest import DEBUG_PCRS, IMAGE_PCRS, listening_socket, make_runtime, real_now, serving
 

@@ -1,13 +1,12 @@
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from attestation.errors import NsmError
 from attestation.simulator import SimulatedNsm
 from attestation.testing import TestPki, deterministic_rng
-from relayer.settings import Settings
 from enclave.config_commitment import (
     CONFIGURATION_PCR,
     RuntimeConfiguration,
@@ -15,10 +14,11 @@ from enclave.config_commitment import (
     expected_configuration_pcr,
 )
 from enclave.errors import ConfigurationCommitmentError
+from relayer.settings import Settings
 
 from .conftest import BASE_ENVIRONMENT, IMAGE_PCRS
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def configuration(environment=None, allowlist=("b.test:443", "a.test:443")) -> RuntimeConfiguration:

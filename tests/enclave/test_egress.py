@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from enclave.egress import EgressAllowlist, EgressTransport, TunnelEndpoint
 from enclave.errors import EgressDenied
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def issue(subject: str, key, issuer_name=None, issuer_key=None, *, ca: bool, san: str | None = None):
@@ -49,7 +49,7 @@ def test_ca(tmp_path_factory):
     (directory / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
     (directory / "server.key").write_bytes(
         server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())  # fmt: skip
+                                 serialization.NoEncryption())
     )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(directory / "server.pem", directory / "server.key")
@@ -185,7 +185,7 @@ class TestThroughHostProxy:
             async with httpx.AsyncClient(transport=EgressTransport(allowlist, ssl_context=client_context)) as http:
                 response = await http.get("https://upstream.test/through-host-proxy")
                 with pytest.raises(EgressDenied):
-                    await http.get("https://127.0.0.1:%d/" % port)
+                    await http.get(f"https://127.0.0.1:{port}/")
             assert response.text == "upstream saw: GET /through-host-proxy HTTP/1.1"
         finally:
             process.terminate()

@@ -1,6 +1,6 @@
 import ipaddress
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from attestation.testing import deterministic_rng
 from enclave.tls_identity import TLS_CERTIFICATE_LIFETIME, generate_identity, spki_sha256
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from attestation.policy import PCRs
 from attestation.provisioning import PROVISIONABLE_SECRETS
 from attestation.simulator import SimulatedNsm
 from devtools.devstack import DevStack
-from relayer.settings import Settings
 from enclave.egress import EgressAllowlist
-from enclave.tls_identity import generate_identity
 from enclave.runtime import EnclaveRuntime
+from enclave.tls_identity import generate_identity
+from relayer.settings import Settings
 
 from .conftest import IMAGE_PCRS, real_now, serving
 

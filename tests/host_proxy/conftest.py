@@ -16,8 +16,8 @@ import hashlib
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 

@@ -61,7 +61,7 @@ class TestPump:
         assert result.outcome == "idle"
 
     async def test_reset_of_one_side_aborts_the_other(self):
-        async with pumped(idle_timeout_seconds=0) as (pump, (_, c_writer), (t_reader, t_writer)):
+        async with pumped(idle_timeout_seconds=0) as (pump, (_, c_writer), (_t_reader, t_writer)):
             t_writer.write(b"x" * 100_000)  # unread by the client …
             await asyncio.sleep(0.05)
             c_writer.transport.abort()  # … which then vanishes (the pump sees an EOF first)

@@ -49,7 +49,7 @@ class TestMeasure:
     def test_pcr8_is_extend_of_certificate_der(self):
         key = ec.generate_private_key(ec.SECP384R1())
         name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "signer")])
-        moment = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+        moment = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
         certificate = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(moment).not_valid_after(moment + datetime.timedelta(days=1))

@@ -20,7 +20,12 @@ from starlette.routing import Route
 from chain.address import sui_address
 from chain.keys import decode_sui_private_key
 from chain.personal_message import sign_personal_message
+from chain.reader import make_chain_reader
 from localnet import cli
+from localnet.errors import AdminRequestFailed, LocalnetError, StateError
+from localnet.runner import account_lookup, load_or_create_secrets, read_localnet_info, run_localnet, serving
+from localnet.seal_policy import AccountView
+from localnet.world import World
 from sealcrypto import (
     EncryptedObject,
     KeyServerClient,
@@ -31,11 +36,6 @@ from sealcrypto import (
     decrypt_objects,
     encrypt,
 )
-from localnet.errors import AdminRequestFailed, LocalnetError, StateError
-from chain.reader import make_chain_reader
-from localnet.runner import account_lookup, load_or_create_secrets, read_localnet_info, run_localnet, serving
-from localnet.seal_policy import AccountView
-from localnet.world import World
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ Each test walks one step of the check order in ``relayer/auth.py``'s docstring; 
 
 from __future__ import annotations
 
-import os
 import hashlib
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -22,6 +22,10 @@ from redis.backoff import NoBackoff
 
 from chain.address import sui_address
 from chain.jsonrpc import JsonRpcChainReader
+from devtools.devstack import free_port
+from localnet.runner import serving
+from localnet.sui_jsonrpc import build_sui_jsonrpc_app
+from localnet.world import World
 from relayer.auth import (
     FAILURE_FLOOR_SECONDS,
     TIMESTAMP_OUT_OF_BOUNDS,
@@ -32,10 +36,6 @@ from relayer.auth import (
     canonical_message,
 )
 from relayer.database.delegate_cache import DelegateKeyCache
-from devtools.devstack import free_port
-from localnet.runner import serving
-from localnet.sui_jsonrpc import build_sui_jsonrpc_app
-from localnet.world import World
 from tests.e2e.signing import signed_headers
 
 pytestmark = pytest.mark.database

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from relayer.errors import BadRequest, UnprocessableEntity
 from relayer.ranking import ScoringWeights, parse_scoring_weights, rank, score
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class TestParseScoringWeights:

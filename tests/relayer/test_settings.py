@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from relayer.settings import GIB, MAINNET_WALRUS_PACKAGE_ID, TESTNET_WALRUS_PACKAGE_ID, Settings
 from memwal_common.environment import SettingsError, env_flag, env_int, parse_csv, parse_seal_servers
 from memwal_common.secret import Secret
+from relayer.settings import GIB, MAINNET_WALRUS_PACKAGE_ID, TESTNET_WALRUS_PACKAGE_ID, Settings
 
 VALID = {
     "MEMWAL_PACKAGE_ID": "0x1", "MEMWAL_REGISTRY_ID": "0x2", "SUI_RPC_URL": "http://sui",

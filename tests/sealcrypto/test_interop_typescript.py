@@ -15,7 +15,6 @@ import pytest
 from chain.address import sui_address
 from localnet.seal_policy import AccountView
 from localnet.seal_server import build_seal_server_app
-
 from sealcrypto import (
     DemKind,
     ElGamalKeyPair,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.database
 ALICE = "0x" + "a" * 64
 BOB = "0x" + "b" * 64
 EMBEDDING = np.linspace(0.1, 1.0, 1536, dtype=np.float32)
-TIE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+TIE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 async def _add(database: Database, owner: str, namespace: str, entry_id: str, size: int = 10) -> None:
@@ -68,8 +68,8 @@ class TestListNamespaces:
             await _add(database, ALICE, name, str(index))
         for name in names[:5]:  # five namespaces share one updated_at
             await _set_updated_at(database, ALICE, name, TIE)
-        await _set_updated_at(database, ALICE, "ns-05", datetime(2026, 1, 1, tzinfo=timezone.utc))
-        await _set_updated_at(database, ALICE, "ns-06", datetime(2026, 5, 1, tzinfo=timezone.utc))
+        await _set_updated_at(database, ALICE, "ns-05", datetime(2026, 1, 1, tzinfo=UTC))
+        await _set_updated_at(database, ALICE, "ns-06", datetime(2026, 5, 1, tzinfo=UTC))
         walked, pages = await _walk(database, ALICE, 2)
         assert walked == ["ns-05", "ns-00", "ns-01", "ns-02", "ns-03", "ns-04", "ns-06"]
         assert [len(page.namespaces) for page in pages] == [2, 2, 2, 1]
@@ -85,8 +85,8 @@ class TestListNamespaces:
     async def test_last_cursor_resumes_with_only_changed_namespaces(self, database: Database) -> None:
         await _add(database, ALICE, "old", "1")
         await _add(database, ALICE, "other", "2")
-        await _set_updated_at(database, ALICE, "old", datetime(2026, 1, 1, tzinfo=timezone.utc))
-        await _set_updated_at(database, ALICE, "other", datetime(2026, 1, 2, tzinfo=timezone.utc))
+        await _set_updated_at(database, ALICE, "old", datetime(2026, 1, 1, tzinfo=UTC))
+        await _set_updated_at(database, ALICE, "other", datetime(2026, 1, 2, tzinfo=UTC))
         last = await list_namespaces(database, ALICE)
         assert (await list_namespaces(database, ALICE, last.next_cursor)).namespaces == ()
         await _add(database, ALICE, "old", "3")  # a new memory bumps the namespace's updated_at
@@ -118,7 +118,7 @@ class TestListNamespaces:
 
 class TestCursor:
     def test_round_trip_keeps_microseconds_and_unicode(self) -> None:
-        position = CursorPosition(datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=timezone.utc), "日記/α")
+        position = CursorPosition(datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=UTC), "日記/α")
         assert decode_cursor(encode_cursor(position)) == position
 
     @pytest.mark.parametrize(
