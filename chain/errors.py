@@ -6,6 +6,8 @@
     ├── ObjectNotFound        the object a caller needs (gas coin, key server) does not exist
     ├── TransactionRejected   the node refused or aborted a transaction
     └── InvalidSignature      a Sui signature did not verify
+
+    MalformedTransaction (a ValueError)  transaction bytes that do not decode under Sui's caps
 """
 
 
@@ -31,3 +33,7 @@ class TransactionRejected(ChainError):
 
 class InvalidSignature(ChainError):
     """A Sui signature is malformed or does not verify."""
+
+
+class MalformedTransaction(ValueError):
+    """The bytes are not a transaction (or programmable transaction) that ``chain`` can decode."""

@@ -2,8 +2,8 @@
 
 For each Blob: ``WAL::blob::insert_or_update_metadata_pair(&mut Blob, key, value)`` for
 ``memwal_namespace``, ``memwal_owner``, ``memwal_package_id`` (and ``memwal_agent_id`` when given), then
-one ``TransferObjects([blobs], owner)``. The ``TransactionData`` is built from pysui's BCS types
-(``pysui.sui.sui_bcs.bcs``) and signed offline with pysui's keypair; nothing here touches the network.
+one ``TransferObjects([blobs], owner)``. The ``TransactionData`` is built as ``chain.programmable_transaction``
+values (encoded by pysui's BCS types) and signed offline with pysui's keypair; nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import nacl.signing
-from pysui.sui.sui_bcs import bcs as sui_bcs
 from pysui.sui.sui_crypto import keypair_from_keystring
 
 from chain import bcs
 from chain.address import ED25519_FLAG, normalize_address, sui_address
-from chain.base58 import b58encode, decode_digest
+from chain.base58 import b58encode
 from chain.keys import encode_sui_private_key
+from chain.programmable_transaction import GasData, OwnedObjectInput, ProgrammableTransactionBuilder, TransactionData
 from chain.reader import ObjectRef
 
 TRANSACTION_INTENT = b"\x00\x00\x00"  # scope TransactionData, version V0, app Sui
@@ -71,42 +71,19 @@ def build_blob_metadata_transaction(
     if gas_price <= 0 or gas_budget <= 0:
         raise ValueError("gas price and budget must be positive")
     sender = sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
-    inputs: list[sui_bcs.CallArg] = []
-    commands: list[sui_bcs.Command] = []
-
-    def add_input(argument: sui_bcs.CallArg) -> sui_bcs.Argument:
-        inputs.append(argument)
-        return sui_bcs.Argument("Input", len(inputs) - 1)
-
-    blob_arguments = [add_input(sui_bcs.CallArg("Object", sui_bcs.ObjectArg("ImmOrOwnedObject", _reference(blob)))) for blob in blobs]
-    pure_arguments: dict[str, sui_bcs.Argument] = {}  # one input per distinct string, as the TS SDK does
-    for key, value in tags.pairs():
-        for text in (key, value):
-            if text not in pure_arguments:
-                pure_arguments[text] = add_input(sui_bcs.CallArg("Pure", list(bcs.string(text))))
+    builder = ProgrammableTransactionBuilder()
+    blob_arguments = [builder.input(OwnedObjectInput(blob)) for blob in blobs]
+    pairs = tags.pairs()
+    for key, value in pairs:  # one input per distinct string, in first-use order, as the TS SDK does
+        builder.pure(bcs.string(key))
+        builder.pure(bcs.string(value))
     for blob_argument in blob_arguments:
-        for key, value in tags.pairs():
-            call = sui_bcs.ProgrammableMoveCall(
-                sui_bcs.Address.from_str(normalize_address(walrus_package_id)),
-                "blob",
-                "insert_or_update_metadata_pair",
-                [],
-                [blob_argument, pure_arguments[key], pure_arguments[value]],
-            )
-            commands.append(sui_bcs.Command("MoveCall", call))
-    recipient = add_input(sui_bcs.CallArg("Pure", list(bcs.address(normalize_address(tags.owner)))))
-    commands.append(sui_bcs.Command("TransferObjects", sui_bcs.TransferObjects(blob_arguments, recipient)))
-    gas = sui_bcs.GasData([_reference(coin) for coin in gas_coins], sui_bcs.Address.from_str(sender), gas_price, gas_budget)
-    data = sui_bcs.TransactionData(
-        "V1",
-        sui_bcs.TransactionDataV1(
-            sui_bcs.TransactionKind("ProgrammableTransaction", sui_bcs.ProgrammableTransaction(inputs, commands)),
-            sui_bcs.Address.from_str(sender),
-            gas,
-            sui_bcs.TransactionExpiration("None", None),
-        ),
-    )
-    tx_bytes = data.serialize()
+        for key, value in pairs:
+            arguments = [blob_argument, builder.pure(bcs.string(key)), builder.pure(bcs.string(value))]
+            builder.move_call(walrus_package_id, "blob", "insert_or_update_metadata_pair", arguments)
+    builder.transfer_objects(blob_arguments, builder.pure(bcs.address(normalize_address(tags.owner))))
+    data = TransactionData(builder.finish(), sender, GasData(tuple(gas_coins), sender, gas_price, gas_budget))
+    tx_bytes = data.to_bcs()
     keypair = keypair_from_keystring(encode_sui_private_key(seed))
     return tx_bytes, keypair.new_sign_secure(base64.b64encode(tx_bytes).decode("ascii"))
 
@@ -122,11 +99,3 @@ def sign_transaction(seed: bytes, tx_bytes: bytes) -> str:
 def transaction_digest(tx_bytes: bytes) -> str:
     """The digest a node reports for these ``TransactionData`` bytes (base58)."""
     return b58encode(hashlib.blake2b(TRANSACTION_DIGEST_SALT + bytes(tx_bytes), digest_size=32).digest())
-
-
-def _reference(ref: ObjectRef) -> sui_bcs.ObjectReference:
-    return sui_bcs.ObjectReference(
-        sui_bcs.Address.from_str(normalize_address(ref.object_id)),
-        ref.version,
-        sui_bcs.Digest.from_bytes(decode_digest(ref.digest)),
-    )

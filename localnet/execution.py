@@ -20,20 +20,22 @@ import nacl.signing
 
 from chain.address import sui_address
 from chain.bcs import BcsError, BcsReader
+from chain.errors import MalformedTransaction
+from chain.programmable_transaction import (
+    Argument,
+    ArgumentKind,
+    Input,
+    MoveCall,
+    PureInput,
+    ReceivingInput,
+    SharedObjectInput,
+    TransactionData,
+    TransferObjects,
+)
+from chain.reader import ObjectRef
 from chain.transactions import TRANSACTION_INTENT, transaction_digest
 from localnet import move
 from localnet.move_values import U64
-from localnet.transaction_data import (
-    MalformedTransaction,
-    MoveCall,
-    ObjectReference,
-    OwnedInput,
-    PureInput,
-    SharedInput,
-    TransactionData,
-    TransferObjects,
-    decode_transaction_data,
-)
 from localnet.world import MoveAbort, StoredObject, StoredTransaction, World
 
 GAS_UNITS_CHARGED = 1000  # a flat computation charge; the localnet does not meter
@@ -50,31 +52,32 @@ class TransactionError(Exception):
 
 def apply_transaction(world: World, tx_bytes: bytes, signatures: list[str]) -> StoredTransaction:
     try:
-        data = decode_transaction_data(tx_bytes)  # (1)
+        data = TransactionData.from_bcs(tx_bytes)  # (1)
     except MalformedTransaction as exc:
         raise TransactionError("InvalidTransaction", str(exc)) from exc
+    _check_supported(data)
     _verify_signatures(data, tx_bytes, signatures)  # (2)
     digest = transaction_digest(tx_bytes)
     with world.lock:
         for done in world.transactions:
             if done.digest == digest:
                 return done  # executing the same bytes again is idempotent on Sui
-        gas_coins = [_checked_owned(world, data.sender, reference, "gas coin") for reference in data.gas_payment]  # (3)
+        gas_coins = [_checked_owned(world, data.sender, reference, "gas coin") for reference in data.gas.payment]  # (3)
         if any(coin.type != move.SUI_COIN_TYPE for coin in gas_coins) or not gas_coins:
             raise TransactionError("InvalidGasObject", "gas must be paid with Coin<SUI> objects")
-        if data.gas_price < world.reference_gas_price:
-            raise TransactionError("GasPriceUnderReferencePrice", f"gas price {data.gas_price} < {world.reference_gas_price}")
-        if sum(coin.contents.fields["balance"].value for coin in gas_coins) < data.gas_budget:
+        if data.gas.price < world.reference_gas_price:
+            raise TransactionError("GasPriceUnderReferencePrice", f"gas price {data.gas.price} < {world.reference_gas_price}")
+        if sum(coin.contents.fields["balance"].value for coin in gas_coins) < data.gas.budget:
             raise TransactionError("InsufficientGas", "gas coins do not cover the budget")
-        inputs = [_checked_input(world, data.sender, item) for item in data.inputs]
+        inputs = [_checked_input(world, data.sender, item) for item in data.transaction.inputs]
         try:
             with world.transaction(data.sender, digest=digest) as tx:  # (4) + (5)
-                for command in data.commands:
+                for command in data.transaction.commands:
                     if isinstance(command, MoveCall):
                         _move_call(world, tx, data, inputs, command)
                     else:
                         _transfer(world, tx, data, inputs, command)
-                charge = min(data.gas_budget, data.gas_price * GAS_UNITS_CHARGED)
+                charge = min(data.gas.budget, data.gas.price * GAS_UNITS_CHARGED)
                 first = world.objects[gas_coins[0].object_id]
                 tx.update(first, fields={"balance": U64(first.contents.fields["balance"].value - charge)})
                 for coin in gas_coins[1:]:
@@ -85,9 +88,17 @@ def apply_transaction(world: World, tx_bytes: bytes, signatures: list[str]) -> S
         return next(done for done in reversed(world.transactions) if done.digest == recorded_digest)
 
 
-def _verify_signatures(data: TransactionData, tx_bytes: bytes, signatures: list[str]) -> None:
-    if data.gas_owner != data.sender:
+def _check_supported(data: TransactionData) -> None:
+    """What the localnet cannot execute is refused up front, as a transaction it does not accept."""
+    if data.gas.owner != data.sender:
         raise TransactionError("InvalidTransaction", "sponsored transactions are not supported")
+    if any(isinstance(item, ReceivingInput) for item in data.transaction.inputs):
+        raise TransactionError("InvalidTransaction", "receiving objects are not supported")
+    if any(isinstance(command, MoveCall) and command.type_arguments for command in data.transaction.commands):
+        raise TransactionError("InvalidTransaction", "type arguments are not supported")
+
+
+def _verify_signatures(data: TransactionData, tx_bytes: bytes, signatures: list[str]) -> None:
     if not 1 <= len(signatures) <= MAX_SIGNATURES:
         raise TransactionError("InvalidSignature", "expected the sender's signature")
     message = hashlib.blake2b(TRANSACTION_INTENT + tx_bytes, digest_size=32).digest()
@@ -109,7 +120,7 @@ def _verify_signatures(data: TransactionData, tx_bytes: bytes, signatures: list[
     raise TransactionError("InvalidSignature", "no signature from the sender")
 
 
-def _checked_owned(world: World, sender: str, reference: ObjectReference, what: str) -> StoredObject:
+def _checked_owned(world: World, sender: str, reference: ObjectRef, what: str) -> StoredObject:
     item = world.get(reference.object_id)
     if item is None:
         raise TransactionError("ObjectNotFound", f"{what} {reference.object_id} does not exist")
@@ -123,10 +134,10 @@ def _checked_owned(world: World, sender: str, reference: ObjectReference, what: 
     return item
 
 
-def _checked_input(world: World, sender: str, item: PureInput | OwnedInput | SharedInput) -> object:
+def _checked_input(world: World, sender: str, item: Input) -> object:
     if isinstance(item, PureInput):
         return item
-    if isinstance(item, OwnedInput):
+    if not isinstance(item, SharedObjectInput):  # receiving inputs were refused by _check_supported
         return _checked_owned(world, sender, item.reference, "input object")
     stored = world.get(item.object_id)
     shared = stored.owner.get("Shared") if stored is not None and isinstance(stored.owner, dict) else None
@@ -135,16 +146,16 @@ def _checked_input(world: World, sender: str, item: PureInput | OwnedInput | Sha
     return stored
 
 
-def _object_argument(world: World, data: TransactionData, inputs: list[object], argument) -> StoredObject:
-    if argument.kind != "Input" or argument.index >= len(inputs) or not isinstance(inputs[argument.index], StoredObject):
+def _object_argument(world: World, data: TransactionData, inputs: list[object], argument: Argument) -> StoredObject:
+    if argument.kind is not ArgumentKind.INPUT or argument.index >= len(inputs) or not isinstance(inputs[argument.index], StoredObject):
         raise TransactionError("MoveAbort", "expected an object input argument")
     return world.objects[inputs[argument.index].object_id]  # latest state within this transaction
 
 
-def _pure_argument(inputs: list[object], argument, decode):
-    if argument.kind != "Input" or argument.index >= len(inputs) or not isinstance(inputs[argument.index], PureInput):
+def _pure_argument(inputs: list[object], argument: Argument, decode):
+    if argument.kind is not ArgumentKind.INPUT or argument.index >= len(inputs) or not isinstance(inputs[argument.index], PureInput):
         raise TransactionError("MoveAbort", "expected a pure input argument")
-    reader = BcsReader(inputs[argument.index].data)
+    reader = BcsReader(inputs[argument.index].value)
     try:
         value = decode(reader)
         reader.finish()

@@ -25,17 +25,13 @@ from starlette.routing import Route
 from chain.address import is_address, normalize_address
 from chain.errors import InvalidSignature
 from chain.personal_message import verify_personal_message
+from chain.programmable_transaction import Input, PureInput
 from localnet.seal_policy import AccountView, seal_approve_allows
 from sealcrypto import bls
 from sealcrypto.elgamal import elgamal_encrypt
 from sealcrypto.errors import InvalidKey, InvalidTransaction
 from sealcrypto.key_server_secret import KeyServerSecret
-from sealcrypto.ptb import (
-    ObjectInput,
-    SealApproveRequest,
-    parse_programmable_transaction,
-    validate_seal_approve,
-)
+from sealcrypto.seal_approve import SealApproveRequest, parse_programmable_transaction, validate_seal_approve
 from sealcrypto.session import Certificate, request_bytes, verify_request_signature
 
 KEY_SERVER_VERSION = "0.6.10"
@@ -152,14 +148,14 @@ def build_seal_server_app(
             raise _Refusal(403, "InvalidPackage", "package is not served by this key server")
         return original
 
-    async def _check_policy(calls: SealApproveRequest, ptb_inputs: tuple[Any, ...], sender: str) -> None:
+    async def _check_policy(calls: SealApproveRequest, ptb_inputs: tuple[Input, ...], sender: str) -> None:
         for inner_id, call in calls.calls:
             if call.module != MEMWAL_MODULE or call.function != MEMWAL_FUNCTION or call.type_arguments:
                 raise _Refusal(403, "InvalidPTB", "function not found in the package")
             if len(call.arguments) != 2:
                 raise _Refusal(403, "NoAccess", "seal_approve takes (id, account)")
             account_input = ptb_inputs[call.arguments[1].index]
-            if not isinstance(account_input, ObjectInput):
+            if isinstance(account_input, PureInput):
                 raise _Refusal(403, "NoAccess", "the account argument is not an object")
             account = await account_lookup(account_input.object_id)
             if account is not None and normalize_address(account.account_id) != account_input.object_id:

@@ -15,7 +15,7 @@ Example::
     assert decrypt(obj, keys) == b"hi"
 
 Modules: ``bls`` (group encodings), ``gf256``/``shamir``, ``kdf``, ``dem``, ``encrypted_object``,
-``encrypt``/``decrypt``, ``elgamal``, ``key_server_secret``, ``session``, ``ptb``, ``keyserver_client``.
+``encrypt``/``decrypt``, ``elgamal``, ``key_server_secret``, ``session``, ``seal_approve``, ``keyserver_client``.
 """
 
 from sealcrypto.decrypt import decrypt
@@ -35,7 +35,7 @@ from sealcrypto.errors import (
 )
 from sealcrypto.key_server_secret import KeyServerSecret, verify_user_secret_key
 from sealcrypto.keyserver_client import KeyServerClient, KeyServerEndpoint, decrypt_objects
-from sealcrypto.ptb import build_seal_approve_ptb
+from sealcrypto.seal_approve import build_seal_approve_ptb
 from sealcrypto.session import Certificate, SessionKey
 
 __all__ = [

@@ -9,9 +9,9 @@ import nacl.signing
 import pytest
 
 from chain.base58 import b58encode
+from chain.programmable_transaction import MoveCall, OwnedObjectInput, TransactionData, TransferObjects
 from chain.reader import ObjectRef
 from chain.transactions import BlobTags, build_blob_metadata_transaction, sign_transaction, transaction_digest
-from localnet.transaction_data import MoveCall, TransferObjects, decode_transaction_data
 
 SEED = bytes(range(1, 33))
 WALRUS = "0x" + "0a" * 32
@@ -34,13 +34,13 @@ def _build(**overrides):
 class TestBuildBlobMetadataTransaction:
     def test_decodes_to_metadata_calls_then_one_transfer(self):
         tx_bytes, _ = _build()
-        data = decode_transaction_data(tx_bytes)
-        calls = [command for command in data.commands if isinstance(command, MoveCall)]
+        data = TransactionData.from_bcs(tx_bytes)
+        calls = [command for command in data.transaction.commands if isinstance(command, MoveCall)]
         assert len(calls) == 6 and {call.function for call in calls} == {"insert_or_update_metadata_pair"}
         assert all(call.package == WALRUS and call.module == "blob" for call in calls)
-        assert isinstance(data.commands[-1], TransferObjects) and len(data.commands[-1].objects) == 2
-        assert (data.gas_price, data.gas_budget, data.gas_payment[0].version) == (1000, 10_000_000, 9)
-        assert data.inputs[0].reference.version == 5
+        assert isinstance(data.transaction.commands[-1], TransferObjects) and len(data.transaction.commands[-1].objects) == 2
+        assert (data.gas.price, data.gas.budget, data.gas.payment[0].version) == (1000, 10_000_000, 9)
+        assert data.transaction.inputs[0] == OwnedObjectInput(_ref(1, 5))
 
     def test_empty_namespace_becomes_default(self):
         pairs = BlobTags(owner="0x1", namespace="", memwal_package_id="0x2").pairs()

@@ -7,7 +7,7 @@ from chain.personal_message import sign_personal_message
 from sealcrypto import SessionKey
 from sealcrypto.elgamal import verification_key_matches
 from sealcrypto.errors import SessionError, SessionExpired
-from sealcrypto.ptb import parse_programmable_transaction
+from sealcrypto.seal_approve import parse_programmable_transaction
 from sealcrypto.session import request_bytes, session_message, verify_request_signature
 
 NOW_MS = 1_700_000_000_000

@@ -1,14 +1,9 @@
 import pytest
 
 from chain import bcs
+from chain.programmable_transaction import PureInput, SharedObjectInput
 from sealcrypto.errors import InvalidTransaction
-from sealcrypto.ptb import (
-    ObjectInput,
-    PureInput,
-    build_seal_approve_ptb,
-    parse_programmable_transaction,
-    validate_seal_approve,
-)
+from sealcrypto.seal_approve import build_seal_approve_ptb, parse_programmable_transaction, validate_seal_approve
 
 PACKAGE = "0x" + "11" * 32
 ACCOUNT = "0x" + "22" * 32
@@ -29,7 +24,7 @@ class TestBuild:
         assert len(ptb.commands) == 2 and len(ptb.inputs) == 3
         request = validate_seal_approve(ptb)
         assert [inner for inner, _ in request.calls] == [b"a" * 32, b"b" * 32]
-        assert isinstance(ptb.inputs[1], ObjectInput) and ptb.inputs[1].version == 7 and not ptb.inputs[1].mutable
+        assert ptb.inputs[1] == SharedObjectInput(ACCOUNT, 7, mutable=False)
 
     def test_empty_calls(self):
         with pytest.raises(ValueError, match="at least one"):
@@ -65,9 +60,12 @@ class TestValidate:
         with pytest.raises(InvalidTransaction, match=message):
             validate_seal_approve(parse_programmable_transaction(build(self)))
 
-    def test_parse_rejects_other_commands_and_garbage(self):
+    def test_rejects_other_commands_and_garbage(self):
+        transfer = b"\x01" + bcs.vector([b"\x01\x00\x00"]) + b"\x01\x00\x00"  # TransferObjects([Input 0], Input 0)
         with pytest.raises(InvalidTransaction, match="only MoveCall"):
-            parse_programmable_transaction(self._ptb([b"\x01"]))
+            validate_seal_approve(parse_programmable_transaction(self._ptb([self._call(), transfer])))
+        with pytest.raises(InvalidTransaction, match="malformed"):
+            parse_programmable_transaction(self._ptb([b"\x02"]))  # SplitCoins: outside the supported subset
         with pytest.raises(InvalidTransaction, match="malformed"):
             parse_programmable_transaction(b"\x01\x00")
         with pytest.raises(InvalidTransaction, match="too large"):
