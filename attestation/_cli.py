@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .client import AttestedClient, provision_secrets
 from .errors import AttestationError
 from .measurements import load_expected_pcrs
 from .policy import AllOf, Policy, UnsafeAllowDebugMode, UnsafeNoOp
+from .provisioning import load_secrets_file
 from .trust import TrustRoot
 from .verifier import DEFAULT_MAX_AGE, Verifier
 
@@ -159,9 +161,6 @@ def _read_document(path: Path) -> bytes:
 
 async def _enclave_command(arguments: argparse.Namespace) -> int:
     """verify-url / provision: attest the live enclave (attestation/client.py), then maybe provision it."""
-    from .client import AttestedClient, provision_secrets
-    from .provisioning import load_secrets_file
-
     secrets = None
     if arguments.command == "provision":
         with arguments.secrets_file.open("rb") as file:

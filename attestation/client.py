@@ -56,6 +56,7 @@ from .cose import MAX_DOCUMENT_SIZE
 from .document import VerifiedDocument
 from .errors import DecodeError, PolicyError
 from .policy import AllOf, PCRs, Policy
+from .provisioning import seal_secrets
 from .trust import TrustRoot
 from .verifier import Verifier
 
@@ -298,8 +299,6 @@ async def provision_secrets(
     rng: Callable[[int], bytes] = os.urandom,
 ) -> httpx.Response:
     """Seal ``secrets`` to the attested provisioning key, bound to the verified document; POST /provision."""
-    from .provisioning import seal_secrets
-
     envelope = seal_secrets(
         secrets,
         recipient_public_key=session.enclave.binding.provisioning_public_key,

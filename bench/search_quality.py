@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
+from pgvector.asyncpg import register_vector
 
 from bench.common import LatencySummary, print_table, time_async, write_report
 from devtools.embedded_databases import start_embedded_postgres
@@ -125,8 +126,6 @@ def _dataset(scale: float, rng: np.random.Generator) -> tuple[dict[str, np.ndarr
 async def _load(url: str, records: list[tuple]) -> dict[str, float]:
     connection = await asyncpg.connect(url)
     try:
-        from pgvector.asyncpg import register_vector
-
         await register_vector(connection)
         definition = await connection.fetchval(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'"

@@ -2,7 +2,7 @@
 
 Two backends implement it: ``chain.jsonrpc.JsonRpcChainReader`` (the calls upstream MemWal makes) and
 ``chain.graphql.GraphQLChainReader`` (Sui GraphQL, for networks whose JSON-RPC is switched off). Both
-return the same frozen dataclasses, so callers never see a wire format.
+return the same frozen dataclasses, so callers never see a wire format; ``chain.backends`` picks one.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
-
-import httpx
+from typing import Protocol
 
 MAX_CURSOR_TEXT = 1024  # a stored event cursor is a few hundred bytes at most
 
@@ -140,17 +138,3 @@ def blob_id_to_u256(blob_id: str) -> int:
     raw = base64.urlsafe_b64decode(blob_id + "=")
     return int.from_bytes(raw, "little")
 
-
-def make_chain_reader(
-    url: str, *, protocol: Literal["jsonrpc", "graphql"], http: httpx.AsyncClient
-) -> ChainReader:
-    """A reader for ``url``; ``protocol`` picks the backend (GraphQL URLs usually end in ``/graphql``)."""
-    if protocol == "jsonrpc":
-        from chain.jsonrpc import JsonRpcChainReader
-
-        return JsonRpcChainReader(url, http=http)
-    if protocol == "graphql":
-        from chain.graphql import GraphQLChainReader
-
-        return GraphQLChainReader(url, http=http)
-    raise ValueError(f"unknown Sui protocol {protocol!r}; expected 'jsonrpc' or 'graphql'")

@@ -36,7 +36,7 @@ from chain.reader import ObjectRef
 from chain.transactions import TRANSACTION_INTENT, transaction_digest
 from localnet import move
 from localnet.move_values import U64
-from localnet.world import MoveAbort, StoredObject, StoredTransaction, World
+from localnet.object_store import MoveAbort, ObjectStore, StoredObject, StoredTransaction
 
 GAS_UNITS_CHARGED = 1000  # a flat computation charge; the localnet does not meter
 MAX_SIGNATURES = 2
@@ -50,7 +50,7 @@ class TransactionError(Exception):
         self.kind = kind
 
 
-def apply_transaction(world: World, tx_bytes: bytes, signatures: list[str]) -> StoredTransaction:
+def apply_transaction(world: ObjectStore, tx_bytes: bytes, signatures: list[str]) -> StoredTransaction:
     try:
         data = TransactionData.from_bcs(tx_bytes)  # (1)
     except MalformedTransaction as exc:
@@ -120,7 +120,7 @@ def _verify_signatures(data: TransactionData, tx_bytes: bytes, signatures: list[
     raise TransactionError("InvalidSignature", "no signature from the sender")
 
 
-def _checked_owned(world: World, sender: str, reference: ObjectRef, what: str) -> StoredObject:
+def _checked_owned(world: ObjectStore, sender: str, reference: ObjectRef, what: str) -> StoredObject:
     item = world.get(reference.object_id)
     if item is None:
         raise TransactionError("ObjectNotFound", f"{what} {reference.object_id} does not exist")
@@ -134,7 +134,7 @@ def _checked_owned(world: World, sender: str, reference: ObjectRef, what: str) -
     return item
 
 
-def _checked_input(world: World, sender: str, item: Input) -> object:
+def _checked_input(world: ObjectStore, sender: str, item: Input) -> object:
     if isinstance(item, PureInput):
         return item
     if not isinstance(item, SharedObjectInput):  # receiving inputs were refused by _check_supported
@@ -146,7 +146,7 @@ def _checked_input(world: World, sender: str, item: Input) -> object:
     return stored
 
 
-def _object_argument(world: World, data: TransactionData, inputs: list[object], argument: Argument) -> StoredObject:
+def _object_argument(world: ObjectStore, data: TransactionData, inputs: list[object], argument: Argument) -> StoredObject:
     if argument.kind is not ArgumentKind.INPUT or argument.index >= len(inputs) or not isinstance(inputs[argument.index], StoredObject):
         raise TransactionError("MoveAbort", "expected an object input argument")
     return world.objects[inputs[argument.index].object_id]  # latest state within this transaction
@@ -164,7 +164,7 @@ def _pure_argument(inputs: list[object], argument: Argument, decode):
     return value
 
 
-def _move_call(world: World, tx, data: TransactionData, inputs: list[object], call: MoveCall) -> None:
+def _move_call(world: ObjectStore, tx, data: TransactionData, inputs: list[object], call: MoveCall) -> None:
     walrus = world.packages.get("walrus")
     target = f"{call.package}::{call.module}::{call.function}"
     if walrus is None or target != f"{walrus}::blob::insert_or_update_metadata_pair" or len(call.arguments) != 3:
@@ -177,7 +177,7 @@ def _move_call(world: World, tx, data: TransactionData, inputs: list[object], ca
     move.insert_or_update_metadata_pair(world, tx, blob.object_id, key, value)
 
 
-def _transfer(world: World, tx, data: TransactionData, inputs: list[object], command: TransferObjects) -> None:
+def _transfer(world: ObjectStore, tx, data: TransactionData, inputs: list[object], command: TransferObjects) -> None:
     recipient = _pure_argument(inputs, command.recipient, lambda reader: reader.address())
     for argument in command.objects:
         item = _object_argument(world, data, inputs, argument)

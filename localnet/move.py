@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from chain.address import normalize_address, sui_address
 from chain.reader import blob_id_to_u256
-from localnet.move_values import U64, U256, Address, Struct, Uid
-from localnet.world import MoveAbort, World
+from localnet.move_values import U64, U256, Address, Struct, Uid, name_bcs
+from localnet.object_store import MoveAbort, ObjectStore
 
 MAX_DELEGATE_KEYS = 20
 MAX_LABEL_BYTES = 64
@@ -35,7 +35,7 @@ E_ACCOUNT_DEACTIVATED = 6
 E_LABEL_TOO_LONG = 8
 
 
-def publish_package(world: World, name: str) -> str:
+def publish_package(world: ObjectStore, name: str) -> str:
     with world.lock:
         if name in world.packages:
             return world.packages[name]
@@ -45,11 +45,11 @@ def publish_package(world: World, name: str) -> str:
         return package.object_id
 
 
-def _package(world: World, name: str) -> str:
+def _package(world: ObjectStore, name: str) -> str:
     return world.packages.get(name) or publish_package(world, name)
 
 
-def create_registry(world: World) -> str:
+def create_registry(world: ObjectStore) -> str:
     with world.lock:
         if world.registry_id is not None:
             return world.registry_id
@@ -67,14 +67,14 @@ def _shared(tx) -> dict:
     return {"Shared": {"initial_shared_version": tx.version}}
 
 
-def _account(world: World, account_id: str):
+def _account(world: ObjectStore, account_id: str):
     account = world.get(account_id)
     if account is None or account.contents is None or not account.type.endswith("::account::MemWalAccount"):
         raise MoveAbort("account", 0, f"no MemWalAccount {account_id}")
     return account
 
 
-def create_account(world: World, owner: str) -> str:
+def create_account(world: ObjectStore, owner: str) -> str:
     owner = normalize_address(owner)
     with world.lock:
         registry = world.get(create_registry(world))
@@ -97,7 +97,7 @@ def create_account(world: World, owner: str) -> str:
         return account.object_id
 
 
-def add_delegate_key(world: World, account_id: str, public_key: bytes, label: str) -> None:
+def add_delegate_key(world: ObjectStore, account_id: str, public_key: bytes, label: str) -> None:
     with world.lock:
         account = _account(world, account_id)
         fields = account.contents.fields
@@ -123,7 +123,7 @@ def add_delegate_key(world: World, account_id: str, public_key: bytes, label: st
                 "account_id": Address(account.object_id), "public_key": bytes(public_key), "sui_address": address, "label": label})
 
 
-def remove_delegate_key(world: World, account_id: str, public_key: bytes) -> None:
+def remove_delegate_key(world: ObjectStore, account_id: str, public_key: bytes) -> None:
     with world.lock:
         account = _account(world, account_id)
         keys = list(account.contents.fields["delegate_keys"])
@@ -139,7 +139,7 @@ def remove_delegate_key(world: World, account_id: str, public_key: bytes) -> Non
                 "sui_address": removed.fields["sui_address"]})
 
 
-def set_active(world: World, account_id: str, active: bool) -> None:
+def set_active(world: ObjectStore, account_id: str, active: bool) -> None:
     with world.lock:
         account = _account(world, account_id)
         owner = account.contents.fields["owner"]
@@ -152,7 +152,7 @@ def set_active(world: World, account_id: str, active: bool) -> None:
             tx.emit(package, "account", name, {"account_id": Address(account.object_id), "owner": owner})
 
 
-def create_blob_object(world: World, blob_id_b64url: str, size: int, owner: str, encoding_type: str, end_epoch: int) -> str:
+def create_blob_object(world: ObjectStore, blob_id_b64url: str, size: int, owner: str, encoding_type: str, end_epoch: int) -> str:
     if encoding_type not in ENCODING_TYPES:
         raise ValueError(f"unknown Walrus encoding type {encoding_type!r}")
     blob_number = blob_id_to_u256(blob_id_b64url)
@@ -169,14 +169,14 @@ def create_blob_object(world: World, blob_id_b64url: str, size: int, owner: str,
         return blob.object_id
 
 
-def insert_or_update_metadata_pair(world: World, tx, blob_id: str, key: str, value: str) -> None:
+def insert_or_update_metadata_pair(world: ObjectStore, tx, blob_id: str, key: str, value: str) -> None:
     """``walrus::blob::insert_or_update_metadata_pair``: creates the ``metadata`` field on first use."""
     package = world.packages["walrus"]
     blob = world.get(blob_id)
     metadata_type = f"{package}::metadata::Metadata"
     map_type = "0x2::vec_map::VecMap<0x1::string::String, 0x1::string::String>"
     entry_type = "0x2::vec_map::Entry<0x1::string::String, 0x1::string::String>"
-    existing = world.find_field(blob_id, "vector<u8>", _metadata_name_bcs())
+    existing = world.find_field(blob_id, "vector<u8>", name_bcs(METADATA_NAME))
     entries = [] if existing is None else list(existing.contents.fields["value"].fields["metadata"].fields["contents"])
     entries = [entry for entry in entries if entry.fields["key"] != key]
     entries.append(Struct(entry_type, {"key": key, "value": value}))
@@ -188,13 +188,7 @@ def insert_or_update_metadata_pair(world: World, tx, blob_id: str, key: str, val
     tx.update(world.get(blob_id))
 
 
-def _metadata_name_bcs() -> bytes:
-    from localnet.move_values import name_bcs
-
-    return name_bcs(METADATA_NAME)
-
-
-def register_key_server(world: World, name: str, url: str, public_key: bytes) -> str:
+def register_key_server(world: ObjectStore, name: str, url: str, public_key: bytes) -> str:
     if len(public_key) != 96:
         raise ValueError("a BF-IBE key server public key is a 96-byte G2 point")
     with world.lock:
@@ -208,7 +202,7 @@ def register_key_server(world: World, name: str, url: str, public_key: bytes) ->
         return server.object_id
 
 
-def fund(world: World, address: str, amount: int) -> str:
+def fund(world: ObjectStore, address: str, amount: int) -> str:
     if amount <= 0:
         raise ValueError("amount must be positive")
     with world.lock, world.transaction(LOCALNET_OPERATOR) as tx:

@@ -252,7 +252,7 @@ async def run_localnet(state_dir: Path | str, *, host: str = "127.0.0.1", key_se
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     previous = _read_json(state / INFO_FILE) if (state / INFO_FILE).exists() else {}
     secrets = load_or_create_secrets(state, key_servers, rng)
-    world = World.load(state / WORLD_FILE, clock=clock, rng=rng)
+    world = World(state / WORLD_FILE, clock=clock, rng=rng)
     _bootstrap(world, secrets)
     memwal_package = world.packages["memwal"]
     store = BlobStore(state / BLOBS_DIRECTORY, max_blob_bytes=max_blob_bytes)

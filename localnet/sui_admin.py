@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import nacl.signing
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from chain.address import normalize_address, sui_address
-from localnet.world import MoveAbort, World
+from chain.keys import encode_sui_private_key
+from localnet.json_body import read_json
+from localnet.object_store import MoveAbort
+from localnet.world import World
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
@@ -28,10 +32,14 @@ def _hex_bytes(value: object, length: int, what: str) -> bytes:
     return raw
 
 
+def new_owner(world: World) -> tuple[str, str]:
+    """A fresh owner keypair from the world's randomness: (address, suiprivkey)."""
+    seed = world.rng(32)
+    return sui_address(bytes(nacl.signing.SigningKey(seed).verify_key)), encode_sui_private_key(seed)
+
+
 def _guarded(handler: Callable[[Request, dict], object]) -> Handler:
     async def endpoint(request: Request) -> JSONResponse:
-        from localnet.sui_jsonrpc import read_json
-
         try:
             body = await read_json(request) if request.method in ("POST", "PUT") else {}
             if not isinstance(body, dict):
@@ -63,8 +71,6 @@ def admin_routes(world: World) -> list[Route]:
         }
 
     def create_account(request: Request, body: dict) -> dict:
-        from localnet.sui_jsonrpc import new_owner
-
         private_key = None
         if body.get("owner") is None:
             owner, private_key = new_owner(world)

@@ -22,9 +22,10 @@ from chain.address import normalize_address
 from chain.move_json import normalize_type
 from localnet import move_values
 from localnet.execution import TransactionError
+from localnet.json_body import read_json
+from localnet.object_store import StoredEvent, StoredObject
 from localnet.sui_graphql_schema import SCHEMA_SDL
-from localnet.sui_jsonrpc import read_json
-from localnet.world import StoredEvent, StoredObject, World
+from localnet.world import World
 
 MAX_PAGE_SIZE = 50
 MAX_QUERY_CHARS = 16 * 1024

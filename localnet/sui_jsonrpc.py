@@ -22,35 +22,24 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
-import nacl.signing
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from chain.address import normalize_address, sui_address
-from chain.keys import encode_sui_private_key
+from chain.address import normalize_address
 from localnet import sui_rendering as render
 from localnet.execution import TransactionError
-from localnet.world import MoveAbort, World
+from localnet.json_body import read_json
+from localnet.sui_admin import admin_routes
+from localnet.world import World
 
-MAX_BODY_BYTES = 1024 * 1024  # a 128 KiB transaction in base64 plus signatures fits easily
 PAGE_SIZE = 50
 
 
 class InvalidParams(Exception):
     """-32602: the parameters do not have the shape the method expects."""
-
-
-async def read_json(request: Request) -> object:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ValueError("request body exceeds the size cap")
-    return json.loads(bytes(body))
 
 
 def _error(request_id: object, code: int, message: str) -> JSONResponse:
@@ -81,8 +70,6 @@ def build_sui_jsonrpc_app(world: World) -> Starlette:
         except TransactionError as exc:
             return _error(request_id, -32002, f"Transaction execution failed: {exc}")
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
-
-    from localnet.sui_admin import admin_routes
 
     return Starlette(routes=[Route("/", rpc, methods=["POST"]), *admin_routes(world)])
 
@@ -199,12 +186,3 @@ class JsonRpcMethods:
         if (options or {}).get("showObjectChanges"):
             result["objectChanges"] = list(done.object_changes)
         return result
-
-
-def new_owner(world: World) -> tuple[str, str]:
-    """A fresh owner keypair from the world's randomness: (address, suiprivkey)."""
-    seed = world.rng(32)
-    return sui_address(bytes(nacl.signing.SigningKey(seed).verify_key)), encode_sui_private_key(seed)
-
-
-__all__ = ["MoveAbort", "build_sui_jsonrpc_app", "new_owner"]

@@ -8,8 +8,9 @@ import base64
 
 from chain import bcs
 from chain.address import normalize_address
+from chain.move_json import normalize_type
 from localnet import move_values
-from localnet.world import StoredEvent, StoredObject, StoredTransaction
+from localnet.object_store import StoredEvent, StoredObject, StoredTransaction
 
 _NOT_PUBLIC_TRANSFER = ("::account::AccountRegistry", "0x2::dynamic_field::Field<")
 
@@ -83,8 +84,6 @@ def event_matches(event: StoredEvent, query: dict) -> bool:
         raise ValueError("event filter must have exactly one key")
     (kind, wanted), = query.items()
     if kind == "MoveEventType":
-        from chain.move_json import normalize_type
-
         return normalize_type(event.type) == normalize_type(wanted)
     if kind == "Sender":
         return event.sender == normalize_address(wanted)

@@ -16,8 +16,9 @@ import sys
 
 import httpx
 
+from chain.backends import make_chain_reader
 from chain.errors import ChainError
-from chain.reader import ChainReader, EventCursor, make_chain_reader
+from chain.reader import ChainReader, EventCursor
 from memwal_common.environment import SettingsError, env_int
 from memwal_common.signals import shutdown_on_signals
 from relayer.database.accounts import AccountIndex, IndexedAccount

@@ -12,7 +12,8 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from chain.reader import ChainReader, make_chain_reader
+from chain.backends import make_chain_reader
+from chain.reader import ChainReader
 from memwal_common.secret import Secret
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache

@@ -16,7 +16,7 @@ import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from chain.reader import make_chain_reader
+from chain.backends import make_chain_reader
 from memwal_common.environment import SettingsError
 from memwal_common.signals import shutdown_on_signals
 from sidecar._keys import WalletPool

@@ -13,8 +13,9 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from chain.address import sui_address
+from chain.backends import make_chain_reader
 from chain.errors import ObjectNotFound, TransactionRejected
-from chain.reader import ChainReader, EventCursor, blob_id_from_u256, make_chain_reader
+from chain.reader import ChainReader, EventCursor, blob_id_from_u256
 from chain.transactions import BlobTags, build_blob_metadata_transaction
 from localnet.sui_graphql import build_sui_graphql_app
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
@@ -215,7 +216,7 @@ class TestPersistence:
         blob = world.create_blob_object(BLOB_ID, 17, WALLET)
         async with reader_for(world, protocol) as reader:
             await _tag_and_transfer(reader, world, blob)
-        reloaded = World.load(tmp_path / "sui.json")
+        reloaded = World(tmp_path / "sui.json")
         async with reader_for(reloaded, protocol) as reader:
             account = await reader.get_account(account_id)
             blobs = await reader.owned_blobs(USER, reloaded.packages["walrus"])

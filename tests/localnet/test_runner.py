@@ -18,9 +18,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from chain.address import sui_address
+from chain.backends import make_chain_reader
 from chain.keys import decode_sui_private_key
 from chain.personal_message import sign_personal_message
-from chain.reader import make_chain_reader
 from localnet import cli
 from localnet.errors import AdminRequestFailed, LocalnetError, StateError
 from localnet.runner import account_lookup, load_or_create_secrets, read_localnet_info, run_localnet, serving

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from localnet.world import MoveAbort, World
+from localnet.object_store import MoveAbort
+from localnet.world import World
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ class TestPersistence:
     def test_reload_keeps_everything_and_no_temp_file_is_left(self, world, tmp_path):
         account_id = world.create_account("0x1")
         blob = world.create_blob_object("M4hsZGQ1oCktdzegB6HnI6Mi28S2nqOPHxK-W7_4BUk", 17, "0x2")
-        reloaded = World.load(tmp_path / "state" / "sui.json")
+        reloaded = World(tmp_path / "state" / "sui.json")
         assert reloaded.get(account_id) == world.get(account_id)
         assert reloaded.get(blob) == world.get(blob)
         assert reloaded.events == world.events and reloaded.transactions == world.transactions
