@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import LatencySummary, print_table, write_report
+from memwal_common.signals import shutdown_on_signals
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -79,9 +80,7 @@ def serve_target(path: str) -> None:
     async def run() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_unix_server(_TargetProtocol, path, backlog=TARGET_BACKLOG)
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
+        await shutdown_on_signals().wait()
         server.close()
 
     asyncio.run(run())

@@ -2,7 +2,7 @@
 
 Host side (this process and its children)::
 
-    PostgreSQL + Redis              tcp:127.0.0.1:*   (external-style servers, appliance_databases.py)
+    PostgreSQL + Redis              tcp:127.0.0.1:*   (external-style servers, embedded_databases.py)
     localnet stand-ins              tcp:127.0.0.1:*   (Sui JSON-RPC + GraphQL, Walrus, Seal, OpenAI)
     python -m host_proxy            ingress tcp:127.0.0.1:8443 → unix:<dir>/sockets/enclave-ingress.sock
                                     egress  unix:<dir>/sockets/egress-<name>.sock → tcp:127.0.0.1:<upstream>
@@ -31,7 +31,7 @@ import asyncio
 import json
 import os
 import secrets
-import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,11 +45,12 @@ import httpx
 from attestation.client import AttestedClient, AttestedSession, provision_secrets
 from attestation.policy import PCRs
 from attestation.trust import TrustRoot
+from localnet.cli import create_account
 from localnet.environment import relayer_secrets
+from memwal_common.signals import shutdown_on_signals
 
 from .appliance_banner import banner
 from .appliance_capture import RecordingTap, TrafficCapture
-from .appliance_databases import HostDatabases, start_host_databases
 from .appliance_layout import (
     ApplianceLayout,
     EgressRoute,
@@ -58,46 +59,23 @@ from .appliance_layout import (
     write_simulator_pcrs,
 )
 from .appliance_netns import NetworkNamespace, can_isolate
-from .devstack import ManagedProcess, free_port
+from .embedded_databases import start_embedded_postgres, start_embedded_redis
+from .processes import REPOSITORY, ChildProcess, StartError, child_environment, free_port, watch
 
 DEFAULT_PORT = 8443
-START_TIMEOUT_SECONDS = 60.0
 READY_TIMEOUT_SECONDS = 120.0
-POLL_SECONDS = 0.1
-REPOSITORY = Path(__file__).resolve().parent.parent
+READY_POLL_SECONDS = 0.2
 Progress = Callable[[str], None]
+# Development data: durability traded for speed.
+DEVELOPMENT_POSTGRES_SETTINGS = {"fsync": "off", "synchronous_commit": "off"}
 
 
-class ApplianceError(RuntimeError):
+class ApplianceError(StartError):
     """A step of the appliance failed; the message names the step and the log to read."""
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class NamespacedProcess(ManagedProcess):
-    """A ``python`` child run through a command prefix (``ip netns exec NAME``); stops its whole group."""
-
-    def __init__(self, name: str, prefix: list[str], args: list[str], env: dict[str, str], log_path: Path) -> None:
-        super().__init__(name, args, env, log_path)
-        self.prefix = prefix
-
-    async def start(self) -> None:
-        assert self.log_path is not None
-        with open(self.log_path, "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.prefix, sys.executable, *self.args, env=self.env, stdout=log, stderr=log,
-                cwd=REPOSITORY, start_new_session=True,
-            )
-
-    async def stop(self, *, kill: bool = False) -> None:
-        await super().stop(kill=kill)
-        if self.process is not None:
-            try:  # the sidecar and anything else the runtime started share its process group
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 class Appliance:
@@ -122,10 +100,12 @@ class Appliance:
         self._progress = progress
         self._stack = AsyncExitStack()
         self.info: dict[str, Any] = {}
-        self.databases: HostDatabases | None = None
+        self.database_url = ""
+        self.redis_url = ""
         self.routes: tuple[EgressRoute, ...] = ()
         self.namespace: NetworkNamespace | None = None
-        self.enclave: NamespacedProcess | None = None
+        self.children: list[ChildProcess] = []  # localnet, host proxy, enclave: watched by ``main``
+        self.enclave: ChildProcess | None = None
         self.environment: dict[str, str] = {}
         self.expected_pcrs: dict[int, bytes] = {}
         self.configuration_digest = b""
@@ -192,10 +172,7 @@ class Appliance:
             await self._start_databases()
         async with self._step("localnet", "localnet stand-ins (Sui, Walrus, Seal key servers, OpenAI-compatible)"):
             await self._start_localnet()
-        assert self.databases is not None
-        self.routes = layout.egress_routes(
-            self.info, database_url=self.databases.database_url, redis_url=self.databases.redis_url
-        )
+        self.routes = layout.egress_routes(self.info, database_url=self.database_url, redis_url=self.redis_url)
         async with self._step("host_proxy", f"host proxy: ingress {layout.url} + {len(self.routes)} egress routes"):
             await self._start_host_proxy()
         where = "a network namespace with only lo" if self.isolate else "a plain process (NOT isolated)"
@@ -208,20 +185,29 @@ class Appliance:
         self.timings["total"] = time.monotonic() - started
 
     async def _start_databases(self) -> None:
-        self.databases = await asyncio.to_thread(
-            start_host_databases, self.layout.data_dir / "databases", postgres_port=free_port(), redis_port=free_port()
+        # Loopback TCP, not Unix sockets: the enclave reaches them through egress tunnels, like managed databases.
+        directory = self.layout.data_dir / "databases"
+        postgres = await asyncio.to_thread(
+            start_embedded_postgres, directory / "postgres", port=free_port(), settings=DEVELOPMENT_POSTGRES_SETTINGS
         )
-        self._stack.callback(self.databases.stop)
+        self._stack.callback(postgres.stop)
+        redis = await asyncio.to_thread(start_embedded_redis, directory / "redis", port=free_port())
+        self._stack.callback(redis.stop)
+        self.database_url, self.redis_url = postgres.url, redis.url
+
+    async def _start_child(self, child: ChildProcess) -> ChildProcess:
+        await child.start()
+        self._stack.push_async_callback(child.stop)
+        self.children.append(child)
+        return child
 
     async def _start_localnet(self) -> None:
         state = self.layout.data_dir / "localnet"
         info_path = state / "localnet.json"
         info_path.unlink(missing_ok=True)  # a fresh file tells us this run's servers are up
         log = self.layout.logs / "localnet.log"
-        localnet = ManagedProcess("localnet", ["-m", "localnet", "--state", str(state)], _host_environment(), log)
-        await localnet.start()
-        self._stack.push_async_callback(localnet.stop)
-        await _wait_for(lambda: info_path.exists(), localnet, f"localnet did not start (see {log})")
+        localnet = await self._start_child(ChildProcess("localnet", ["-m", "localnet", "--state", str(state)], child_environment(), log))
+        await localnet.wait_until(info_path.exists, f"localnet did not start (see {log})")
         self.info = json.loads(info_path.read_text())
 
     async def _start_host_proxy(self) -> None:
@@ -233,16 +219,13 @@ class Appliance:
                 await tap.start()
                 self._stack.push_async_callback(tap.close)
         log = layout.logs / "host-proxy.log"
-        proxy = ManagedProcess(
-            "host-proxy", ["-m", "host_proxy", *layout.proxy_arguments(self.routes)], _host_environment(), log
-        )
-        await proxy.start()
-        self._stack.push_async_callback(proxy.stop)
+        arguments = ["-m", "host_proxy", *layout.proxy_arguments(self.routes)]
+        proxy = await self._start_child(ChildProcess("host-proxy", arguments, child_environment(), log))
 
         def listening() -> bool:
             return all(route.proxy_socket.exists() for route in self.routes) and _tcp_accepts(layout.port)
 
-        await _wait_for(listening, proxy, f"the host proxy did not start (see {log})")
+        await proxy.wait_until(listening, f"the host proxy did not start (see {log})")
 
     async def _start_enclave(self) -> None:
         layout = self.layout
@@ -260,24 +243,22 @@ class Appliance:
             prefix = self.namespace.command([])
             self._progress(f"  network namespace {self.namespace.name}: interfaces {self.namespace.interfaces()}")
         log = layout.logs / "enclave.log"
-        self.enclave = NamespacedProcess("enclave", prefix, ["-m", "enclave"], self.environment, log)
-        await self.enclave.start()
-        self._stack.push_async_callback(self.enclave.stop)
+        enclave = ChildProcess("enclave", ["-m", "enclave"], self.environment, log, command_prefix=prefix)
+        self.enclave = await self._start_child(enclave)
 
         def serving() -> bool:
             return layout.test_root_path.exists() and _unix_accepts(layout.enclave_ingress)
 
-        await _wait_for(serving, self.enclave, f"the enclave runtime did not start (see {log})")
+        await enclave.wait_until(serving, f"the enclave runtime did not start (see {log})")
 
     async def provision(self) -> None:
         """Operator: attest through the host proxy, seal the secrets to the enclave, wait for the relayer."""
         if self.provisioned:
             return
-        assert self.databases is not None
         self._secrets = {
             **relayer_secrets(self.info),
-            "DATABASE_URL": self.databases.database_url,
-            "REDIS_URL": self.databases.redis_url,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
             "SIDECAR_AUTH_TOKEN": secrets.token_urlsafe(32),
         }
         self._progress(f"… operator: verify the attestation through the host proxy ({self.url})")
@@ -299,32 +280,14 @@ class Appliance:
                 return
             if state == "failed":
                 break
-            await asyncio.sleep(POLL_SECONDS * 2)
+            await asyncio.sleep(READY_POLL_SECONDS)
         raise ApplianceError(f"the relayer inside the enclave did not become ready (see {self.layout.logs / 'enclave.log'})")
 
     async def create_demo_account(self) -> None:
-        from localnet.cli import create_account
-
         self.account = await create_account(self.info, label="appliance")
 
 
-def _host_environment() -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MEMWAL_", "SUI_", "WALRUS_", "SEAL_", "OPENAI_"))}
-    environment["PYTHONUNBUFFERED"] = "1"
-    return environment
-
-
-async def _wait_for(condition: Callable[[], bool], process: ManagedProcess, failure: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not condition():
-        if not process.alive or time.monotonic() > deadline:
-            raise ApplianceError(failure)
-        await asyncio.sleep(POLL_SECONDS)
-
-
 def _tcp_accepts(port: int) -> bool:
-    import socket
-
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -333,8 +296,6 @@ def _tcp_accepts(port: int) -> bool:
 
 
 def _unix_accepts(path: Path) -> bool:
-    import socket
-
     if not path.exists():
         return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -366,26 +327,19 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     async def main_async() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = shutdown_on_signals()
         appliance = Appliance(
             args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress
         )
         try:
             async with appliance:
                 progress(banner(appliance))
-                while not stop.is_set():
-                    if appliance.enclave is not None and not appliance.enclave.alive:
-                        print(f"the enclave exited; stopping (see {appliance.layout.logs})", file=sys.stderr)
-                        return 1
-                    try:
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                    except TimeoutError:
-                        pass
+                exited = await watch(appliance.children, stop)
+                if exited:
+                    print(f"{', '.join(exited)} exited; stopping (see {appliance.layout.logs})", file=sys.stderr)
+                    return 1
                 progress("stopping …")
-        except (ApplianceError, OSError, httpx.HTTPError, ValueError) as error:
+        except (StartError, OSError, httpx.HTTPError, ValueError) as error:
             print(f"appliance failed: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
         return 0

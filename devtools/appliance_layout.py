@@ -24,7 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from attestation.provisioning import PROVISIONABLE_SECRETS
+from enclave.config_commitment import RuntimeConfiguration
+from enclave.egress import EgressAllowlist
 from localnet.environment import relayer_configuration
+from relayer.settings import Settings
+
+from .processes import HOST_ONLY_PREFIXES
 
 MAX_UNIX_PATH_BYTES = 107
 IMAGE_PCRS_PATH = Path("build") / "image" / "pcrs.json"
@@ -32,7 +37,7 @@ IMAGE_PCRS_PATH = Path("build") / "image" / "pcrs.json"
 DEV_PCRS = {index: hashlib.sha384(f"memwal-enclave appliance dev PCR{index}".encode()).digest() for index in (0, 1, 2)}
 _PCR_KEY = re.compile(r"PCR(0|[1-9][0-9]?)")
 # Variables the host must not pass into the enclave: its own configuration is set explicitly below.
-_HOST_ONLY_PREFIXES = ("MEMWAL_", "SUI_", "WALRUS_", "SEAL_", "OPENAI_", "ENCLAVE_", "EMBEDDING_", "LLM_")
+_HOST_ONLY_PREFIXES = (*HOST_ONLY_PREFIXES, "ENCLAVE_", "EMBEDDING_", "LLM_")
 
 
 class LayoutError(ValueError):
@@ -179,10 +184,6 @@ def enclave_environment(
 
 def expected_configuration_digest(environment: Mapping[str, str]) -> bytes:
     """What the operator expects the enclave to commit to PCR16 (docs/tee.md), from the same environment."""
-    from enclave.config_commitment import RuntimeConfiguration
-    from enclave.egress import EgressAllowlist
-    from relayer.settings import Settings
-
     settings = Settings.from_environ(environment)
     settings.validate()
     destinations = EgressAllowlist.parse(environment.get("ENCLAVE_EGRESS", "")).destinations()

@@ -1,4 +1,4 @@
-"""``make run``: the whole appliance on one machine, offline.
+"""``make run-plain``: the plain stack on one machine, offline, without an enclave.
 
 Starts, as separate processes: the localnet stand-ins (Sui, Walrus, Seal key servers, OpenAI-compatible),
 then the relayer (which starts its sidecar) and the indexer, against embedded PostgreSQL+pgvector and
@@ -14,77 +14,19 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import sys
-import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from localnet.cli import create_account
 from localnet.environment import relayer_configuration, relayer_secrets
+from memwal_common.signals import shutdown_on_signals
 
-START_TIMEOUT_SECONDS = 60.0
-POLL_SECONDS = 0.2
-
-
-class DevStackError(RuntimeError):
-    """A component did not start; the message names it."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-class ManagedProcess:
-    """A child process with a name, an environment and a clean stop (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path | None) -> None:
-        self.name = name
-        self.args = args
-        self.env = env
-        self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        log = open(self.log_path, "ab") if self.log_path else None
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, *self.args, env=self.env, stdout=log or None, stderr=log or None,
-                start_new_session=True,
-            )
-        finally:
-            if log:
-                log.close()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
-
-    async def stop(self, *, kill: bool = False) -> None:
-        if not self.alive:
-            return
-        assert self.process is not None
-        if kill:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        else:
-            self.process.terminate()
-        try:
-            await asyncio.wait_for(self.process.wait(), 15)
-        except TimeoutError:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            await self.process.wait()
-
-
-def _child_environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMWAL_", "SUI_", "WALRUS_", "SEAL_", "OPENAI_"))}
-    env.update(extra)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+from .embedded_databases import start_embedded_postgres, start_embedded_redis
+from .processes import ChildProcess, StartError, child_environment, free_port, watch
 
 
 class DevStack:
@@ -101,9 +43,9 @@ class DevStack:
         self.info: dict[str, Any] = {}
         self.account: Any = None
         self._stack = AsyncExitStack()
-        self.localnet: ManagedProcess | None = None
-        self.relayer: ManagedProcess | None = None
-        self.indexer: ManagedProcess | None = None
+        self.localnet: ChildProcess | None = None
+        self.relayer: ChildProcess | None = None
+        self.indexer: ChildProcess | None = None
 
     @property
     def relayer_url(self) -> str:
@@ -127,44 +69,32 @@ class DevStack:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
         await self._start_databases()
         await self._start_localnet()
-        from localnet.cli import create_account
-
         self.account = await create_account(self.info, label="devstack")
-        self.relayer = ManagedProcess("relayer", ["-m", "relayer"], self.relayer_environment(), self._log("relayer"))
+        self.relayer = ChildProcess("relayer", ["-m", "relayer"], self.relayer_environment(), self._log("relayer"))
         await self.start_relayer()
         self._stack.push_async_callback(self.stop_relayer)
-        self.indexer = ManagedProcess("indexer", ["-m", "relayer.indexer"], self.relayer_environment(), self._log("indexer"))
+        self.indexer = ChildProcess("indexer", ["-m", "relayer.indexer"], self.relayer_environment(), self._log("indexer"))
         await self.indexer.start()
         self._stack.push_async_callback(self.indexer.stop)
 
     async def _start_databases(self) -> None:
-        if self.database_url is None or self.redis_url is None:
-            from devtools.embedded_databases import start_embedded_postgres, start_embedded_redis
-
-            if self.database_url is None:
-                postgres = await asyncio.to_thread(start_embedded_postgres, self.data_dir / "postgres")
-                self._stack.callback(postgres.stop)
-                self.database_url = postgres.url
-            if self.redis_url is None:
-                redis = await asyncio.to_thread(start_embedded_redis, self.data_dir / "redis")
-                self._stack.callback(redis.stop)
-                self.redis_url = redis.url
+        if self.database_url is None:
+            postgres = await asyncio.to_thread(start_embedded_postgres, self.data_dir / "postgres")
+            self._stack.callback(postgres.stop)
+            self.database_url = postgres.url
+        if self.redis_url is None:
+            redis = await asyncio.to_thread(start_embedded_redis, self.data_dir / "redis")
+            self._stack.callback(redis.stop)
+            self.redis_url = redis.url
 
     async def _start_localnet(self) -> None:
         state = self.data_dir / "localnet"
         info_path = state / "localnet.json"
-        if info_path.exists():
-            info_path.unlink()  # a fresh file tells us this run's servers are up
-        self.localnet = ManagedProcess(
-            "localnet", ["-m", "localnet", "--state", str(state)], _child_environment({}), self._log("localnet")
-        )
+        info_path.unlink(missing_ok=True)  # a fresh file tells us this run's servers are up
+        self.localnet = ChildProcess("localnet", ["-m", "localnet", "--state", str(state)], child_environment(), self._log("localnet"))
         await self.localnet.start()
         self._stack.push_async_callback(self.localnet.stop)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not info_path.exists():
-            if not self.localnet.alive or time.monotonic() > deadline:
-                raise DevStackError(f"localnet did not start (see {self._log('localnet')})")
-            await asyncio.sleep(POLL_SECONDS)
+        await self.localnet.wait_until(info_path.exists, f"localnet did not start (see {self._log('localnet')})")
         self.info = json.loads(info_path.read_text())
 
     def relayer_environment(self) -> dict[str, str]:
@@ -179,24 +109,20 @@ class DevStack:
             "POLL_INTERVAL_SECS": "1",
         }
         env.update(self.relayer_env)
-        return _child_environment(env)
+        return child_environment(env)
 
     async def start_relayer(self) -> None:
         assert self.relayer is not None
         await self.relayer.start()
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         async with httpx.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                if not self.relayer.alive:
-                    raise DevStackError(f"relayer exited during start-up (see {self._log('relayer')})")
+
+            async def healthy() -> bool:
                 try:
-                    response = await http.get(f"{self.relayer_url}/health", timeout=2.0)
-                    if response.status_code == 200:
-                        return
+                    return (await http.get(f"{self.relayer_url}/health", timeout=2.0)).status_code == 200
                 except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(POLL_SECONDS)
-        raise DevStackError("relayer did not become healthy in time")
+                    return False
+
+            await self.relayer.wait_until(healthy, f"relayer did not become healthy (see {self._log('relayer')})")
 
     async def stop_relayer(self, *, kill: bool = False) -> None:
         if self.relayer is not None:
@@ -241,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async def main_async() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = shutdown_on_signals()
         print("starting localnet, databases, sidecar, relayer and indexer …", flush=True)
         stack = DevStack(
             args.data_dir, port=args.port, database_url=os.environ.get("DATABASE_URL") or None,
@@ -253,18 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             async with stack:
                 print(_banner(stack), flush=True)
-                watched = [p for p in (stack.localnet, stack.relayer, stack.indexer) if p is not None]
-                while not stop.is_set():
-                    dead = [p.name for p in watched if not p.alive]
-                    if dead:
-                        print(f"{', '.join(dead)} exited; stopping (logs in {stack.data_dir / 'logs'})", file=sys.stderr)
-                        return 1
-                    try:
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                    except TimeoutError:
-                        pass
+                exited = await watch([p for p in (stack.localnet, stack.relayer, stack.indexer) if p is not None], stop)
+                if exited:
+                    print(f"{', '.join(exited)} exited; stopping (logs in {stack.data_dir / 'logs'})", file=sys.stderr)
+                    return 1
                 print("stopping …", flush=True)
-        except DevStackError as exc:
+        except StartError as exc:
             print(f"dev stack failed: {exc}", file=sys.stderr)
             return 1
         return 0

@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from attestation.errors import NsmError
 from memwal_common.environment import SettingsError
 from memwal_common.logs import configure_logging
+from memwal_common.signals import shutdown_on_signals
 
 from .boot import run
 from .errors import TeeError
@@ -34,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(log_format if log_format in ("json", "pretty") else "json")
 
     async def main_async() -> int:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, shutdown.set)
-        return await run(dict(os.environ), shutdown)
+        return await run(dict(os.environ), shutdown_on_signals())
 
     try:
         return asyncio.run(main_async())

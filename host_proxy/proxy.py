@@ -12,10 +12,10 @@ process should stop; the default trigger is SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable
+
+from memwal_common.signals import wait_for_shutdown_signal
 
 from .addresses import Endpoint
 from .listener import ConnectionTracker, Listener
@@ -90,20 +90,8 @@ async def serve(
     proxy = Proxy(settings, metrics=metrics)
     await proxy.start()
     try:
-        await (shutdown_trigger or signal_trigger)()
+        await (shutdown_trigger or wait_for_shutdown_signal)()
     finally:
         await proxy.shutdown()
 
 
-async def signal_trigger() -> None:
-    """Complete on the first SIGINT or SIGTERM."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)

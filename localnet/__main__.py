@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
 from localnet.runner import INFO_FILE, run_localnet
+from memwal_common.signals import shutdown_on_signals
 
 DESCRIPTION = """\
 Start an offline MemWal localnet on loopback: Sui JSON-RPC and GraphQL, a Walrus publisher and two
@@ -39,10 +39,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(arguments: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stop.set)
+    stop = shutdown_on_signals()
     async with run_localnet(arguments.state, host=arguments.host, key_servers=arguments.key_servers,
                             threshold=arguments.threshold, fixed_seal_policy=arguments.fixed_seal_policy) as info:
         for name, url in info["servers"].items():

@@ -11,6 +11,7 @@ import redis.asyncio
 import redis.exceptions
 
 from devtools.embedded_databases import EmbeddedStartError, start_embedded_postgres, start_embedded_redis
+from devtools.processes import free_port
 
 
 class TestEmbeddedRedis:
@@ -85,3 +86,51 @@ class TestEmbeddedPostgres:
         blocker.write_text("not a directory")
         with pytest.raises(EmbeddedStartError, match="cannot create data directory"):
             start_embedded_postgres(blocker / "sub" / "data")
+
+
+class TestLoopbackTcp:
+    """With a port, both servers listen on 127.0.0.1 (the appliance's host side), not on a socket."""
+
+    async def test_redis_on_a_port(self, tmp_path: Path) -> None:
+        port = free_port()
+        server = start_embedded_redis(tmp_path / "redis", port=port)
+        try:
+            assert server.url == f"redis://127.0.0.1:{port}/0"
+            assert start_embedded_redis(tmp_path / "redis", port=port) is server
+            with pytest.raises(EmbeddedStartError, match="other options"):
+                start_embedded_redis(tmp_path / "redis")
+            client = redis.asyncio.Redis.from_url(server.url)
+            try:
+                assert await client.ping() is True
+            finally:
+                await client.aclose()
+        finally:
+            server.stop()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            probe = redis.asyncio.Redis.from_url(server.url)
+            try:
+                await probe.ping()
+            finally:
+                await probe.aclose()
+
+    @pytest.mark.slow
+    async def test_postgres_on_a_port_with_settings(self) -> None:
+        root = Path(tempfile.mkdtemp(prefix="memwal-embedded-test-"))
+        port = free_port()
+        try:
+            server = start_embedded_postgres(root / "data", port=port, settings={"fsync": "off"})
+            try:
+                assert server.url == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+                connection = await asyncpg.connect(server.url)
+                try:
+                    assert await connection.fetchval("SHOW fsync") == "off"
+                finally:
+                    await connection.close()
+            finally:
+                server.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def test_settings_are_checked(self, tmp_path: Path) -> None:
+        with pytest.raises(EmbeddedStartError, match="invalid PostgreSQL setting"):
+            start_embedded_postgres(tmp_path / "data", settings={"fsync": "off; DROP"})

@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 
 from chain.address import sui_address
 from chain.jsonrpc import JsonRpcChainReader
-from devtools.devstack import free_port
+from devtools.processes import free_port
 from localnet.runner import serving
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World

@@ -10,7 +10,7 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from devtools.devstack import free_port
+from devtools.processes import free_port
 from relayer.rate_limit import ROUTE_WEIGHTS, RateLimiter, route_weight
 
 START = 1_750_000_000.0

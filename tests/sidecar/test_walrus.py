@@ -67,7 +67,7 @@ class TestWalrusClientRace:
         assert (await walrus.read(blob_id)).status == "error"
 
     async def test_unreachable_aggregator_is_error(self, localnet, http):
-        from devtools.devstack import free_port
+        from devtools.processes import free_port
 
         walrus = client(localnet, http, aggregators=[f"http://127.0.0.1:{free_port()}"])
         assert (await walrus.read("A" * 43)).status == "error"
