@@ -4,55 +4,13 @@ imports the sidecar or Seal key-server secrets. Imports are read with ``ast``, s
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION_PACKAGES = sorted(
-    path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name not in {"tests"}
-)
+from tests.import_graph import ROOT, imports_of, is_or_under, modules_in, top_level_packages
+
+PRODUCTION_PACKAGES = [package for package in top_level_packages() if package != "tests"]
 SECRET_MODULES = ("sealcrypto.key_server_secret", "sealcrypto.elgamal")
 SECRET_NAMES = {"KeyServerSecret", "elgamal_decrypt", "ElGamalKeyPair"}
-
-
-def imports_of(path: Path) -> list[tuple[str, str | None]]:
-    """(module, imported name or None) for every import statement in the file, resolving relative imports."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    found: list[tuple[str, str | None]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, None) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join([*base, module] if module else base)
-            found += [(module, alias.name) for alias in node.names]
-            found += [(f"{module}.{alias.name}", None) for alias in node.names]
-    return found
-
-
-def modules_in(*packages: str) -> list[Path]:
-    return [path for package in packages for path in sorted((ROOT / package).rglob("*.py"))]
-
-
-def is_or_under(module: str, target: str) -> bool:
-    return module == target or module.startswith(target + ".")
-
-
-class TestImportsOf:
-    def test_finds_lazy_relative_and_aliased_imports(self, tmp_path, monkeypatch):
-        import tests.relayer.test_exported_structure as me
-
-        package = tmp_path / "pkg"
-        package.mkdir()
-        (package / "mod.py").write_text("def f():\n    from . import _keys as k\n    import sidecar._keys\n")
-        monkeypatch.setattr(me, "ROOT", tmp_path)
-        found = imports_of(package / "mod.py")
-        assert ("pkg._keys", None) in found and ("sidecar._keys", None) in found
 
 
 class TestExportedStructure:
