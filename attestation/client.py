@@ -40,7 +40,7 @@ import hashlib
 import hmac
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -222,7 +222,9 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or {"https": 443, "http": 80}.get(url.scheme)
 
 
-def signature_checking_hook(identity_public_key: bytes, now: Clock, origin: httpx.URL):
+def signature_checking_hook(
+    identity_public_key: bytes, now: Clock, origin: httpx.URL
+) -> Callable[[httpx.Response], Awaitable[None]]:
     """An httpx response hook verifying x-enclave-signature on the enclave's responses.
 
     Requests to other origins (the SDK also reads Sui RPC through its client) are not checked here;

@@ -12,7 +12,7 @@ import ctypes
 import errno
 import fcntl
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import nsm_protocol as protocol
 from .errors import NsmError, NsmUnavailable
@@ -102,7 +102,7 @@ class NsmAttester:
     def __init__(self, device: Exchange | None = None) -> None:
         self._device = device if device is not None else NsmDevice()
 
-    def _call(self, request: protocol.NsmRequest, expected: str) -> dict | None:
+    def _call(self, request: protocol.NsmRequest, expected: str) -> dict[str, Any] | None:
         return protocol.decode_response(self._device.exchange(protocol.encode_request(request)), expected=expected)
 
     def describe_pcr(self, index: int) -> tuple[bool, bytes]:

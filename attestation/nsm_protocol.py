@@ -13,7 +13,7 @@ Both directions are implemented so the simulator can answer the exact bytes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cbor2
 
@@ -190,7 +190,10 @@ def _field(body: Any, name: str, kind: type, *, optional: bool = False) -> Any:
     return value
 
 
-def response_field(body: dict[str, Any] | None, name: str, kind: type) -> Any:
+_Field = TypeVar("_Field")
+
+
+def response_field(body: dict[str, Any] | None, name: str, kind: type[_Field]) -> _Field:
     """Read a typed field of a response body, raising NsmError("InvalidResponse") if absent."""
     value = None if body is None else body.get(name)
     if not isinstance(value, kind):

@@ -35,7 +35,8 @@ def request_digest(method: str | bytes, path_and_query: str | bytes, body: bytes
     """SHA-256(method ‖ " " ‖ path_and_query ‖ "\\n" ‖ body)."""
     hasher = request_hasher(method, path_and_query)
     hasher.update(body)
-    return hasher.digest()
+    digest: bytes = hasher.digest()
+    return digest
 
 
 def response_message(*, status: int, request_sha256: bytes, response_body: bytes, timestamp_ms: int) -> bytes:

@@ -53,10 +53,16 @@ class _TargetProtocol(asyncio.BufferedProtocol):
         self._buffer = bytearray(SINK_RECEIVE_BYTES)
         self._mode = b""
         self._count = 0
-        self._transport: asyncio.Transport | None = None
+        self._transport: asyncio.WriteTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        if not isinstance(transport, asyncio.WriteTransport):
+            raise TypeError("a stream transport was expected")
+        self._transport = transport
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return memoryview(self._buffer)
@@ -66,13 +72,13 @@ class _TargetProtocol(asyncio.BufferedProtocol):
         if not self._mode:
             self._mode, data = bytes(data[:1]), data[1:]
         if self._mode == MODE_ECHO:
-            self._transport.write(bytes(data))
+            self._write(bytes(data))
         else:
             self._count += len(data)
 
     def eof_received(self) -> bool:
         if self._mode == MODE_SINK:
-            self._transport.write(self._count.to_bytes(8, "big"))
+            self._write(self._count.to_bytes(8, "big"))
         return False  # close after the answer
 
 
@@ -190,11 +196,11 @@ def read_metric(metrics_path: Path, name: str) -> float:
 
 
 # --------------------------------------------------------------------------- processes
-def _wait_until_connectable(path: Path, process: subprocess.Popen) -> None:
+def _wait_until_connectable(path: Path, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             _connect(path).close()
             return

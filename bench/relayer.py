@@ -97,6 +97,8 @@ async def remember_all(signer: Signer, http: httpx.AsyncClient, count: int) -> d
 async def recall_latency(signer: Signer, http: httpx.AsyncClient, stack: DevStack, iterations: int, limit: int) -> dict:
     info = stack.info
     vector = (await signer.post(http, "/api/embed", {"text": QUERY})).json()["vector"]
+    if stack.database_url is None:
+        raise RuntimeError("the dev stack has no database")
     database = await connect(stack.database_url, min_size=1, max_size=2, command_timeout=60, migrate=False)
     chain = JsonRpcChainReader(info["sui_rpc_url"], http=http)
     endpoints = []
@@ -104,6 +106,8 @@ async def recall_latency(signer: Signer, http: httpx.AsyncClient, stack: DevStac
         key_server = await chain.key_server(server["objectId"])
         endpoints.append(KeyServerEndpoint(key_server.object_id, key_server.url, key_server.public_key))
     account = await chain.get_account(signer.account_id)
+    if account is None:
+        raise RuntimeError(f"account {signer.account_id} does not exist on the localnet")
     owner = stack.account.owner_address
     inner_id = bcs.address(owner)  # relayer writes use the owner address as the Seal id
     ptb = build_seal_approve_ptb(info["memwal_package_id"], [(inner_id, account.account_id, account.initial_shared_version)])

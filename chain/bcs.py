@@ -6,6 +6,7 @@ non-canonical ULEB128 or trailing bytes, so a parser never reads past what it wa
 
 from __future__ import annotations
 
+import builtins
 import struct
 
 MAX_ULEB128_BYTES = 5  # BCS lengths are u32: at most five 7-bit groups.
@@ -116,13 +117,13 @@ class BcsReader:
         return self.fixed(1)[0]
 
     def u16(self) -> int:
-        return struct.unpack("<H", self.fixed(2))[0]
+        return int.from_bytes(self.fixed(2), "little")
 
     def u32(self) -> int:
-        return struct.unpack("<I", self.fixed(4))[0]
+        return int.from_bytes(self.fixed(4), "little")
 
     def u64(self) -> int:
-        return struct.unpack("<Q", self.fixed(8))[0]
+        return int.from_bytes(self.fixed(8), "little")
 
     def u256(self) -> int:
         return int.from_bytes(self.fixed(32), "little")
@@ -148,7 +149,7 @@ class BcsReader:
     def address(self) -> str:
         return "0x" + self.fixed(32).hex()
 
-    def option_tag(self) -> bool:
+    def option_tag(self) -> builtins.bool:  # ``bool`` here would name the method above
         return self.bool()
 
     def finish(self) -> None:

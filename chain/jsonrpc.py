@@ -12,6 +12,7 @@ import asyncio
 import base64
 import itertools
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -92,7 +93,7 @@ class JsonRpcChainReader:
         cursor: object = None
         for _ in range(MAX_PAGES):
             page = _page(await self.call("suix_getDynamicFields", [table_id, cursor, PAGE_SIZE]))
-            field_ids = [move_json.as_address(_mapping(entry).get("objectId")) for entry in page["data"]]
+            field_ids = [move_json.as_address(_mapping(entry).get("objectId")) for entry in page.data]
             if field_ids:
                 objects = await self.call("sui_multiGetObjects", [field_ids, {"showContent": True}])
                 for item in move_json.as_list(objects, max_length=PAGE_SIZE):
@@ -100,9 +101,9 @@ class JsonRpcChainReader:
                     if data is not None:
                         entry_fields = _content_fields(data)
                         yield move_json.as_address(move_json.field(entry_fields, "value"))
-            if not page["hasNextPage"]:
+            if not page.has_next_page:
                 return
-            cursor = page["nextCursor"]
+            cursor = page.next_cursor
         raise ChainProtocolError("registry scan exceeded the page cap")
 
     async def account_created_events(self, package_id: str, cursor: EventCursor | None, limit: int) -> EventPage:
@@ -110,7 +111,7 @@ class JsonRpcChainReader:
         wire_cursor = None if cursor is None else {"txDigest": cursor.tx_digest, "eventSeq": str(cursor.event_seq)}
         page = _page(await self.call("suix_queryEvents", [query, wire_cursor, min(limit, PAGE_SIZE), False]))
         events = []
-        for raw in page["data"]:
+        for raw in page.data:
             event = _mapping(raw)
             event_id = _event_cursor(event.get("id"))
             parsed = move_json.fields_of(event.get("parsedJson"))
@@ -121,8 +122,8 @@ class JsonRpcChainReader:
                     cursor=event_id,
                 )
             )
-        next_cursor = None if page["nextCursor"] is None else _event_cursor(page["nextCursor"])
-        return EventPage(tuple(events), next_cursor, bool(page["hasNextPage"]))
+        next_cursor = None if page.next_cursor is None else _event_cursor(page.next_cursor)
+        return EventPage(tuple(events), next_cursor, bool(page.has_next_page))
 
     async def object_version(self, object_id: str) -> int | None:
         data = await self._object(object_id)
@@ -140,16 +141,16 @@ class JsonRpcChainReader:
         cursor: object = None
         for _ in range(MAX_PAGES):
             page = _page(await self.call("suix_getOwnedObjects", [owner, query, cursor, PAGE_SIZE]))
-            for item in page["data"]:
+            for item in page.data:
                 data = _object_data(item)
                 if data is None:
                     continue
                 fields = _content_fields(data)
                 blob_number = move_json.as_int(move_json.field(fields, "blob_id"), bits=256)
                 candidates.append((move_json.as_int(data.get("version")), move_json.as_address(data.get("objectId")), blob_number))
-            if not page["hasNextPage"]:
+            if not page.has_next_page:
                 break
-            cursor = page["nextCursor"]
+            cursor = page.next_cursor
         else:
             raise ChainProtocolError("owned-object scan exceeded the page cap")
         limiter = asyncio.Semaphore(METADATA_CONCURRENCY)
@@ -192,7 +193,7 @@ class JsonRpcChainReader:
         cursor: object = None
         for _ in range(MAX_PAGES):
             page = _page(await self.call("suix_getCoins", [owner, SUI_COIN_TYPE, cursor, PAGE_SIZE]))
-            for raw in page["data"]:
+            for raw in page.data:
                 coin = _mapping(raw)
                 coins.append(
                     ObjectRef(
@@ -201,13 +202,13 @@ class JsonRpcChainReader:
                         move_json.as_string(coin.get("digest")),
                     )
                 )
-            if not page["hasNextPage"]:
+            if not page.has_next_page:
                 return coins
-            cursor = page["nextCursor"]
+            cursor = page.next_cursor
         raise ChainProtocolError("coin scan exceeded the page cap")
 
     async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> str:
-        params = [
+        params: list[object] = [
             base64.b64encode(tx_bytes).decode("ascii"),
             list(signatures),
             {"showEffects": True},
@@ -253,13 +254,20 @@ def _content_type(data: Mapping[str, object]) -> str:
     return move_json.normalize_type(move_json.as_string(_mapping(data.get("content")).get("type")))
 
 
-def _page(result: object) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Page:
+    data: list[object]
+    next_cursor: object
+    has_next_page: bool
+
+
+def _page(result: object) -> _Page:
     page = _mapping(result)
-    return {
-        "data": move_json.as_list(page.get("data"), max_length=PAGE_SIZE),
-        "nextCursor": page.get("nextCursor"),
-        "hasNextPage": move_json.as_bool(page.get("hasNextPage")),
-    }
+    return _Page(
+        move_json.as_list(page.get("data"), max_length=PAGE_SIZE),
+        page.get("nextCursor"),
+        move_json.as_bool(page.get("hasNextPage")),
+    )
 
 
 def _event_cursor(value: object) -> EventCursor:

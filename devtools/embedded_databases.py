@@ -143,8 +143,7 @@ def _run(command: list[str], what: str, user: str | None, timeout: float = START
     # Output goes to temporary files, not pipes: pg_ctl's server inherits them and would hold a pipe open.
     with tempfile.TemporaryFile() as output:
         try:
-            result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout,
-                                    **({"user": user} if user else {}))  # fmt: skip
+            result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout, user=user)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise EmbeddedStartError(f"{what} failed: {error}") from error
         if result.returncode != 0:
@@ -167,6 +166,8 @@ def _postgres_user(directory: Path) -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
     entry = ensure_user_exists(POSTGRES_SYSTEM_USER)
+    if entry is None:
+        raise EmbeddedStartError(f"cannot create the system user {POSTGRES_SYSTEM_USER!r} PostgreSQL runs as")
     readable = stat.S_IRGRP | stat.S_IROTH
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
     ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
@@ -185,8 +186,7 @@ def _start_postgres(directory: Path, port: int | None, options: str) -> tuple[st
     if not (directory / "PG_VERSION").exists():
         _run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(directory), "-A", "trust", "-U", "postgres", "-E", "utf8"], "initdb", user)
     elif (directory / "postmaster.pid").exists():  # a crashed run's server: ours now, restarted with our options
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=STOP_TIMEOUT_SECONDS,
-                       **({"user": user} if user else {}))  # fmt: skip
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=STOP_TIMEOUT_SECONDS, user=user)
     socket_dir = _socket_directory(directory, f".s.PGSQL.{port or POSTGRES_SOCKET_PORT}")
     if socket_dir != directory:
         socket_dir.mkdir(mode=0o700, exist_ok=True)
@@ -200,8 +200,7 @@ def _start_postgres(directory: Path, port: int | None, options: str) -> tuple[st
 
     def stop() -> None:
         # pg_ctl exits non-zero when no server is running: then it is already stopped.
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=STOP_TIMEOUT_SECONDS,
-                       **({"user": user} if user else {}))  # fmt: skip
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=STOP_TIMEOUT_SECONDS, user=user)
         _remove_socket_directory(socket_dir, directory)
 
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres" if port else f"postgresql://postgres@/postgres?host={socket_dir}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import posixpath
 import tarfile
+from typing import Literal
 
 from imagebuild.cpio import CpioEntry
 from imagebuild.errors import ArchiveError
@@ -13,7 +14,7 @@ AR_MAGIC = b"!<arch>\n"
 AR_HEADER_SIZE = 60
 MAX_DEB_BYTES = 512 * 1024**2
 MAX_UNPACKED_BYTES = 2 * 1024**3
-DATA_MEMBERS = {"data.tar.xz": "r:xz", "data.tar.gz": "r:gz", "data.tar": "r:"}
+DATA_MEMBERS: dict[str, Literal["r:xz", "r:gz", "r:"]] = {"data.tar.xz": "r:xz", "data.tar.gz": "r:gz", "data.tar": "r:"}
 
 
 def ar_members(archive: bytes) -> dict[str, bytes]:

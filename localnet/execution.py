@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
+from typing import TypeVar
 
 import nacl.exceptions
 import nacl.signing
@@ -36,8 +38,9 @@ from chain.reader import ObjectRef
 from chain.transactions import TRANSACTION_INTENT, transaction_digest
 from localnet import move
 from localnet.move_values import U64
-from localnet.object_store import MoveAbort, ObjectStore, StoredObject, StoredTransaction
+from localnet.object_store import MoveAbort, ObjectStore, StoredObject, StoredTransaction, TransactionBuilder
 
+_Value = TypeVar("_Value")
 GAS_UNITS_CHARGED = 1000  # a flat computation charge; the localnet does not meter
 MAX_SIGNATURES = 2
 
@@ -67,7 +70,7 @@ def apply_transaction(world: ObjectStore, tx_bytes: bytes, signatures: list[str]
             raise TransactionError("InvalidGasObject", "gas must be paid with Coin<SUI> objects")
         if data.gas.price < world.reference_gas_price:
             raise TransactionError("GasPriceUnderReferencePrice", f"gas price {data.gas.price} < {world.reference_gas_price}")
-        if sum(coin.contents.fields["balance"].value for coin in gas_coins) < data.gas.budget:
+        if sum(coin.struct.number("balance") for coin in gas_coins) < data.gas.budget:
             raise TransactionError("InsufficientGas", "gas coins do not cover the budget")
         inputs = [_checked_input(world, data.sender, item) for item in data.transaction.inputs]
         try:
@@ -79,7 +82,7 @@ def apply_transaction(world: ObjectStore, tx_bytes: bytes, signatures: list[str]
                         _transfer(world, tx, data, inputs, command)
                 charge = min(data.gas.budget, data.gas.price * GAS_UNITS_CHARGED)
                 first = world.objects[gas_coins[0].object_id]
-                tx.update(first, fields={"balance": U64(first.contents.fields["balance"].value - charge)})
+                tx.update(first, fields={"balance": U64(first.struct.number("balance") - charge)})
                 for coin in gas_coins[1:]:
                     tx.update(world.objects[coin.object_id])
                 recorded_digest = tx.digest
@@ -147,15 +150,17 @@ def _checked_input(world: ObjectStore, sender: str, item: Input) -> object:
 
 
 def _object_argument(world: ObjectStore, data: TransactionData, inputs: list[object], argument: Argument) -> StoredObject:
-    if argument.kind is not ArgumentKind.INPUT or argument.index >= len(inputs) or not isinstance(inputs[argument.index], StoredObject):
+    item = inputs[argument.index] if argument.kind is ArgumentKind.INPUT and argument.index < len(inputs) else None
+    if not isinstance(item, StoredObject):
         raise TransactionError("MoveAbort", "expected an object input argument")
-    return world.objects[inputs[argument.index].object_id]  # latest state within this transaction
+    return world.objects[item.object_id]  # latest state within this transaction
 
 
-def _pure_argument(inputs: list[object], argument: Argument, decode):
-    if argument.kind is not ArgumentKind.INPUT or argument.index >= len(inputs) or not isinstance(inputs[argument.index], PureInput):
+def _pure_argument(inputs: list[object], argument: Argument, decode: Callable[[BcsReader], _Value]) -> _Value:
+    item = inputs[argument.index] if argument.kind is ArgumentKind.INPUT and argument.index < len(inputs) else None
+    if not isinstance(item, PureInput):
         raise TransactionError("MoveAbort", "expected a pure input argument")
-    reader = BcsReader(inputs[argument.index].value)
+    reader = BcsReader(item.value)
     try:
         value = decode(reader)
         reader.finish()
@@ -164,7 +169,7 @@ def _pure_argument(inputs: list[object], argument: Argument, decode):
     return value
 
 
-def _move_call(world: ObjectStore, tx, data: TransactionData, inputs: list[object], call: MoveCall) -> None:
+def _move_call(world: ObjectStore, tx: TransactionBuilder, data: TransactionData, inputs: list[object], call: MoveCall) -> None:
     walrus = world.packages.get("walrus")
     target = f"{call.package}::{call.module}::{call.function}"
     if walrus is None or target != f"{walrus}::blob::insert_or_update_metadata_pair" or len(call.arguments) != 3:
@@ -177,7 +182,7 @@ def _move_call(world: ObjectStore, tx, data: TransactionData, inputs: list[objec
     move.insert_or_update_metadata_pair(world, tx, blob.object_id, key, value)
 
 
-def _transfer(world: ObjectStore, tx, data: TransactionData, inputs: list[object], command: TransferObjects) -> None:
+def _transfer(world: ObjectStore, tx: TransactionBuilder, data: TransactionData, inputs: list[object], command: TransferObjects) -> None:
     recipient = _pure_argument(inputs, command.recipient, lambda reader: reader.address())
     for argument in command.objects:
         item = _object_argument(world, data, inputs, argument)

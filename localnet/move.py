@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from chain.address import normalize_address, sui_address
 from chain.reader import blob_id_to_u256
-from localnet.move_values import U64, U256, Address, Struct, Uid, name_bcs
-from localnet.object_store import MoveAbort, ObjectStore
+from localnet.move_values import U64, U256, Address, MoveValue, Struct, Uid, as_struct, name_bcs
+from localnet.object_store import MoveAbort, ObjectStore, StoredObject, TransactionBuilder
 
 MAX_DELEGATE_KEYS = 20
 MAX_LABEL_BYTES = 64
@@ -62,12 +62,12 @@ def create_registry(world: ObjectStore) -> str:
         return registry.object_id
 
 
-def _shared(tx) -> dict:
+def _shared(tx: TransactionBuilder) -> dict[str, object]:
     """A new shared object records the version it was shared at."""
     return {"Shared": {"initial_shared_version": tx.version}}
 
 
-def _account(world: ObjectStore, account_id: str):
+def _account(world: ObjectStore, account_id: str) -> StoredObject:
     account = world.get(account_id)
     if account is None or account.contents is None or not account.type.endswith("::account::MemWalAccount"):
         raise MoveAbort("account", 0, f"no MemWalAccount {account_id}")
@@ -77,10 +77,10 @@ def _account(world: ObjectStore, account_id: str):
 def create_account(world: ObjectStore, owner: str) -> str:
     owner = normalize_address(owner)
     with world.lock:
-        registry = world.get(create_registry(world))
-        table = registry.contents.fields["accounts"]
-        table_id = table.fields["id"].value
-        if any(item.contents.fields["name"] == Address(owner) for item in world.fields_of(table_id)):
+        registry = _existing(world, create_registry(world))
+        table = registry.struct.struct("accounts")
+        table_id = table.address("id")
+        if any(item.struct.fields["name"] == Address(owner) for item in world.fields_of(table_id)):
             raise MoveAbort("account::create_account", E_ACCOUNT_ALREADY_EXISTS, "owner already has an account")
         package = world.packages["memwal"]
         with world.transaction(owner) as tx:
@@ -91,7 +91,7 @@ def create_account(world: ObjectStore, owner: str) -> str:
             )
             tx.add_field(account.object_id, "vector<u8>", b"version", "u64", U64(MEMWAL_VERSION))
             tx.add_field(table_id, "address", Address(owner), "0x2::object::ID", Address(account.object_id))
-            size = table.fields["size"].value + 1
+            size = table.number("size") + 1
             tx.update(registry, fields={"accounts": Struct(table.type, {**table.fields, "size": U64(size)})})
             tx.emit(package, "account", "AccountCreated", {"account_id": Address(account.object_id), "owner": Address(owner)})
         return account.object_id
@@ -100,14 +100,14 @@ def create_account(world: ObjectStore, owner: str) -> str:
 def add_delegate_key(world: ObjectStore, account_id: str, public_key: bytes, label: str) -> None:
     with world.lock:
         account = _account(world, account_id)
-        fields = account.contents.fields
+        fields = account.struct.fields
         if not fields["active"]:
             raise MoveAbort("account::add_delegate_key", E_ACCOUNT_DEACTIVATED, "account is deactivated")
         if len(public_key) != 32:
             raise MoveAbort("account::add_delegate_key", E_INVALID_PUBLIC_KEY, "public key must be 32 bytes")
         if len(label.encode("utf-8")) > MAX_LABEL_BYTES:
             raise MoveAbort("account::add_delegate_key", E_LABEL_TOO_LONG, "label longer than 64 bytes")
-        keys = list(fields["delegate_keys"])
+        keys = [as_struct(key) for key in account.struct.vector("delegate_keys")]
         if len(keys) >= MAX_DELEGATE_KEYS:
             raise MoveAbort("account::add_delegate_key", E_TOO_MANY_KEYS, "at most 20 delegate keys")
         if any(key.fields["public_key"] == bytes(public_key) for key in keys):
@@ -116,9 +116,9 @@ def add_delegate_key(world: ObjectStore, account_id: str, public_key: bytes, lab
         address = Address(sui_address(bytes(public_key)))
         key = Struct(f"{package}::account::DelegateKey", {
             "public_key": bytes(public_key), "sui_address": address, "label": label, "created_at": U64(world.now_ms())})
-        owner = fields["owner"].value
+        owner = account.struct.address("owner")
         with world.transaction(owner) as tx:
-            tx.update(account, fields={"delegate_keys": keys + [key]})
+            tx.update(account, fields={"delegate_keys": [*keys, key]})
             tx.emit(package, "account", "DelegateKeyAdded", {
                 "account_id": Address(account.object_id), "public_key": bytes(public_key), "sui_address": address, "label": label})
 
@@ -126,14 +126,14 @@ def add_delegate_key(world: ObjectStore, account_id: str, public_key: bytes, lab
 def remove_delegate_key(world: ObjectStore, account_id: str, public_key: bytes) -> None:
     with world.lock:
         account = _account(world, account_id)
-        keys = list(account.contents.fields["delegate_keys"])
+        keys = [as_struct(key) for key in account.struct.vector("delegate_keys")]
         remaining = [key for key in keys if key.fields["public_key"] != bytes(public_key)]
         if len(remaining) == len(keys):
             raise MoveAbort("account::remove_delegate_key", E_KEY_NOT_FOUND, "no such delegate key")
         removed = next(key for key in keys if key.fields["public_key"] == bytes(public_key))
         package = world.packages["memwal"]
-        with world.transaction(account.contents.fields["owner"].value) as tx:
-            tx.update(account, fields={"delegate_keys": remaining})
+        with world.transaction(account.struct.address("owner")) as tx:
+            tx.update(account, fields={"delegate_keys": list(remaining)})
             tx.emit(package, "account", "DelegateKeyRemoved", {
                 "account_id": Address(account.object_id), "public_key": bytes(public_key),
                 "sui_address": removed.fields["sui_address"]})
@@ -142,11 +142,11 @@ def remove_delegate_key(world: ObjectStore, account_id: str, public_key: bytes) 
 def set_active(world: ObjectStore, account_id: str, active: bool) -> None:
     with world.lock:
         account = _account(world, account_id)
-        owner = account.contents.fields["owner"]
-        if account.contents.fields["active"] == active:
+        owner = account.struct.fields["owner"]
+        if account.struct.fields["active"] == active:
             raise MoveAbort("account::set_active", E_ACCOUNT_DEACTIVATED, f"account already {'active' if active else 'inactive'}")
         package = world.packages["memwal"]
-        with world.transaction(owner.value) as tx:
+        with world.transaction(account.struct.address("owner")) as tx:
             tx.update(account, fields={"active": bool(active)})
             name = "AccountReactivated" if active else "AccountDeactivated"
             tx.emit(package, "account", name, {"account_id": Address(account.object_id), "owner": owner})
@@ -169,23 +169,30 @@ def create_blob_object(world: ObjectStore, blob_id_b64url: str, size: int, owner
         return blob.object_id
 
 
-def insert_or_update_metadata_pair(world: ObjectStore, tx, blob_id: str, key: str, value: str) -> None:
+def insert_or_update_metadata_pair(world: ObjectStore, tx: TransactionBuilder, blob_id: str, key: str, value: str) -> None:
     """``walrus::blob::insert_or_update_metadata_pair``: creates the ``metadata`` field on first use."""
     package = world.packages["walrus"]
-    blob = world.get(blob_id)
+    blob = _existing(world, blob_id)
     metadata_type = f"{package}::metadata::Metadata"
     map_type = "0x2::vec_map::VecMap<0x1::string::String, 0x1::string::String>"
     entry_type = "0x2::vec_map::Entry<0x1::string::String, 0x1::string::String>"
     existing = world.find_field(blob_id, "vector<u8>", name_bcs(METADATA_NAME))
-    entries = [] if existing is None else list(existing.contents.fields["value"].fields["metadata"].fields["contents"])
-    entries = [entry for entry in entries if entry.fields["key"] != key]
+    stored = [] if existing is None else existing.struct.struct("value").struct("metadata").vector("contents")
+    entries: list[MoveValue] = [entry for entry in stored if as_struct(entry).fields["key"] != key]
     entries.append(Struct(entry_type, {"key": key, "value": value}))
     metadata = Struct(metadata_type, {"metadata": Struct(map_type, {"contents": entries})})
     if existing is None:
         tx.add_field(blob.object_id, "vector<u8>", METADATA_NAME, metadata_type, metadata)
     else:
         tx.update(existing, fields={"value": metadata})
-    tx.update(world.get(blob_id))
+    tx.update(_existing(world, blob_id))
+
+
+def _existing(world: ObjectStore, object_id: str) -> StoredObject:
+    found = world.get(object_id)
+    if found is None:
+        raise MoveAbort("object", 0, f"no object {object_id}")
+    return found
 
 
 def register_key_server(world: ObjectStore, name: str, url: str, public_key: bytes) -> str:

@@ -40,11 +40,44 @@ class Uid:
 
 @dataclass(frozen=True)
 class Struct:
+    """A Move struct. The typed readers raise ``TypeError`` when a field does not have the expected kind."""
+
     type: str
-    fields: dict[str, "MoveValue"] = field(default_factory=dict)
+    fields: dict[str, MoveValue] = field(default_factory=dict)
+
+    def struct(self, name: str) -> Struct:
+        return as_struct(self.fields[name])
+
+    def vector(self, name: str) -> list[MoveValue]:
+        value = self.fields[name]
+        if not isinstance(value, list):
+            raise TypeError(f"{self.type}.{name} is not a vector")
+        return value
+
+    def number(self, name: str) -> int:
+        """A ``U64``/``U256`` (or small integer) field's value."""
+        value = self.fields[name]
+        if isinstance(value, U64 | U256):
+            return value.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError(f"{self.type}.{name} is not an integer")
+
+    def address(self, name: str) -> str:
+        """An ``address``/``ID`` or ``UID`` field's value."""
+        value = self.fields[name]
+        if not isinstance(value, Address | Uid):
+            raise TypeError(f"{self.type}.{name} is not an address")
+        return value.value
 
 
-MoveValue = bool | int | U64 | U256 | bytes | str | Address | Uid | list | None | Struct
+MoveValue = bool | int | U64 | U256 | bytes | str | Address | Uid | list["MoveValue"] | None | Struct
+
+
+def as_struct(value: MoveValue) -> Struct:
+    if not isinstance(value, Struct):
+        raise TypeError(f"expected a Move struct, not {type(value).__name__}")
+    return value
 
 
 def to_jsonrpc(value: MoveValue) -> object:

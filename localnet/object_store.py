@@ -54,6 +54,13 @@ class StoredObject:
     def owner_address(self) -> str | None:
         return self.owner.get("AddressOwner") if isinstance(self.owner, dict) else None
 
+    @property
+    def struct(self) -> Struct:
+        """The Move contents; packages have none."""
+        if self.contents is None:
+            raise TypeError(f"{self.object_id} is a package, not a Move object")
+        return self.contents
+
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -268,7 +275,7 @@ class TransactionBuilder:
         previous = self.changes.get(item.object_id)
         if previous is not None and _CHANGE_PRIORITY[previous["type"]] > _CHANGE_PRIORITY[kind]:
             kind = previous["type"]  # created stays created, a transfer stays a transfer
-        change = {"type": kind, "sender": self.sender, "objectType": item.type, "objectId": item.object_id,
+        change: dict[str, object] = {"type": kind, "sender": self.sender, "objectType": item.type, "objectId": item.object_id,
                   "version": str(item.version), "digest": item.digest}
         if kind == "transferred":
             change["recipient"] = item.owner

@@ -73,7 +73,7 @@ def embed(text: str | list[int], dimensions: int = FULL_DIMENSIONS) -> np.ndarra
         digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
         vector[(digest >> 1) % FULL_DIMENSIONS] += weight if digest & 1 else -weight
     vector = vector[:dimensions]
-    norm = np.linalg.norm(vector)
+    norm = float(np.linalg.norm(vector))
     if norm == 0:  # every feature of a short text may fall outside the kept dimensions
         vector[0] = 1.0
         norm = 1.0
@@ -247,7 +247,9 @@ def build_openai_app(api_key: str, *, clock: Callable[[], float] = time.time,
         return JSONResponse({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "localnet"} for name in names]})
 
-    async def http_error(request: Request, error: HTTPException) -> Response:
+    async def http_error(request: Request, error: Exception) -> Response:
+        if not isinstance(error, HTTPException):  # registered for HTTPException only
+            raise error
         kind = "invalid_request_error" if error.status_code < 500 else "server_error"
         return openai_error(error.status_code, str(error.detail), kind, None)
 

@@ -21,13 +21,14 @@ from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
 from nacl.signing import SigningKey
 
 from chain.address import sui_address
 from chain.keys import decode_sui_private_key, encode_sui_private_key
 from localnet.errors import LocalnetError, StateError
 from localnet.move import LOCALNET_OPERATOR, SUI_COIN_TYPE
-from localnet.move_values import Struct
+from localnet.move_values import Struct, as_struct
 from localnet.openai_api import build_openai_app
 from localnet.seal_policy import AccountView
 from localnet.seal_server import build_seal_server_app
@@ -45,14 +46,14 @@ logger = logging.getLogger(__name__)
 class _SignalStartup:
     """ASGI wrapper that sets an event once the app has finished its lifespan startup."""
 
-    def __init__(self, app: Any, started: asyncio.Event) -> None:
+    def __init__(self, app: ASGIFramework, started: asyncio.Event) -> None:
         self.app, self.started = app, started
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
 
-        async def send_and_signal(message: dict) -> None:
+        async def send_and_signal(message: ASGISendEvent) -> None:
             await send(message)
             if message["type"] == "lifespan.startup.complete":
                 self.started.set()
@@ -202,9 +203,9 @@ def account_lookup(world: World) -> Callable[[str], Awaitable[AccountView | None
         item = world.get(account_id)
         if item is None or item.contents is None or item.type != f"{world.packages['memwal']}::account::MemWalAccount":
             return None
-        fields = item.contents.fields
-        delegates = tuple(key.fields["sui_address"].value for key in fields["delegate_keys"])
-        return AccountView(item.object_id, fields["owner"].value, bool(fields["active"]), delegates)
+        account = item.struct
+        delegates = tuple(as_struct(key).address("sui_address") for key in account.vector("delegate_keys"))
+        return AccountView(item.object_id, account.address("owner"), bool(account.fields["active"]), delegates)
 
     return lookup
 
@@ -234,7 +235,7 @@ def _update_key_server_url(world: World, object_id: str, url: str) -> None:
     """Seal's ``key_server::update``: the owner points the V1 record at a new URL (ports change per run)."""
     with world.lock:
         record = next(item for item in world.fields_of(object_id) if item.type.endswith("::KeyServerV1>"))
-        value = record.contents.fields["value"]
+        value = record.struct.struct("value")
         if value.fields["url"] != url:
             with world.transaction(LOCALNET_OPERATOR) as tx:
                 tx.update(record, fields={"value": Struct(value.type, {**value.fields, "url": url})})

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -224,7 +224,7 @@ def _certificate(value: object) -> Certificate:
     creation_time, ttl_min = value.get("creation_time"), value.get("ttl_min")
     if not isinstance(user, str) or not is_address(user) or not isinstance(signature, str) or len(signature) > 4096:
         raise _Refusal(403, "InvalidCertificate", "certificate user or signature malformed")
-    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in (creation_time, ttl_min)):
+    if not _is_count(creation_time) or not _is_count(ttl_min):
         raise _Refusal(403, "InvalidCertificate", "certificate times malformed")
     if mvr_name is not None and not isinstance(mvr_name, str):
         raise _Refusal(403, "InvalidCertificate", "mvr_name must be a string or null")
@@ -248,3 +248,7 @@ def _json(status: int, body: object) -> JSONResponse:
 
 def _error(refusal: _Refusal) -> JSONResponse:
     return _json(refusal.status, {"error": refusal.kind, "message": refusal.message})
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

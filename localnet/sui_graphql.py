@@ -72,13 +72,15 @@ class Views:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    def move_value(self, type_name: str, value: object) -> dict:
+    def move_value(self, type_name: str, value: move_values.MoveValue) -> dict:
         return {"__typename": "MoveValue", "type": {"repr": type_name}, "json": move_values.to_graphql_json(value)}
 
     def owner(self, item: StoredObject) -> dict:
         if item.owner == "Immutable":
             return {"__typename": "Immutable", "_": None}
-        (kind, value), = item.owner.items()  # type: ignore[union-attr]
+        if not isinstance(item.owner, dict):
+            raise TypeError(f"unknown owner {item.owner!r}")
+        (kind, value), = item.owner.items()
         if kind == "Shared":
             return {"__typename": "Shared", "initialSharedVersion": value["initial_shared_version"]}
         return {"__typename": kind, "address": self.address(value)}

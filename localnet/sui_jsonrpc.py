@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +38,8 @@ from localnet.sui_admin import admin_routes
 from localnet.world import World
 
 PAGE_SIZE = 50
+_Item = TypeVar("_Item")
+_Key = TypeVar("_Key")
 
 
 class InvalidParams(Exception):
@@ -82,7 +86,7 @@ def _page_limit(limit: object) -> int:
     return min(limit, PAGE_SIZE)
 
 
-def paginate(items: list, key, cursor: object, limit: object) -> tuple[list, object, bool]:
+def paginate(items: list[_Item], key: Callable[[_Item], _Key], cursor: _Key | None, limit: object) -> tuple[list[_Item], _Key | None, bool]:
     """Items after ``cursor`` (a key), at most ``limit``; ``nextCursor`` per Sui's rule."""
     start = 0
     if cursor is not None:
@@ -132,6 +136,8 @@ class JsonRpcMethods:
             events = [event for event in self.world.events if render.event_matches(event, query)]
         if descending:
             events.reverse()
+        if cursor is not None and not isinstance(cursor, dict):
+            raise InvalidParams("cursor must be {txDigest, eventSeq}")
         wanted = None if cursor is None else (cursor.get("txDigest"), str(cursor.get("eventSeq")))
         page, next_key, has_next = paginate(events, lambda event: (event.tx_digest, str(event.event_seq)), wanted, limit)
         next_cursor = None if next_key is None else {"txDigest": next_key[0], "eventSeq": next_key[1]}

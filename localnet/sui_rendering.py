@@ -5,6 +5,7 @@ in the shapes a Sui full node returns (``SuiObjectResponse``, ``DynamicFieldInfo
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from chain import bcs
 from chain.address import normalize_address
@@ -61,11 +62,11 @@ def dynamic_field_info(item: StoredObject) -> dict:
     }
 
 
-def name_bcs_from_json(name: dict) -> bytes:
+def name_bcs_from_json(name: dict[str, Any]) -> bytes:
     """BCS of a JSON-RPC dynamic-field name ``{type, value}`` (address, vector<u8>, u64, String)."""
     name_type, value = name["type"], name.get("value")
     if name_type == "address" or name_type == "0x2::object::ID":
-        return bcs.address(normalize_address(value))
+        return bcs.address(normalize_address(str(value)))
     if name_type == "vector<u8>":
         if isinstance(value, str):
             return bcs.byte_vector(base64.b64decode(value, validate=True))
@@ -73,6 +74,8 @@ def name_bcs_from_json(name: dict) -> bytes:
             raise ValueError("vector<u8> name must be a number array or base64")
         return bcs.byte_vector(bytes(value))
     if name_type == "u64":
+        if not isinstance(value, int | str):
+            raise ValueError("u64 name must be a number or a decimal string")
         return bcs.u64(int(value))
     if name_type == "0x1::string::String":
         return bcs.string(str(value))

@@ -10,7 +10,7 @@ against the key servers' public keys (``KeyServerClient`` does that).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sealcrypto import bls, dem, kdf, shamir
 from sealcrypto.encrypted_object import DemKind, EncryptedObject
@@ -95,7 +95,7 @@ def _check_share_consistency(
     randomness: bls.Scalar,
     nonce: bls.G2Point,
     gid: bls.G1Point,
-    polynomial,
+    polynomial: Callable[[int], bytes],
 ) -> None:
     gid_r = gid * randomness
     for n, slot in enumerate(obj.services):
