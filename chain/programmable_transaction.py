@@ -61,14 +61,17 @@ class PureInput:
 
 
 @dataclass(frozen=True)
-class OwnedObjectInput:
-    """``ImmOrOwnedObject``: an object the sender owns, or an immutable one."""
-
+class _InputByReference:
     reference: ObjectRef
 
     @property
     def object_id(self) -> str:
         return self.reference.object_id
+
+
+@dataclass(frozen=True)
+class OwnedObjectInput(_InputByReference):
+    """``ImmOrOwnedObject``: an object the sender owns, or an immutable one."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,8 @@ class SharedObjectInput:
 
 
 @dataclass(frozen=True)
-class ReceivingInput:
-    reference: ObjectRef
-
-    @property
-    def object_id(self) -> str:
-        return self.reference.object_id
+class ReceivingInput(_InputByReference):
+    """``Receiving<T>``: an object sent to another object, received in this transaction."""
 
 
 ObjectInput = OwnedObjectInput | SharedObjectInput | ReceivingInput

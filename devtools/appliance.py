@@ -60,7 +60,7 @@ from .appliance_layout import (
 )
 from .appliance_netns import NetworkNamespace, can_isolate
 from .embedded_databases import start_embedded_postgres, start_embedded_redis
-from .processes import REPOSITORY, ChildProcess, StartError, child_environment, free_port, watch
+from .processes import REPOSITORY, ChildProcess, StartError, child_environment, free_port, supervise
 
 DEFAULT_PORT = 8443
 READY_TIMEOUT_SECONDS = 120.0
@@ -334,15 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             async with appliance:
                 progress(banner(appliance))
-                exited = await watch(appliance.children, stop)
-                if exited:
-                    print(f"{', '.join(exited)} exited; stopping (see {appliance.layout.logs})", file=sys.stderr)
-                    return 1
-                progress("stopping …")
+                return await supervise(appliance.children, stop, appliance.layout.logs)
         except (StartError, OSError, httpx.HTTPError, ValueError) as error:
             print(f"appliance failed: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
-        return 0
 
     return asyncio.run(main_async())
 

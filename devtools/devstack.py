@@ -26,7 +26,7 @@ from localnet.environment import relayer_configuration, relayer_secrets
 from memwal_common.signals import shutdown_on_signals
 
 from .embedded_databases import start_embedded_postgres, start_embedded_redis
-from .processes import ChildProcess, StartError, child_environment, free_port, watch
+from .processes import ChildProcess, StartError, child_environment, free_port, supervise
 
 
 class DevStack:
@@ -176,15 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             async with stack:
                 print(_banner(stack), flush=True)
-                exited = await watch([p for p in (stack.localnet, stack.relayer, stack.indexer) if p is not None], stop)
-                if exited:
-                    print(f"{', '.join(exited)} exited; stopping (logs in {stack.data_dir / 'logs'})", file=sys.stderr)
-                    return 1
-                print("stopping …", flush=True)
+                children = [child for child in (stack.localnet, stack.relayer, stack.indexer) if child is not None]
+                return await supervise(children, stop, stack.data_dir / "logs")
         except StartError as exc:
             print(f"dev stack failed: {exc}", file=sys.stderr)
             return 1
-        return 0
 
     return asyncio.run(main_async())
 

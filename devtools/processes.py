@@ -108,6 +108,16 @@ def _kill_group(pid: int) -> None:
         pass  # the group is empty: everything has exited
 
 
+async def supervise(children: Sequence[ChildProcess], stop: asyncio.Event, logs: Path) -> int:
+    """A command's exit status: 0 once ``stop`` is set, 1 (and why, on stderr) if a child exits first."""
+    exited = await watch(children, stop)
+    if exited:
+        print(f"{', '.join(exited)} exited; stopping (logs in {logs})", file=sys.stderr)
+        return 1
+    print("stopping …", flush=True)
+    return 0
+
+
 async def watch(children: Sequence[ChildProcess], stop: asyncio.Event) -> list[str]:
     """Wait until ``stop`` is set or a child exits; return the names of the children that exited."""
     while not stop.is_set():

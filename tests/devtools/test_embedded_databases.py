@@ -14,6 +14,14 @@ from devtools.embedded_databases import EmbeddedStartError, start_embedded_postg
 from devtools.processes import free_port
 
 
+async def redis_pings(url: str) -> bool:
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        return bool(await client.ping())
+    finally:
+        await client.aclose()
+
+
 class TestEmbeddedRedis:
     async def test_start_is_idempotent_and_stop_is_clean(self, tmp_path: Path) -> None:
         server = start_embedded_redis(tmp_path / "redis")
@@ -41,11 +49,7 @@ class TestEmbeddedRedis:
         start_embedded_redis(tmp_path / "redis").stop()
         server = start_embedded_redis(tmp_path / "redis")
         try:
-            client = redis.asyncio.Redis.from_url(server.url)
-            try:
-                assert await client.ping() is True
-            finally:
-                await client.aclose()
+            assert await redis_pings(server.url)
         finally:
             server.stop()
 
@@ -99,19 +103,11 @@ class TestLoopbackTcp:
             assert start_embedded_redis(tmp_path / "redis", port=port) is server
             with pytest.raises(EmbeddedStartError, match="other options"):
                 start_embedded_redis(tmp_path / "redis")
-            client = redis.asyncio.Redis.from_url(server.url)
-            try:
-                assert await client.ping() is True
-            finally:
-                await client.aclose()
+            assert await redis_pings(server.url)
         finally:
             server.stop()
         with pytest.raises(redis.exceptions.ConnectionError):
-            probe = redis.asyncio.Redis.from_url(server.url)
-            try:
-                await probe.ping()
-            finally:
-                await probe.aclose()
+            await redis_pings(server.url)
 
     @pytest.mark.slow
     async def test_postgres_on_a_port_with_settings(self) -> None:

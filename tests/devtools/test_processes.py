@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.processes import ChildProcess, StartError, child_environment, watch
+from devtools.processes import ChildProcess, StartError, child_environment, supervise, watch
 
 # A child that starts a grandchild in its own process group (as the relayer starts its sidecar), prints its pid
 # and ignores SIGTERM when asked to, so only the group kill can end it.
@@ -90,3 +90,16 @@ class TestWatch:
             assert await watch([long], stop) == []
         finally:
             await long.stop()
+
+
+class TestSupervise:
+    async def test_a_child_exiting_is_a_failure_that_names_it(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        short = ChildProcess("short", ["-c", "pass"], child_environment(), tmp_path / "short.log")
+        await short.start()
+        assert await asyncio.wait_for(supervise([short], asyncio.Event(), tmp_path), 30) == 1
+        assert f"short exited; stopping (logs in {tmp_path})" in capsys.readouterr().err
+
+    async def test_a_requested_stop_is_a_success(self, tmp_path: Path) -> None:
+        stop = asyncio.Event()
+        stop.set()
+        assert await supervise([], stop, tmp_path) == 0
