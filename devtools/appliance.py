@@ -1,16 +1,20 @@
 """``make run``: the TEE appliance on one machine: an isolated "enclave", an untrusted host, an operator.
 
+One manifest (``<dir>/manifest.toml``, appliance_layout.py) describes the deployment, as on a Nitro parent.
+
 Host side (this process and its children)::
 
     PostgreSQL + Redis              tcp:127.0.0.1:*   (external-style servers, embedded_databases.py)
     localnet stand-ins              tcp:127.0.0.1:*   (Sui JSON-RPC + GraphQL, Walrus, Seal, OpenAI)
-    python -m host_proxy            ingress tcp:127.0.0.1:8443 → unix:<dir>/sockets/enclave-ingress.sock
-                                    egress  unix:<dir>/sockets/egress-<name>.sock → tcp:127.0.0.1:<upstream>
+    python -m host_proxy --manifest ingress tcp:127.0.0.1:8443 → unix:<dir>/sockets/port-8443.sock
+                                    egress  unix:<dir>/sockets/port-81NN.sock → tcp:127.0.0.1:<upstream>
+                                    configuration channel unix:<dir>/sockets/port-7000.sock
 
 "Enclave" (as root: a fresh network namespace with only ``lo``; else a plain process, with a warning)::
 
-    python -m enclave           ENCLAVE_ATTESTER=simulator, TLS on unix:…/enclave-ingress.sock,
-                                    loopback forwarders 127.0.0.1:<upstream> → egress-<name>.sock
+    python -m devtools.simulated_enclave   the runtime of ``python -m enclave`` with the NSM simulator:
+                                    fetches its configuration on port-7000.sock, TLS on port-8443.sock,
+                                    loopback forwarders 127.0.0.1:<upstream> → port-81NN.sock
 
 Operator (this process, after the enclave is up): attest the enclave through the host proxy, seal the
 secrets (server wallet keys, OpenAI key, DATABASE_URL, REDIS_URL, sidecar token) to it, wait for the
@@ -45,17 +49,22 @@ import httpx
 from attestation.client import AttestedClient, AttestedSession, provision_secrets
 from attestation.policy import PCRs
 from attestation.trust import TrustRoot
+from enclave.egress import EgressAllowlist
+from host_proxy.channels import EnclaveChannels
 from localnet.cli import create_account
 from localnet.environment import relayer_secrets
+from manifest import EgressRoute, Manifest
 from memwal_common.signals import shutdown_on_signals
 
 from .appliance_banner import banner
 from .appliance_capture import RecordingTap, TrafficCapture
 from .appliance_layout import (
     ApplianceLayout,
-    EgressRoute,
-    enclave_environment,
-    expected_configuration_digest,
+    build_manifest,
+    enclave_arguments,
+    enclave_process_environment,
+    proxy_arguments,
+    write_manifest,
     write_simulator_pcrs,
 )
 from .appliance_netns import NetworkNamespace, can_isolate
@@ -106,7 +115,7 @@ class Appliance:
         self.namespace: NetworkNamespace | None = None
         self.children: list[ChildProcess] = []  # localnet, host proxy, enclave: watched by ``main``
         self.enclave: ChildProcess | None = None
-        self.environment: dict[str, str] = {}
+        self.manifest: Manifest | None = None
         self.expected_pcrs: dict[int, bytes] = {}
         self.configuration_digest = b""
         self.account: Any = None
@@ -117,6 +126,13 @@ class Appliance:
     @property
     def url(self) -> str:
         return self.layout.url
+
+    @property
+    def egress_allowlist(self) -> str:
+        """The enclave's allowlist in ``EgressAllowlist.parse`` form (for probes run inside the namespace)."""
+        assert self.manifest is not None
+        channels = EnclaveChannels.parse(self.layout.enclave_transport)
+        return EgressAllowlist.from_document(self.manifest.enclave, channels).text()
 
     @property
     def provisioned_secrets(self) -> Mapping[str, str]:
@@ -158,9 +174,9 @@ class Appliance:
     async def start(self) -> None:
         started = time.monotonic()
         layout = self.layout
-        for directory in (layout.data_dir, layout.sockets, layout.logs):
+        for directory in (layout.data_dir, layout.sockets, layout.enclave_sockets, layout.host_sockets, layout.logs):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in layout.sockets.glob("*.sock"):
+        for stale in layout.sockets.glob("**/*.sock"):
             stale.unlink()
         if not self.isolate:
             reason = "isolation turned off" if can_isolate() else "not root (or no iproute2)"
@@ -173,7 +189,10 @@ class Appliance:
         async with self._step("localnet", "localnet stand-ins (Sui, Walrus, Seal key servers, OpenAI-compatible)"):
             await self._start_localnet()
         self.routes = layout.egress_routes(self.info, database_url=self.database_url, redis_url=self.redis_url)
-        async with self._step("host_proxy", f"host proxy: ingress {layout.url} + {len(self.routes)} egress routes"):
+        self.manifest = write_manifest(layout, build_manifest(layout, self.info, self.routes, extra=self._relayer_env))
+        self.configuration_digest = self.manifest.enclave.digest()
+        title = f"host proxy from {layout.manifest_path.name}: ingress {layout.url} + {len(self.routes)} egress routes"
+        async with self._step("host_proxy", title):
             await self._start_host_proxy()
         where = "a network namespace with only lo" if self.isolate else "a plain process (NOT isolated)"
         async with self._step("enclave", f"enclave runtime (simulator attester) in {where}"):
@@ -213,17 +232,16 @@ class Appliance:
     async def _start_host_proxy(self) -> None:
         layout = self.layout
         if self.capture is not None:
-            taps = [RecordingTap("ingress", layout.proxy_ingress_target, layout.enclave_ingress, self.capture)]
-            taps += [RecordingTap(r.name, r.socket, r.proxy_socket, self.capture) for r in self.routes]
-            for tap in taps:
+            for name, listen, target in layout.tapped_ports(self.routes):
+                tap = RecordingTap(name, listen, target, self.capture)
                 await tap.start()
                 self._stack.push_async_callback(tap.close)
         log = layout.logs / "host-proxy.log"
-        arguments = ["-m", "host_proxy", *layout.proxy_arguments(self.routes)]
-        proxy = await self._start_child(ChildProcess("host-proxy", arguments, child_environment(), log))
+        proxy = await self._start_child(ChildProcess("host-proxy", proxy_arguments(layout), child_environment(), log))
 
         def listening() -> bool:
-            return all(route.proxy_socket.exists() for route in self.routes) and _tcp_accepts(layout.port)
+            sockets = [layout.host_socket(route.vsock_port) for route in self.routes]
+            return all(path.exists() for path in sockets) and _tcp_accepts(layout.port)
 
         await proxy.wait_until(listening, f"the host proxy did not start (see {log})")
 
@@ -232,10 +250,6 @@ class Appliance:
         self.expected_pcrs, source = write_simulator_pcrs(layout, REPOSITORY)
         self._progress(f"  simulated PCRs from {source}")
         layout.test_root_path.unlink(missing_ok=True)
-        self.environment = enclave_environment(
-            layout, self.info, self.routes, isolated=self.isolate, extra=self._relayer_env
-        )
-        self.configuration_digest = expected_configuration_digest(self.environment)
         prefix: list[str] = []
         if self.isolate:
             self.namespace = NetworkNamespace.create(f"memwal-{os.getpid()}")
@@ -243,7 +257,8 @@ class Appliance:
             prefix = self.namespace.command([])
             self._progress(f"  network namespace {self.namespace.name}: interfaces {self.namespace.interfaces()}")
         log = layout.logs / "enclave.log"
-        enclave = ChildProcess("enclave", ["-m", "enclave"], self.environment, log, command_prefix=prefix)
+        arguments = enclave_arguments(layout, isolated=self.isolate)
+        enclave = ChildProcess("enclave", arguments, enclave_process_environment(), log, command_prefix=prefix)
         self.enclave = await self._start_child(enclave)
 
         def serving() -> bool:

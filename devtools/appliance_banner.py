@@ -42,7 +42,11 @@ def banner(appliance: Appliance) -> str:
     isolation = (
         f"network namespace {appliance.namespace.name} (only lo)" if appliance.namespace else "plain process (NOT isolated)"
     )
-    routes = "\n".join(f"    {route.name:20} {route.socket.name} → tcp:{route.host}:{route.port}" for route in appliance.routes)
+    layout = appliance.layout
+    routes = "\n".join(
+        f"    {route.name:20} {layout.enclave_socket(route.vsock_port).name} → tcp:{route.host}:{route.port}"
+        for route in appliance.routes
+    )
     return "\n".join(
         [
             "",
@@ -52,6 +56,7 @@ def banner(appliance: Appliance) -> str:
             f"  ingress        {appliance.url} → {appliance.layout.enclave_ingress}",
             "  egress (host proxy, the enclave's only way out):",
             routes,
+            f"  manifest       {appliance.layout.manifest_path}",
             f"  PCRs           {appliance.layout.pcrs_path}",
             f"  test root      {appliance.layout.test_root_path}",
             f"  config sha384  {appliance.configuration_digest.hex()}",

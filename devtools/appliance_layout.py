@@ -1,14 +1,16 @@
-"""The appliance's wiring as data: sockets, egress routes, host-proxy rules, the enclave's environment.
+"""The appliance's wiring as data: the manifest it writes, the channels' sockets, the processes' arguments.
 
-Nothing here starts a process; ``devtools/appliance.py`` does. Keeping the layout pure makes it the one
-place that says which socket leads where (docs/appliance.md draws the same picture).
+Nothing here starts a process; ``devtools/appliance.py`` does. One manifest (``<data-dir>/manifest.toml``)
+describes the deployment, as on a Nitro parent: the host proxy derives every route from it and serves its
+enclave part on the configuration channel, and the enclave commits that part to PCR16. Channels are Unix
+sockets named by their port (host_proxy/channels.py), under ``<data-dir>/sockets``::
 
-Sockets (all under ``<data-dir>/sockets``)::
+    port-7000.sock   configuration channel: the host proxy serves, the enclave dials at boot
+    port-8443.sock   ingress: the enclave listens (TLS inside), the host proxy dials
+    port-81NN.sock   egress, one per upstream: the host proxy listens, the enclave's forwarders dial
 
-    enclave-ingress.sock     the enclave runtime listens (TLS inside); the host proxy's ingress target
-    egress-<name>.sock       the enclave dials these (its ENCLAVE_EGRESS tunnels)
-    proxy-ingress.sock       with a recording tap only: the host proxy's ingress target, tap → enclave-ingress
-    proxy-egress-<name>.sock with a recording tap only: where the host proxy listens, tap in front
+With a recording tap the enclave's sockets are in ``sockets/enclave`` and the host proxy's in
+``sockets/host``, and a tap per port copies between the two.
 """
 
 from __future__ import annotations
@@ -23,48 +25,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from attestation.provisioning import PROVISIONABLE_SECRETS
-from enclave.config_commitment import RuntimeConfiguration
-from enclave.egress import EgressAllowlist
 from localnet.environment import relayer_configuration
-from relayer.settings import Settings
-
-from .processes import HOST_ONLY_PREFIXES
+from manifest import CONFIGURATION_PORT, EgressRoute, EnclaveDocument, HostSection, Manifest, load_manifest
+from manifest.writing import manifest_toml
 
 MAX_UNIX_PATH_BYTES = 107
 IMAGE_PCRS_PATH = Path("build") / "image" / "pcrs.json"
 # Used when no image was built: fixed, non-zero (all-zero PCR0–2 is debug mode, which verifiers refuse).
 DEV_PCRS = {index: hashlib.sha384(f"memwal-enclave appliance dev PCR{index}".encode()).digest() for index in (0, 1, 2)}
+FIRST_EGRESS_PORT = 8101
+INGRESS_PORT = 8443
 _PCR_KEY = re.compile(r"PCR(0|[1-9][0-9]?)")
-# Variables the host must not pass into the enclave: its own configuration is set explicitly below.
-_HOST_ONLY_PREFIXES = (*HOST_ONLY_PREFIXES, "ENCLAVE_", "EMBEDDING_", "LLM_")
+# The only host variables the enclave process inherits (the runtime refuses configuration in its environment).
+_ENCLAVE_PROCESS_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONHASHSEED")
 
 
 class LayoutError(ValueError):
     """The data directory or an upstream URL cannot be laid out (path too long, URL without a port)."""
-
-
-@dataclass(frozen=True)
-class EgressRoute:
-    """One allowlisted upstream: the enclave dials ``socket``; the host proxy listens on ``proxy_socket``."""
-
-    name: str
-    host: str
-    port: int
-    socket: Path
-    proxy_socket: Path
-
-    @property
-    def allowlist_entry(self) -> str:
-        return f"{self.host}:{self.port}=unix:{self.socket}"
-
-    @property
-    def proxy_rule(self) -> str:
-        return f"unix:{self.proxy_socket}=tcp:{self.host}:{self.port}"
-
-    @property
-    def tapped(self) -> bool:
-        return self.socket != self.proxy_socket
 
 
 @dataclass(frozen=True)
@@ -78,16 +55,20 @@ class ApplianceLayout:
         return self.data_dir / "sockets"
 
     @property
+    def enclave_sockets(self) -> Path:
+        return self.sockets / "enclave" if self.tapped else self.sockets
+
+    @property
+    def host_sockets(self) -> Path:
+        return self.sockets / "host" if self.tapped else self.sockets
+
+    @property
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
     @property
-    def enclave_ingress(self) -> Path:
-        return self.sockets / "enclave-ingress.sock"
-
-    @property
-    def proxy_ingress_target(self) -> Path:
-        return self.sockets / "proxy-ingress.sock" if self.tapped else self.enclave_ingress
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.toml"
 
     @property
     def url(self) -> str:
@@ -101,14 +82,32 @@ class ApplianceLayout:
     def test_root_path(self) -> Path:
         return self.data_dir / "simulator-test-root.pem"
 
-    def socket_path(self, filename: str) -> Path:
-        path = self.sockets / filename
+    @property
+    def enclave_transport(self) -> str:
+        return f"unix:{self.enclave_sockets}"
+
+    @property
+    def host_transport(self) -> str:
+        return f"unix:{self.host_sockets}"
+
+    def enclave_socket(self, port: int) -> Path:
+        return self._socket(self.enclave_sockets, port)
+
+    def host_socket(self, port: int) -> Path:
+        return self._socket(self.host_sockets, port)
+
+    @property
+    def enclave_ingress(self) -> Path:
+        return self.enclave_socket(INGRESS_PORT)
+
+    def _socket(self, directory: Path, port: int) -> Path:
+        path = directory / f"port-{port}.sock"
         if len(os.fsencode(str(path))) > MAX_UNIX_PATH_BYTES:
             raise LayoutError(f"socket path {path} is longer than {MAX_UNIX_PATH_BYTES} bytes; use a shorter --data-dir")
         return path
 
     def egress_routes(self, info: Mapping[str, Any], *, database_url: str, redis_url: str) -> tuple[EgressRoute, ...]:
-        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port."""
+        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port, one channel port each."""
         upstreams = [
             ("sui-rpc", info["sui_rpc_url"]),
             ("sui-graphql", info["sui_graphql_url"]),
@@ -126,17 +125,63 @@ class ApplianceLayout:
             if (host, port) in seen:
                 continue
             seen.add((host, port))
-            enclave_side = self.socket_path(f"egress-{name}.sock")
-            proxy_side = self.socket_path(f"proxy-egress-{name}.sock") if self.tapped else enclave_side
-            routes.append(EgressRoute(name, host, port, enclave_side, proxy_side))
+            routes.append(EgressRoute(name, host, port, FIRST_EGRESS_PORT + len(routes)))
         return tuple(routes)
 
-    def proxy_arguments(self, routes: tuple[EgressRoute, ...]) -> list[str]:
-        """``python -m host_proxy`` arguments: one ingress, one egress per route, no idle cut (pools)."""
-        arguments = ["--ingress", f"tcp:127.0.0.1:{self.port}=unix:{self.proxy_ingress_target}"]
-        for route in routes:
-            arguments += ["--egress", route.proxy_rule]
-        return arguments + ["--idle-timeout", "0", "--graceful-timeout", "2"]
+    def tapped_ports(self, routes: tuple[EgressRoute, ...]) -> list[tuple[str, Path, Path]]:
+        """(route name, where the tap listens, where it connects) for every channel that crosses the boundary."""
+        taps = [("ingress", self.host_socket(INGRESS_PORT), self.enclave_socket(INGRESS_PORT))]
+        taps.append(("configuration", self.enclave_socket(CONFIGURATION_PORT), self.host_socket(CONFIGURATION_PORT)))
+        taps += [(route.name, self.enclave_socket(route.vsock_port), self.host_socket(route.vsock_port)) for route in routes]
+        return taps
+
+
+def build_manifest(
+    layout: ApplianceLayout, info: Mapping[str, Any], routes: tuple[EgressRoute, ...], *, extra: Mapping[str, str] | None = None
+) -> Manifest:
+    """The appliance's deployment: localnet's configuration, its upstreams as egress routes, the host port."""
+    relayer = {**relayer_configuration(info, sui_protocol="jsonrpc"), **(extra or {})}
+    document = EnclaveDocument.from_mapping(
+        {
+            "format": 1,
+            "enclave": {"tls_hostname": "localhost", "ingress_port": INGRESS_PORT},
+            "relayer": relayer,
+            "egress": [route.as_json() for route in routes],
+        }
+    )
+    return Manifest(document, HostSection(public_ingress=f"tcp:127.0.0.1:{layout.port}"))
+
+
+def write_manifest(layout: ApplianceLayout, deployment: Manifest) -> Manifest:
+    """Write ``<data-dir>/manifest.toml`` and read it back, exactly as the host proxy will."""
+    layout.manifest_path.write_text(manifest_toml(deployment, comment="written by `make run` (devtools/appliance.py)"))
+    written = load_manifest(layout.manifest_path)
+    if written != deployment:
+        raise LayoutError("the manifest did not read back as written")
+    return written
+
+
+def proxy_arguments(layout: ApplianceLayout) -> list[str]:
+    """``python -m host_proxy`` arguments: everything comes from the manifest."""
+    return ["-m", "host_proxy", "--manifest", str(layout.manifest_path), "--transport", layout.host_transport]
+
+
+def enclave_arguments(layout: ApplianceLayout, *, isolated: bool) -> list[str]:
+    """``python -m devtools.simulated_enclave`` arguments (the simulator stands in for /dev/nsm)."""
+    arguments = [
+        "-m", "devtools.simulated_enclave", "--transport", layout.enclave_transport, "--pcrs", str(layout.pcrs_path),
+        "--test-root-out", str(layout.test_root_path), "--data-dir", str(layout.data_dir / "enclave"),
+    ]  # fmt: skip
+    # Without a namespace the runtime shares the host's loopback, where the upstreams already listen on
+    # the forwarders' addresses: no forwarders, and no isolation either.
+    return arguments if isolated else [*arguments, "--no-forwarders"]
+
+
+def enclave_process_environment() -> dict[str, str]:
+    """The enclave process's environment: where Python is, nothing else (configuration comes from the manifest)."""
+    environment = {name: os.environ[name] for name in _ENCLAVE_PROCESS_VARIABLES if name in os.environ}
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
 
 
 def _host_port(name: str, url: str) -> tuple[str, int]:
@@ -146,49 +191,6 @@ def _host_port(name: str, url: str) -> tuple[str, int]:
     if not parts.hostname or port is None:
         raise LayoutError(f"{name} URL {url!r} names no host:port")
     return parts.hostname, port
-
-
-def enclave_environment(
-    layout: ApplianceLayout,
-    info: Mapping[str, Any],
-    routes: tuple[EgressRoute, ...],
-    *,
-    isolated: bool,
-    extra: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The enclave runtime's environment: non-secret configuration only (secrets arrive via /provision)."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(_HOST_ONLY_PREFIXES) and name not in PROVISIONABLE_SECRETS and name not in ("BIND", "PORT")
-    }
-    environment.update(
-        {
-            "BIND": f"unix:{layout.enclave_ingress}",
-            "MEMWAL_DATA_DIR": str(layout.data_dir / "enclave"),
-            **relayer_configuration(info, sui_protocol="jsonrpc"),
-            "ENCLAVE_ATTESTER": "simulator",
-            "ENCLAVE_SIMULATOR_PCRS": str(layout.pcrs_path),
-            "ENCLAVE_SIMULATOR_ROOT_OUT": str(layout.test_root_path),
-            "ENCLAVE_EGRESS": ",".join(route.allowlist_entry for route in routes),
-            # Without a namespace the runtime shares the host's loopback, where the upstreams already
-            # listen on the forwarders' addresses: no forwarders, and no isolation either.
-            "ENCLAVE_FORWARDERS": "on" if isolated else "off",
-            "LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    environment.update(extra or {})
-    return environment
-
-
-def expected_configuration_digest(environment: Mapping[str, str]) -> bytes:
-    """What the operator expects the enclave to commit to PCR16 (docs/tee.md), from the same environment."""
-    settings = Settings.from_environ(environment)
-    settings.validate()
-    destinations = EgressAllowlist.parse(environment.get("ENCLAVE_EGRESS", "")).destinations()
-    hostname = environment.get("ENCLAVE_TLS_HOSTNAME", "localhost").strip() or "localhost"
-    return RuntimeConfiguration.from_settings(settings, egress_allowlist=destinations, tls_hostname=hostname).digest()
 
 
 def write_simulator_pcrs(layout: ApplianceLayout, repository: Path) -> tuple[dict[int, bytes], str]:

@@ -1,17 +1,17 @@
-"""Boot steps (1)–(4) of the enclave runtime, from the environment (see runtime.py for (5)–(6)).
+"""The boot sequence, from a :class:`~enclave.platform.Platform` (see runtime.py for serving).
 
-Environment read here (the relayer's own variables are in relayer/settings.py)::
+    (1) configuration  fetch the enclave document from the parent and validate it (configuration.py)
+    (2) settings       the relayer's environment: the document's [relayer] variables, nothing from the host
+    (3) attester       opened only now (the NSM on Nitro), so a bad configuration fails before it
+    (4) resolver       the document's hosts table → the image's /etc/hosts (names → loopback forwarders)
+    (5) identity       TLS, Ed25519 and X25519 keys from SHAKE-256(platform entropy ‖ NSM GetRandom)
+    (6) commitment     PCR16 ← SHA-384(canonical document), locked
+    (7) listen         egress forwarders, then the ingress listener (vsock:ANY:ingress_port on Nitro)
+    (8) serve          attested TLS; the relayer starts after POST /provision
 
-    ENCLAVE_ATTESTER            nsm (default): /dev/nsm, never a fallback | simulator: explicit, test root
-    ENCLAVE_SIMULATOR_PCRS      simulator only: pcrs.json whose PCR0/1/2 the simulator reports
-    ENCLAVE_SIMULATOR_ROOT_OUT  simulator only: write the throwaway test root PEM here (for verifiers)
-    ENCLAVE_TLS_HOSTNAME        SAN of the self-signed TLS certificate [localhost]
-    ENCLAVE_EGRESS              host:port=unix:/path|vsock:CID:PORT, comma-separated (egress.py)
-    ENCLAVE_FORWARDERS          on (default): a loopback listener per allowlisted destination, copying
-                                into its tunnel (egress_forwarders.py) | off: only for a runtime that shares the
-                                host's loopback (development without a network namespace)
-
-Secrets (the provisionable names) in the environment are refused: they must arrive via /provision.
+Secrets (the provisionable names), configuration variables and the runtime's own variables in the
+*process* environment are refused: the configuration comes only from the committed document, the secrets
+only through sealed provisioning. What the relayer does see of the process environment is PASSED_VARIABLES.
 """
 
 from __future__ import annotations
@@ -20,116 +20,131 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
-from attestation.nsm import Attester, NsmAttester
+from attestation.nsm import Attester
 from attestation.provisioning import PROVISIONABLE_SECRETS
+from host_proxy.addresses import Endpoint, listen_socket, remove_unix_socket
+from manifest import EnclaveDocument
+from manifest.variables import RELAYER_VARIABLES, RUNTIME_VARIABLES
 
+from .configuration import fetch_enclave_document
 from .egress import EgressAllowlist
 from .egress_forwarders import running_forwarders
 from .errors import RuntimeConfigurationError
-from .runtime import Clock, EnclaveRuntime
+from .platform import Platform, Random
+from .runtime import EnclaveRuntime
 from .tls_identity import generate_identity
 
-logger = logging.getLogger("memwal.tee.boot")
+logger = logging.getLogger("memwal.enclave.boot")
+
+# The only process variables the relayer and sidecar inherit: where Python and its packages are.
+PASSED_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+INGRESS_BACKLOG = 512
+RelayerStarter = Callable[..., Awaitable[Any]]
 
 
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """The runtime's own ENCLAVE_* settings."""
-
-    attester: str = "nsm"  # ENCLAVE_ATTESTER: nsm | simulator
-    simulator_pcrs_path: str = ""  # ENCLAVE_SIMULATOR_PCRS: pcrs.json reported by the simulator
-    simulator_root_out: str = ""  # ENCLAVE_SIMULATOR_ROOT_OUT: write the simulator's test root PEM here
-    tls_hostname: str = "localhost"  # ENCLAVE_TLS_HOSTNAME: SAN of the self-signed certificate
-    egress: str = ""  # ENCLAVE_EGRESS: host:port=unix:/path|vsock:CID:PORT, comma-separated
-    forwarders: bool = True  # ENCLAVE_FORWARDERS: on | off (loopback listeners for the allowlist)
-
-    @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> RuntimeOptions:
-        options = cls(
-            attester=env.get("ENCLAVE_ATTESTER", "nsm").strip() or "nsm",
-            simulator_pcrs_path=env.get("ENCLAVE_SIMULATOR_PCRS", ""),
-            simulator_root_out=env.get("ENCLAVE_SIMULATOR_ROOT_OUT", ""),
-            tls_hostname=env.get("ENCLAVE_TLS_HOSTNAME", "localhost").strip() or "localhost",
-            egress=env.get("ENCLAVE_EGRESS", ""),
-            forwarders=_on_off(env.get("ENCLAVE_FORWARDERS", "on")),
+def relayer_environment(document: EnclaveDocument, platform: Platform) -> dict[str, str]:
+    """Step (2): the environment the relayer and sidecar run with (before secrets are merged in)."""
+    refused = RELAYER_VARIABLES | RUNTIME_VARIABLES | PROVISIONABLE_SECRETS
+    present = sorted(name for name in refused if platform.environment.get(name))
+    if present:
+        raise RuntimeConfigurationError(
+            "configuration comes only from the parent's enclave document and secrets only from provisioning; "
+            f"the process environment sets {', '.join(present)}"
         )
-        if options.attester not in ("nsm", "simulator"):
-            raise RuntimeConfigurationError("ENCLAVE_ATTESTER must be nsm or simulator")
-        if options.attester != "simulator" and (options.simulator_pcrs_path or options.simulator_root_out):
-            raise RuntimeConfigurationError("ENCLAVE_SIMULATOR_* is set but ENCLAVE_ATTESTER is not simulator")
-        return options
+    environment = {name: platform.environment[name] for name in PASSED_VARIABLES if name in platform.environment}
+    environment.update(document.relayer_environment)
+    environment.update({"MEMWAL_DATA_DIR": str(platform.data_directory), "LOG_FORMAT": "json"})
+    return environment
 
 
-def _on_off(text: str) -> bool:
-    value = text.strip().lower() or "on"
-    if value not in ("on", "off"):
-        raise RuntimeConfigurationError("ENCLAVE_FORWARDERS must be on or off")
-    return value == "on"
-
-
-def choose_attester(options: RuntimeOptions, *, clock: Clock) -> Attester:
-    """The real NSM unless the simulator was explicitly requested; never a silent fallback."""
-    if options.attester == "nsm":
-        return NsmAttester()  # raises NsmUnavailable outside an enclave
-    from attestation.measurements import load_expected_pcrs
-    from attestation.simulator import SimulatedNsm
-    from attestation.testing import TestPki
-
-    logger.warning("ENCLAVE_ATTESTER=simulator: documents are signed by a throwaway TEST root, not AWS")
-    boot_pcrs: dict[int, bytes] = {}
-    if options.simulator_pcrs_path:
-        with open(options.simulator_pcrs_path, "rb") as file:
-            boot_pcrs = dict(load_expected_pcrs(file.read(64 * 1024 + 1)).expected)
-    pki = TestPki.create(now=clock())
-    if options.simulator_root_out:
-        with open(options.simulator_root_out, "wb") as file:
-            file.write(pki.root_pem)
-    return SimulatedNsm(pki=pki, clock=clock, boot_pcrs=boot_pcrs)
-
-
-def build_runtime(environment: Mapping[str, str], *, clock: Clock | None = None) -> EnclaveRuntime:
-    """Boot steps (1)–(4) from an environment; raises RuntimeConfigurationError / SettingsError / NsmError."""
+def build_runtime(document: EnclaveDocument, platform: Platform, *, relayer_starter: RelayerStarter | None = None) -> EnclaveRuntime:
+    """Steps (2)–(6); raises SettingsError, NsmError, RuntimeConfigurationError or OSError."""
     from relayer.settings import Settings
 
-    clock = clock or (lambda: datetime.now(UTC))
-    options = RuntimeOptions.from_environ(environment)
-    settings = Settings.from_environ(environment)
-    settings.validate()
-    leaked = sorted(name for name in PROVISIONABLE_SECRETS if environment.get(name))
-    if leaked:
-        raise RuntimeConfigurationError(f"secrets must be provisioned, not passed by the host: {', '.join(leaked)}")
-    egress = EgressAllowlist.parse(options.egress)
-    attester = choose_attester(options, clock=clock)
-    rng = _entropy(attester)
-    identity = generate_identity(hostname=options.tls_hostname, now=clock(), rng=rng)
+    environment = relayer_environment(document, platform)
+    Settings.from_environ(environment).validate()
+    attester = platform.attester()
+    if platform.hosts_file is not None:
+        write_hosts_file(platform.hosts_file, document)
+    identity = generate_identity(hostname=document.tls_hostname, now=platform.clock(), rng=_entropy(attester, platform.entropy))
     runtime = EnclaveRuntime(
-        settings=settings, environment=environment, attester=attester, identity=identity, egress=egress, clock=clock
+        document=document,
+        relayer_environment=environment,
+        attester=attester,
+        identity=identity,
+        egress=EgressAllowlist.from_document(document, platform.channels),
+        clock=platform.clock,
+        relayer_starter=relayer_starter,
     )
     runtime.commit()
     return runtime
 
 
-def _entropy(attester: Attester) -> Callable[[int], bytes]:
-    """Key material mixes the kernel RNG with the NSM's (nitriding seeds from the NSM too)."""
+def write_hosts_file(path: Path, document: EnclaveDocument) -> None:
+    """Step (4): replace ``path`` atomically with the document's hosts table."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(document.hosts_file(), encoding="ascii")
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+    logger.info("wrote %s: %d egress name(s) → loopback forwarders", path, len(document.hosts_table()))
+
+
+def open_ingress(endpoint: Endpoint) -> socket.socket:
+    """Step (7): the listening socket hypercorn serves on (AF_VSOCK on Nitro; AF_UNIX or TCP elsewhere)."""
+    sock = listen_socket(endpoint, backlog=INGRESS_BACKLOG)
+    logger.info("ingress listening on %s", endpoint)
+    return sock
+
+
+def _entropy(attester: Attester, entropy: Random) -> Random:
+    """Key material mixes the platform's RNG with the NSM's (nitriding seeds from the NSM too)."""
 
     def read(length: int) -> bytes:
-        seed = os.urandom(32) + attester.get_random(32)
-        return hashlib.shake_256(seed).digest(length)
+        return hashlib.shake_256(entropy(32) + attester.get_random(32)).digest(length)
 
     return read
 
 
-async def run(environment: Mapping[str, str], shutdown: asyncio.Event) -> int:
-    runtime = build_runtime(environment)
-    if not RuntimeOptions.from_environ(environment).forwarders:
-        logger.warning("ENCLAVE_FORWARDERS=off: no loopback egress listeners (development without isolation)")
-        await runtime.serve(runtime.settings.bind, shutdown)
+async def run(platform: Platform, shutdown: asyncio.Event) -> int:
+    """Boot and serve until ``shutdown``; 0 after a clean stop (also when stopped while still waiting)."""
+    document = await _until_shutdown(fetch_enclave_document(platform.channels, backoff=platform.backoff), shutdown)
+    if document is None:
+        logger.info("stopped while waiting for configuration")
+        return 0
+    runtime = build_runtime(document, platform)
+    endpoint = platform.channels.listen(document.ingress_port)
+    if not platform.forwarders:
+        logger.warning("egress forwarders are off: only for development without a network namespace")
+        await _serve(runtime, endpoint, shutdown)
         return 0
     # The forwarders are up before the server accepts /provision, so before the relayer starts.
     async with running_forwarders(runtime.egress):
-        await runtime.serve(runtime.settings.bind, shutdown)
+        await _serve(runtime, endpoint, shutdown)
     return 0
+
+
+async def _serve(runtime: EnclaveRuntime, endpoint: Endpoint, shutdown: asyncio.Event) -> None:
+    listener = open_ingress(endpoint)
+    try:
+        await runtime.serve(listener, shutdown)
+    finally:
+        listener.close()
+        remove_unix_socket(endpoint)
+
+
+async def _until_shutdown(work: Awaitable[EnclaveDocument], shutdown: asyncio.Event) -> EnclaveDocument | None:
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(shutdown.wait())
+    try:
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stop):
+            if not pending.done():
+                pending.cancel()
+        await asyncio.gather(task, stop, return_exceptions=True)
+    return task.result() if task.done() and not task.cancelled() else None

@@ -1,23 +1,19 @@
-"""The runtime configuration commitment: canonical JSON → SHA-384 → PCR16, then PCR16 is locked.
+"""The configuration commitment: SHA-384 of the enclave document → PCR16, then PCR16 is locked.
 
-What the relayer will do depends on non-secret configuration the host hands it (package and registry
-ids, endpoints, the egress allowlist, limits, Seal servers). The image measurement (PCR0) cannot cover
-it, so at boot the runtime extends PCR16 with the SHA-384 of its canonical JSON and locks PCR16
-(the QOS/Oyster practice): every later document then proves which configuration is running.
+What the relayer will do depends on non-secret configuration the parent hands over at boot (the
+manifest's [enclave], [relayer] and [[egress]] tables: package and registry ids, endpoints, the egress
+allowlist, limits, Seal servers). The image measurement (PCR0-2) cannot cover it, so the runtime
+extends PCR16 with the SHA-384 of the document's canonical JSON (manifest.model) and locks PCR16 (the
+QOS/Oyster practice): every later attestation document proves which configuration is running, and the
+same 48 bytes are in its user_data. No secret is ever part of it: secrets arrive later through
+provisioning, and a manifest naming one is refused.
 
-Canonical JSON: UTF-8, keys sorted, no whitespace (``separators=(",", ":")``), ASCII-escaped, lists
-in the order given except the allowlist and Seal servers, which are sorted. No secret ever enters it:
-the secrets arrive later through provisioning and are kept out of ``RuntimeConfiguration``.
-
-Expected PCR16 for a configuration digest ``d``: ``SHA384(0x00×48 ‖ d)`` (one extend from zero).
+Expected PCR16 for a document digest ``d``: ``SHA384(0x00×48 ‖ d)`` (one extend from zero).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 from attestation.errors import NsmError
 from attestation.nsm import Attester
@@ -26,70 +22,6 @@ from .errors import ConfigurationCommitmentError
 
 CONFIGURATION_PCR = 16
 PCR_LENGTH = 48
-COMMITMENT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class RuntimeConfiguration:
-    """Every non-secret setting that changes what the enclave does with user data."""
-
-    package_id: str
-    network: str
-    registry_id: str
-    sui_rpc_url: str
-    sui_graphql_url: str
-    walrus_publisher_url: str
-    walrus_aggregator_urls: tuple[str, ...]
-    walrus_package_id: str
-    openai_api_base: str
-    embedding_model: str
-    llm_model: str
-    egress_allowlist: tuple[str, ...]  # "host:port", sorted
-    rate_limit_disabled: bool
-    rate_limit_per_minute: int
-    rate_limit_per_hour: int
-    rate_limit_delegate_per_minute: int
-    storage_quota_bytes: int
-    seal_servers: tuple[tuple[str, int], ...]  # (object id, weight), sorted
-    seal_threshold: int
-    tls_hostname: str
-
-    @classmethod
-    def from_settings(cls, settings, *, egress_allowlist: Sequence[str], tls_hostname: str) -> RuntimeConfiguration:
-        """Build from ``relayer.settings.Settings`` (which must already be validated)."""
-        return cls(
-            package_id=settings.package_id,
-            network=settings.sui_network,
-            registry_id=settings.registry_id,
-            sui_rpc_url=settings.sui_rpc_url,
-            sui_graphql_url=settings.sui_graphql_url,
-            walrus_publisher_url=settings.walrus_publisher_url,
-            walrus_aggregator_urls=tuple(settings.walrus_aggregator_urls),
-            walrus_package_id=settings.walrus_package_id,
-            openai_api_base=settings.openai_api_base,
-            embedding_model=settings.embedding_model,
-            llm_model=settings.llm_model,
-            egress_allowlist=tuple(sorted(set(egress_allowlist))),
-            rate_limit_disabled=settings.rate_limit_disabled,
-            rate_limit_per_minute=settings.rate_limit_per_minute,
-            rate_limit_per_hour=settings.rate_limit_per_hour,
-            rate_limit_delegate_per_minute=settings.rate_limit_delegate_per_minute,
-            storage_quota_bytes=settings.storage_quota_bytes,
-            seal_servers=tuple(sorted((server.object_id, server.weight) for server in settings.seal_servers)),
-            seal_threshold=settings.effective_seal_threshold,
-            tls_hostname=tls_hostname,
-        )
-
-    def canonical_json(self) -> bytes:
-        document = asdict(self)
-        document["egress_allowlist"] = sorted(self.egress_allowlist)
-        document["seal_servers"] = [{"objectId": object_id, "weight": weight} for object_id, weight in sorted(self.seal_servers)]
-        document["version"] = COMMITMENT_VERSION
-        return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-    def digest(self) -> bytes:
-        """SHA-384 of the canonical JSON (48 bytes): the value in user_data and extended into PCR16."""
-        return hashlib.sha384(self.canonical_json()).digest()
 
 
 def expected_configuration_pcr(configuration_digest: bytes) -> bytes:
@@ -119,6 +51,6 @@ def commit_configuration(attester: Attester, configuration_digest: bytes) -> byt
     return extended
 
 
-def _check_digest(digest: bytes) -> None:
+def _check_digest(digest: object) -> None:
     if not isinstance(digest, bytes) or len(digest) != 48:
         raise ValueError("configuration digest must be a 48-byte SHA-384")

@@ -1,16 +1,17 @@
 """Egress from inside the enclave: only to allowlisted ``host:port``, only through local tunnels.
 
 An enclave has no network interface; the host runs a dumb forwarder (host_proxy) per upstream and the
-enclave reaches it over vsock (production, ``vsock:3:PORT`` — CID 3 is the parent) or a unix socket
-(development and tests, ``unix:/path``). The allowlist is enforced here, inside, and committed to
-PCR16 (config_commitment.py): the host cannot add destinations.
+enclave reaches it through a channel to its parent (host_proxy.channels): ``vsock:3:PORT`` on Nitro,
+``unix:/path`` locally, ``tcp:ADDRESS:PORT`` in a QEMU test boot. The allowlist is the manifest's
+``[[egress]]`` routes, enforced here, inside, and committed to PCR16 with the rest of the enclave
+document: the host cannot add destinations.
 
 TLS to upstreams still terminates inside: :class:`EgressTransport` dials the tunnel instead of the
 upstream's address, then runs the TLS handshake over it against the *real* hostname, so the host only
 ever carries ciphertext and cannot substitute a server. Anything not on the allowlist raises
 :class:`EgressDenied` (an ``httpx.ConnectError``) before a connection is attempted.
 
-Allowlist syntax (``ENCLAVE_EGRESS``): comma-separated ``host:port=unix:/path`` or ``host:port=vsock:CID:PORT``.
+Text form (tests and probes): comma-separated ``host:port=ENDPOINT``, e.g. ``api.openai.com:443=vsock:3:8101``.
 """
 
 from __future__ import annotations
@@ -19,74 +20,67 @@ import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import anyio
+import anyio.abc
 import httpcore
 import httpx
 from httpcore._backends.anyio import AnyIOStream
+
+from host_proxy.addresses import Endpoint, TcpEndpoint, UnixEndpoint, VsockEndpoint, parse_endpoint
+from host_proxy.channels import EnclaveChannels
+from host_proxy.errors import AddressError
+from manifest import EnclaveDocument
+from manifest.model import parse_destination
 
 from .errors import EgressDenied
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_ALLOWLIST_ENTRIES = 64
 MAX_ALLOWLIST_TEXT = 16 * 1024
-PARENT_CID = 3
-
-
-@dataclass(frozen=True)
-class TunnelEndpoint:
-    """Where the tunnel to one upstream starts: a unix socket path or a vsock (cid, port)."""
-
-    kind: str  # "unix" | "vsock"
-    path: str = ""
-    cid: int = 0
-    port: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> TunnelEndpoint:
-        if text.startswith("unix:") and len(text) > 5:
-            return cls(kind="unix", path=text[5:])
-        if text.startswith("vsock:"):
-            parts = text.split(":")
-            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-                cid, port = int(parts[1]), int(parts[2])
-                if 0 <= cid < 2**32 and 0 < port < 2**32:
-                    return cls(kind="vsock", cid=cid, port=port)
-        raise ValueError(f"tunnel endpoint {text!r} is not unix:/path or vsock:CID:PORT")
-
-    def __str__(self) -> str:
-        return f"unix:{self.path}" if self.kind == "unix" else f"vsock:{self.cid}:{self.port}"
 
 
 class EgressAllowlist:
-    """``(host, port) → TunnelEndpoint``; hosts are compared lowercase."""
+    """``(host, port) → the tunnel endpoint``; hosts are compared lowercase."""
 
-    def __init__(self, routes: Mapping[tuple[str, int], TunnelEndpoint]) -> None:
+    def __init__(self, routes: Mapping[tuple[str, int], Endpoint]) -> None:
         if len(routes) > MAX_ALLOWLIST_ENTRIES:
             raise ValueError(f"at most {MAX_ALLOWLIST_ENTRIES} egress destinations")
         self._routes = {(host.lower(), port): endpoint for (host, port), endpoint in routes.items()}
 
     @classmethod
+    def from_document(cls, document: EnclaveDocument, channels: EnclaveChannels) -> EgressAllowlist:
+        """The manifest's ``[[egress]]`` routes, each through the parent's channel ``vsock_port``."""
+        return cls({(route.host, route.port): channels.to_parent(route.vsock_port) for route in document.egress})
+
+    @classmethod
     def parse(cls, text: str) -> EgressAllowlist:
         if len(text) > MAX_ALLOWLIST_TEXT:
             raise ValueError("egress allowlist is too long")
-        routes: dict[tuple[str, int], TunnelEndpoint] = {}
+        routes: dict[tuple[str, int], Endpoint] = {}
         for entry in filter(None, (item.strip() for item in text.split(","))):
             destination, separator, endpoint = entry.partition("=")
             if not separator:
                 raise ValueError(f"egress entry {entry!r} is not host:port=endpoint")
-            key = _parse_destination(destination.strip())
+            key = parse_destination(destination.strip(), where="egress destination")
             if key in routes:
                 raise ValueError(f"egress destination {destination!r} is listed twice")
-            routes[key] = TunnelEndpoint.parse(endpoint.strip())
+            try:
+                routes[key] = parse_endpoint(endpoint.strip())
+            except AddressError as error:
+                raise ValueError(f"egress entry {entry!r}: {error}") from None
         return cls(routes)
 
+    def text(self) -> str:
+        """The text form that :meth:`parse` reads back."""
+        return ",".join(f"{host}:{port}={endpoint}" for (host, port), endpoint in sorted(self._routes.items()))
+
     def destinations(self) -> tuple[str, ...]:
-        """``host:port`` strings, sorted (what the configuration commitment includes)."""
+        """``host:port`` strings, sorted."""
         return tuple(sorted(f"{host}:{port}" for host, port in self._routes))
 
-    def tunnel_for(self, host: str, port: int) -> TunnelEndpoint:
+    def tunnel_for(self, host: str, port: int) -> Endpoint:
         endpoint = self._routes.get((host.lower(), port))
         if endpoint is None:
             raise EgressDenied(f"egress to {host}:{port} is not on the enclave's allowlist")
@@ -105,33 +99,40 @@ class TunnelNetworkBackend(httpcore.AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable | None = None,
+        socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         endpoint = self._allowlist.tunnel_for(host, port)
         try:
             with anyio.fail_after(timeout):
-                if endpoint.kind == "unix":
-                    stream = await anyio.connect_unix(endpoint.path)
-                else:
-                    stream = await _connect_vsock(endpoint.cid, endpoint.port)
+                stream = await _connect(endpoint)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"tunnel {endpoint} for {host}:{port} timed out") from None
         except OSError as error:
             raise httpcore.ConnectError(f"tunnel {endpoint} for {host}:{port}: {error.strerror or error}") from None
         return AnyIOStream(stream)
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise EgressDenied("direct unix-socket egress is not allowed; use an allowlisted host:port")
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
 
 
-async def _connect_vsock(cid: int, port: int) -> anyio.abc.SocketStream:
+async def _connect(endpoint: Endpoint) -> anyio.abc.SocketStream:
+    if isinstance(endpoint, UnixEndpoint):
+        return await anyio.connect_unix(endpoint.path)
+    if isinstance(endpoint, TcpEndpoint):
+        return await anyio.connect_tcp(endpoint.host, endpoint.port)
+    return await _connect_vsock(endpoint)
+
+
+async def _connect_vsock(endpoint: VsockEndpoint) -> anyio.abc.SocketStream:
     sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (cid, port))
+        await asyncio.get_running_loop().sock_connect(sock, (endpoint.cid, endpoint.port))
     except BaseException:
         sock.close()
         raise
@@ -231,13 +232,3 @@ class EgressTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-
-
-def _parse_destination(text: str) -> tuple[str, int]:
-    host, separator, port_text = text.rpartition(":")
-    host = host.strip("[]").lower()
-    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"egress destination {text!r} is not host:port")
-    if not all(character.isalnum() or character in ".-:" for character in host) or not host.isascii():
-        raise ValueError(f"egress host {host!r} has invalid characters")
-    return host, int(port_text)

@@ -3,19 +3,20 @@
 Client libraries (httpx, ``openai``, asyncpg, redis) dial ``host:port`` over TCP. An enclave has no
 network interface besides ``lo``, so for each allowlisted destination the runtime opens a TCP listener on
 a loopback address *inside* and copies each accepted connection, byte for byte, into that destination's
-tunnel (``unix:/path`` locally, ``vsock:3:PORT`` in production). The copy is host_proxy's pump, used as an
-"ingress"-shaped rule ``tcp:127.0.0.1:PORT=unix:/path``. A destination without a listener is simply a
-refused connection: there is no other way out.
+tunnel (``vsock:3:PORT`` in production, ``unix:/path`` locally, ``tcp:ADDRESS:PORT`` in a QEMU test boot).
+The copy is host_proxy's pump, as a ``forward`` route ``tcp:127.0.0.1:PORT → tunnel``. A destination
+without a listener is simply a refused connection: there is no other way out.
 
 Where each destination's listener goes (``plan_forwarders``):
 
 * the host is a loopback literal (``127.0.0.0/8``, ``::1``): on ``host:port`` itself, so localnet URLs
   such as ``http://127.0.0.1:9000`` work unchanged inside an interface-less network namespace, whose
   loopback is not the host's;
-* the host is a name: it must resolve *inside* (the image's ``/etc/hosts``; there is no DNS in an
-  enclave) to loopback addresses only, and the listener goes there. Production images ship one line per
-  allowlisted name, e.g. ``127.0.0.2 api.openai.com``; clients keep ``https://api.openai.com`` and
-  validate TLS for the real name inside, so the host only ever forwards ciphertext;
+* the host is a name: it must resolve *inside* to loopback addresses only, and the listener goes there.
+  In the image the runtime writes ``/etc/hosts`` at boot from the manifest (``EnclaveDocument.hosts_file``,
+  one address per name, e.g. ``127.0.0.2 api.openai.com``) and the image's ``/etc/nsswitch.conf`` says
+  ``hosts: files``: there is no DNS. Clients keep ``https://api.openai.com`` and validate TLS for the
+  real name inside, so the host only ever forwards ciphertext;
 * anything else refuses boot with :class:`ForwarderError` and the ``/etc/hosts`` line to add.
 
 Two destinations on the same loopback ``address:port`` are refused too (give each name its own 127.0.0.x).
@@ -30,10 +31,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from host_proxy import Limits, Proxy, Route, Settings, TcpEndpoint, parse_endpoint
+from host_proxy import Endpoint, Limits, Proxy, Route, Settings, TcpEndpoint
 from host_proxy.errors import HostProxyError
 
-from .egress import EgressAllowlist, TunnelEndpoint
+from .egress import EgressAllowlist
 from .errors import RuntimeConfigurationError
 
 logger = logging.getLogger("memwal.tee.forwarders")
@@ -56,10 +57,10 @@ class Forwarder:
 
     destination: str  # "host:port" as allowlisted
     listen: TcpEndpoint  # loopback address inside the enclave
-    tunnel: TunnelEndpoint
+    tunnel: Endpoint
 
     def route(self) -> Route:
-        return Route("ingress", self.listen, parse_endpoint(str(self.tunnel)), name=f"forward {self.destination}")
+        return Route("forward", self.listen, self.tunnel, name=f"forward {self.destination}")
 
 
 def resolve_locally(host: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Errors raised by ``enclave`` (the enclave runtime around the relayer).
 
     TeeError
-    ├── RuntimeConfigurationError   ENCLAVE_* variables are missing or inconsistent (boot refuses to start)
+    ├── RuntimeConfigurationError   the platform or the enclave document cannot be run (boot refuses to start)
     ├── ConfigurationCommitmentError PCR16 cannot be extended/locked, or is not in its boot state
     ├── ProvisioningError           POST /provision refused
     │   ├── SecretNotAllowed        a secret name outside the allowlist, or a malformed value
@@ -9,7 +9,8 @@
     │   └── UnknownAttestation      the envelope names a document this boot did not issue (recently)
     └── EgressDenied                an outbound (host, port) is not on the allowlist (also an httpx.ConnectError)
 
-The channel-binding errors (UserDataError, ResponseSignatureError) live in attestation.errors,
+A malformed enclave document raises manifest.ManifestError, a relayer setting the relayer refuses
+memwal_common.environment.SettingsError. The channel-binding errors (UserDataError, ResponseSignatureError) live in attestation.errors,
 shared with the client. The HTTP edge answers with generic messages and logs the detail; clients (the attested
 client, the operator CLI) get the specific error.
 """
@@ -24,13 +25,12 @@ class TeeError(Exception):
 
 
 class RuntimeConfigurationError(TeeError):
-    """The runtime's ENCLAVE_* configuration is missing or inconsistent."""
+    """The platform or the enclave document cannot be run (configuration in the environment, a forwarder
+    that cannot listen, ...)."""
 
 
 class ConfigurationCommitmentError(TeeError):
     """PCR16 could not be set to the configuration commitment (already extended or locked?)."""
-
-
 
 
 class ProvisioningError(TeeError):

@@ -1,20 +1,16 @@
-"""The enclave runtime: boot the identity, commit the configuration, serve TLS, wait for secrets,
-then run the relayer behind signed responses.
+"""The enclave runtime: commit the configuration, serve attested TLS, wait for secrets, then run the
+relayer behind signed responses. boot.py builds it (configuration, attester, identity) from a platform.
 
-Boot order (``run``):
-    (1) settings   non-secret configuration from the environment, validated (secrets are not there yet)
-    (2) attester   ENCLAVE_ATTESTER=nsm (default, /dev/nsm, no fallback) | simulator (explicit, loud)
-    (3) identity   TLS P-256 key + self-signed certificate, Ed25519 identity key, X25519 provisioning key
-    (4) commitment SHA-384(canonical configuration JSON) extended into PCR16, PCR16 locked
-    (5) serve      one hypercorn server, TLS terminated here, on BIND (host:port, unix:/path, fd://N)
-    (6) secrets    wait for POST /provision (one-shot), then start_relayer(...) with them merged in
+What it does once built:
+    commit     SHA-384 of the enclave document (the manifest minus [host]) extended into PCR16, PCR16 locked
+    serve      one hypercorn server on the ingress socket boot.py opened; TLS terminates here
+    secrets    wait for POST /provision (one-shot), then start_relayer(...) with them merged in
 
 Routing (``EnclaveRuntime.app``): ``/attestation``, ``/provision`` and ``/health`` are the runtime's;
 everything else goes to the relayer once it is ready, and is answered 503 before that
 (``{"error":"enclave not provisioned"}`` until secrets arrive, then ``"enclave starting"``). Every
 response except ``/attestation`` (a self-authenticating document) is signed (response_signing.py).
 
-Steps (1)–(4) from the environment are in boot.py.
 """
 
 from __future__ import annotations
@@ -23,6 +19,8 @@ import asyncio
 import enum
 import json
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -33,19 +31,20 @@ from hypercorn.config import Config
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attestation.nsm import Attester
 from attestation.user_data import EnclaveUserData
+from manifest import EnclaveDocument
 
 from .attestation_route import TokenBucket, attestation_endpoint
-from .config_commitment import RuntimeConfiguration, commit_configuration
+from .config_commitment import commit_configuration
 from .egress import EgressAllowlist
-from .errors import RuntimeConfigurationError
 from .provisioning import IssuedDocuments, SealedEnvelopeSource, SecretSource
 from .response_signing import ResponseSigningMiddleware
 from .tls_identity import EnclaveIdentity
 
-logger = logging.getLogger("memwal.tee.runtime")
+logger = logging.getLogger("memwal.enclave.runtime")
 
 RUNTIME_PATHS = ("/attestation", "/provision", "/health")
 CERTIFICATE_CHECK_SECONDS = 3600.0
@@ -75,7 +74,7 @@ class InMemoryTlsConfig(Config):
 
 
 def hypercorn_tls_config(bind: str, identity: EnclaveIdentity) -> tuple[InMemoryTlsConfig, ssl.SSLContext]:
-    """The relayer's hypercorn limits (relayer.serve.hypercorn_config) with TLS from ``identity``."""
+    """The relayer's hypercorn limits (relayer.serve.hypercorn_config) with TLS from ``identity``; ``bind`` is fd://N."""
     from relayer.serve import hypercorn_config
 
     context = identity.server_ssl_context()
@@ -92,8 +91,8 @@ class EnclaveRuntime:
     def __init__(
         self,
         *,
-        settings,
-        environment: Mapping[str, str],
+        document: EnclaveDocument,
+        relayer_environment: Mapping[str, str],
         attester: Attester,
         identity: EnclaveIdentity,
         egress: EgressAllowlist,
@@ -101,16 +100,13 @@ class EnclaveRuntime:
         relayer_starter: Callable[..., Awaitable[Any]] | None = None,
         attestation_limiter: TokenBucket | None = None,
     ) -> None:
-        self.settings = settings
-        self._environment = dict(environment)
+        self.document = document
+        self._environment = dict(relayer_environment)
         self.attester = attester
         self.identity = identity
         self.egress = egress
         self._clock = clock
-        self.configuration = RuntimeConfiguration.from_settings(
-            settings, egress_allowlist=egress.destinations(), tls_hostname=identity.hostname
-        )
-        self.configuration_digest = self.configuration.digest()
+        self.configuration_digest = document.digest()
         self.user_data = EnclaveUserData(
             tls_spki_sha256=identity.tls_spki_sha256,
             configuration_sha384=self.configuration_digest,
@@ -119,7 +115,7 @@ class EnclaveRuntime:
         self.issued_documents = IssuedDocuments()
         self.secret_source: SecretSource = SealedEnvelopeSource(identity.provisioning_key, self.issued_documents)
         self.state = RelayerState.WAITING_FOR_SECRETS
-        self._relayer: Any = None
+        self._relayer: ASGIApp | None = None
         self._relayer_starter = relayer_starter
         self._router = Router(
             routes=[
@@ -146,13 +142,13 @@ class EnclaveRuntime:
         )
 
     def commit(self) -> bytes:
-        """Boot step (4): extend PCR16 with the configuration digest and lock it."""
+        """Extend PCR16 with the document's digest and lock it (boot step (6))."""
         value = commit_configuration(self.attester, self.configuration_digest)
         logger.info("configuration sha384 %s committed to PCR16", self.configuration_digest.hex())
         return value
 
     async def run_relayer(self, stack: AsyncExitStack, shutdown: asyncio.Event) -> None:
-        """Boot step (6): wait for the secrets, then start the relayer with them."""
+        """Wait for the secrets, then start the relayer with them (the secret names never overlap the document's)."""
         secrets = await self.secret_source.obtain()
         self.state = RelayerState.STARTING
         try:
@@ -161,11 +157,6 @@ class EnclaveRuntime:
             environment = {**self._environment, **secrets.values}
             settings = Settings.from_environ(environment)
             settings.validate()
-            again = RuntimeConfiguration.from_settings(
-                settings, egress_allowlist=self.egress.destinations(), tls_hostname=self.identity.hostname
-            )
-            if again.digest() != self.configuration_digest:
-                raise RuntimeConfigurationError("provisioned secrets changed the committed configuration")
             starter = self._relayer_starter
             if starter is None:
                 from relayer.serve import start_relayer as starter
@@ -177,7 +168,7 @@ class EnclaveRuntime:
         self.state = RelayerState.READY
         logger.info("relayer ready")
 
-    async def renew_certificate_forever(self, context) -> None:
+    async def renew_certificate_forever(self, context: ssl.SSLContext) -> None:
         """Re-issue the TLS certificate over the same key before it expires (the SPKI binding holds)."""
         while True:
             await asyncio.sleep(CERTIFICATE_CHECK_SECONDS)
@@ -186,23 +177,24 @@ class EnclaveRuntime:
                 self.identity.load_into(context)
                 logger.info("TLS certificate re-issued over the same key")
 
-    async def serve(self, bind: str, shutdown: asyncio.Event) -> None:
-        """Boot step (5) and (6): serve until ``shutdown``; stop the relayer after the server."""
+    async def serve(self, listener: socket.socket, shutdown: asyncio.Event) -> None:
+        """Serve on ``listener`` (the caller keeps and closes it) until ``shutdown``; stop the relayer after."""
         from hypercorn.asyncio import serve as hypercorn_serve
 
-        config, context = hypercorn_tls_config(bind, self.identity)
+        # hypercorn closes the socket it is given, so it gets a duplicate of ours.
+        config, context = hypercorn_tls_config(f"fd://{os.dup(listener.fileno())}", self.identity)
         async with AsyncExitStack() as stack:
             relayer = asyncio.create_task(self.run_relayer(stack, shutdown))
             renewal = asyncio.create_task(self.renew_certificate_forever(context))
             try:
-                logger.info("enclave runtime listening (TLS) on %s", bind)
-                await hypercorn_serve(self.app, config, shutdown_trigger=shutdown.wait)
+                logger.info("enclave runtime serving TLS; configuration sha384 %s", self.configuration_digest.hex())
+                await hypercorn_serve(self.app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
             finally:
                 for task in (relayer, renewal):
                     task.cancel()
                 await asyncio.gather(relayer, renewal, return_exceptions=True)
 
-    def _provision_endpoint(self):
+    def _provision_endpoint(self) -> Callable[[Request], Awaitable[Response]]:
         if isinstance(self.secret_source, SealedEnvelopeSource):
             return self.secret_source.endpoint()
 
@@ -221,7 +213,7 @@ class EnclaveRuntime:
         }
 
     async def _health(self, request: Request) -> Response:
-        if self.state is RelayerState.READY:
+        if self.state is RelayerState.READY and self._relayer is not None:
             status, body = await _capture(self._relayer, request.scope)
             try:
                 document = json.loads(body)
@@ -232,13 +224,13 @@ class EnclaveRuntime:
         status = "failed" if self.state is RelayerState.FAILED else "ok"
         return JSONResponse({"status": status, "enclave": self._status()}, status_code=200)
 
-    async def _dispatch(self, scope, receive, send) -> None:
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or scope.get("path") in RUNTIME_PATHS:
             await self._router(scope, receive, send)
             return
         if scope["type"] != "http":
             return
-        if self.state is RelayerState.READY:
+        if self.state is RelayerState.READY and self._relayer is not None:
             await self._relayer(scope, receive, send)
             return
         message = {
@@ -249,15 +241,15 @@ class EnclaveRuntime:
         await JSONResponse({"error": message}, status_code=503)(scope, receive, send)
 
 
-async def _capture(app, scope) -> tuple[int, bytes]:
+async def _capture(app: ASGIApp, scope: Scope) -> tuple[int, bytes]:
     """Run a GET through ``app`` in memory and return (status, body)."""
     status = 500
     parts: list[bytes] = []
 
-    async def receive():
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message):
+    async def send(message: Message) -> None:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]

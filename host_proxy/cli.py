@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from manifest import ManifestError, load_manifest
 from memwal_common.logs import configure_logging
 
 from .addresses import parse_endpoint
-from .errors import HostProxyError
+from .channels import ParentChannels
+from .errors import ConfigurationError, HostProxyError
+from .manifest_settings import settings_from_manifest
 from .proxy import serve
 from .settings import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
@@ -40,6 +44,12 @@ EGRESS   --egress LISTEN=TARGET, e.g. vsock:ANY:8101=tcp:api.openai.com:443
   (there is no CONNECT or SOCKS). The target name is resolved by the host at connect time; TLS to the
   destination is again end to end, from inside the enclave.
 
+MANIFEST --manifest FILE [--transport vsock|unix:/DIR|tcp:ADDRESS]
+  One appliance manifest (TOML; docs/nitro.md) gives every route: the public ingress, one egress
+  listener per [[egress]] route, and the configuration channel on port 7000 that hands the enclave
+  its part of the manifest at boot (the enclave commits its SHA-384 to PCR16). --transport says what
+  a port number means: vsock (Nitro, the default), Unix sockets in a directory, or TCP for a QEMU test boot.
+
 Endpoints are vsock:CID:PORT (CID may be ANY or HOST), unix:/abs/path (for tests; the same code runs
 over AF_UNIX) and tcp:HOST:PORT (IPv6 as tcp:[::1]:443). A failed connect to a target closes only that
 client connection. SIGINT/SIGTERM stop accepting, let live connections finish for --graceful-timeout
@@ -56,6 +66,8 @@ config file (JSON; flags are added on top, limits given as flags win):
    "metrics": "tcp:127.0.0.1:9100"}
 
 examples:
+  python -m host_proxy --manifest /etc/memwal/manifest.toml            # a Nitro parent
+  python -m host_proxy --manifest manifest.toml --check                # print routes and the config hash
   python -m host_proxy --ingress tcp:0.0.0.0:443=vsock:16:443 \\
       --egress vsock:ANY:8101=tcp:api.openai.com:443 --metrics tcp:127.0.0.1:9100
   python -m host_proxy --config /etc/host-proxy.json --check     # validate and print the routes
@@ -68,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--manifest", type=Path, metavar="FILE", help="appliance manifest (TOML): every route and the enclave's configuration")
+    parser.add_argument(
+        "--transport",
+        default="vsock",
+        metavar="KIND",
+        help="with --manifest: vsock (default), unix:/DIR or tcp:ADDRESS (what a channel port number means)",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config file (format below)")
     parser.add_argument(
@@ -119,8 +138,20 @@ _LIMIT_FLAGS = {
 
 
 def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
-    """Merge the config file (if any) and the flags, then validate. Raises ``ConfigurationError``."""
-    settings = load_settings_file(arguments.config) if arguments.config else Settings()
+    """Merge the manifest or config file (if any) and the flags, then validate. Raises ``ConfigurationError``."""
+    if arguments.manifest is not None:
+        if arguments.config or arguments.ingress or arguments.egress:
+            raise ConfigurationError("--manifest gives every route; do not combine it with --config, --ingress or --egress")
+        try:
+            deployment = load_manifest(arguments.manifest)
+        except ManifestError as error:
+            raise ConfigurationError(str(error)) from None
+        channels = ParentChannels.parse(arguments.transport, enclave_cid=deployment.host.enclave_cid)
+        settings = settings_from_manifest(deployment, channels)
+    elif arguments.transport != "vsock":
+        raise ConfigurationError("--transport only applies to --manifest")
+    else:
+        settings = load_settings_file(arguments.config) if arguments.config else Settings()
     routes = list(settings.routes)
     routes += [parse_rule("ingress", text) for text in arguments.ingress]
     routes += [parse_rule("egress", text) for text in arguments.egress]
@@ -130,7 +161,7 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         if value is not None:
             limits = with_limit(limits, key, value)
     metrics = parse_endpoint(arguments.metrics) if arguments.metrics else settings.metrics
-    settings = Settings(tuple(routes), limits, metrics)
+    settings = Settings(tuple(routes), limits, metrics, settings.configuration)
     settings.validate()
     return settings
 
@@ -146,6 +177,9 @@ def describe(settings: Settings) -> str:
     allowlist = ", ".join(str(target) for target in settings.egress_allowlist) or "(none: no egress)"
     lines.append(f"egress allowlist: {allowlist}")
     lines.append(f"metrics: {settings.metrics or 'off'}")
+    if settings.configuration is not None:
+        digest = hashlib.sha384(settings.configuration.document).hexdigest()
+        lines.append(f"configuration channel: {settings.configuration.listen} (enclave document sha384 {digest})")
     return "\n".join(lines)
 
 

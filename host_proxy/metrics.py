@@ -70,6 +70,9 @@ class ProxyMetrics:
             buckets=CONNECT_DURATION_BUCKETS_SECONDS,
             registry=r,
         )
+        self.configuration_served = Counter(
+            "host_proxy_configuration_served_total", "Enclave documents served on the configuration channel", registry=r
+        )
         self.accept_errors = Counter(
             "host_proxy_accept_errors_total", "accept() failures (e.g. out of file descriptors)", ["route"], registry=r
         )

@@ -4,7 +4,7 @@
     await proxy.start()      # binds all listeners first: a bad address fails before anything accepts
     ...
     await proxy.shutdown()   # 1. stop accepting  2. wait up to graceful_timeout  3. cancel the rest
-                             # 4. close the metrics listener
+                             # 4. close the configuration and metrics listeners
 
 ``serve(settings, *, shutdown_trigger)`` does exactly this around an awaitable that completes when the
 process should stop; the default trigger is SIGINT or SIGTERM.
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from memwal_common.signals import wait_for_shutdown_signal
 
 from .addresses import Endpoint
+from .configuration_server import CONFIGURATION_ROUTE, ConfigurationServer
 from .listener import ConnectionTracker, Listener
 from .metrics import ProxyMetrics
 from .metrics_server import MetricsServer
@@ -36,6 +37,7 @@ class Proxy:
         self._tracker: ConnectionTracker | None = None
         self._listeners: list[Listener] = []
         self._metrics_server: MetricsServer | None = None
+        self._configuration_server: ConfigurationServer | None = None
 
     @property
     def active_connections(self) -> int:
@@ -43,8 +45,11 @@ class Proxy:
 
     @property
     def addresses(self) -> dict[str, Endpoint]:
-        """Route label → the endpoint actually bound (port 0 resolved)."""
-        return {listener.route.label: listener.address for listener in self._listeners}
+        """Route label → the endpoint actually bound (port 0 resolved); ``configuration`` if served."""
+        addresses = {listener.route.label: listener.address for listener in self._listeners}
+        if self._configuration_server is not None:
+            addresses[CONFIGURATION_ROUTE] = self._configuration_server.address
+        return addresses
 
     @property
     def metrics_address(self) -> Endpoint | None:
@@ -58,6 +63,12 @@ class Proxy:
             for listener in listeners:
                 listener.bind()
                 self._listeners.append(listener)
+            configuration = self.settings.configuration
+            if configuration is not None:
+                self._configuration_server = ConfigurationServer(
+                    configuration.listen, configuration.document, on_served=self.metrics.configuration_served.inc
+                )
+                await self._configuration_server.start()
             if self.settings.metrics is not None:
                 self._metrics_server = MetricsServer(self.settings.metrics, self.metrics.render)
                 await self._metrics_server.start()
@@ -67,6 +78,8 @@ class Proxy:
         for listener in self._listeners:
             listener.start()
             logger.info("%s: %s → %s", listener.route.label, listener.address, listener.route.target)
+        if self._configuration_server is not None:
+            logger.info("%s: serving the enclave document on %s", CONFIGURATION_ROUTE, self._configuration_server.address)
 
     async def shutdown(self) -> None:
         for listener in self._listeners:
@@ -77,6 +90,9 @@ class Proxy:
             if not await self._tracker.wait_idle(graceful):
                 logger.warning("cancelling %d connection(s) still open", self._tracker.active)
                 await self._tracker.cancel_all()
+        if self._configuration_server is not None:
+            await self._configuration_server.close()
+            self._configuration_server = None
         if self._metrics_server is not None:
             await self._metrics_server.close()
             self._metrics_server = None

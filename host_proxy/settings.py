@@ -4,15 +4,18 @@ Two kinds of route, each a fixed (listen → target) pair:
 
 * **ingress**: a public TCP listener on the parent host → the enclave (``vsock:CID:PORT``). TLS is
   terminated inside the enclave, so the host forwards ciphertext it cannot read.
-* **egress**: a listener the enclave can reach (``vsock:ANY:PORT``; ``unix:/path`` in tests) → one
-  allowlisted ``tcp:HOST:PORT``. The destination is fixed per listener, so the set of egress targets *is*
-  the allowlist: the enclave cannot name any other host or port.
+* **egress**: a listener the enclave can reach (``vsock:ANY:PORT``; ``unix:/path`` in tests, loopback
+  ``tcp:`` for a QEMU test boot) → one allowlisted ``tcp:HOST:PORT``. The destination is fixed per
+  listener, so the set of egress targets *is* the allowlist: the enclave cannot name any other host or port.
 
-The config file is plain JSON (``load_settings_file``); command-line flags are merged on top of it.
+Besides routes, the proxy may serve the enclave document on the configuration channel
+(``ConfigurationRoute``, configuration_server.py). Settings come from an appliance manifest
+(manifest_settings.py), a JSON config file (``load_settings_file``) or flags merged on top of it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,7 +41,9 @@ DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 10 * SECONDS  # on shutdown, live connections
 DEFAULT_LISTEN_BACKLOG = 512
 MAX_CONFIG_FILE_BYTES = 1 * MIB
 
-RouteKind = Literal["ingress", "egress"]
+# "forward" is the enclave's side of egress (enclave/egress_forwarders.py): a loopback TCP listener inside
+# the enclave copying into its channel to the parent. Config files and flags name ingress and egress only.
+RouteKind = Literal["ingress", "egress", "forward"]
 ROUTE_KINDS: tuple[RouteKind, ...] = ("ingress", "egress")
 _LIMIT_KEYS = (
     "max_connections",
@@ -104,10 +109,13 @@ class Route:
         if self.kind == "egress":
             if not isinstance(self.target, TcpEndpoint):
                 raise ConfigurationError(f"egress {self.label}: the target must be an allowlisted tcp:HOST:PORT")
-            if isinstance(self.listen, TcpEndpoint):
+            if isinstance(self.listen, TcpEndpoint) and not is_loopback(self.listen.host):
                 raise ConfigurationError(
-                    f"egress {self.label}: listen on vsock: (or unix:), never TCP, so only the enclave can use it"
+                    f"egress {self.label}: listen on vsock: (or unix:, or loopback tcp: for a QEMU test boot), "
+                    "never a public TCP address, so only the enclave can use it"
                 )
+        if self.kind == "forward" and not (isinstance(self.listen, TcpEndpoint) and is_loopback(self.listen.host)):
+            raise ConfigurationError(f"forward {self.label}: listen on a loopback tcp: address inside the enclave")
         if self.kind == "ingress" and isinstance(self.target, TcpEndpoint):
             raise ConfigurationError(f"ingress {self.label}: the target is the enclave, vsock:CID:PORT (or unix:)")
         if isinstance(self.target, (TcpEndpoint, VsockEndpoint)) and self.target.port == 0:
@@ -115,10 +123,23 @@ class Route:
 
 
 @dataclass(frozen=True)
+class ConfigurationRoute:
+    """The configuration channel: ``listen`` (where the enclave dials at boot) serves ``document``."""
+
+    listen: Endpoint
+    document: bytes = field(repr=False)  # the enclave document (canonical JSON)
+
+    def validate(self) -> None:
+        if isinstance(self.listen, TcpEndpoint) and not is_loopback(self.listen.host):
+            raise ConfigurationError("the configuration channel listens on vsock:, unix: or loopback tcp: only")
+
+
+@dataclass(frozen=True)
 class Settings:
     routes: tuple[Route, ...] = ()
     limits: Limits = field(default_factory=Limits)
     metrics: Endpoint | None = None  # where to serve /metrics; None = no metrics listener
+    configuration: ConfigurationRoute | None = None  # serve the enclave document; None = not this proxy's job
 
     @property
     def egress_allowlist(self) -> tuple[Endpoint, ...]:
@@ -126,7 +147,7 @@ class Settings:
 
     def validate(self) -> None:
         if not self.routes:
-            raise ConfigurationError("no routes: give at least one --ingress or --egress rule")
+            raise ConfigurationError("no routes: give at least one --ingress or --egress rule (or a --manifest)")
         self.limits.validate()
         seen: dict[Endpoint, str] = {}
         labels: set[str] = set()
@@ -138,8 +159,22 @@ class Settings:
             if route.label in labels:
                 raise ConfigurationError(f"two routes are named {route.label!r}")
             labels.add(route.label)
+        if self.configuration is not None:
+            self.configuration.validate()
+            if self.configuration.listen in seen:
+                raise ConfigurationError(f"{self.configuration.listen} is used by the configuration channel and a route")
         if self.metrics is not None and isinstance(self.metrics, VsockEndpoint):
             raise ConfigurationError("serve metrics on tcp: or unix:, not vsock:")
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback literal (127.0.0.0/8, ::1) or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_ephemeral(endpoint: Endpoint) -> bool:
@@ -185,14 +220,20 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
     limits_data = data.get("limits", {})
     if not isinstance(limits_data, Mapping):
         raise ConfigurationError("'limits' must be an object")
-    _reject_unknown("limits", limits_data, _LIMIT_KEYS)
-    limits = Limits()
-    for key, value in limits_data.items():
-        limits = with_limit(limits, key, value)
+    limits = limits_from_mapping("limits", limits_data)
     metrics = data.get("metrics")
     if metrics is not None and not isinstance(metrics, str):
         raise ConfigurationError("'metrics' must be an endpoint string such as tcp:127.0.0.1:9100")
     return Settings(tuple(routes), limits, parse_endpoint(metrics) if metrics else None)
+
+
+def limits_from_mapping(where: str, data: Mapping[str, Any], base: Limits | None = None) -> Limits:
+    """``base`` (default: the defaults) with each ``key: value`` of ``data`` replaced; unknown keys are errors."""
+    _reject_unknown(where, data, _LIMIT_KEYS)
+    limits = base or Limits()
+    for key, value in data.items():
+        limits = with_limit(limits, key, value)
+    return limits
 
 
 def with_limit(limits: Limits, key: str, value: Any) -> Limits:

@@ -240,7 +240,7 @@ async def test_the_enclave_has_no_route_out_but_its_tunnels(appliance):
         }
         process = await asyncio.create_subprocess_exec(
             *appliance.namespace.command([sys.executable, "-c", PROBE, json.dumps(plan)]),
-            env={**os.environ, "ENCLAVE_EGRESS": appliance.environment["ENCLAVE_EGRESS"], "PYTHONPATH": str(REPOSITORY)},
+            env={**os.environ, "ENCLAVE_EGRESS": appliance.egress_allowlist, "PYTHONPATH": str(REPOSITORY)},
             cwd=Path(REPOSITORY), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,9 @@ from attestation.testing import TestPki, deterministic_rng
 from enclave.egress import EgressAllowlist
 from enclave.runtime import EnclaveRuntime
 from enclave.tls_identity import generate_identity
+from manifest import EgressRoute, EnclaveDocument
+from manifest.model import url_destination
+from manifest.variables import RELAYER_VARIABLES, URL_LIST_VARIABLES, URL_VARIABLES
 from relayer.settings import Settings
 
 IMAGE_PCRS = {0: bytes.fromhex("aa" * 48), 1: bytes.fromhex("bb" * 48), 2: bytes.fromhex("cc" * 48)}
@@ -42,6 +46,20 @@ BASE_ENVIRONMENT = {
 
 def real_now() -> datetime:
     return datetime.now(UTC)
+
+
+def document_for(relayer: Mapping[str, str] = BASE_ENVIRONMENT, *, tls_hostname: str = "enclave.test") -> EnclaveDocument:
+    """An enclave document with ``relayer``'s manifest variables and an egress route for each URL they name."""
+    variables = {name: value for name, value in relayer.items() if name in RELAYER_VARIABLES}
+    urls = [(name, variables[name]) for name in URL_VARIABLES if variables.get(name)]
+    urls += [(name, url) for name in URL_LIST_VARIABLES for url in variables.get(name, "").split(",") if url]
+    destinations = sorted({url_destination(name, url) for name, url in urls})
+    egress = [
+        EgressRoute(f"upstream-{index}", host, port, 8101 + index).as_json() for index, (host, port) in enumerate(destinations)
+    ]
+    return EnclaveDocument.from_mapping(
+        {"format": 1, "enclave": {"tls_hostname": tls_hostname}, "relayer": variables, "egress": egress}
+    )
 
 
 def expected_pcrs(pcrs=IMAGE_PCRS) -> PCRs:
@@ -78,13 +96,13 @@ class RelayerStarter:
 
 
 def make_runtime(pki: TestPki, *, boot_pcrs=IMAGE_PCRS, environment=None, starter=None, egress="", **options):
+    """A committed runtime with a simulated NSM; ``environment`` is the relayer's (non-secret) environment."""
     environment = dict(BASE_ENVIRONMENT if environment is None else environment)
-    settings = Settings.from_environ(environment)
-    settings.validate()
+    Settings.from_environ(environment).validate()
     attester = SimulatedNsm(pki=pki, clock=real_now, boot_pcrs=boot_pcrs)
     runtime = EnclaveRuntime(
-        settings=settings,
-        environment=environment,
+        document=document_for(environment),
+        relayer_environment=environment,
         attester=attester,
         identity=generate_identity(hostname="enclave.test", now=real_now()),
         egress=EgressAllowlist.parse(egress),
@@ -96,21 +114,18 @@ def make_runtime(pki: TestPki, *, boot_pcrs=IMAGE_PCRS, environment=None, starte
     return runtime
 
 
-def listening_socket() -> tuple[int, int]:
-    """A bound loopback socket handed to hypercorn as fd://N; returns (fd, port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    return sock.detach(), port
+def listening_socket() -> tuple[socket.socket, int]:
+    """A listening loopback socket for the runtime to serve on; returns (socket, port)."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
 
 
 @asynccontextmanager
 async def serving(runtime: EnclaveRuntime):
     """Serve the runtime over real TLS until the block ends; yields its https URL."""
-    fd, port = listening_socket()
+    sock, port = listening_socket()
     shutdown = asyncio.Event()
-    task = asyncio.create_task(runtime.serve(f"fd://{fd}", shutdown))
+    task = asyncio.create_task(runtime.serve(sock, shutdown))
     for _ in range(200):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -124,3 +139,4 @@ async def serving(runtime: EnclaveRuntime):
     finally:
         shutdown.set()
         await asyncio.wait_for(task, 30)
+        sock.close()

@@ -31,8 +31,8 @@ def connect(url, pki, *, pcrs=IMAGE_PCRS, now=real_now, **options):
 
 @asynccontextmanager
 async def serving_app(app, identity):
-    fd, port = listening_socket()
-    config, _ = hypercorn_tls_config(f"fd://{fd}", identity)
+    sock, port = listening_socket()
+    config, _ = hypercorn_tls_config(f"fd://{sock.detach()}", identity)
     shutdown = asyncio.Event()
     task = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=shutdown.wait))
     await asyncio.sleep(0.2)

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from enclave.egress import EgressAllowlist, EgressTransport, TunnelEndpoint
+from enclave.egress import EgressAllowlist, EgressTransport
 from enclave.errors import EgressDenied
+from host_proxy.addresses import VsockEndpoint
 
 NOW = datetime.now(UTC)
 
@@ -102,12 +103,32 @@ class TestAllowlistParsing:
     def test_parses_unix_and_vsock(self):
         allowlist = EgressAllowlist.parse("api.openai.com:443=vsock:3:8101, Fullnode.test:443=unix:/run/sui.sock")
         assert allowlist.destinations() == ("api.openai.com:443", "fullnode.test:443")
-        assert allowlist.tunnel_for("API.openai.com", 443) == TunnelEndpoint(kind="vsock", cid=3, port=8101)
+        assert allowlist.tunnel_for("API.openai.com", 443) == VsockEndpoint(3, 8101)
         assert str(allowlist.tunnel_for("fullnode.test", 443)) == "unix:/run/sui.sock"
+
+    def test_text_form_reads_back(self):
+        allowlist = EgressAllowlist.parse("b.test:443=tcp:10.0.2.2:8102,a.test:443=unix:/run/a.sock")
+        assert EgressAllowlist.parse(allowlist.text()).text() == allowlist.text()
+        assert allowlist.text() == "a.test:443=unix:/run/a.sock,b.test:443=tcp:10.0.2.2:8102"
+
+    @pytest.mark.parametrize(
+        ("transport", "tunnel"),
+        [("vsock", "vsock:3:8101"), ("unix:/run/enclave", "unix:/run/enclave/port-8101.sock"), ("tcp:10.0.2.2", "tcp:10.0.2.2:8101")],
+    )
+    def test_from_the_document_through_each_transport(self, transport, tunnel):
+        from host_proxy.channels import EnclaveChannels
+
+        from .conftest import document_for
+
+        document = document_for()
+        allowlist = EgressAllowlist.from_document(document, EnclaveChannels.parse(transport))
+        assert allowlist.destinations() == tuple(sorted(route.destination for route in document.egress))
+        first = document.egress[0]
+        assert str(allowlist.tunnel_for(first.host, first.port)) == tunnel
 
     @pytest.mark.parametrize(
         "text",
-        ["a.test", "a.test:443", "a.test:0=unix:/x", "a.test:443=tcp:1.2.3.4:5", "a.test:443=vsock:3",
+        ["a.test", "a.test:443", "a.test:0=unix:/x", "a.test:443=ftp:1.2.3.4:5", "a.test:443=vsock:3", "a.test:443=unix:x",
          "a.test:443=unix:/x,a.test:443=unix:/y", "a b:443=unix:/x", "a.test:99999=unix:/x"],
     )  # fmt: skip
     def test_refuses_malformed(self, text):

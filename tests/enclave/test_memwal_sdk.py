@@ -25,7 +25,7 @@ from enclave.runtime import EnclaveRuntime
 from enclave.tls_identity import generate_identity
 from relayer.settings import Settings
 
-from .conftest import IMAGE_PCRS, real_now, serving
+from .conftest import IMAGE_PCRS, document_for, real_now, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.interop, pytest.mark.database]
 
@@ -62,11 +62,10 @@ async def test_official_sdk_through_the_attested_client(localnet, tee_pki):
     environment = localnet.relayer_environment()
     secrets = {name: environment.pop(name) for name in sorted(PROVISIONABLE_SECRETS) if environment.get(name)}
     assert {"SERVER_SUI_PRIVATE_KEYS", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"} <= set(secrets)
-    settings = Settings.from_environ(environment)
-    settings.validate()
+    Settings.from_environ(environment).validate()
     runtime = EnclaveRuntime(
-        settings=settings,
-        environment=environment,
+        document=document_for(environment, tls_hostname="localhost"),
+        relayer_environment=environment,
         attester=SimulatedNsm(pki=tee_pki, clock=real_now, boot_pcrs=IMAGE_PCRS),
         identity=generate_identity(hostname="localhost", now=real_now()),
         egress=EgressAllowlist.parse(""),

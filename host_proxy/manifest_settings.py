@@ -1,0 +1,48 @@
+"""Proxy settings from an appliance manifest: the one document that also configures the enclave.
+
+    ingress        [host].public_ingress → the enclave's [enclave].ingress_port
+    egress <name>  the parent's [[egress]].vsock_port → tcp:destination (one per route: the allowlist)
+    configuration  the parent's manifest.CONFIGURATION_PORT serves the enclave document (canonical JSON)
+    metrics        [host].metrics, when set
+    limits         [host.limits] over the defaults below
+
+The channels (``ParentChannels``) say what a port number means: vsock on Nitro, Unix sockets for the
+local appliance, TCP for a QEMU test boot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manifest import CONFIGURATION_PORT, Manifest
+
+from .addresses import TcpEndpoint, parse_endpoint
+from .channels import ParentChannels
+from .errors import ConfigurationError
+from .settings import ConfigurationRoute, Limits, Route, Settings, limits_from_mapping
+
+# The enclave's clients pool their upstream connections (asyncpg, redis, httpx) and its server closes idle
+# client connections itself (hypercorn keep-alive), so the host cuts nothing for idleness unless told to.
+MANIFEST_DEFAULT_LIMITS = Limits(idle_timeout_seconds=0.0)
+INGRESS_ROUTE = "ingress"
+
+
+def settings_from_manifest(deployment: Manifest, channels: ParentChannels) -> Settings:
+    """Every route, the configuration channel, metrics and limits of ``deployment``; validated."""
+    enclave, host = deployment.enclave, deployment.host
+    try:
+        routes = [Route("ingress", parse_endpoint(host.public_ingress), channels.to_enclave(enclave.ingress_port), INGRESS_ROUTE)]
+        routes += [
+            Route("egress", channels.listen(route.vsock_port), TcpEndpoint(route.host, route.port), route.name)
+            for route in enclave.egress
+        ]
+        limits_data: dict[str, Any] = dict(host.limits)
+        limits = limits_from_mapping("host.limits", limits_data, MANIFEST_DEFAULT_LIMITS)
+        metrics = parse_endpoint(host.metrics) if host.metrics else None
+    except ConfigurationError as error:
+        raise ConfigurationError(f"manifest: {error}") from None
+    configuration = ConfigurationRoute(channels.listen(CONFIGURATION_PORT), enclave.canonical_json())
+    settings = Settings(tuple(routes), limits, metrics, configuration)
+    settings.validate()
+    return settings
+

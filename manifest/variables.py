@@ -1,0 +1,74 @@
+"""Which environment variables of the relayer and sidecar a manifest may set, and which it may not.
+
+The relayer and sidecar read their configuration from environment variables (README's configuration
+table). Inside the enclave those variables come from exactly three places, and each name belongs to
+exactly one of them:
+
+* ``RELAYER_VARIABLES``: the manifest's ``[relayer]`` table, committed to PCR16 with the rest of it;
+* ``RUNTIME_VARIABLES``: set by the enclave runtime itself (where to listen, where the sidecar socket
+  lives, the log format); a manifest naming one is refused;
+* ``attestation.provisioning.PROVISIONABLE_SECRETS``: only through sealed provisioning, never the host.
+
+``tests/manifest/test_variables.py`` reads every environment lookup in relayer/ and sidecar/ and
+fails when a name is in none of the three (or in two).
+"""
+
+from __future__ import annotations
+
+RELAYER_VARIABLES = frozenset(
+    {
+        # HTTP and accounts
+        "ALLOWED_ORIGINS",
+        "MAX_BODY_BYTES",
+        "MEMWAL_ACCOUNT_ID",
+        "MEMWAL_BUILD_COMMIT",
+        "DELEGATE_CACHE_HOURS",
+        "AUTH_MAX_CLOCK_DRIFT_SECS",
+        # chain
+        "SUI_NETWORK",
+        "SUI_PROTOCOL",
+        "SUI_RPC_URL",
+        "SUI_GRAPHQL_URL",
+        "SUI_GAS_BUDGET",
+        "MEMWAL_PACKAGE_ID",
+        "MEMWAL_REGISTRY_ID",
+        # embeddings and LLM
+        "OPENAI_API_BASE",
+        "EMBEDDING_MODEL",
+        "LLM_MODEL",
+        "UPSTREAM_TIMEOUT_SECS",
+        "EMBEDDING_CACHE_TTL_SECS",
+        # Walrus
+        "WALRUS_PUBLISHER_URL",
+        "WALRUS_AGGREGATOR_URL",
+        "WALRUS_AGGREGATOR_URLS",
+        "WALRUS_PACKAGE_ID",
+        "WALRUS_STORAGE_EPOCHS",
+        "WALRUS_AGGREGATOR_RACE_AFTER_MS",
+        "WALRUS_TIMEOUT_SECS",
+        "WALRUS_MAX_BLOB_BYTES",
+        "WALRUS_UPLOAD_CONCURRENCY",
+        # Seal
+        "SEAL_SERVER_CONFIGS",
+        "SEAL_THRESHOLD",
+        "SEAL_KEY_SERVER_TIMEOUT_MS",
+        # sidecar process, jobs, limits, caches
+        "SIDECAR_START_TIMEOUT_SECS",
+        "WALLET_JOB_CONCURRENCY",
+        "JOB_MAX_ATTEMPTS",
+        "JOB_LEASE_SECS",
+        "RATE_LIMIT_DISABLED",
+        "RATE_LIMIT_REQUESTS_PER_MINUTE",
+        "RATE_LIMIT_REQUESTS_PER_HOUR",
+        "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE",
+        "RATE_LIMIT_STORAGE_BYTES",
+        "BLOB_CACHE_TTL_SECS",
+        "BLOB_CACHE_MAX_BYTES",
+    }
+)
+
+RUNTIME_VARIABLES = frozenset({"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT"})
+
+# Variables of the URLs the relayer and sidecar dial: each one's host:port must be an [[egress]] destination.
+URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL", "WALRUS_AGGREGATOR_URL")
+URL_LIST_VARIABLES = ("WALRUS_AGGREGATOR_URLS",)
