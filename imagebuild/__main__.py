@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imagebuild import eif, pcr
-from imagebuild.build import REPOSITORY_ROOT, build_image
+from imagebuild.build import REPOSITORY_ROOT, build_image, committed_tree
 from imagebuild.errors import ImageBuildError
 from imagebuild.verify import compare, format_table, load_published, rebuild
 
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m imagebuild", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    build = commands.add_parser("build", help="build enclave.eif and pcrs.json from this checkout")
+    build = commands.add_parser("build", help="build enclave.eif and pcrs.json from this checkout's HEAD (git archive)")
     build.add_argument("--out", type=Path, default=REPOSITORY_ROOT / "build" / "image", help="output directory (default: build/image)")
     build.add_argument("--cache", type=Path, default=REPOSITORY_ROOT / "build" / "cache", help="download cache (default: build/cache)")
     show = commands.add_parser("pcrs", help="parse an EIF (checking its CRC) and print its PCRs as JSON")
@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(arguments: argparse.Namespace) -> int:
-    result = build_image(checkout=REPOSITORY_ROOT, out=arguments.out.resolve(), cache=arguments.cache.resolve())
+    with committed_tree(REPOSITORY_ROOT) as checkout:
+        result = build_image(checkout=checkout, out=arguments.out.resolve(), cache=arguments.cache.resolve())
     print(result.measurements.to_json(), end="")
     print(f"eif:     {result.eif_path}  ({result.eif_size / 1024**2:.1f} MiB, sha256 {result.eif_sha256})")
     print(f"pcrs:    {result.pcrs_path}")

@@ -60,7 +60,6 @@ class Lock:
     runtime_debs: tuple[DebianPackage, ...]
     wheels: tuple[Wheel, ...]
     excluded_requirements: dict[str, str]
-    application_packages: tuple[str, ...]
     sha256: str  # of the lock file's bytes, recorded in the EIF metadata
 
 
@@ -123,7 +122,6 @@ def parse_lock(raw: bytes) -> Lock:
         runtime_debs=tuple(_deb(item, archives) for item in _require(data, "runtime_debs", list)),
         wheels=wheels,
         excluded_requirements=dict(_require(data, "excluded_requirements", dict)),
-        application_packages=tuple(_require(data, "application_packages", list)),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
     if not 0 < lock.source_date_epoch < 2**32:

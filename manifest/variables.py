@@ -9,7 +9,7 @@ exactly one of them:
   lives, the log format); a manifest naming one is refused;
 * ``attestation.provisioning.PROVISIONABLE_SECRETS``: only through sealed provisioning, never the host.
 
-``tests/manifest/test_variables.py`` reads every environment lookup in relayer/ and sidecar/ and
+``tests/manifest/test_variables.py`` reads every environment lookup in the image's modules and
 fails when a name is in none of the three (or in two).
 """
 
