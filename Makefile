@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run run-plain test lint test-external bench image verify-build venv node clean help
+.PHONY: run run-plain test lint test-external bench image verify-build enclave-run venv node clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,7 +34,7 @@ run-plain: $(STAMP)  ## the plain stack, no enclave (embedded databases, localne
 	$(PY) -m devtools.devstack
 
 # Packages mypy checks (all of them once each is clean); strictness per package is set in pyproject.toml.
-MYPY_PACKAGES := attestation chain sealcrypto memwal_common localnet devtools bench imagebuild
+MYPY_PACKAGES := attestation chain sealcrypto memwal_common localnet devtools bench imagebuild enclave host_proxy manifest
 
 test: $(STAMP) $(NODE_STAMP) lint  ## lint, then run the whole test suite
 	@bash scripts/system-deps.sh
@@ -50,11 +50,16 @@ test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE
 bench: $(STAMP)  ## run the benchmarks in bench/
 	$(PY) -m bench
 
-image: $(STAMP)  ## build the reproducible enclave image and print its PCRs
+image: $(STAMP)  ## build the reproducible enclave image from the committed tree (HEAD) and print its PCRs
 	$(PY) -m imagebuild build
 
 verify-build: $(STAMP)  ## rebuild in a fresh directory and compare with PCRS=published.json
 	$(PY) -m imagebuild verify --pcrs $(PCRS)
+
+EIF ?= build/image/enclave.eif
+enclave-run: $(STAMP)  ## on a Nitro parent: nitro-cli run-enclave sized by MANIFEST=file.toml [EIF=…] [DEBUG=1]
+	@test -n "$(MANIFEST)" || { echo "usage: make enclave-run MANIFEST=manifest.toml [EIF=$(EIF)] [DEBUG=1]  (docs/nitro.md)"; exit 2; }
+	$(PY) -m host_proxy.nitro_cli --manifest $(MANIFEST) --eif $(EIF) $(if $(DEBUG),--debug-mode)
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules build

@@ -20,7 +20,7 @@ import base64
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -78,7 +78,7 @@ def attestation_endpoint(
     public_key: bytes,
     limiter: TokenBucket | None = None,
     on_issued: Callable[[bytes], None] = lambda document: None,
-):
+) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint for ``GET /attestation``."""
     limiter = limiter or TokenBucket(rate=DEFAULT_RATE_PER_SECOND, burst=DEFAULT_BURST)
     nsm_lock = asyncio.Lock()

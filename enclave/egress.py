@@ -20,7 +20,7 @@ import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -166,8 +166,14 @@ def _translate(error: Exception) -> Exception:
     return error
 
 
+class _ClosableStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: _ClosableStream) -> None:
         self._stream = stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -226,7 +232,7 @@ class EgressTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_ResponseStream(response.stream),
+            stream=_ResponseStream(cast(_ClosableStream, response.stream)),
             extensions=response.extensions,
         )
 

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from attestation.nsm import Attester
 from attestation.provisioning import MAX_ENVELOPE_SIZE, EnvelopeError, open_envelope
 
 from .errors import AlreadyProvisioned, UnknownAttestation
@@ -156,7 +157,7 @@ class KmsRecipientSource:
     def __init__(
         self,
         *,
-        attester,
+        attester: Attester,
         ciphertext_blob: bytes,
         decrypt: Callable[[bytes, bytes], Awaitable[bytes]] | None = None,
         open_cms: Callable[[bytes, object], bytes] | None = None,

@@ -52,8 +52,8 @@ Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def path_and_query_of(scope: Scope) -> bytes:
     """The request target of an ASGI scope, as the client sent it."""
-    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    query = scope.get("query_string", b"")
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query: bytes = scope.get("query_string", b"")
     return raw_path + b"?" + query if query else raw_path
 
 

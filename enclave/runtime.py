@@ -157,9 +157,7 @@ class EnclaveRuntime:
             environment = {**self._environment, **secrets.values}
             settings = Settings.from_environ(environment)
             settings.validate()
-            starter = self._relayer_starter
-            if starter is None:
-                from relayer.serve import start_relayer as starter
+            starter = self._relayer_starter or _start_relayer
             self._relayer = await starter(settings, environment, stack, shutdown)
         except Exception:
             self.state = RelayerState.FAILED
@@ -221,8 +219,8 @@ class EnclaveRuntime:
                 document = {"status": "degraded"}
             document["enclave"] = self._status()
             return JSONResponse(document, status_code=status)
-        status = "failed" if self.state is RelayerState.FAILED else "ok"
-        return JSONResponse({"status": status, "enclave": self._status()}, status_code=200)
+        summary = "failed" if self.state is RelayerState.FAILED else "ok"
+        return JSONResponse({"status": summary, "enclave": self._status()}, status_code=200)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or scope.get("path") in RUNTIME_PATHS:
@@ -239,6 +237,14 @@ class EnclaveRuntime:
             RelayerState.FAILED: "relayer failed to start",
         }[self.state]
         await JSONResponse({"error": message}, status_code=503)(scope, receive, send)
+
+
+async def _start_relayer(*arguments: Any) -> ASGIApp:
+    """relayer.serve.start_relayer, imported only once secrets arrived (the relayer is not needed before)."""
+    from relayer.serve import start_relayer
+
+    app: ASGIApp = await start_relayer(*arguments)
+    return app
 
 
 async def _capture(app: ASGIApp, scope: Scope) -> tuple[int, bytes]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 METRIC_FLUSH_BYTES = 1024 * 1024  # report bytes to ``on_bytes`` in batches of this, and when the pump ends
 
@@ -87,13 +87,14 @@ class PumpSide(asyncio.BufferedProtocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.set_write_buffer_limits(high=self._pump.write_buffer_bytes)
+        stream = cast(asyncio.Transport, transport)  # a stream protocol is only ever given a stream transport
+        self.transport = stream
+        stream.set_write_buffer_limits(high=self._pump.write_buffer_bytes)
         assert self.peer is not None
         if self.peer.lost:  # the target hung up before the client was attached
-            self.transport.abort()
+            stream.abort()
         elif self.peer.transport is None:
-            self.transport.pause_reading()  # nowhere to send yet; the peer resumes us when it connects
+            stream.pause_reading()  # nowhere to send yet; the peer resumes us when it connects
         else:
             self.peer.transport.resume_reading()
 

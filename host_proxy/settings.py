@@ -242,7 +242,8 @@ def with_limit(limits: Limits, key: str, value: Any) -> Limits:
     if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)):
         kind = "an integer" if integral else "a number of seconds"
         raise ConfigurationError(f"limits.{key} must be {kind}, got {value!r}")
-    return replace(limits, **{key: value if integral else float(value)})
+    changes: dict[str, Any] = {key: value if integral else float(value)}
+    return replace(limits, **changes)
 
 
 def load_settings_file(path: Path) -> Settings:
