@@ -57,9 +57,9 @@ verify-build: $(STAMP)  ## rebuild in a fresh directory and compare with PCRS=pu
 	$(PY) -m imagebuild verify --pcrs $(PCRS)
 
 EIF ?= build/image/enclave.eif
-enclave-run: $(STAMP)  ## on a Nitro parent: nitro-cli run-enclave sized by MANIFEST=file.toml [EIF=…] [DEBUG=1]
-	@test -n "$(MANIFEST)" || { echo "usage: make enclave-run MANIFEST=manifest.toml [EIF=$(EIF)] [DEBUG=1]  (docs/nitro.md)"; exit 2; }
-	$(PY) -m host_proxy.nitro_cli --manifest $(MANIFEST) --eif $(EIF) $(if $(DEBUG),--debug-mode)
+enclave-run: $(STAMP)  ## on a Nitro parent: nitro-cli run-enclave sized by MANIFEST=file.toml [EIF=…] [DEBUG=1] [DRY_RUN=1]
+	@test -n "$(MANIFEST)" || { echo "usage: make enclave-run MANIFEST=manifest.toml [EIF=$(EIF)] [DEBUG=1] [DRY_RUN=1]  (docs/nitro.md)"; exit 2; }
+	$(PY) -m host_proxy.nitro_cli --manifest $(MANIFEST) --eif $(EIF) $(if $(DEBUG),--debug-mode) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules build

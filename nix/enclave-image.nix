@@ -1,14 +1,18 @@
 # The enclave image: our Python builder run on the Nix-fetched inputs. The builder re-checks every
 # SHA-256 and never downloads when the cache is complete, so this derivation needs no network.
-{ lib, stdenv, callPackage, python311 }:
+{ lib, stdenv, callPackage, python311, util-linux, coreutils }:
 
 let
   inputs = callPackage ./inputs.nix { };
   lock = builtins.fromJSON (builtins.readFile ../imagebuild/inputs.lock.json);
-  python = python311.withPackages (packages: [ packages.cryptography ]);
+  python = python311.withPackages (packages: [ packages.cryptography packages.packaging ]);
 
-  # Only what the image is made of: the builder, the lock files and the application packages.
-  wanted = [ "imagebuild" "requirements.lock" ] ++ lock.application_packages;
+  # The builder, the lock files, pyproject.toml (package data) and every Python package of the tree: the
+  # builder itself picks the modules `python -m enclave` imports (imagebuild/contents.py).
+  packages = builtins.attrNames (lib.filterAttrs
+    (name: type: type == "directory" && builtins.pathExists (../. + "/${name}/__init__.py"))
+    (builtins.readDir ../.));
+  wanted = [ "requirements.lock" "pyproject.toml" ] ++ packages;
   source = builtins.path {
     name = "memwal-enclave-source";
     path = ../.;
@@ -24,7 +28,8 @@ stdenv.mkDerivation {
   src = source;
   dontConfigure = true;
   dontFixup = true;
-  nativeBuildInputs = [ python ];
+  # unshare and chroot run the build-time import smoke test (imagebuild/smoke.py) in the unpacked image.
+  nativeBuildInputs = [ python util-linux coreutils ];
   SOURCE_DATE_EPOCH = toString lock.source_date_epoch;
   buildPhase = ''
     runHook preBuild

@@ -171,3 +171,49 @@ class TestNitroCli:
     def test_a_missing_eif_says_how_to_build_it(self, tmp_path, capsys):
         assert nitro_main(["--manifest", str(EXAMPLE), "--eif", str(tmp_path / "none.eif")]) == 2
         assert "make image" in capsys.readouterr().err
+
+
+class TestNitroRecipeAgreesWithTheCode:
+    """docs/nitro.md states ports, timeouts and memory rules; these are the values the code uses."""
+
+    @pytest.fixture
+    def recipe(self):
+        return (REPOSITORY / "docs" / "nitro.md").read_text()
+
+    def test_ports(self, recipe):
+        from manifest import HEARTBEAT_PORT
+        from manifest.model import DEFAULT_ENCLAVE_CID, DEFAULT_INGRESS_PORT, DEFAULT_PUBLIC_INGRESS
+
+        assert f"| configuration channel | parent, vsock port | **{CONFIGURATION_PORT}** |" in recipe
+        assert f"| boot heartbeat | parent, vsock port | {HEARTBEAT_PORT} " in recipe
+        assert f"`[enclave].ingress_port`, default {DEFAULT_INGRESS_PORT}" in recipe
+        assert f"`[host].public_ingress`, default `{DEFAULT_PUBLIC_INGRESS}`" in recipe
+        assert f"`[host].enclave_cid`, default {DEFAULT_ENCLAVE_CID}" in recipe
+
+    def test_timeouts(self, recipe):
+        from enclave.configuration import WAIT_MESSAGE, Backoff
+        from host_proxy.configuration_server import SEND_TIMEOUT_SECONDS
+        from host_proxy.manifest_settings import MANIFEST_DEFAULT_LIMITS
+
+        backoff = Backoff()
+        assert (
+            f"forever; retries after {backoff.initial_seconds:g} s doubling to {backoff.maximum_seconds:g} s; "
+            f"connect {backoff.connect_timeout_seconds:g} s, read {backoff.read_timeout_seconds:g} s; "
+            f"a reminder line every {backoff.remind_seconds:g} s"
+        ) in recipe
+        assert f"| host proxy serves one configuration frame | {SEND_TIMEOUT_SECONDS:g} s per connection |" in recipe
+        limits = MANIFEST_DEFAULT_LIMITS
+        assert f"| host proxy connect to a target | {limits.connect_timeout_seconds:g} s" in recipe
+        assert f"| host proxy idle cut | {limits.idle_timeout_seconds:g} = none" in recipe
+        assert f"| host proxy graceful shutdown | {limits.graceful_timeout_seconds:g} s" in recipe
+        assert WAIT_MESSAGE.format(channel=EnclaveChannels.vsock().describe(CONFIGURATION_PORT)) in recipe
+
+    def test_memory_rule(self, recipe):
+        from host_proxy.nitro_cli import NITRO_CLI_EIF_RATIO, WORKING_SET_MIB
+
+        assert f"**{NITRO_CLI_EIF_RATIO} × the EIF file size**" in recipe
+        assert f"`max({NITRO_CLI_EIF_RATIO} × EIF, EIF + {WORKING_SET_MIB} MiB)`" in recipe
+
+    def test_the_example_manifest_is_the_one_the_recipe_copies(self, recipe):
+        assert "docs/manifest.example.toml" in recipe
+        load_manifest(EXAMPLE)  # and it is valid
