@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 
 from attestation.nsm import Attester
 
-logger = logging.getLogger("memwal.tee.attestation")
+logger = logging.getLogger("memwal.enclave.attestation")
 
 MIN_NONCE_BYTES = 1
 MAX_NONCE_BYTES = 64

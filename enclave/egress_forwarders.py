@@ -37,7 +37,7 @@ from host_proxy.errors import HostProxyError
 from .egress import EgressAllowlist
 from .errors import RuntimeConfigurationError
 
-logger = logging.getLogger("memwal.tee.forwarders")
+logger = logging.getLogger("memwal.enclave.forwarders")
 
 # The enclave's own clients manage their connections (asyncpg and redis pools stay open for long
 # idle stretches); an idle cut here would only surface as a broken pooled connection.
@@ -69,8 +69,8 @@ def resolve_locally(host: str) -> list[str]:
         answers = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise ForwarderError(
-            f"egress destination {host!r} does not resolve inside the enclave ({error.strerror}); "
-            f"add a line such as '127.0.0.2 {host}' to the image's /etc/hosts"
+            f"egress destination {host!r} does not resolve inside the enclave ({error.strerror}); in the image the "
+            f"runtime writes /etc/hosts from the manifest, elsewhere map it to loopback (e.g. '127.0.0.2 {host}')"
         ) from None
     return sorted({str(answer[4][0]) for answer in answers})
 
@@ -112,7 +112,7 @@ def _loopback_address(host: str, resolve: Resolver) -> str:
         found = ", ".join(addresses) or "nothing"
         raise ForwarderError(
             f"egress destination {host!r} resolves to {found} inside the enclave, not only loopback; "
-            f"map it in the image's /etc/hosts, e.g. '127.0.0.2 {host}'"
+            f"map it to a loopback address in /etc/hosts, e.g. '127.0.0.2 {host}'"
         )
     return addresses[0]
 

@@ -41,7 +41,7 @@ from attestation.provisioning import MAX_ENVELOPE_SIZE, EnvelopeError, open_enve
 
 from .errors import AlreadyProvisioned, UnknownAttestation
 
-logger = logging.getLogger("memwal.tee.provisioning")
+logger = logging.getLogger("memwal.enclave.provisioning")
 
 DOCUMENT_TTL = timedelta(minutes=10)
 MAX_REMEMBERED_DOCUMENTS = 1024

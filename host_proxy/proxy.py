@@ -4,7 +4,7 @@
     await proxy.start()      # binds all listeners first: a bad address fails before anything accepts
     ...
     await proxy.shutdown()   # 1. stop accepting  2. wait up to graceful_timeout  3. cancel the rest
-                             # 4. close the configuration and metrics listeners
+                             # 4. close the metrics listener
 
 ``serve(settings, *, shutdown_trigger)`` does exactly this around an awaitable that completes when the
 process should stop; the default trigger is SIGINT or SIGTERM.
@@ -84,15 +84,15 @@ class Proxy:
     async def shutdown(self) -> None:
         for listener in self._listeners:
             await listener.stop()
+        if self._configuration_server is not None:
+            await self._configuration_server.close()
+            self._configuration_server = None
         if self._tracker is not None and self._tracker.active:
             graceful = self.settings.limits.graceful_timeout_seconds
             logger.info("waiting up to %g s for %d live connection(s)", graceful, self._tracker.active)
             if not await self._tracker.wait_idle(graceful):
                 logger.warning("cancelling %d connection(s) still open", self._tracker.active)
                 await self._tracker.cancel_all()
-        if self._configuration_server is not None:
-            await self._configuration_server.close()
-            self._configuration_server = None
         if self._metrics_server is not None:
             await self._metrics_server.close()
             self._metrics_server = None
