@@ -64,6 +64,23 @@ RELAYER_VARIABLES = frozenset(
         "RATE_LIMIT_STORAGE_BYTES",
         "BLOB_CACHE_TTL_SECS",
         "BLOB_CACHE_MAX_BYTES",
+        # timeouts and sizes (the relayer-core branch's settings, issue #7)
+        "DATABASE_COMMAND_TIMEOUT_SECS",
+        "DATABASE_CONNECT_TIMEOUT_SECS",
+        "GRACEFUL_TIMEOUT_SECS",
+        "HTTP_MAX_CONNECTIONS",
+        "KEEP_ALIVE_TIMEOUT_SECS",
+        "MAX_REQUEST_HEAD_BYTES",
+        "POLL_INTERVAL_SECS",
+        "REDIS_TIMEOUT_SECS",
+        "RETRY_AFTER_SECS",
+        "SIDECAR_CONNECT_TIMEOUT_SECS",
+        "SIDECAR_HEALTH_TIMEOUT_SECS",
+        "SIDECAR_HTTP_TIMEOUT_SECS",
+        "SIDECAR_MAX_REPLY_BYTES",
+        "SIDECAR_MAX_REQUEST_BYTES",
+        "SIDECAR_TIMEOUT_SECS",
+        "SUI_TIMEOUT_SECS",
     }
 )
 
