@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .addresses import VMADDR_CID_ANY, Endpoint, TcpEndpoint, UnixEndpoint, VsockEndpoint, parse_endpoint
+from .addresses import VMADDR_CID_ANY, Endpoint, TcpEndpoint, VsockEndpoint, parse_endpoint
 from .errors import AddressError
 
 PARENT_CID = 3  # the parent instance, as seen from inside a Nitro enclave
@@ -41,16 +41,16 @@ class _Transport:
     address: str = ""  # tcp: the other side's address
     offset: int = 0  # tcp: channel N is TCP port N + offset
 
-    def tcp_port(self, port: int) -> int:
+    def endpoint(self, port: int, *, vsock_cid: int, tcp_host: str) -> Endpoint:
+        """Channel ``port`` as an endpoint: ``vsock_cid`` for vsock, ``tcp_host`` for tcp, the shared path for unix."""
+        if self.kind == "vsock":
+            return VsockEndpoint(vsock_cid, port)
+        if self.kind == "unix":
+            return parse_endpoint(f"unix:{self.directory.rstrip('/')}/port-{port}.sock")
         shifted = port + self.offset
         if not 0 < shifted <= MAX_TCP_PORT:
             raise AddressError(f"channel port {port} + offset {self.offset} is not a TCP port")
-        return shifted
-
-    def unix_endpoint(self, port: int) -> UnixEndpoint:
-        endpoint = parse_endpoint(f"unix:{self.directory.rstrip('/')}/port-{port}.sock")
-        assert isinstance(endpoint, UnixEndpoint)
-        return endpoint
+        return TcpEndpoint(tcp_host, shifted)
 
 
 def _parse(text: str) -> _Transport:
@@ -87,18 +87,10 @@ class EnclaveChannels:
         return self.transport.kind
 
     def to_parent(self, port: int) -> Endpoint:
-        if self.transport.kind == "vsock":
-            return VsockEndpoint(PARENT_CID, port)
-        if self.transport.kind == "unix":
-            return self.transport.unix_endpoint(port)
-        return TcpEndpoint(self.transport.address, self.transport.tcp_port(port))
+        return self.transport.endpoint(port, vsock_cid=PARENT_CID, tcp_host=self.transport.address)
 
     def listen(self, port: int) -> Endpoint:
-        if self.transport.kind == "vsock":
-            return VsockEndpoint(VMADDR_CID_ANY, port)
-        if self.transport.kind == "unix":
-            return self.transport.unix_endpoint(port)
-        return TcpEndpoint("0.0.0.0", self.transport.tcp_port(port))
+        return self.transport.endpoint(port, vsock_cid=VMADDR_CID_ANY, tcp_host="0.0.0.0")
 
     def describe(self, port: int) -> str:
         """How a person reads the parent's channel ``port``: ``vsock (cid 3, port 7000)`` or the endpoint."""
@@ -123,15 +115,7 @@ class ParentChannels:
         return self.transport.kind
 
     def listen(self, port: int) -> Endpoint:
-        if self.transport.kind == "vsock":
-            return VsockEndpoint(VMADDR_CID_ANY, port)
-        if self.transport.kind == "unix":
-            return self.transport.unix_endpoint(port)
-        return TcpEndpoint("127.0.0.1", self.transport.tcp_port(port))
+        return self.transport.endpoint(port, vsock_cid=VMADDR_CID_ANY, tcp_host="127.0.0.1")
 
     def to_enclave(self, port: int) -> Endpoint:
-        if self.transport.kind == "vsock":
-            return VsockEndpoint(self.enclave_cid, port)
-        if self.transport.kind == "unix":
-            return self.transport.unix_endpoint(port)
-        return TcpEndpoint(self.transport.address, self.transport.tcp_port(port))
+        return self.transport.endpoint(port, vsock_cid=self.enclave_cid, tcp_host=self.transport.address)

@@ -10,37 +10,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from .addresses import Endpoint, bound_endpoint, listen_socket, remove_unix_socket
+from .addresses import Endpoint
 from .metrics import CONTENT_TYPE
 from .settings import KIB, SECONDS
+from .stream_server import StreamServer
 
 MAX_REQUEST_HEAD_BYTES = 8 * KIB
 REQUEST_TIMEOUT_SECONDS = 5 * SECONDS
-METRICS_LISTEN_BACKLOG = 16
 
 logger = logging.getLogger(__name__)
 
 
-class MetricsServer:
+class MetricsServer(StreamServer):
     def __init__(self, endpoint: Endpoint, render: Callable[[], bytes]) -> None:
-        self._endpoint = endpoint
+        super().__init__(endpoint, limit=MAX_REQUEST_HEAD_BYTES)
         self._render = render
-        self._server: asyncio.Server | None = None
-        self.address: Endpoint = endpoint
 
-    async def start(self) -> None:
-        sock = listen_socket(self._endpoint, backlog=METRICS_LISTEN_BACKLOG)
-        self.address = bound_endpoint(self._endpoint, sock)
-        self._server = await asyncio.start_server(self._handle, sock=sock, limit=MAX_REQUEST_HEAD_BYTES)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-            remove_unix_socket(self._endpoint)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -53,12 +39,6 @@ class MetricsServer:
                 await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as error:
             logger.debug("metrics request dropped: %s", type(error).__name__)
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass
 
     def _respond(self, head: bytes) -> tuple[str, str, bytes]:
         method, _, rest = head.partition(b" ")
