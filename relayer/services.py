@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import httpx
 import openai
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
 from chain.backends import make_chain_reader
+from memwal_common.redis_client import fail_fast_redis
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
@@ -54,17 +53,6 @@ class Services:
     job_runner: JobRunner
 
 
-def connect_redis(url: str, settings: Settings) -> redis.Redis:
-    # Fail fast when Redis is down: auth answers 503 and the limiter falls back at once instead of
-    # retrying with backoff for seconds on every request.
-    return redis.Redis.from_url(
-        url,
-        retry=Retry(NoBackoff(), 1),
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        socket_timeout=settings.redis_timeout_seconds,
-    )
-
-
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
     return await connect(
         url,
@@ -77,7 +65,7 @@ async def connect_database(url: str, settings: Settings, *, pool_size: int, migr
 
 async def open_services(
     settings: Settings, *, sidecar: SidecarApi, stack: AsyncExitStack, database: Database | None = None,
-    cache: redis.Redis | None = None,
+    cache: Redis | None = None,
 ) -> Services:
     """Open pools and clients for ``settings`` (DATABASE_URL and REDIS_URL must be set) around ``sidecar``.
 
@@ -91,7 +79,7 @@ async def open_services(
     if cache is None:
         if settings.redis_url is None:
             raise ValueError("REDIS_URL is required")
-        cache = connect_redis(settings.redis_url, settings)
+        cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         stack.push_async_callback(cache.aclose)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.sui_timeout_seconds),

@@ -6,11 +6,9 @@ import time
 from contextlib import AsyncExitStack
 
 import httpx
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from chain.backends import make_chain_reader
+from memwal_common.redis_client import fail_fast_redis
 from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices
 from sidecar.blob_opening import BlobOpener
@@ -27,13 +25,8 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
     stack.push_async_callback(http.aclose)
     cache = None
     if settings.redis_url:
-        # The cache is optional: fail fast and fall through to Walrus rather than retrying.
-        cache = redis.Redis.from_url(
-            settings.redis_url,
-            retry=Retry(NoBackoff(), 1),
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            socket_timeout=settings.redis_timeout_seconds,
-        )
+        # The cache is optional: when Redis is down, reads fall through to Walrus at once.
+        cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         stack.push_async_callback(cache.aclose)
     chain = make_chain_reader(settings.sui_url, protocol=settings.sui_protocol, http=http)
     walrus = WalrusClient(

@@ -12,13 +12,11 @@ from contextlib import AsyncExitStack
 
 import pytest
 import pytest_asyncio
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from chain.errors import ChainProtocolError, ChainUnavailable
 from devtools.processes import free_port
 from localnet.cli import create_account
+from memwal_common.redis_client import fail_fast_redis
 from memwal_common.secret import Secret
 from relayer.database.errors import (
     ConstraintViolation,
@@ -158,7 +156,7 @@ class TestOutagesThroughTheApp:
         assert_outage(await relayer.call(account, "POST", "/api/stats", {}), during_auth=True)
 
     async def test_redis_unreachable_is_503_that_the_sdk_retries(self, make_relayer, account):
-        closed = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        closed = fail_fast_redis(f"redis://127.0.0.1:{free_port()}", timeout_seconds=1)
         make_relayer.stack.push_async_callback(closed.aclose)
         relayer = await make_relayer(cache=closed)
         assert_outage(await relayer.call(account, "POST", "/api/stats", {}), during_auth=True)
