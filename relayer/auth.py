@@ -131,9 +131,11 @@ class Authenticator:
         signature_hex = headers.get("x-signature", "")
         timestamp = headers.get("x-timestamp", "")
         if not public_key_hex or not signature_hex or not timestamp:
+            logger.info("auth rejected: missing auth headers")
             raise AuthRejected("missing auth headers")
         nonce = headers.get("x-nonce")
         if not nonce:
+            logger.info("auth rejected: missing x-nonce (legacy SDK)")
             raise LegacySdk("missing x-nonce (legacy SDK)")
         started = time.monotonic()
         try:
