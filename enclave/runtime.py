@@ -73,13 +73,18 @@ class InMemoryTlsConfig(Config):
         return self._tls_context
 
 
-def hypercorn_tls_config(bind: str, identity: EnclaveIdentity) -> tuple[InMemoryTlsConfig, ssl.SSLContext]:
-    """The relayer's hypercorn limits (relayer.serve.hypercorn_config) with TLS from ``identity``; ``bind`` is fd://N."""
+def hypercorn_tls_config(
+    bind: str, identity: EnclaveIdentity, environment: Mapping[str, str]
+) -> tuple[InMemoryTlsConfig, ssl.SSLContext]:
+    """The relayer's hypercorn limits (relayer.serve.hypercorn_config, from the relayer variables of the
+    configuration document) with TLS from ``identity``; ``bind`` is fd://N."""
+    # Imported here: the relayer's modules load only once the runtime serves, keeping boot to the wait short.
     from relayer.serve import hypercorn_config
+    from relayer.settings import Settings
 
     context = identity.server_ssl_context()
     config = InMemoryTlsConfig(context)
-    template = hypercorn_config(bind)
+    template = hypercorn_config(bind, Settings.from_environ(environment))
     for name in ("bind", "accesslog", "graceful_timeout", "h11_max_incomplete_size", "keep_alive_timeout"):
         setattr(config, name, getattr(template, name))
     return config, context
@@ -180,7 +185,7 @@ class EnclaveRuntime:
         from hypercorn.asyncio import serve as hypercorn_serve
 
         # hypercorn closes the socket it is given, so it gets a duplicate of ours.
-        config, context = hypercorn_tls_config(f"fd://{os.dup(listener.fileno())}", self.identity)
+        config, context = hypercorn_tls_config(f"fd://{os.dup(listener.fileno())}", self.identity, self._environment)
         async with AsyncExitStack() as stack:
             relayer = asyncio.create_task(self.run_relayer(stack, shutdown))
             renewal = asyncio.create_task(self.renew_certificate_forever(context))

@@ -1,4 +1,8 @@
-"""build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus /v1 namespaces)."""
+"""build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus /v1 namespaces).
+
+Middleware, outermost first: request ids and HTTP metrics, CORS, then the error edge (relayer/http_errors.py)
+that answers whatever a route raises.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,52 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
+from relayer.http_errors import ErrorEdge, starlette_http_error
 from relayer.observability import ObservabilityMiddleware
 from relayer.routes import admin, analyze, memories, public, search
+from relayer.services import Services
 
 
-def build_app(services) -> Starlette:
-    route_list = (
-        public.routes(services)
-        + memories.routes(services)
-        + search.routes(services)
-        + analyze.routes(services)
-        + admin.routes(services)
-    )
+def build_app(services: Services) -> Starlette:
+    signed, settings = services.signed, services.settings
+    route_list: list[BaseRoute] = [
+        *public.routes(sidecar=services.sidecar, job_runner=services.job_runner, settings=settings, registry=services.metrics),
+        *memories.routes(
+            signed, preparer=services.preparer, runner=services.job_runner, jobs=services.jobs, storage=services.storage
+        ),
+        *search.routes(signed, embedder=services.embedder, reader=services.reader, vectors=services.vectors, llm=services.llm),
+        *analyze.routes(
+            signed, embedder=services.embedder, reader=services.reader, llm=services.llm, limiter=services.limiter,
+            preparer=services.preparer, runner=services.job_runner,
+        ),
+        *admin.routes(
+            signed, sidecar=services.sidecar, reader=services.reader, vectors=services.vectors, embedder=services.embedder,
+            index=services.namespaces, package_id=settings.package_id,
+        ),
+    ]
 
-    def route_of(scope) -> str:
+    def route_of(scope: Scope) -> str:
         for route in route_list:
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                return route.path
+                return getattr(route, "path", "unknown")
         return "unknown"
 
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
     middleware = [Middleware(ObservabilityMiddleware, metrics=services.metrics, route_of=route_of)]
-    if services.settings.allowed_origins:
+    if settings.allowed_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(services.settings.allowed_origins),
+                allow_origins=list(settings.allowed_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["*"],
                 expose_headers=["x-request-id", "retry-after"],
             )
         )
-    return Starlette(routes=route_list, middleware=middleware, exception_handlers={HTTPException: http_error})
+    middleware.append(
+        Middleware(ErrorEdge, metrics=services.metrics, route_of=route_of, retry_after_seconds=settings.retry_after_seconds)
+    )
+    return Starlette(routes=route_list, middleware=middleware, exception_handlers={HTTPException: starlette_http_error})

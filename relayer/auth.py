@@ -7,15 +7,18 @@ Steps, in the order upstream checks them:
   (4) hex decoding and lengths of key and signature           else 401
   (5) Ed25519 over "{ts}.{METHOD}.{path_and_query}.{sha256(body)}.{nonce}.{account_id}"  else 401
   (6) consume the nonce in Redis (SET NX EX 600) — only now, so nobody can burn a victim's nonce
-      with a bad signature; a replay or a Redis error is 401
+      with a bad signature; a replay is 401
   (7) resolve the account: delegate cache → hint/env → registry scan, re-verified on chain every
-      time (revocation and deactivation take effect at once); chain unreachable → 503
-Every 401 after step (2) is padded to the same minimum duration so timing does not tell which check
-failed. Bodies of auth failures are empty, as upstream's.
+      time (revocation and deactivation take effect at once)
+Failures raise ``AuthRejected`` (401), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
+cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
+Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
+failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -27,16 +30,19 @@ from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
+from redis.asyncio import Redis
 
 from chain.errors import ChainError, ChainUnavailable
 from chain.reader import Account, ChainReader
+from memwal_common.cache_errors import CACHE_ERRORS
+from relayer.database.errors import DatabaseUnavailable
+from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, NonceStoreUnavailable
 
 logger = logging.getLogger("memwal.auth")
 
 NONCE_TTL_SECONDS = 600
 FAILURE_FLOOR_SECONDS = 0.1
 TIMESTAMP_OUT_OF_BOUNDS = "ERR_TIMESTAMP_OUT_OF_BOUNDS"
-UPSTREAM_UNAVAILABLE = "AUTH_UPSTREAM_UNAVAILABLE"
 MAX_HEADER_LENGTH = 256
 
 
@@ -49,25 +55,19 @@ class AuthInfo:
     seal_session: str | None
 
 
-class AuthFailure(Exception):
-    """Authentication failed; ``status`` is 401, 426 or 503, ``reason`` is logged, never sent."""
-
-    def __init__(self, status: int, reason: str, *, padded: bool = True, auth_error: str | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.padded = padded
-        self.auth_error = auth_error
-
-
 class NonceStore(Protocol):
     async def consume(self, nonce: str, ttl_seconds: int) -> bool:
-        """True if the nonce was unused (and is now recorded); False on replay."""
+        """True if the nonce was unused (and is now recorded); False on replay.
+
+        Raises ``NonceStoreUnavailable`` when it cannot tell.
+        """
 
 
 class CachedAccount(Protocol):
-    account_id: str
-    owner: str
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
 
 
 class DelegateCache(Protocol):
@@ -79,11 +79,14 @@ class DelegateCache(Protocol):
 
 
 class RedisNonceStore:
-    def __init__(self, redis) -> None:  # redis.asyncio.Redis
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def consume(self, nonce: str, ttl_seconds: int) -> bool:
-        return bool(await self._redis.set(f"nonce:{nonce}", "1", nx=True, ex=ttl_seconds))
+        try:
+            return bool(await self._redis.set(f"nonce:{nonce}", "1", nx=True, ex=ttl_seconds))
+        except CACHE_ERRORS as exc:
+            raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
 
 
 def canonical_message(timestamp: str, method: str, path_and_query: str, body: bytes, nonce: str, account_id: str) -> bytes:
@@ -94,7 +97,7 @@ def canonical_message(timestamp: str, method: str, path_and_query: str, body: by
 def _decode_hex(value: str, length: int, name: str) -> bytes:
     text = value[2:] if value[:2].lower() == "0x" else value
     if len(text) != 2 * length or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise AuthFailure(401, f"{name} is not {length} bytes of hex")
+        raise AuthRejected(f"{name} is not {length} bytes of hex")
     return bytes.fromhex(text)
 
 
@@ -110,10 +113,8 @@ class Authenticator:
         clock_drift_seconds: int = 300,
         cache_hours: int = 24,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        import asyncio
-
         self._chain = chain
         self._nonces = nonces
         self._cache = cache
@@ -122,51 +123,58 @@ class Authenticator:
         self._drift = clock_drift_seconds
         self._cache_hours = cache_hours
         self._clock = clock
-        self._sleep = sleep or asyncio.sleep
+        self._sleep = sleep
 
     async def authenticate(self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str]) -> AuthInfo:
-        started = time.monotonic()
-        try:
-            return await self._authenticate(method, path_and_query, body, headers)
-        except AuthFailure as failure:
-            logger.info("auth rejected: %s", failure.reason)
-            if failure.padded:
-                await self._sleep(max(0.0, FAILURE_FLOOR_SECONDS - (time.monotonic() - started)))
-            raise
-
-    async def _authenticate(self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str]) -> AuthInfo:
+        # (1), (2): answered at once, unpadded, as upstream.
         public_key_hex = headers.get("x-public-key", "")
         signature_hex = headers.get("x-signature", "")
         timestamp = headers.get("x-timestamp", "")
         if not public_key_hex or not signature_hex or not timestamp:
-            raise AuthFailure(401, "missing auth headers", padded=False)
+            logger.info("auth rejected: missing auth headers")
+            raise AuthRejected("missing auth headers")
         nonce = headers.get("x-nonce")
         if not nonce:
-            raise AuthFailure(426, "missing x-nonce (legacy SDK)", padded=False)
+            logger.info("auth rejected: missing x-nonce (legacy SDK)")
+            raise LegacySdk("missing x-nonce (legacy SDK)")
+        started = time.monotonic()
+        try:
+            return await self._verify(method, path_and_query, body, headers, public_key_hex, signature_hex, timestamp, nonce)
+        except AuthRejected as rejected:
+            logger.info("auth rejected: %s", rejected.message)
+            await self._sleep(max(0.0, FAILURE_FLOOR_SECONDS - (time.monotonic() - started)))
+            raise
+        except (NonceStoreUnavailable, DatabaseUnavailable, ChainUnavailable) as exc:
+            raise AuthUpstreamUnavailable(f"auth upstream unavailable: {type(exc).__name__}: {exc}") from exc
+
+    async def _verify(
+        self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str],
+        public_key_hex: str, signature_hex: str, timestamp: str, nonce: str,
+    ) -> AuthInfo:
         account_hint = headers.get("x-account-id", "")
         if any(len(v) > MAX_HEADER_LENGTH for v in (public_key_hex, signature_hex, timestamp, nonce, account_hint)):
-            raise AuthFailure(401, "oversized auth header")
+            raise AuthRejected("oversized auth header")
+        # (3)
         try:
             uuid.UUID(nonce)
         except ValueError:
-            raise AuthFailure(401, "nonce is not a UUID") from None
+            raise AuthRejected("nonce is not a UUID") from None
         if not timestamp.isdigit():
-            raise AuthFailure(401, "timestamp is not an integer")
+            raise AuthRejected("timestamp is not an integer")
         if abs(self._clock() - int(timestamp)) > self._drift:
-            raise AuthFailure(401, "timestamp outside the drift window", auth_error=TIMESTAMP_OUT_OF_BOUNDS)
+            raise AuthRejected("timestamp outside the drift window", auth_error=TIMESTAMP_OUT_OF_BOUNDS)
+        # (4), (5)
         public_key = _decode_hex(public_key_hex, 32, "public key")
         signature = _decode_hex(signature_hex, 64, "signature")
         message = canonical_message(timestamp, method.upper(), path_and_query, body, nonce, account_hint)
         try:
             nacl.signing.VerifyKey(public_key).verify(message, signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-            raise AuthFailure(401, "bad signature") from None
-        try:
-            fresh = await self._nonces.consume(nonce, NONCE_TTL_SECONDS)
-        except Exception as exc:  # noqa: BLE001 -- any Redis failure must reject, never skip replay protection
-            raise AuthFailure(401, f"nonce store unavailable: {type(exc).__name__}") from None
-        if not fresh:
-            raise AuthFailure(401, "replayed nonce")
+            raise AuthRejected("bad signature") from None
+        # (6)
+        if not await self._nonces.consume(nonce, NONCE_TTL_SECONDS):
+            raise AuthRejected("replayed nonce")
+        # (7)
         account = await self._resolve(public_key, public_key_hex, account_hint)
         return AuthInfo(
             public_key=public_key,
@@ -191,13 +199,13 @@ class Authenticator:
             else:
                 account = await self._scan_registry(public_key)
             if account is None:
-                raise AuthFailure(401, "delegate key is not registered on an active account")
+                raise AuthRejected("delegate key is not registered on an active account")
             await self._cache.put(public_key_hex, account.account_id, account.owner, ttl=timedelta(hours=self._cache_hours))
             return account
-        except ChainUnavailable as exc:
-            raise AuthFailure(503, f"chain unavailable: {exc}", padded=False, auth_error=UPSTREAM_UNAVAILABLE) from None
+        except ChainUnavailable:
+            raise
         except ChainError as exc:
-            raise AuthFailure(401, f"chain error: {exc}") from None
+            raise AuthRejected(f"chain error: {exc}") from None
 
     async def _verified(self, account_id: str, public_key: bytes) -> Account | None:
         try:

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import openai
 
 from memwal_common.cache_errors import CACHE_ERRORS
-from relayer.errors import InternalError, UpstreamUnavailable
+from relayer.errors import UpstreamFailed, UpstreamUnavailable
+from relayer.openai_errors import model_error
 from relayer.validation import EMBEDDING_DIMENSIONS
 
 logger = logging.getLogger("memwal.embeddings")
@@ -60,16 +61,6 @@ def mock_embedding(text: str) -> list[float]:
     ]
 
 
-def upstream_error(exc: Exception, what: str) -> Exception:
-    """Map an ``openai`` exception to our HTTP error: transient upstream trouble is 503."""
-    if isinstance(exc, (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError)):
-        return UpstreamUnavailable("Upstream temporarily unavailable")
-    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
-        return UpstreamUnavailable("Upstream temporarily unavailable")
-    logger.error("%s failed: %s", what, type(exc).__name__)
-    return InternalError("Internal server error")
-
-
 class Embedder:
     def __init__(self, *, client: openai.AsyncOpenAI | None, model: str, api_base: str, cache=None, cache_ttl_seconds: int = 600):
         self._client = client
@@ -91,14 +82,13 @@ class Embedder:
             try:
                 response = await self._client.embeddings.create(model=self._model, input=batch)
             except openai.OpenAIError as exc:
-                raise upstream_error(exc, "embedding") from None
+                raise model_error(exc, "embedding") from None
             ordered = sorted(response.data, key=lambda item: item.index)
             if len(ordered) != len(batch):
-                raise UpstreamUnavailable("Upstream temporarily unavailable")
+                raise UpstreamUnavailable(f"embedding answered {len(ordered)} vectors for {len(batch)} texts")
             for item in ordered:
                 if len(item.embedding) != EMBEDDING_DIMENSIONS:
-                    logger.error("embedding model returned %d dimensions", len(item.embedding))
-                    raise InternalError("Internal server error")
+                    raise UpstreamFailed(f"embedding model returned {len(item.embedding)} dimensions")
                 vectors.append([float(x) for x in item.embedding])
         return vectors
 

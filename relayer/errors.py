@@ -1,18 +1,31 @@
-"""Errors the relayer turns into HTTP responses, in one place.
+"""The relayer's errors. Domain code raises these; only relayer/http_errors.py turns them into HTTP answers.
 
-    ApiError(status, message)            → {"error": message}
-    ├── BadRequest            400         malformed JSON, invalid field values, empty text
-    ├── Unauthorized          401         empty body (auth failures never explain themselves)
-    ├── PaymentRequired       402         storage quota exceeded
-    ├── Forbidden             403         another owner's resource
-    ├── NotFound              404
-    ├── PayloadTooLarge       413
-    ├── UnsupportedMediaType  415         POST without a JSON content type
-    ├── UnprocessableEntity   422         missing field or wrong type
-    ├── UpgradeRequired       426         request without x-nonce (legacy SDK)
-    ├── RateLimited           429         body carries the layer, limit and Retry-After
-    ├── InternalError         500         detail logged with the trace id, never sent
-    └── UpstreamUnavailable   503         embeddings / LLM / sidecar / chain temporarily failing
+    RelayerError(message)
+    ├── InvalidRequest                 the request itself is wrong; resending it unchanged cannot help
+    │   ├── MalformedBody              400  not JSON
+    │   ├── UnsupportedContentType     415  POST without a JSON content type
+    │   ├── FieldError                 422  a missing field, or a field of the wrong JSON type
+    │   ├── InvalidValue               400  a value out of range, empty text, bad base64 …
+    │   ├── BodyTooLarge               413
+    │   └── SealSessionMissing         400  a decrypting route without x-seal-session
+    ├── NotFound                       404  (the caller's own) job that does not exist
+    ├── NotOwner                       403  another owner's resource
+    ├── AuthRejected                   401  empty body; ``auth_error`` goes to x-auth-error when set
+    ├── LegacySdk                      426  a signed request without x-nonce
+    ├── RateLimited                    429  body names the layer; Retry-After
+    ├── SealSessionInvalid             400  the sidecar refused the client's x-seal-session
+    ├── SealAccessDenied               403  Seal key servers refused this caller
+    ├── SidecarRejected                400  the sidecar refused the input (e.g. a blob the publisher calls too large)
+    ├── FeatureUnavailable             501  analyze/ask on a relayer without an LLM
+    ├── UpstreamFailed                 502  the embedding/LLM upstream answered with a permanent error or bad shape
+    └── Outage                         503  worth retrying later; Retry-After
+        ├── AuthUpstreamUnavailable          auth could not reach its nonce store, database or chain;
+        │                                    x-auth-error: AUTH_UPSTREAM_UNAVAILABLE (the SDK retries on it)
+        ├── NonceStoreUnavailable            Redis could not record a nonce
+        ├── SidecarUnavailable               the sidecar is unreachable, timed out or answered garbage
+        ├── SidecarFailed                    the sidecar reported a failure on its side (``kind``)
+        └── UpstreamUnavailable              embeddings / LLM / Walrus / Sui / key servers failing transiently
+The storage layer's tree (relayer/database/errors.py) and chain/errors.py are mapped by the same edge.
 """
 
 from __future__ import annotations
@@ -20,62 +33,115 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
-    status: int = 500
+class RelayerError(Exception):
+    """Base of every failure the relayer answers on purpose; ``message`` is safe to show the client."""
 
-    def __init__(self, message: str = "", *, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+    def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
-        self.headers = headers or {}
-        self.extra = extra or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.message, **self.extra}
 
 
-class BadRequest(ApiError):
-    status = 400
+class InvalidRequest(RelayerError):
+    """The client's request is wrong."""
 
 
-class Unauthorized(ApiError):
-    status = 401
+class MalformedBody(InvalidRequest):
+    pass
 
 
-class PaymentRequired(ApiError):
-    status = 402
+class UnsupportedContentType(InvalidRequest):
+    pass
 
 
-class Forbidden(ApiError):
-    status = 403
+class FieldError(InvalidRequest):
+    """A required field is missing or has the wrong JSON type."""
 
 
-class NotFound(ApiError):
-    status = 404
+class InvalidValue(InvalidRequest):
+    """A field is present and typed right, but its value is not acceptable."""
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
+class BodyTooLarge(InvalidRequest):
+    pass
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
+class SealSessionMissing(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__("This endpoint needs the x-seal-session header (sent by the official SDKs)")
 
 
-class UnprocessableEntity(ApiError):
-    status = 422
+class NotFound(RelayerError):
+    pass
 
 
-class UpgradeRequired(ApiError):
-    status = 426
+class NotOwner(RelayerError):
+    pass
 
 
-class RateLimited(ApiError):
-    status = 429
+class AuthRejected(RelayerError):
+    """Authentication failed; ``message`` is logged, never sent (auth failures have empty bodies)."""
+
+    def __init__(self, message: str, *, auth_error: str | None = None) -> None:
+        super().__init__(message)
+        self.auth_error = auth_error
 
 
-class InternalError(ApiError):
-    status = 500
+class LegacySdk(RelayerError):
+    """A signed request without x-nonce: an SDK older than the replay protection."""
 
 
-class UpstreamUnavailable(ApiError):
-    status = 503
+class RateLimited(RelayerError):
+    def __init__(self, *, layer: str, limit: str, retry_after_seconds: int) -> None:
+        super().__init__("Rate limit exceeded")
+        self.layer = layer
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+
+    def details(self) -> dict[str, Any]:
+        return {"layer": self.layer, "limit": self.limit, "retry_after_seconds": self.retry_after_seconds}
+
+
+class SealSessionInvalid(RelayerError):
+    pass
+
+
+class SealAccessDenied(RelayerError):
+    pass
+
+
+class SidecarRejected(RelayerError):
+    pass
+
+
+class FeatureUnavailable(RelayerError):
+    pass
+
+
+class UpstreamFailed(RelayerError):
+    """An upstream answered, but with something a retry will not fix; ``message`` is logged, not sent."""
+
+
+class Outage(RelayerError):
+    """A dependency is down or overloaded; ``message`` is logged, the client gets a generic text."""
+
+
+class AuthUpstreamUnavailable(Outage):
+    pass
+
+
+class NonceStoreUnavailable(Outage):
+    pass
+
+
+class SidecarUnavailable(Outage):
+    pass
+
+
+class SidecarFailed(Outage):
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UpstreamUnavailable(Outage):
+    pass

@@ -19,11 +19,13 @@ import httpx
 from chain.backends import make_chain_reader
 from chain.errors import ChainError
 from chain.reader import ChainReader, EventCursor
-from memwal_common.environment import SettingsError, env_int
+from memwal_common.environment import SettingsError
+from memwal_common.logs import configure_logging
 from memwal_common.signals import shutdown_on_signals
 from relayer.database.accounts import AccountIndex, IndexedAccount
 from relayer.database.errors import DatabaseError
 from relayer.database.pool import connect
+from relayer.settings import Settings
 
 logger = logging.getLogger("memwal.indexer")
 
@@ -61,34 +63,34 @@ async def run(chain: ChainReader, accounts: AccountIndex, package_id: str, poll_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from memwal_common.logs import configure_logging
-
     parser = argparse.ArgumentParser(
         prog="python -m relayer.indexer",
-        description="Index MemWal AccountCreated events into PostgreSQL. Env: DATABASE_URL, MEMWAL_PACKAGE_ID, "
-        "SUI_PROTOCOL (jsonrpc|graphql), SUI_RPC_URL or SUI_GRAPHQL_URL, POLL_INTERVAL_SECS [5].",
+        description="Index MemWal AccountCreated events into PostgreSQL. Reads the relayer's settings (README "
+        "'Configuration'): DATABASE_URL, MEMWAL_PACKAGE_ID, SUI_PROTOCOL with SUI_RPC_URL or SUI_GRAPHQL_URL, "
+        "POLL_INTERVAL_SECS [5], LOG_FORMAT.",
     )
     parser.parse_args(argv)
-    env = os.environ
     try:
-        protocol = env.get("SUI_PROTOCOL", "jsonrpc")
-        url = env.get("SUI_GRAPHQL_URL" if protocol == "graphql" else "SUI_RPC_URL", "")
-        database_url = env.get("DATABASE_URL", "")
-        package_id = env.get("MEMWAL_PACKAGE_ID", "")
-        poll = env_int(env, "POLL_INTERVAL_SECS", 5, minimum=1)
-        if not (url and database_url and package_id):
-            raise SettingsError("DATABASE_URL, MEMWAL_PACKAGE_ID and the Sui URL are required")
+        settings = Settings.from_environ(os.environ)
+        settings.validate_indexer()
     except SettingsError as exc:
         print(f"indexer: {exc}", file=sys.stderr)
         return 2
-    configure_logging(env.get("LOG_FORMAT", "pretty"))
+    configure_logging(settings.log_format)
+    database_url = settings.database_url or ""  # validate_indexer() refused an unset one
 
     async def main_async() -> None:
         shutdown = shutdown_on_signals()
-        database = await connect(database_url, max_size=2)
-        async with httpx.AsyncClient(timeout=15.0) as http:
+        database = await connect(
+            database_url,
+            max_size=2,
+            command_timeout=settings.database_command_timeout_seconds,
+            connect_timeout=settings.database_connect_timeout_seconds,
+        )
+        async with httpx.AsyncClient(timeout=settings.sui_timeout_seconds) as http:
             try:
-                await run(make_chain_reader(url, protocol=protocol, http=http), AccountIndex(database), package_id, poll, shutdown)
+                chain = make_chain_reader(settings.sui.url, protocol=settings.sui.protocol, http=http)
+                await run(chain, AccountIndex(database), settings.package_id, settings.indexer_poll_seconds, shutdown)
             finally:
                 await database.close()
 

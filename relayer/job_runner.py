@@ -2,7 +2,7 @@
 
 A job row already holds the Seal ciphertext and the embedding when the request returns 202, so a crash
 loses nothing. Workers claim jobs with a lease; a job whose worker died is claimed again when its
-lease expires and resumes at its recorded stage:
+lease expires and resumes at its recorded stage (MemoryStorage does the work of each stage):
   pending/running → quota check → upload (tag + transfer) → ``uploaded`` (blob id recorded)
   uploaded        → index row upsert (id = job id, idempotent) → ``done`` (ciphertext dropped)
 Uploads are idempotent per job in the sidecar, so a resumed job never creates a second blob.
@@ -13,10 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
 from relayer.database.errors import DatabaseError, QuotaExceeded
-from relayer.database.vectors import VectorEntry
-from relayer.sidecar_client import SidecarRejected, SidecarUnavailable
+from relayer.database.jobs import Job, JobQueue, NewJob
+from relayer.errors import Outage, SidecarRejected
+from relayer.memory_storage import MemoryRecord, MemoryStorage
+from relayer.observability import Metrics
 
 logger = logging.getLogger("memwal.jobs")
 
@@ -26,11 +30,33 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    concurrency: int  # workers
+    lease_seconds: int  # a crashed worker's job is claimed again after this
+    max_attempts: int  # then the job is failed
+
+
+def _record(job: Job) -> MemoryRecord:
+    return MemoryRecord(
+        entry_id=job.id,
+        owner=job.owner,
+        namespace=job.namespace,
+        ciphertext=job.ciphertext or b"",
+        embedding=job.embedding or (),
+        importance=job.importance,
+        agent_id=job.agent_id,
+    )
+
+
 class JobRunner:
-    def __init__(self, services) -> None:
-        self._services = services
+    def __init__(self, *, jobs: JobQueue, storage: MemoryStorage, metrics: Metrics, limits: JobLimits) -> None:
+        self._jobs = jobs
+        self._storage = storage
+        self._metrics = metrics
+        self._limits = limits
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._lease_owner = f"relayer-{uuid.uuid4().hex[:12]}"
         self._stopping = False
 
@@ -38,12 +64,14 @@ class JobRunner:
     def running(self) -> bool:
         return bool(self._tasks) and not self._stopping and all(not t.done() for t in self._tasks)
 
-    def notify(self) -> None:
+    async def submit(self, new_job: NewJob) -> Job:
+        """Queue a job (idempotent per owner + key) and wake a worker."""
+        enqueued = await self._jobs.create(new_job)
         self._wake.set()
+        return enqueued.job
 
     def start(self) -> None:
-        concurrency = self._services.settings.job_concurrency
-        self._tasks = [asyncio.create_task(self._worker(i), name=f"job-worker-{i}") for i in range(concurrency)]
+        self._tasks = [asyncio.create_task(self._worker(), name=f"job-worker-{i}") for i in range(self._limits.concurrency)]
         self._tasks.append(asyncio.create_task(self._sweeper(), name="job-sweeper"))
 
     async def stop(self) -> None:
@@ -54,12 +82,11 @@ class JobRunner:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _worker(self, index: int) -> None:
-        jobs = self._services.jobs
-        settings = self._services.settings
+    async def _worker(self) -> None:
         while not self._stopping:
+            job: Job | None
             try:
-                job = await jobs.claim(self._lease_owner, settings.job_lease_seconds, max_attempts=settings.job_max_attempts)
+                job = await self._jobs.claim(self._lease_owner, self._limits.lease_seconds, max_attempts=self._limits.max_attempts)
             except DatabaseError as exc:
                 logger.warning("job claim failed: %s", type(exc).__name__)
                 job = None
@@ -73,57 +100,36 @@ class JobRunner:
                 continue
             await self.process(job)
 
-    async def process(self, job) -> None:
-        services = self._services
-        settings = services.settings
-        jobs = services.jobs
+    async def process(self, job: Job) -> None:
+        jobs = self._jobs
         try:
             blob_id = job.blob_id
             if not blob_id:
                 if job.ciphertext is None:
                     await jobs.mark_failed(job, "job lost its ciphertext before upload")
                     return
-                await services.quota.check(job.owner, len(job.ciphertext), settings.storage_quota_bytes)
-                upload = await services.sidecar.upload(
-                    job.ciphertext,
-                    owner=job.owner,
-                    namespace=job.namespace,
-                    package_id=settings.package_id,
-                    epochs=settings.walrus_storage_epochs,
-                    job_id=job.id,
-                    agent_id=job.agent_id,
-                )
+                upload = await self._storage.upload(_record(job))
                 blob_id = upload.blob_id
                 job = await jobs.mark_uploaded(job, upload.blob_id, upload.object_id)
-            await services.vectors.upsert(
-                VectorEntry(
-                    id=job.id,
-                    owner=job.owner,
-                    blob_id=blob_id,
-                    embedding=job.embedding,
-                    namespace=job.namespace,
-                    blob_size_bytes=len(job.ciphertext) if job.ciphertext is not None else 0,
-                    importance=job.importance,
-                )
-            )
+            await self._storage.index(_record(job), blob_id)
             await jobs.mark_done(job)
-            services.metrics.jobs.labels("done").inc()
+            self._metrics.jobs.labels("done").inc()
         except QuotaExceeded as exc:
             await self._safely(jobs.mark_failed(job, f"Quota Exceeded: {exc}"))
-            services.metrics.jobs.labels("quota").inc()
+            self._metrics.jobs.labels("quota").inc()
         except SidecarRejected as exc:
             # The sidecar refused the request itself: retrying cannot help.
-            await self._safely(jobs.mark_failed(job, f"{exc.kind}: {exc.message}"))
-            services.metrics.jobs.labels("failed").inc()
-        except (SidecarUnavailable, DatabaseError) as exc:
+            await self._safely(jobs.mark_failed(job, f"BadInput: {exc.message}"))
+            self._metrics.jobs.labels("failed").inc()
+        except (Outage, DatabaseError) as exc:
             attempts = job.attempts
-            if attempts >= settings.job_max_attempts:
+            if attempts >= self._limits.max_attempts:
                 await self._safely(jobs.mark_failed(job, f"gave up after {attempts} attempts: {exc}"))
-                services.metrics.jobs.labels("failed").inc()
+                self._metrics.jobs.labels("failed").inc()
             else:
                 delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
                 await self._safely(jobs.release(job, str(exc), delay))
-                services.metrics.jobs.labels("retry").inc()
+                self._metrics.jobs.labels("retry").inc()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -131,7 +137,7 @@ class JobRunner:
             await self._safely(jobs.release(job, "internal error", RETRY_MAX_SECONDS))
 
     @staticmethod
-    async def _safely(operation) -> None:
+    async def _safely(operation: Awaitable[object]) -> None:
         try:
             await operation
         except DatabaseError as exc:
@@ -140,7 +146,7 @@ class JobRunner:
     async def _sweeper(self) -> None:
         while not self._stopping:
             try:
-                await self._services.jobs.fail_exhausted(self._services.settings.job_max_attempts)
+                await self._jobs.fail_exhausted(self._limits.max_attempts)
             except DatabaseError as exc:
                 logger.warning("job sweep failed: %s", type(exc).__name__)
             await asyncio.sleep(SWEEP_INTERVAL_SECONDS)

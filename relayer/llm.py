@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from importlib import resources
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
-from relayer.embeddings import upstream_error
-from relayer.errors import InternalError, UpstreamUnavailable
+from relayer.errors import FeatureUnavailable, UpstreamUnavailable
+from relayer.openai_errors import model_error
 
 PROMPT_VERSIONS = {"extract": "extract.v6", "ask": "ask.v1"}
 BUCKET_IMPORTANCE = {"vital": 0.9, "standard": 0.5, "trivial": 0.2}
@@ -80,21 +81,21 @@ class LanguageModel:
     def available(self) -> bool:
         return self._client is not None
 
-    async def _complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> str | None:
+    async def _complete(self, messages: list[ChatCompletionMessageParam], *, temperature: float, max_tokens: int) -> str | None:
         if self._client is None:
-            raise InternalError("Internal server error")
+            raise FeatureUnavailable("This relayer has no LLM configured (OPENAI_API_KEY)")
         try:
             response = await self._client.chat.completions.create(
                 model=self._model, messages=messages, temperature=temperature, max_tokens=max_tokens
             )
         except openai.OpenAIError as exc:
-            raise upstream_error(exc, "chat completion") from None
+            raise model_error(exc, "chat completion") from None
         if not response.choices:
             return None
         return response.choices[0].message.content
 
     async def extract_facts(self, text: str, *, related: list[str], occurred_at: str | None) -> list[Fact]:
-        messages = [{"role": "system", "content": _prompt("extract.txt")}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": _prompt("extract.txt")}]
         if related:
             numbered = "\n".join(
                 f"{index}. {html.escape(_truncate(memory, RELATED_MEMORY_BYTES), quote=False)}"
@@ -106,7 +107,7 @@ class LanguageModel:
         messages.append({"role": "user", "content": text})
         output = await self._complete(messages, temperature=0.1, max_tokens=512)
         if output is None:
-            raise UpstreamUnavailable("Upstream temporarily unavailable")
+            raise UpstreamUnavailable("fact extraction answered no content")
         return parse_facts(output)
 
     async def answer(self, question: str, memories: list[Memory]) -> str:
@@ -118,7 +119,7 @@ class LanguageModel:
             context = f"Known facts about this user:\n{facts}"
         else:
             context = "No memories found for this user yet."
-        messages = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": f"{_prompt('ask.txt')}\n\n{context}"},
             {"role": "user", "content": question},
         ]
@@ -139,7 +140,10 @@ class LanguageModel:
 
         async def summarize(chunk: str, tokens: int) -> str:
             async with semaphore:
-                messages = [{"role": "system", "content": instruction}, {"role": "user", "content": chunk}]
+                messages: list[ChatCompletionMessageParam] = [
+                    {"role": "system", "content": instruction},
+                    {"role": "user", "content": chunk},
+                ]
                 return (await self._complete(messages, temperature=0.1, max_tokens=tokens)) or ""
 
         if len(chunks) == 1:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from relayer.errors import BadRequest, UnprocessableEntity
+from relayer.errors import FieldError, InvalidValue
 
 MAX_WEIGHT = 100.0
 MIN_HALF_LIFE_DAYS = 1e-6
@@ -34,23 +34,23 @@ def parse_scoring_weights(value: Any) -> ScoringWeights:
     if value is None:
         return ScoringWeights()
     if not isinstance(value, dict):
-        raise UnprocessableEntity("`scoring_weights` must be an object")
+        raise FieldError("`scoring_weights` must be an object")
     fields = {}
     for name, default in (("semantic", 1.0), ("recency", 0.0), ("recency_half_life_days", 30.0), ("importance", 0.0)):
         raw = value.get(name, default)
         if raw is None:
             raw = default
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise UnprocessableEntity(f"`scoring_weights.{name}` must be a number")
+            raise FieldError(f"`scoring_weights.{name}` must be a number")
         if not math.isfinite(raw):
-            raise BadRequest(f"`scoring_weights.{name}` must be finite")
+            raise InvalidValue(f"`scoring_weights.{name}` must be finite")
         fields[name] = float(raw)
     weights = ScoringWeights(**fields)
     for name in ("semantic", "recency", "importance"):
         if not 0 <= getattr(weights, name) <= MAX_WEIGHT:
-            raise BadRequest(f"`scoring_weights.{name}` must be within [0, {MAX_WEIGHT:g}]")
+            raise InvalidValue(f"`scoring_weights.{name}` must be within [0, {MAX_WEIGHT:g}]")
     if weights.recency > 0 and weights.recency_half_life_days < MIN_HALF_LIFE_DAYS:
-        raise BadRequest("`scoring_weights.recency_half_life_days` must be positive when recency is used")
+        raise InvalidValue("`scoring_weights.recency_half_life_days` must be positive when recency is used")
     return weights
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from memwal_common.cache_errors import CACHE_ERRORS
+from relayer.errors import RateLimited
 
 logger = logging.getLogger("memwal.rate_limit")
 
@@ -81,13 +82,10 @@ class Layer:
 class Denial:
     layer: Layer
 
-    def body(self) -> dict:
-        return {
-            "error": "Rate limit exceeded",
-            "layer": self.layer.name,
-            "limit": self.layer.description,
-            "retry_after_seconds": self.layer.retry_after_seconds,
-        }
+    def error(self) -> RateLimited:
+        return RateLimited(
+            layer=self.layer.name, limit=self.layer.description, retry_after_seconds=self.layer.retry_after_seconds
+        )
 
 
 class _TokenBucket:

@@ -8,6 +8,7 @@ close pools → stop the sidecar. If the sidecar dies, the relayer exits too.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -16,34 +17,46 @@ import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
+from starlette.applications import Starlette
 
+from memwal_common.environment import SettingsError
+from memwal_common.logs import configure_logging
 from memwal_common.secret import Secret
+from memwal_common.shared_settings import WALLET_KEY_VARIABLES
 from memwal_common.signals import shutdown_on_signals
 from relayer.app import build_app
-from relayer.job_runner import JobRunner
-from relayer.services import create_services
+from relayer.services import open_services
 from relayer.settings import Settings
-from relayer.sidecar_client import SidecarClient
+from relayer.sidecar_client import SidecarClient, SidecarLimits
 
 logger = logging.getLogger("memwal.serve")
 
-# Variables only the sidecar may see; the relayer drops them from its own environment once spawned.
-SIDECAR_ONLY_VARIABLES = ("SERVER_SUI_PRIVATE_KEYS", "SERVER_SUI_PRIVATE_KEY")
 SIDECAR_HEALTH_POLL_SECONDS = 0.2
-SIDECAR_WATCH_SECONDS = 2.0
+SIDECAR_STOP_MARGIN_SECONDS = 5.0
 
 
 class StartupError(RuntimeError):
     """The relayer cannot start; the message says why."""
 
 
+def sidecar_limits(settings: Settings) -> SidecarLimits:
+    return SidecarLimits(
+        request_timeout_seconds=settings.sidecar_timeout_seconds,
+        connect_timeout_seconds=settings.sidecar_connect_timeout_seconds,
+        health_timeout_seconds=settings.sidecar_health_timeout_seconds,
+        max_reply_bytes=settings.sidecar_max_reply_bytes,
+    )
+
+
 class SidecarProcess:
-    def __init__(self, socket_path: str, token: Secret, environment: Mapping[str, str]) -> None:
+    def __init__(self, socket_path: str, token: Secret, environment: Mapping[str, str], limits: SidecarLimits) -> None:
         self.socket_path = socket_path
         self.token = token
+        self.limits = limits
         self._environment = dict(environment)
         self.process: asyncio.subprocess.Process | None = None
 
@@ -54,7 +67,7 @@ class SidecarProcess:
         env["SIDECAR_SOCKET"] = self.socket_path
         env["SIDECAR_AUTH_TOKEN"] = self.token.reveal()
         self.process = await asyncio.create_subprocess_exec(sys.executable, "-m", "sidecar", env=env)
-        probe = SidecarClient(self.socket_path, self.token)
+        probe = SidecarClient.over_unix_socket(self.socket_path, self.token, self.limits)
         try:
             deadline = asyncio.get_running_loop().time() + timeout_seconds
             while asyncio.get_running_loop().time() < deadline:
@@ -65,15 +78,15 @@ class SidecarProcess:
                 await asyncio.sleep(SIDECAR_HEALTH_POLL_SECONDS)
         finally:
             await probe.close()
-        await self.stop()
+        await self.stop(timeout_seconds)
         raise StartupError(f"sidecar not healthy within {timeout_seconds:g} s")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_seconds: float) -> None:
         if self.process is None or self.process.returncode is not None:
             return
         self.process.terminate()
         try:
-            await asyncio.wait_for(self.process.wait(), 10)
+            await asyncio.wait_for(self.process.wait(), timeout_seconds)
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
@@ -83,11 +96,10 @@ class SidecarDied(RuntimeError):
     """The sidecar exited while the relayer was serving; the relayer stops and exits non-zero."""
 
 
-async def _watch_sidecar(sidecar: SidecarProcess, shutdown: asyncio.Event, failures: list[str]) -> None:
-    assert sidecar.process is not None
-    await sidecar.process.wait()
+async def _watch_sidecar(process: asyncio.subprocess.Process, shutdown: asyncio.Event, failures: list[str]) -> None:
+    await process.wait()
     if not shutdown.is_set():
-        message = f"sidecar exited with status {sidecar.process.returncode}; stopping the relayer"
+        message = f"sidecar exited with status {process.returncode}; stopping the relayer"
         logger.error("%s", message)
         failures.append(message)
         shutdown.set()
@@ -99,7 +111,7 @@ async def start_relayer(
     stack: AsyncExitStack,
     shutdown: asyncio.Event,
     failures: list[str] | None = None,
-):
+) -> Starlette:
     """Connect to the databases, start the sidecar, services and job workers; return the ASGI app.
 
     Everything started is registered on ``stack`` so closing it stops them in reverse order. The enclave
@@ -116,29 +128,32 @@ async def start_relayer(
     socket_path = settings.sidecar_socket or str((data_dir / "sidecar.sock").resolve())
     sidecar_env = dict(environment)
     sidecar_env["REDIS_URL"] = redis_url
-    sidecar = SidecarProcess(socket_path, token, sidecar_env)
+    limits = sidecar_limits(settings)
+    sidecar = SidecarProcess(socket_path, token, sidecar_env, limits)
     await sidecar.start(settings.sidecar_start_timeout_seconds)
-    stack.push_async_callback(sidecar.stop)
-    for name in SIDECAR_ONLY_VARIABLES:
+    # The sidecar gets the grace period of its own server plus a margin before it is killed.
+    stack.push_async_callback(sidecar.stop, settings.graceful_timeout_seconds + SIDECAR_STOP_MARGIN_SECONDS)
+    for name in WALLET_KEY_VARIABLES:
         os.environ.pop(name, None)
-    services = await create_services(
-        settings, database_url=database_url, redis_url=redis_url, sidecar_socket=socket_path, sidecar_token=token
-    )
-    stack.push_async_callback(services.close)
-    services.job_runner = JobRunner(services)
+    client = SidecarClient.over_unix_socket(socket_path, token, limits)
+    stack.push_async_callback(client.close)
+    services = await open_services(settings, sidecar=client, stack=stack)
     services.job_runner.start()
-    watcher = asyncio.create_task(_watch_sidecar(sidecar, shutdown, failures if failures is not None else []))
-    stack.callback(watcher.cancel)
+    if sidecar.process is not None:
+        watcher = asyncio.create_task(_watch_sidecar(sidecar.process, shutdown, failures if failures is not None else []))
+        stack.callback(watcher.cancel)
     return build_app(services)
 
 
-def hypercorn_config(bind: str) -> Config:
+def hypercorn_config(bind: str, settings: Settings | None = None) -> Config:
+    """Hypercorn's limits from ``settings`` (``None``: the defaults of ``Settings``)."""
+    limits = settings or Settings()
     config = Config()
     config.bind = [bind if ":" in bind or bind.startswith("fd://") else f"127.0.0.1:{bind}"]
     config.accesslog = None
-    config.graceful_timeout = 10
-    config.h11_max_incomplete_size = 16 * 1024
-    config.keep_alive_timeout = 30
+    config.graceful_timeout = limits.graceful_timeout_seconds
+    config.h11_max_incomplete_size = limits.max_request_head_bytes
+    config.keep_alive_timeout = limits.keep_alive_timeout_seconds
     return config
 
 
@@ -146,18 +161,13 @@ async def run(settings: Settings, environment: Mapping[str, str], shutdown: asyn
     failures: list[str] = []
     async with AsyncExitStack() as stack:
         app = await start_relayer(settings, environment, stack, shutdown, failures)
-        config = hypercorn_config(settings.bind)
+        config = hypercorn_config(settings.bind, settings)
         logger.info("relayer listening on %s", ", ".join(config.bind))
-        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+        await hypercorn_serve(cast(Any, app), config, shutdown_trigger=shutdown.wait)
     return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from memwal_common.environment import SettingsError
-    from memwal_common.logs import configure_logging
-
     parser = argparse.ArgumentParser(
         prog="python -m relayer",
         description="MemWal-compatible relayer. Starts its sidecar (the key holder), then serves the MemWal API. "

@@ -1,106 +1,92 @@
-"""Everything a request handler needs, built once per process and closed in order on shutdown."""
+"""Everything the relayer's routes and workers use, built once per process from its settings.
+
+``open_services`` registers every pool and client it opens on the caller's exit stack, so closing the stack
+stops the job workers first and then closes the clients and pools in reverse order of opening.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 import httpx
 import openai
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
 from chain.backends import make_chain_reader
-from chain.reader import ChainReader
-from memwal_common.secret import Secret
+from memwal_common.redis_client import fail_fast_redis
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
-from relayer.database.namespaces import list_namespaces
+from relayer.database.namespaces import NamespaceIndex
 from relayer.database.pool import Database, connect
-from relayer.database.quota import check_storage_quota
+from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder
+from relayer.job_runner import JobLimits, JobRunner
 from relayer.llm import LanguageModel
+from relayer.memory_decryption import MemoryReader
+from relayer.memory_preparation import MemoryPreparer
+from relayer.memory_storage import MemoryStorage
 from relayer.observability import Metrics
 from relayer.rate_limit import RateLimiter
 from relayer.settings import Settings
-from relayer.sidecar_client import SidecarClient
-
-logger = logging.getLogger("memwal.services")
-
-REDIS_TIMEOUT_SECONDS = 2.0
+from relayer.sidecar_client import SidecarApi
+from relayer.signed_routes import SignedRoutes
 
 
-class StorageQuota:
-    """``check(owner, new_bytes, limit)`` raises QuotaExceeded when the owner would exceed the limit."""
-
-    def __init__(self, database: Database) -> None:
-        self._database = database
-
-    async def check(self, owner: str, new_bytes: int, limit_bytes: int) -> None:
-        await check_storage_quota(self._database, owner, new_bytes, limit_bytes)
-
-
-class NamespaceIndex:
-    def __init__(self, database: Database) -> None:
-        self._database = database
-
-    async def list_namespaces(self, owner: str, cursor: str | None, limit: int) -> dict:
-        return (await list_namespaces(self._database, owner, cursor, limit)).to_json()
-
-
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     metrics: Metrics
-    database: Database
-    redis: Any
-    http: httpx.AsyncClient
-    chain: ChainReader
-    vectors: VectorStore
-    jobs: JobQueue
-    quota: StorageQuota
-    namespaces: NamespaceIndex
-    authenticator: Authenticator
+    sidecar: SidecarApi
+    signed: SignedRoutes  # authenticator + rate limiter in front of every signed route
     limiter: RateLimiter
     embedder: Embedder
     llm: LanguageModel
-    sidecar: SidecarClient
-    job_runner: Any = None
-    _closers: list = field(default_factory=list)
-
-    def jobs_running(self) -> bool:
-        return self.job_runner is not None and self.job_runner.running
-
-    async def close(self) -> None:
-        if self.job_runner is not None:
-            await self.job_runner.stop()
-        for close in reversed(self._closers):
-            try:
-                await close()
-            except Exception as exc:  # noqa: BLE001 -- keep closing the rest
-                logger.warning("close failed: %s", type(exc).__name__)
+    vectors: VectorStore
+    jobs: JobQueue
+    namespaces: NamespaceIndex
+    preparer: MemoryPreparer
+    reader: MemoryReader
+    storage: MemoryStorage
+    job_runner: JobRunner
 
 
-async def create_services(settings: Settings, *, database_url: str, redis_url: str, sidecar_socket: str, sidecar_token: Secret) -> Services:
-    metrics = Metrics()
-    closers: list = []
-    database = await connect(database_url, max_size=max(4, settings.job_concurrency + 4))
-    closers.append(database.close)
-    # Fail fast when Redis is down: auth rejects and the limiter falls back at once instead of
-    # retrying with backoff for seconds on every request.
-    cache = redis.Redis.from_url(
-        redis_url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
+async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
+    return await connect(
+        url,
+        max_size=pool_size,
+        command_timeout=settings.database_command_timeout_seconds,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        migrate=migrate,
     )
-    closers.append(cache.aclose)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=httpx.Limits(max_connections=64))
-    closers.append(http.aclose)
-    chain_url = settings.sui_graphql_url if settings.sui_protocol == "graphql" else settings.sui_rpc_url
-    chain = make_chain_reader(chain_url, protocol=settings.sui_protocol, http=http)
+
+
+async def open_services(
+    settings: Settings, *, sidecar: SidecarApi, stack: AsyncExitStack, database: Database | None = None,
+    cache: Redis | None = None,
+) -> Services:
+    """Open pools and clients for ``settings`` (DATABASE_URL and REDIS_URL must be set) around ``sidecar``.
+
+    ``database`` and ``cache`` replace the ones the settings name (tests point them at stopped servers).
+    """
+    if database is None:
+        if settings.database_url is None:
+            raise ValueError("DATABASE_URL is required")
+        database = await connect_database(settings.database_url, settings, pool_size=max(4, settings.job_concurrency + 4))
+        stack.push_async_callback(database.close)
+    if cache is None:
+        if settings.redis_url is None:
+            raise ValueError("REDIS_URL is required")
+        cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        stack.push_async_callback(cache.aclose)
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.sui_timeout_seconds),
+        limits=httpx.Limits(max_connections=settings.http_max_connections),
+    )
+    stack.push_async_callback(http.aclose)
+    chain = make_chain_reader(settings.sui.url, protocol=settings.sui.protocol, http=http)
     openai_client = None
     if settings.openai_api_key:
         openai_client = openai.AsyncOpenAI(
@@ -109,47 +95,62 @@ async def create_services(settings: Settings, *, database_url: str, redis_url: s
             timeout=settings.upstream_timeout_seconds,
             max_retries=1,
         )
-        closers.append(openai_client.close)
-    sidecar = SidecarClient(sidecar_socket, sidecar_token)
-    closers.append(sidecar.close)
+        stack.push_async_callback(openai_client.close)
+    metrics = Metrics()
     vectors = VectorStore(database)
-    services = Services(
+    jobs = JobQueue(database)
+    limiter = RateLimiter(
+        cache,
+        per_minute=settings.rate_limit_per_minute,
+        per_hour=settings.rate_limit_per_hour,
+        delegate_per_minute=settings.rate_limit_delegate_per_minute,
+        disabled=settings.rate_limit_disabled,
+        on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
+    )
+    authenticator = Authenticator(
+        chain=chain,
+        nonces=RedisNonceStore(cache),
+        cache=DelegateKeyCache(database),
+        registry_id=settings.registry_id,
+        default_account_id=settings.default_account_id,
+        clock_drift_seconds=settings.clock_drift_seconds,
+        cache_hours=settings.account_cache_hours,
+    )
+    embedder = Embedder(
+        client=openai_client,
+        model=settings.embedding_model,
+        api_base=settings.openai_api_base,
+        cache=cache,
+        cache_ttl_seconds=settings.embedding_cache_ttl_seconds,
+    )
+    llm = LanguageModel(openai_client, settings.llm_model)
+    storage = MemoryStorage(
+        quota=StorageQuota(database, limit_bytes=settings.storage_quota_bytes),
+        sidecar=sidecar,
+        vectors=vectors,
+        package_id=settings.package_id,
+        storage_epochs=settings.walrus_storage_epochs,
+    )
+    job_runner = JobRunner(
+        jobs=jobs,
+        storage=storage,
+        metrics=metrics,
+        limits=JobLimits(settings.job_concurrency, settings.job_lease_seconds, settings.job_max_attempts),
+    )
+    stack.push_async_callback(job_runner.stop)
+    return Services(
         settings=settings,
         metrics=metrics,
-        database=database,
-        redis=cache,
-        http=http,
-        chain=chain,
-        vectors=vectors,
-        jobs=JobQueue(database),
-        quota=StorageQuota(database),
-        namespaces=NamespaceIndex(database),
-        authenticator=Authenticator(
-            chain=chain,
-            nonces=RedisNonceStore(cache),
-            cache=DelegateKeyCache(database),
-            registry_id=settings.registry_id,
-            default_account_id=settings.default_account_id,
-            clock_drift_seconds=settings.clock_drift_seconds,
-            cache_hours=settings.account_cache_hours,
-        ),
-        limiter=RateLimiter(
-            cache,
-            per_minute=settings.rate_limit_per_minute,
-            per_hour=settings.rate_limit_per_hour,
-            delegate_per_minute=settings.rate_limit_delegate_per_minute,
-            disabled=settings.rate_limit_disabled,
-            on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
-        ),
-        embedder=Embedder(
-            client=openai_client,
-            model=settings.embedding_model,
-            api_base=settings.openai_api_base,
-            cache=cache,
-            cache_ttl_seconds=settings.embedding_cache_ttl_seconds,
-        ),
-        llm=LanguageModel(openai_client, settings.llm_model),
         sidecar=sidecar,
-        _closers=closers,
+        signed=SignedRoutes(authenticator, limiter, metrics, settings.max_body_bytes),
+        limiter=limiter,
+        embedder=embedder,
+        llm=llm,
+        vectors=vectors,
+        jobs=jobs,
+        namespaces=NamespaceIndex(database),
+        preparer=MemoryPreparer(llm=llm, embedder=embedder, sidecar=sidecar, package_id=settings.package_id),
+        reader=MemoryReader(vectors=vectors, sidecar=sidecar, package_id=settings.package_id),
+        storage=storage,
+        job_runner=job_runner,
     )
-    return services

@@ -18,6 +18,14 @@ from memwal_common.environment import (
     parse_seal_servers,
 )
 from memwal_common.secret import Secret
+from memwal_common.shared_settings import (
+    SUI_PROTOCOLS,
+    SuiEndpoint,
+    SuiProtocol,
+    default_seal_threshold,
+    sui_endpoint,
+    sui_protocol_from,
+)
 
 MAINNET_WALRUS_PACKAGE_ID = "0xfdc88f7d7cf30afab2f82e8380d11ee8f70efb90e863d1de8616fae1bb09ea77"
 TESTNET_WALRUS_PACKAGE_ID = "0xd84704c17fc870b8764832c535aa6b11f21a95cd6f5bb38a9b07d2cf42220c66"
@@ -31,20 +39,30 @@ class Settings:
     bind: str = "127.0.0.1:8000"  # BIND: host:port, unix:/path or fd://N (PORT sets the port of the default)
     allowed_origins: tuple[str, ...] = ()  # ALLOWED_ORIGINS: CSV; CORS is deny-all when empty
     max_body_bytes: int = 2 * MIB  # MAX_BODY_BYTES: protected routes reject larger bodies with 413
-    log_format: str = "pretty"  # LOG_FORMAT: pretty | json
+    max_request_head_bytes: int = 16 * 1024  # MAX_REQUEST_HEAD_BYTES: request line + headers (hypercorn h11)
+    keep_alive_timeout_seconds: float = 30.0  # KEEP_ALIVE_TIMEOUT_SECS: idle keep-alive connections close after this
+    graceful_timeout_seconds: float = 10.0  # GRACEFUL_TIMEOUT_SECS: in-flight requests finish on shutdown (also the sidecar)
+    retry_after_seconds: int = 5  # RETRY_AFTER_SECS: Retry-After sent with every 503 for an outage
+    log_format: str = "pretty"  # LOG_FORMAT: pretty | json (relayer, sidecar, indexer)
     # --- storage ---
     database_url: str | None = None  # DATABASE_URL (required to serve): PostgreSQL with pgvector
     redis_url: str | None = None  # REDIS_URL (required to serve)
     data_dir: str = ".data"  # MEMWAL_DATA_DIR: the sidecar socket lives here
+    database_connect_timeout_seconds: float = 10.0  # DATABASE_CONNECT_TIMEOUT_SECS
+    database_command_timeout_seconds: float = 30.0  # DATABASE_COMMAND_TIMEOUT_SECS: per statement
+    redis_timeout_seconds: float = 2.0  # REDIS_TIMEOUT_SECS: connect and per command (relayer and sidecar)
     # --- chain ---
     sui_network: str = "mainnet"  # SUI_NETWORK
     sui_rpc_url: str = ""  # SUI_RPC_URL: JSON-RPC endpoint (also served to SDKs via /config)
     sui_graphql_url: str = ""  # SUI_GRAPHQL_URL: GraphQL endpoint
-    sui_protocol: str = "jsonrpc"  # SUI_PROTOCOL: jsonrpc | graphql, which one the relayer reads through
+    sui_protocol: SuiProtocol = "jsonrpc"  # SUI_PROTOCOL: jsonrpc | graphql, which one relayer, sidecar and indexer read
+    sui_timeout_seconds: float = 15.0  # SUI_TIMEOUT_SECS: per Sui request of the relayer and indexer
+    http_max_connections: int = 64  # HTTP_MAX_CONNECTIONS: outbound connection pool (relayer and sidecar)
     package_id: str = ""  # MEMWAL_PACKAGE_ID (required): the original (version 1) package id
     registry_id: str = ""  # MEMWAL_REGISTRY_ID (required)
     default_account_id: str = ""  # MEMWAL_ACCOUNT_ID: account hint when a request sends none
     account_cache_hours: int = 24  # DELEGATE_CACHE_HOURS
+    indexer_poll_seconds: int = 5  # POLL_INTERVAL_SECS: the indexer's pause when it has caught up
     # --- embeddings / LLM ---
     openai_api_key: Secret = field(default_factory=lambda: Secret(""))  # OPENAI_API_KEY: unset = mock embeddings
     openai_api_base: str = "https://api.openai.com/v1"  # OPENAI_API_BASE
@@ -61,6 +79,10 @@ class Settings:
     sidecar_socket: str = ""  # SIDECAR_SOCKET: Unix socket path; default <data dir>/sidecar.sock
     sidecar_auth_token: Secret = field(default_factory=lambda: Secret(""))  # SIDECAR_AUTH_TOKEN: random when unset
     sidecar_start_timeout_seconds: float = 15.0  # SIDECAR_START_TIMEOUT_SECS
+    sidecar_timeout_seconds: float = 120.0  # SIDECAR_TIMEOUT_SECS: one sidecar call, its upstream calls included
+    sidecar_connect_timeout_seconds: float = 5.0  # SIDECAR_CONNECT_TIMEOUT_SECS
+    sidecar_health_timeout_seconds: float = 2.0  # SIDECAR_HEALTH_TIMEOUT_SECS: one health probe
+    sidecar_max_reply_bytes: int = 256 * MIB  # SIDECAR_MAX_REPLY_BYTES: larger sidecar replies are refused
     # --- jobs ---
     job_concurrency: int = 8  # WALLET_JOB_CONCURRENCY
     job_max_attempts: int = 5  # JOB_MAX_ATTEMPTS
@@ -76,19 +98,14 @@ class Settings:
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     # --- seal (passed to the sidecar) ---
     seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight}]
-    seal_threshold: int = 0  # SEAL_THRESHOLD: 0 = min(2, total weight)
+    seal_threshold: int = 0  # SEAL_THRESHOLD: 0 = min(2, total weight) (memwal_common.shared_settings)
 
     def validate(self) -> None:
         if not self.package_id:
             raise SettingsError("MEMWAL_PACKAGE_ID is required")
         if not self.registry_id:
             raise SettingsError("MEMWAL_REGISTRY_ID is required")
-        if self.sui_protocol not in {"jsonrpc", "graphql"}:
-            raise SettingsError("SUI_PROTOCOL must be jsonrpc or graphql")
-        if self.sui_protocol == "jsonrpc" and not self.sui_rpc_url:
-            raise SettingsError("SUI_RPC_URL is required when SUI_PROTOCOL=jsonrpc")
-        if self.sui_protocol == "graphql" and not self.sui_graphql_url:
-            raise SettingsError("SUI_GRAPHQL_URL is required when SUI_PROTOCOL=graphql")
+        self.validate_sui()
         if not self.walrus_aggregator_urls:
             raise SettingsError("WALRUS_AGGREGATOR_URL(S) is required")
         if not self.walrus_publisher_url:
@@ -103,11 +120,30 @@ class Settings:
         if not 1 <= self.effective_seal_threshold <= total_weight:
             raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
 
+    def validate_sui(self) -> None:
+        if self.sui_protocol not in SUI_PROTOCOLS:
+            raise SettingsError("SUI_PROTOCOL must be jsonrpc or graphql")
+        if not self.sui.url:
+            raise SettingsError(f"{self.sui.variable} is required when SUI_PROTOCOL={self.sui_protocol}")
+
+    def validate_indexer(self) -> None:
+        """What ``python -m relayer.indexer`` needs (a subset of ``validate``)."""
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is required")
+        if not self.package_id:
+            raise SettingsError("MEMWAL_PACKAGE_ID is required")
+        self.validate_sui()
+        if self.log_format not in {"pretty", "json"}:
+            raise SettingsError("LOG_FORMAT must be pretty or json")
+
+    @property
+    def sui(self) -> SuiEndpoint:
+        """The Sui URL this deployment reads through."""
+        return sui_endpoint(self.sui_protocol, rpc_url=self.sui_rpc_url, graphql_url=self.sui_graphql_url)
+
     @property
     def effective_seal_threshold(self) -> int:
-        if self.seal_threshold:
-            return self.seal_threshold
-        return min(2, sum(server.weight for server in self.seal_servers))
+        return self.seal_threshold or default_seal_threshold(self.seal_servers)
 
     @property
     def public_sui_rpc_url(self) -> str:
@@ -124,18 +160,28 @@ class Settings:
             bind=bind,
             allowed_origins=parse_csv(env.get("ALLOWED_ORIGINS")),
             max_body_bytes=env_int(env, "MAX_BODY_BYTES", 2 * MIB, minimum=1024),
+            max_request_head_bytes=env_int(env, "MAX_REQUEST_HEAD_BYTES", 16 * 1024, minimum=1024),
+            keep_alive_timeout_seconds=float(env_int(env, "KEEP_ALIVE_TIMEOUT_SECS", 30, minimum=1)),
+            graceful_timeout_seconds=float(env_int(env, "GRACEFUL_TIMEOUT_SECS", 10, minimum=0)),
+            retry_after_seconds=env_int(env, "RETRY_AFTER_SECS", 5, minimum=1),
             log_format=env.get("LOG_FORMAT", "pretty"),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             data_dir=data_dir,
+            database_connect_timeout_seconds=float(env_int(env, "DATABASE_CONNECT_TIMEOUT_SECS", 10, minimum=1)),
+            database_command_timeout_seconds=float(env_int(env, "DATABASE_COMMAND_TIMEOUT_SECS", 30, minimum=1)),
+            redis_timeout_seconds=float(env_int(env, "REDIS_TIMEOUT_SECS", 2, minimum=1)),
             sui_network=network,
             sui_rpc_url=env.get("SUI_RPC_URL", ""),
             sui_graphql_url=env.get("SUI_GRAPHQL_URL", ""),
-            sui_protocol=env.get("SUI_PROTOCOL", "jsonrpc"),
+            sui_protocol=sui_protocol_from(env),
+            sui_timeout_seconds=float(env_int(env, "SUI_TIMEOUT_SECS", 15, minimum=1)),
+            http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
             package_id=env.get("MEMWAL_PACKAGE_ID", ""),
             registry_id=env.get("MEMWAL_REGISTRY_ID", ""),
             default_account_id=env.get("MEMWAL_ACCOUNT_ID", ""),
             account_cache_hours=env_int(env, "DELEGATE_CACHE_HOURS", 24, minimum=0),
+            indexer_poll_seconds=env_int(env, "POLL_INTERVAL_SECS", 5, minimum=1),
             openai_api_key=Secret(env.get("OPENAI_API_KEY", "")),
             openai_api_base=env.get("OPENAI_API_BASE", "https://api.openai.com/v1").rstrip("/"),
             embedding_model=env.get("EMBEDDING_MODEL", "openai/text-embedding-3-small"),
@@ -149,6 +195,10 @@ class Settings:
             sidecar_socket=env.get("SIDECAR_SOCKET", ""),
             sidecar_auth_token=Secret(env.get("SIDECAR_AUTH_TOKEN", "")),
             sidecar_start_timeout_seconds=float(env_int(env, "SIDECAR_START_TIMEOUT_SECS", 15, minimum=1)),
+            sidecar_timeout_seconds=float(env_int(env, "SIDECAR_TIMEOUT_SECS", 120, minimum=1)),
+            sidecar_connect_timeout_seconds=float(env_int(env, "SIDECAR_CONNECT_TIMEOUT_SECS", 5, minimum=1)),
+            sidecar_health_timeout_seconds=float(env_int(env, "SIDECAR_HEALTH_TIMEOUT_SECS", 2, minimum=1)),
+            sidecar_max_reply_bytes=env_int(env, "SIDECAR_MAX_REPLY_BYTES", 256 * MIB, minimum=MIB),
             job_concurrency=env_int(env, "WALLET_JOB_CONCURRENCY", 8, minimum=1),
             job_max_attempts=env_int(env, "JOB_MAX_ATTEMPTS", 5, minimum=1),
             job_lease_seconds=env_int(env, "JOB_LEASE_SECS", 120, minimum=5),

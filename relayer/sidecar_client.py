@@ -1,154 +1,166 @@
-"""Typed client for the sidecar's HTTP API over its Unix socket (docs/architecture.md).
+"""The relayer's client for the sidecar API (sidecar/protocol.py), usually over its Unix socket.
 
-The relayer never holds key material; everything that needs a key is a call here. Transport failures
-and sidecar 5xx become ``SidecarUnavailable`` (→ 503); the sidecar's typed errors come back as
-``SidecarRejected`` with the sidecar's ``kind`` so callers can tell a bad client credential from a
-corrupted blob.
+The relayer never holds key material; everything that needs a key is a call here. This is also the one place
+sidecar failures become relayer errors (relayer/errors.py):
+
+    transport failure, timeout, oversized or malformed reply      → SidecarUnavailable
+    UpstreamUnavailable (Walrus, Sui, key servers)                 → UpstreamUnavailable
+    TransferFailed, Internal, Unauthorized (a sidecar-side fault)  → SidecarFailed
+    InvalidSession                                                 → SealSessionInvalid
+    AccessDenied                                                   → SealAccessDenied
+    BadInput                                                       → SidecarRejected
 """
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import httpx
 
 from memwal_common.secret import Secret
+from relayer.errors import (
+    RelayerError,
+    SealAccessDenied,
+    SealSessionInvalid,
+    SidecarFailed,
+    SidecarRejected,
+    SidecarUnavailable,
+    UpstreamUnavailable,
+)
+from sidecar.protocol import (
+    HEALTH_PATH,
+    MAX_OPEN_BATCH,
+    EncryptRequest,
+    ErrorKind,
+    ErrorReply,
+    HealthReply,
+    OpenBlobsReply,
+    OpenBlobsRequest,
+    OpenedBlob,
+    ProtocolError,
+    QueryBlobsReply,
+    QueryBlobsRequest,
+    UploadReply,
+    UploadRequest,
+    parse_json_object,
+)
 
-MAX_DECRYPT_BATCH = 25
-MAX_READ_BATCH = 25
+ReplyT = TypeVar("ReplyT")
 
 
-class SidecarError(Exception):
-    """Base class for sidecar call failures."""
+class SidecarApi(Protocol):
+    """What the relayer needs from its sidecar; ``SidecarClient`` is the implementation."""
 
+    async def health(self) -> HealthReply | None: ...
 
-class SidecarUnavailable(SidecarError):
-    """The sidecar (or an upstream it depends on) is down or timed out; worth retrying."""
+    async def encrypt(self, data: bytes, *, owner: str, package_id: str, request_id: str | None = None) -> bytes: ...
 
+    async def upload(self, request: UploadRequest, *, request_id: str | None = None) -> UploadReply: ...
 
-class SidecarRejected(SidecarError):
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.status = status
-        self.kind = kind
-        self.message = message
+    async def open_blobs(
+        self, blob_ids: Sequence[str], *, package_id: str, account_id: str, session: str, request_id: str | None = None
+    ) -> dict[str, OpenedBlob]: ...
+
+    async def query_blobs(self, request: QueryBlobsRequest, *, request_id: str | None = None) -> QueryBlobsReply: ...
 
 
 @dataclass(frozen=True)
-class Upload:
-    blob_id: str
-    object_id: str
-    transfer_status: str
+class SidecarLimits:
+    request_timeout_seconds: float  # a whole call, including the sidecar's own upstream calls
+    connect_timeout_seconds: float
+    health_timeout_seconds: float
+    max_reply_bytes: int
 
 
-@dataclass(frozen=True)
-class DecryptFailure:
-    error: str
-    permanent: bool
-
-
-@dataclass(frozen=True)
-class BlobRead:
-    blob_id: str
-    data: bytes | None
-    status: str  # ok | not_found | error
-
-
-@dataclass(frozen=True)
-class ChainBlob:
-    blob_id: str
-    object_id: str
-    namespace: str
-    package_id: str
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def _domain_error(reply: ErrorReply, path: str) -> RelayerError:
+    detail = f"sidecar {path}: {reply.kind.value}: {reply.message}"
+    if reply.kind is ErrorKind.INVALID_SESSION:
+        return SealSessionInvalid(f"x-seal-session rejected: {reply.message}")
+    if reply.kind is ErrorKind.ACCESS_DENIED:
+        return SealAccessDenied("Seal key servers denied access to these memories")
+    if reply.kind is ErrorKind.BAD_INPUT:
+        return SidecarRejected(reply.message or reply.kind.value)
+    if reply.kind is ErrorKind.UPSTREAM_UNAVAILABLE:
+        return UpstreamUnavailable(detail)
+    return SidecarFailed(detail, kind=reply.kind.value)
 
 
 class SidecarClient:
-    def __init__(self, socket_path: str, token: Secret, *, timeout_seconds: float = 120.0, request_id: str | None = None):
-        transport = httpx.AsyncHTTPTransport(uds=socket_path, retries=0)
+    def __init__(self, transport: httpx.AsyncBaseTransport, token: Secret, limits: SidecarLimits) -> None:
+        self._limits = limits
         self._http = httpx.AsyncClient(
             transport=transport,
             base_url="http://sidecar",
-            timeout=httpx.Timeout(timeout_seconds, connect=5.0),
+            timeout=httpx.Timeout(limits.request_timeout_seconds, connect=limits.connect_timeout_seconds),
             headers={"Authorization": f"Bearer {token.reveal()}"},
         )
+
+    @classmethod
+    def over_unix_socket(cls, socket_path: str, token: Secret, limits: SidecarLimits) -> SidecarClient:
+        return cls(httpx.AsyncHTTPTransport(uds=socket_path, retries=0), token, limits)
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, path: str, payload: dict, *, request_id: str | None = None) -> dict:
+    async def _read(self, response: httpx.Response, path: str) -> object:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._limits.max_reply_bytes:
+                raise SidecarUnavailable(f"sidecar {path}: reply larger than {self._limits.max_reply_bytes} bytes")
+            chunks.append(chunk)
+        try:
+            return parse_json_object(b"".join(chunks))
+        except ProtocolError:
+            raise SidecarUnavailable(f"sidecar {path}: non-JSON answer ({response.status_code})") from None
+
+    async def _call(self, path: str, payload: dict[str, object], parse: Callable[[object], ReplyT], request_id: str | None) -> ReplyT:
         headers = {"x-request-id": request_id} if request_id else {}
         try:
-            response = await self._http.post(path, json=payload, headers=headers)
+            async with self._http.stream("POST", path, json=payload, headers=headers) as response:
+                body = await self._read(response, path)
         except httpx.HTTPError as exc:
             raise SidecarUnavailable(f"sidecar {path}: {type(exc).__name__}") from None
         try:
-            body = response.json()
-        except ValueError:
-            raise SidecarUnavailable(f"sidecar {path}: non-JSON answer ({response.status_code})") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise SidecarUnavailable(f"sidecar {path}: {body.get('kind', 'error')}: {body.get('error', '')}")
-        if response.status_code >= 400:
-            raise SidecarRejected(response.status_code, str(body.get("kind", "error")), str(body.get("error", "")))
-        return body
+            if response.status_code != 200:
+                raise _domain_error(ErrorReply.from_json(body), path)
+            return parse(body)
+        except ProtocolError as exc:
+            raise SidecarUnavailable(f"sidecar {path}: reply breaks the protocol ({response.status_code}): {exc}") from None
 
-    async def health(self) -> dict:
+    async def health(self) -> HealthReply | None:
+        """The sidecar's health, or None when it does not answer healthy within the health timeout."""
         try:
-            response = await self._http.get("/health", timeout=2.0)
-            return response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
-            return {}
+            response = await self._http.get(HEALTH_PATH, timeout=self._limits.health_timeout_seconds)
+            if response.status_code != 200 or len(response.content) > self._limits.max_reply_bytes:
+                return None
+            return HealthReply.from_json(parse_json_object(response.content))
+        except (httpx.HTTPError, ProtocolError):
+            return None
 
-    async def encrypt(self, data: bytes, owner: str, package_id: str, *, request_id: str | None = None) -> bytes:
-        body = await self._post("/seal/encrypt", {"data": _b64(data), "owner": owner, "packageId": package_id}, request_id=request_id)
-        return base64.b64decode(body["encryptedData"])
+    async def encrypt(self, data: bytes, *, owner: str, package_id: str, request_id: str | None = None) -> bytes:
+        request = EncryptRequest(data, owner, package_id)
+        return (await self._call(request.PATH, request.to_json(), request.Reply.from_json, request_id)).ciphertext
 
-    async def decrypt_batch(
-        self, items: list[bytes], *, package_id: str, account_id: str, session: str, request_id: str | None = None
-    ) -> tuple[dict[int, bytes], dict[int, DecryptFailure]]:
-        results: dict[int, bytes] = {}
-        failures: dict[int, DecryptFailure] = {}
-        for start in range(0, len(items), MAX_DECRYPT_BATCH):
-            chunk = items[start : start + MAX_DECRYPT_BATCH]
-            body = await self._post(
-                "/seal/decrypt-batch",
-                {"items": [_b64(item) for item in chunk], "packageId": package_id, "accountId": account_id, "session": session},
-                request_id=request_id,
-            )
-            for entry in body.get("results", []):
-                results[start + int(entry["index"])] = base64.b64decode(entry["decryptedData"])
-            for entry in body.get("errors", []):
-                failures[start + int(entry["index"])] = DecryptFailure(str(entry.get("error", "")), bool(entry.get("permanent")))
-        return results, failures
+    async def upload(self, request: UploadRequest, *, request_id: str | None = None) -> UploadReply:
+        return await self._call(request.PATH, request.to_json(), request.Reply.from_json, request_id)
 
-    async def upload(
-        self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int, job_id: str,
-        agent_id: str | None = None, request_id: str | None = None,
-    ) -> Upload:
-        payload = {
-            "data": _b64(data), "owner": owner, "namespace": namespace, "packageId": package_id,
-            "epochs": epochs, "jobId": job_id, "agentId": agent_id,
-        }
-        body = await self._post("/walrus/upload", payload, request_id=request_id)
-        return Upload(body["blobId"], body["objectId"], body.get("transferStatus", "ok"))
-
-    async def read(self, blob_ids: list[str], *, request_id: str | None = None) -> dict[str, BlobRead]:
-        reads: dict[str, BlobRead] = {}
+    async def open_blobs(
+        self, blob_ids: Sequence[str], *, package_id: str, account_id: str, session: str, request_id: str | None = None
+    ) -> dict[str, OpenedBlob]:
+        """Each distinct id's outcome; at most MAX_OPEN_BATCH ids per call, so a recall is one call."""
+        opened: dict[str, OpenedBlob] = {}
         unique = list(dict.fromkeys(blob_ids))
-        for start in range(0, len(unique), MAX_READ_BATCH):
-            body = await self._post("/walrus/read", {"blobIds": unique[start : start + MAX_READ_BATCH]}, request_id=request_id)
-            for entry in body.get("blobs", []):
-                data = base64.b64decode(entry["data"]) if entry.get("data") is not None else None
-                reads[entry["blobId"]] = BlobRead(entry["blobId"], data, entry.get("status", "error"))
-        return reads
+        for start in range(0, len(unique), MAX_OPEN_BATCH):
+            request = OpenBlobsRequest(tuple(unique[start : start + MAX_OPEN_BATCH]), package_id, account_id, session)
+            reply: OpenBlobsReply = await self._call(request.PATH, request.to_json(), request.Reply.from_json, request_id)
+            if [blob.blob_id for blob in reply.blobs] != list(request.blob_ids):
+                raise SidecarUnavailable(f"sidecar {request.PATH}: reply does not match the requested blobs")
+            opened.update((blob.blob_id, blob) for blob in reply.blobs)
+        return opened
 
-    async def query_blobs(self, *, owner: str, namespace: str, package_id: str, limit: int, request_id: str | None = None) -> tuple[list[ChainBlob], int, bool]:
-        body = await self._post(
-            "/walrus/query-blobs", {"owner": owner, "namespace": namespace, "packageId": package_id, "limit": limit}, request_id=request_id
-        )
-        blobs = [ChainBlob(b["blobId"], b["objectId"], b.get("namespace", "default"), b.get("packageId", "")) for b in body.get("blobs", [])]
-        return blobs, int(body.get("total", len(blobs))), bool(body.get("capped", False))
+    async def query_blobs(self, request: QueryBlobsRequest, *, request_id: str | None = None) -> QueryBlobsReply:
+        return await self._call(request.PATH, request.to_json(), request.Reply.from_json, request_id)

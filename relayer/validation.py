@@ -11,9 +11,10 @@ import binascii
 import json
 import math
 import re
+from datetime import datetime
 from typing import Any
 
-from relayer.errors import BadRequest, UnprocessableEntity, UnsupportedMediaType
+from relayer.errors import FieldError, InvalidValue, MalformedBody, UnsupportedContentType
 
 EMBEDDING_DIMENSIONS = 1536
 MAX_REMEMBER_TEXT_BYTES = 1024 * 1024
@@ -33,13 +34,13 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType("Expected request with `Content-Type: application/json`")
+        raise UnsupportedContentType("Expected request with `Content-Type: application/json`")
     try:
         value = json.loads(body or b"null", parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"Failed to parse the request body as JSON: {exc}") from None
+        raise MalformedBody(f"Failed to parse the request body as JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise UnprocessableEntity("Request body must be a JSON object")
+        raise FieldError("Request body must be a JSON object")
     return value
 
 
@@ -50,14 +51,14 @@ def _reject_constant(name: str) -> Any:
 def text_field(body: dict[str, Any], name: str, *, max_bytes: int, empty_message: str = "Text cannot be empty") -> str:
     value = body.get(name)
     if value is None:
-        raise UnprocessableEntity(f"missing field `{name}`")
+        raise FieldError(f"missing field `{name}`")
     if not isinstance(value, str):
-        raise UnprocessableEntity(f"`{name}` must be a string")
+        raise FieldError(f"`{name}` must be a string")
     if not value.strip():
-        raise BadRequest(empty_message)
+        raise InvalidValue(empty_message)
     size = len(value.encode("utf-8"))
     if size > max_bytes:
-        raise BadRequest(f"`{name}` is {size} bytes; the limit is {max_bytes} bytes")
+        raise InvalidValue(f"`{name}` is {size} bytes; the limit is {max_bytes} bytes")
     return value
 
 
@@ -65,18 +66,18 @@ def namespace_field(body: dict[str, Any], *, required: bool = False) -> str:
     value = body.get("namespace")
     if value is None:
         if required:
-            raise UnprocessableEntity("missing field `namespace`")
+            raise FieldError("missing field `namespace`")
         return "default"
     return check_namespace(value)
 
 
 def check_namespace(value: Any) -> str:
     if not isinstance(value, str):
-        raise UnprocessableEntity("`namespace` must be a string")
+        raise FieldError("`namespace` must be a string")
     if not value or len(value) > MAX_NAMESPACE_LENGTH:
-        raise BadRequest(f"`namespace` must be 1..{MAX_NAMESPACE_LENGTH} characters")
+        raise InvalidValue(f"`namespace` must be 1..{MAX_NAMESPACE_LENGTH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise BadRequest("`namespace` must not contain control characters")
+        raise InvalidValue("`namespace` must not contain control characters")
     return value
 
 
@@ -85,50 +86,50 @@ def limit_field(body: dict[str, Any], *, default: int, cap: int = MAX_LIMIT) -> 
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UnprocessableEntity("`limit` must be an integer")
+        raise FieldError("`limit` must be an integer")
     if value <= 0:
-        raise BadRequest("`limit` must be a positive integer")
+        raise InvalidValue("`limit` must be a positive integer")
     return min(value, cap)
 
 
 def vector_field(body: dict[str, Any], name: str = "vector") -> list[float]:
     value = body.get(name)
     if value is None:
-        raise UnprocessableEntity(f"missing field `{name}`")
+        raise FieldError(f"missing field `{name}`")
     if not isinstance(value, list):
-        raise UnprocessableEntity(f"`{name}` must be an array of numbers")
+        raise FieldError(f"`{name}` must be an array of numbers")
     if len(value) != EMBEDDING_DIMENSIONS:
-        raise BadRequest(f"`{name}` must have {EMBEDDING_DIMENSIONS} dimensions, got {len(value)}")
+        raise InvalidValue(f"`{name}` must have {EMBEDDING_DIMENSIONS} dimensions, got {len(value)}")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
-        raise BadRequest(f"`{name}` must contain only finite numbers")
+        raise InvalidValue(f"`{name}` must contain only finite numbers")
     return [float(x) for x in value]
 
 
 def base64_field(body: dict[str, Any], name: str, *, max_bytes: int) -> bytes:
     value = body.get(name)
     if value is None:
-        raise UnprocessableEntity(f"missing field `{name}`")
+        raise FieldError(f"missing field `{name}`")
     if not isinstance(value, str):
-        raise UnprocessableEntity(f"`{name}` must be a base64 string")
+        raise FieldError(f"`{name}` must be a base64 string")
     if len(value) > (max_bytes * 4) // 3 + 8:
-        raise BadRequest(f"`{name}` exceeds {max_bytes} bytes")
+        raise InvalidValue(f"`{name}` exceeds {max_bytes} bytes")
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"`{name}` is not valid base64") from None
+        raise InvalidValue(f"`{name}` is not valid base64") from None
     if not data:
-        raise BadRequest(f"`{name}` is empty")
+        raise InvalidValue(f"`{name}` is empty")
     return data
 
 
 def string_list_field(body: dict[str, Any], name: str, *, min_items: int, max_items: int) -> list[str]:
     value = body.get(name)
     if value is None:
-        raise UnprocessableEntity(f"missing field `{name}`")
+        raise FieldError(f"missing field `{name}`")
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise UnprocessableEntity(f"`{name}` must be an array of strings")
+        raise FieldError(f"`{name}` must be an array of strings")
     if not min_items <= len(value) <= max_items:
-        raise BadRequest(f"`{name}` must have {min_items}..{max_items} items, got {len(value)}")
+        raise InvalidValue(f"`{name}` must have {min_items}..{max_items} items, got {len(value)}")
     return value
 
 
@@ -141,24 +142,22 @@ def idempotency_key_field(body: dict[str, Any]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise UnprocessableEntity("`idempotency_key` must be a string")
+        raise FieldError("`idempotency_key` must be a string")
     if not _IDEMPOTENCY_KEY.match(value):
-        raise BadRequest(f"`idempotency_key` must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")
+        raise InvalidValue(f"`idempotency_key` must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")
     return value
 
 
 def occurred_at_field(body: dict[str, Any]) -> str | None:
-    from datetime import datetime
-
     value = body.get("occurred_at")
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 64:
-        raise UnprocessableEntity("`occurred_at` must be an RFC 3339 string")
+        raise FieldError("`occurred_at` must be an RFC 3339 string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest("`occurred_at` must be RFC 3339") from None
+        raise InvalidValue("`occurred_at` must be RFC 3339") from None
     if parsed.tzinfo is None:
-        raise BadRequest("`occurred_at` must carry a UTC offset")
+        raise InvalidValue("`occurred_at` must carry a UTC offset")
     return value

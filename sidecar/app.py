@@ -1,184 +1,145 @@
-"""The sidecar's HTTP API (docs/architecture.md), served only on a Unix socket.
+"""The sidecar's HTTP API (sidecar/protocol.py is the contract), served only on a Unix socket.
 
-Every route but ``GET /health`` needs ``Authorization: Bearer <token>`` (constant-time compare).
-Bodies are capped; byte fields are base64; errors are ``{"error", "kind"}`` with the status of the
-``SidecarError`` subclass.
+Every route but ``GET /health`` needs ``Authorization: Bearer <token>`` (constant-time compare). Bodies are
+capped at ``max_request_bytes`` and parsed into the protocol's frozen request types; every failure is an
+``ErrorReply`` with the status of its kind.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chain.reader import ChainReader
 from memwal_common.secret import Secret
+from sidecar.blob_opening import BlobOpener
 from sidecar.blob_query import query_blobs
 from sidecar.errors import BadInput, SidecarError
-from sidecar.seal_service import MAX_BATCH, SealService
+from sidecar.protocol import (
+    HEALTH_PATH,
+    EncryptReply,
+    EncryptRequest,
+    ErrorKind,
+    ErrorReply,
+    HealthReply,
+    OpenBlobsReply,
+    OpenBlobsRequest,
+    ProtocolError,
+    QueryBlobsReply,
+    QueryBlobsRequest,
+    UploadReply,
+    UploadRequest,
+    parse_json_object,
+    status_of,
+)
+from sidecar.seal_service import SealService
 from sidecar.uploads import UploadService
-from sidecar.walrus import WalrusClient
 
 logger = logging.getLogger("memwal.sidecar")
 
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
-MAX_READ_IDS = 25
 
-
-@dataclass
+@dataclass(frozen=True)
 class SidecarServices:
     token: Secret
     seal: SealService
-    walrus: WalrusClient
+    opener: BlobOpener
     uploads: UploadService
-    chain: Any
+    chain: ChainReader
     walrus_package_id: str
-    started: float
+    max_request_bytes: int
+    started: float  # time.monotonic() at start
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+class _Message(Protocol):
+    def to_json(self) -> dict[str, object]: ...
 
 
-def _decode(value: Any, name: str) -> bytes:
-    if not isinstance(value, str):
-        raise BadInput(f"{name} must be base64")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadInput(f"{name} must be base64") from None
+def _error(reply: ErrorReply) -> JSONResponse:
+    return JSONResponse(reply.to_json(), status_code=status_of(reply.kind))
 
 
-def _text(body: dict, name: str, *, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise BadInput(f"{name} must be a non-empty string")
-    return value
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadInput("request too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def build_app(services: SidecarServices) -> Starlette:
-    def authorized(handler: Callable[[dict], Awaitable[dict]]) -> Callable[[Request], Awaitable[Response]]:
+    def operation(parse: Callable[[object], Any], handle: Callable[[Any], Awaitable[_Message]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not services.token.matches(token):
-                return JSONResponse({"error": "Unauthorized", "kind": "Unauthorized"}, status_code=401)
+                return _error(ErrorReply(ErrorKind.UNAUTHORIZED, "Unauthorized"))
             try:
-                raw = await request.body()
-                if len(raw) > MAX_REQUEST_BYTES:
-                    raise BadInput("request too large")
                 try:
-                    body = json.loads(raw)
-                except ValueError:
-                    raise BadInput("body must be JSON") from None
-                if not isinstance(body, dict):
-                    raise BadInput("body must be a JSON object")
-                return JSONResponse(await handler(body))
+                    body = parse(parse_json_object(await _read_body(request, services.max_request_bytes)))
+                except ProtocolError as exc:
+                    raise BadInput(str(exc)) from None
+                return JSONResponse((await handle(body)).to_json())
             except SidecarError as error:
                 if error.status >= 500:
-                    logger.warning("%s failed: %s %s", request.url.path, error.kind, error.message)
-                return JSONResponse({"error": error.message, "kind": error.kind}, status_code=error.status)
+                    logger.warning("%s failed: %s %s", request.url.path, error.kind.value, error.message)
+                return _error(error.reply())
             except Exception:
                 logger.exception("%s failed", request.url.path)
-                return JSONResponse({"error": "internal error", "kind": "Internal"}, status_code=500)
+                return _error(ErrorReply(ErrorKind.INTERNAL, "internal error"))
 
         return endpoint
 
     async def health(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "uptimeMs": int((time.monotonic() - services.started) * 1000),
-                "activeWalrusUploads": services.uploads.active,
-            }
-        )
+        uptime_ms = int((time.monotonic() - services.started) * 1000)
+        return JSONResponse(HealthReply(uptime_ms, services.uploads.active).to_json())
 
-    async def seal_encrypt(body: dict) -> dict:
-        services.seal.check_package(_text(body, "packageId"))
-        data = _decode(body.get("data"), "data")
-        encrypted = await services.seal.encrypt(data, _text(body, "owner"))
-        return {"encryptedData": _b64(encrypted)}
+    async def encrypt(request: EncryptRequest) -> EncryptReply:
+        services.seal.check_package(request.package_id)
+        return EncryptReply(await services.seal.encrypt(request.data, request.owner))
 
-    async def seal_decrypt_batch(body: dict) -> dict:
-        services.seal.check_package(_text(body, "packageId"))
-        items = body.get("items")
-        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-            raise BadInput(f"items must be a list of 1..{MAX_BATCH} base64 strings")
-        decoded = [_decode(item, "items[]") for item in items]
-        results, failures = await services.seal.decrypt_batch(
-            decoded, account_id=_text(body, "accountId"), session_header=_text(body, "session", required=False)
-        )
-        return {
-            "results": [{"index": index, "decryptedData": _b64(data)} for index, data in sorted(results.items())],
-            "errors": [{"index": f.index, "error": f.error, "permanent": f.permanent} for f in failures],
-        }
-
-    async def walrus_upload(body: dict) -> dict:
-        services.seal.check_package(_text(body, "packageId"))
-        epochs = body.get("epochs", 5)
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= 5:
-            raise BadInput("epochs must be an integer in 1..5")
+    async def upload(request: UploadRequest) -> UploadReply:
+        services.seal.check_package(request.package_id)
         result = await services.uploads.upload(
-            _decode(body.get("data"), "data"),
-            owner=_text(body, "owner"),
-            namespace=_text(body, "namespace"),
-            package_id=_text(body, "packageId"),
-            epochs=epochs,
-            job_id=_text(body, "jobId", required=False) or None,
-            agent_id=_text(body, "agentId", required=False) or None,
+            request.data,
+            owner=request.owner,
+            namespace=request.namespace,
+            package_id=request.package_id,
+            epochs=request.epochs,
+            job_id=request.job_id,
+            agent_id=request.agent_id,
         )
-        return {"blobId": result.blob_id, "objectId": result.object_id, "transferStatus": result.transfer_status}
+        return UploadReply(result.blob_id, result.object_id, result.transfer_status)
 
-    async def walrus_read(body: dict) -> dict:
-        blob_ids = body.get("blobIds")
-        if not isinstance(blob_ids, list) or not 1 <= len(blob_ids) <= MAX_READ_IDS:
-            raise BadInput(f"blobIds must be a list of 1..{MAX_READ_IDS} ids")
-        if not all(isinstance(b, str) and 0 < len(b) <= 128 and b.replace("-", "").replace("_", "").isalnum() for b in blob_ids):
-            raise BadInput("blobIds must be Walrus blob ids")
-        fetched = await services.walrus.read_many(blob_ids)
-        return {
-            "blobs": [
-                {"blobId": blob_id, "status": fetch.status, "data": _b64(fetch.data) if fetch.data is not None else None}
-                for blob_id, fetch in fetched.items()
-            ]
-        }
+    async def open_blobs(request: OpenBlobsRequest) -> OpenBlobsReply:
+        return await services.opener.open(request)
 
-    async def walrus_query_blobs(body: dict) -> dict:
-        package_id = _text(body, "packageId")
-        services.seal.check_package(package_id)
+    async def query(request: QueryBlobsRequest) -> QueryBlobsReply:
+        services.seal.check_package(request.package_id)
         blobs, capped = await query_blobs(
             services.chain,
-            owner=_text(body, "owner"),
-            namespace=_text(body, "namespace"),
-            package_id=package_id,
+            owner=request.owner,
+            namespace=request.namespace,
+            package_id=request.package_id,
             walrus_package_id=services.walrus_package_id,
         )
-        return {
-            "blobs": [
-                {"blobId": b.blob_id, "objectId": b.object_id, "namespace": b.namespace, "packageId": b.package_id} for b in blobs
-            ],
-            "total": len(blobs),
-            "capped": capped,
-        }
+        return QueryBlobsReply(tuple(blobs), capped)
 
     return Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/seal/encrypt", authorized(seal_encrypt), methods=["POST"]),
-            Route("/seal/decrypt-batch", authorized(seal_decrypt_batch), methods=["POST"]),
-            Route("/walrus/upload", authorized(walrus_upload), methods=["POST"]),
-            Route("/walrus/read", authorized(walrus_read), methods=["POST"]),
-            Route("/walrus/query-blobs", authorized(walrus_query_blobs), methods=["POST"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(EncryptRequest.PATH, operation(EncryptRequest.from_json, encrypt), methods=["POST"]),
+            Route(UploadRequest.PATH, operation(UploadRequest.from_json, upload), methods=["POST"]),
+            Route(OpenBlobsRequest.PATH, operation(OpenBlobsRequest.from_json, open_blobs), methods=["POST"]),
+            Route(QueryBlobsRequest.PATH, operation(QueryBlobsRequest.from_json, query), methods=["POST"]),
         ]
     )

@@ -7,29 +7,19 @@ safety cap on the walk was hit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chain.address import normalize_address
 from chain.errors import ChainError
 from chain.reader import ChainReader
-from sidecar.errors import UpstreamFailure
+from sidecar.errors import UpstreamUnavailable
+from sidecar.protocol import MAX_QUERY_BLOBS, TaggedBlob
 
-MAX_OWNED_BLOBS = 10_000
-
-
-@dataclass(frozen=True)
-class TaggedBlob:
-    blob_id: str
-    object_id: str
-    namespace: str
-    package_id: str
-
+MAX_OWNED_BLOBS = MAX_QUERY_BLOBS  # a reply lists at most this many
 
 async def query_blobs(chain: ChainReader, *, owner: str, namespace: str, package_id: str, walrus_package_id: str) -> tuple[list[TaggedBlob], bool]:
     try:
         owned = await chain.owned_blobs(normalize_address(owner), walrus_package_id)
     except ChainError as exc:
-        raise UpstreamFailure(f"chain unavailable: {exc}") from None
+        raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
     capped = len(owned) > MAX_OWNED_BLOBS
     wanted_package = normalize_address(package_id)
     matches = []
@@ -44,5 +34,5 @@ async def query_blobs(chain: ChainReader, *, owner: str, namespace: str, package
             continue
         blob_namespace = blob.metadata.get("memwal_namespace") or "default"
         if blob_namespace == namespace:
-            matches.append(TaggedBlob(blob.blob_id, blob.object_id, blob_namespace, tagged_package))
+            matches.append(TaggedBlob(blob.blob_id, blob.object_id, blob_namespace, wanted_package))
     return matches, capped

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -31,16 +30,7 @@ from sealcrypto import (
     decrypt_objects,
     encrypt,
 )
-from sidecar.errors import AccessDenied, BadInput, SessionInvalid, UpstreamFailure
-
-MAX_BATCH = 25
-
-
-@dataclass(frozen=True)
-class ItemFailure:
-    index: int
-    error: str
-    permanent: bool
+from sidecar.errors import AccessDenied, BadInput, InvalidSession, UpstreamUnavailable
 
 
 class SealService:
@@ -80,7 +70,7 @@ class SealService:
                     try:
                         info = await self._chain.key_server(config.object_id)
                     except ChainError as exc:
-                        raise UpstreamFailure(f"cannot read key server {config.object_id}: {exc}") from None
+                        raise UpstreamUnavailable(f"cannot read key server {config.object_id}: {exc}") from None
                     url = config.aggregator_url or info.url
                     endpoints.append(KeyServerEndpoint(info.object_id, url, info.public_key, config.weight))
                 self._endpoints = endpoints
@@ -102,33 +92,44 @@ class SealService:
             encrypt, package_id=package, inner_id=inner_id, key_servers=publics, threshold=self._threshold, plaintext=data
         )
 
-    async def decrypt_batch(self, items: list[bytes], *, account_id: str, session_header: str) -> tuple[dict[int, bytes], list[ItemFailure]]:
-        if not session_header:
-            raise SessionInvalid("an x-seal-session is required to decrypt")
+    def open_session(self, header: str) -> SessionKey:
+        """Parse the client's x-seal-session; refuse a missing, malformed, expired or foreign one."""
+        if not header:
+            raise InvalidSession("an x-seal-session is required to decrypt")
         try:
-            session = SessionKey.from_header(session_header, clock=self._clock)
+            session = SessionKey.from_header(header, clock=self._clock)
         except SessionError as exc:
-            raise SessionInvalid(f"x-seal-session rejected: {exc}") from None
+            raise InvalidSession(f"x-seal-session rejected: {exc}") from None
         if normalize_address(session.package_id) != self._package_id:
-            raise SessionInvalid("x-seal-session is for another package")
-        failures: list[ItemFailure] = []
-        objects: dict[int, EncryptedObject] = {}
-        for index, raw in enumerate(items):
+            raise InvalidSession("x-seal-session is for another package")
+        return session
+
+    async def decrypt(self, ciphertexts: Mapping[str, bytes], *, account_id: str, session: SessionKey) -> dict[str, bytes | None]:
+        """Plaintext per key, or None where the ciphertext is corrupt.
+
+        Corrupt means: not a Seal object of this package, or it does not decrypt with keys that were verified
+        against the key servers' public keys. One key fetch covers every distinct identity; a refused session or
+        account raises for the whole call.
+        """
+        outcomes: dict[str, bytes | None] = {}
+        objects: dict[str, EncryptedObject] = {}
+        package = bcs.address(self._package_id)
+        for key, raw in ciphertexts.items():
             try:
                 obj = EncryptedObject.from_bytes(raw)
             except SealError:
-                failures.append(ItemFailure(index, "InvalidCiphertext", True))
+                outcomes[key] = None
                 continue
-            if obj.package_id != bcs.address(self._package_id):
-                failures.append(ItemFailure(index, "InvalidCiphertext", True))
+            if obj.package_id != package:
+                outcomes[key] = None
                 continue
-            objects[index] = obj
+            objects[key] = obj
         if not objects:
-            return {}, failures
+            return outcomes
         try:
             account = await self._chain.get_account(account_id)
         except ChainUnavailable as exc:
-            raise UpstreamFailure(f"chain unavailable: {exc}") from None
+            raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
         except (ChainError, ValueError):
             account = None
         if account is None:
@@ -138,21 +139,17 @@ class SealService:
         )
         client = KeyServerClient(await self.endpoints(), self._threshold, self._http, self._timeout, clock=self._clock)
         try:
-            keys = await client.fetch_keys(ptb, session, [obj.full_id for obj in objects.values()])
+            keys = await client.fetch_keys(ptb, session, list({obj.full_id: None for obj in objects.values()}))
         except KeyServerError as exc:
             if exc.permanent:
                 raise AccessDenied(f"key servers refused: {exc.kind}") from None
-            raise UpstreamFailure(f"key servers unavailable: {exc.kind}") from None
+            raise UpstreamUnavailable(f"key servers unavailable: {exc.kind}") from None
         except SessionError as exc:
-            raise SessionInvalid(f"x-seal-session rejected: {exc}") from None
-        indices = list(objects)
-        outcomes = await asyncio.to_thread(decrypt_objects, [objects[i] for i in indices], keys)
-        results: dict[int, bytes] = {}
-        for index, outcome in zip(indices, outcomes, strict=True):
-            if isinstance(outcome, bytes):
-                results[index] = outcome
-            else:
-                # Keys were verified against the servers' public keys, so a failure here means the
-                # object itself is corrupt: permanent.
-                failures.append(ItemFailure(index, "DecryptFailed", True))
-        return results, failures
+            raise InvalidSession(f"x-seal-session rejected: {exc}") from None
+        names = list(objects)
+        # Pairings take milliseconds each: keep them off the event loop.
+        decrypted = await asyncio.to_thread(decrypt_objects, [objects[name] for name in names], keys)
+        for name, outcome in zip(names, decrypted, strict=True):
+            # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
+            outcomes[name] = outcome if isinstance(outcome, bytes) else None
+        return outcomes

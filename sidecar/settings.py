@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from memwal_common.environment import SealServerConfig, SettingsError, env_int, parse_csv, parse_seal_servers
 from memwal_common.secret import Secret
+from memwal_common.shared_settings import SuiProtocol, seal_threshold, sui_endpoint_from
+from sidecar.protocol import MAX_DATA_BYTES
+
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -16,37 +20,41 @@ class SidecarSettings:
     auth_token: Secret  # SIDECAR_AUTH_TOKEN (required)
     server_keys: tuple[str, ...]  # SERVER_SUI_PRIVATE_KEYS (CSV) or SERVER_SUI_PRIVATE_KEY
     package_id: str  # MEMWAL_PACKAGE_ID
-    sui_url: str  # SUI_RPC_URL or SUI_GRAPHQL_URL per SUI_PROTOCOL
-    sui_protocol: str  # SUI_PROTOCOL
+    sui_url: str  # SUI_RPC_URL or SUI_GRAPHQL_URL per SUI_PROTOCOL (memwal_common.shared_settings)
+    sui_protocol: SuiProtocol  # SUI_PROTOCOL
     walrus_publisher_url: str  # WALRUS_PUBLISHER_URL
     walrus_aggregator_urls: tuple[str, ...]  # WALRUS_AGGREGATOR_URLS / WALRUS_AGGREGATOR_URL
     walrus_package_id: str  # WALRUS_PACKAGE_ID
     aggregator_race_after_ms: int  # WALRUS_AGGREGATOR_RACE_AFTER_MS [150]
-    walrus_timeout_seconds: float  # WALRUS_TIMEOUT_SECS [15]
-    max_blob_bytes: int  # WALRUS_MAX_BLOB_BYTES [2 MiB]
+    walrus_timeout_seconds: float  # WALRUS_TIMEOUT_SECS [15]: one aggregator read (publishes get 4x)
+    max_blob_bytes: int  # WALRUS_MAX_BLOB_BYTES [2 MiB], at most protocol.MAX_DATA_BYTES
     upload_concurrency: int  # WALRUS_UPLOAD_CONCURRENCY [4]
     seal_servers: tuple[SealServerConfig, ...]  # SEAL_SERVER_CONFIGS
     seal_threshold: int  # SEAL_THRESHOLD [min(2, total weight)]
     seal_timeout_seconds: float  # SEAL_KEY_SERVER_TIMEOUT_MS [25000]
     redis_url: str | None  # REDIS_URL: blob cache; unset = no cache
+    redis_timeout_seconds: float  # REDIS_TIMEOUT_SECS [2]: connect and per-command
     blob_cache_ttl_seconds: int  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int  # BLOB_CACHE_MAX_BYTES
     gas_budget: int  # SUI_GAS_BUDGET [50_000_000]
+    max_request_bytes: int  # SIDECAR_MAX_REQUEST_BYTES [4 MiB]: larger request bodies are refused
+    http_timeout_seconds: float  # SIDECAR_HTTP_TIMEOUT_SECS [30]: outbound calls without their own limit (Sui)
+    http_max_connections: int  # HTTP_MAX_CONNECTIONS [64]: outbound connection pool
+    graceful_timeout_seconds: float  # GRACEFUL_TIMEOUT_SECS [10]: in-flight requests finish on shutdown
+    log_format: str  # LOG_FORMAT [pretty]: pretty | json
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] = os.environ) -> "SidecarSettings":
-        protocol = env.get("SUI_PROTOCOL", "jsonrpc")
-        sui_url = env.get("SUI_GRAPHQL_URL", "") if protocol == "graphql" else env.get("SUI_RPC_URL", "")
+        endpoint = sui_endpoint_from(env)
         keys = parse_csv(env.get("SERVER_SUI_PRIVATE_KEYS")) or parse_csv(env.get("SERVER_SUI_PRIVATE_KEY"))
         seal_servers = parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", ""))
-        threshold = env_int(env, "SEAL_THRESHOLD", 0, minimum=0) or min(2, sum(s.weight for s in seal_servers))
         settings = cls(
             socket_path=env.get("SIDECAR_SOCKET", ""),
             auth_token=Secret(env.get("SIDECAR_AUTH_TOKEN", "")),
             server_keys=keys,
             package_id=env.get("MEMWAL_PACKAGE_ID", ""),
-            sui_url=sui_url,
-            sui_protocol=protocol,
+            sui_url=endpoint.url,
+            sui_protocol=endpoint.protocol,
             walrus_publisher_url=env.get("WALRUS_PUBLISHER_URL", "").rstrip("/"),
             walrus_aggregator_urls=tuple(
                 u.rstrip("/") for u in (parse_csv(env.get("WALRUS_AGGREGATOR_URLS")) or parse_csv(env.get("WALRUS_AGGREGATOR_URL")))
@@ -54,15 +62,21 @@ class SidecarSettings:
             walrus_package_id=env.get("WALRUS_PACKAGE_ID", ""),
             aggregator_race_after_ms=env_int(env, "WALRUS_AGGREGATOR_RACE_AFTER_MS", 150, minimum=0),
             walrus_timeout_seconds=float(env_int(env, "WALRUS_TIMEOUT_SECS", 15, minimum=1)),
-            max_blob_bytes=env_int(env, "WALRUS_MAX_BLOB_BYTES", 2 * 1024 * 1024, minimum=1024),
+            max_blob_bytes=env_int(env, "WALRUS_MAX_BLOB_BYTES", 2 * MIB, minimum=1024),
             upload_concurrency=env_int(env, "WALRUS_UPLOAD_CONCURRENCY", 4, minimum=1),
             seal_servers=seal_servers,
-            seal_threshold=threshold,
+            seal_threshold=seal_threshold(env, seal_servers),
             seal_timeout_seconds=env_int(env, "SEAL_KEY_SERVER_TIMEOUT_MS", 25_000, minimum=100) / 1000.0,
             redis_url=env.get("REDIS_URL") or None,
+            redis_timeout_seconds=float(env_int(env, "REDIS_TIMEOUT_SECS", 2, minimum=1)),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             gas_budget=env_int(env, "SUI_GAS_BUDGET", 50_000_000, minimum=1),
+            max_request_bytes=env_int(env, "SIDECAR_MAX_REQUEST_BYTES", 4 * MIB, minimum=64 * 1024),
+            http_timeout_seconds=float(env_int(env, "SIDECAR_HTTP_TIMEOUT_SECS", 30, minimum=1)),
+            http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
+            graceful_timeout_seconds=float(env_int(env, "GRACEFUL_TIMEOUT_SECS", 10, minimum=0)),
+            log_format=env.get("LOG_FORMAT", "pretty"),
         )
         settings.validate()
         return settings
@@ -87,3 +101,10 @@ class SidecarSettings:
             raise SettingsError("WALRUS_AGGREGATOR_URLS is required by the sidecar")
         if not self.seal_servers:
             raise SettingsError("SEAL_SERVER_CONFIGS is required by the sidecar")
+        total_weight = sum(server.weight for server in self.seal_servers)
+        if not 1 <= self.seal_threshold <= total_weight:
+            raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
+        if self.max_blob_bytes > MAX_DATA_BYTES:
+            raise SettingsError(f"WALRUS_MAX_BLOB_BYTES must be at most {MAX_DATA_BYTES} (the sidecar protocol's cap)")
+        if self.log_format not in {"pretty", "json"}:
+            raise SettingsError("LOG_FORMAT must be pretty or json")

@@ -14,7 +14,7 @@ from chain.address import normalize_address
 from chain.errors import ChainError, ChainUnavailable, TransactionRejected
 from chain.reader import ChainReader
 from sidecar._keys import BlobTags, WalletPool
-from sidecar.errors import TransferFailed, UpstreamFailure
+from sidecar.errors import TransferFailed, UpstreamUnavailable
 from sidecar.walrus import WalrusClient
 
 
@@ -58,7 +58,7 @@ class UploadService:
                     else:
                         object_id = located[0]
                 if object_id is None:
-                    raise UpstreamFailure("publisher returned no blob object")
+                    raise UpstreamUnavailable("publisher returned no blob object")
                 await self._tag_and_transfer(index, object_id, BlobTags(owner, namespace, package_id, agent_id))
                 return UploadResult(published.blob_id, object_id, "ok")
             finally:
@@ -72,7 +72,7 @@ class UploadService:
                     if blob.blob_id == blob_id:
                         return blob.object_id, holder
         except ChainError as exc:
-            raise UpstreamFailure(f"chain unavailable: {exc}") from None
+            raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
         return None
 
     async def _tag_and_transfer(self, index: int, object_id: str, tags: BlobTags) -> None:
@@ -95,7 +95,7 @@ class UploadService:
                 )
                 await self._chain.execute_transaction(tx_bytes, [signature])
             except ChainUnavailable as exc:
-                raise UpstreamFailure(f"chain unavailable: {exc}") from None
+                raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
             except TransactionRejected as exc:
                 raise TransferFailed(f"transfer transaction rejected: {exc}") from None
             except ChainError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from memwal_common.cache_errors import CACHE_ERRORS
-from sidecar.errors import BadInput, UpstreamFailure
+from sidecar.errors import BadInput, UpstreamUnavailable
 
 logger = logging.getLogger("memwal.sidecar.walrus")
 
@@ -71,11 +71,11 @@ class WalrusClient:
                 f"{self._publisher}/v1/blobs", params=params, content=data, timeout=self._timeout * 4
             )
         except httpx.HTTPError as exc:
-            raise UpstreamFailure(f"publisher unreachable: {type(exc).__name__}") from None
+            raise UpstreamUnavailable(f"publisher unreachable: {type(exc).__name__}") from None
         if response.status_code == 413:
             raise BadInput("publisher rejected the blob as too large")
         if response.status_code != 200 or len(response.content) > MAX_PUBLISHER_RESPONSE_BYTES:
-            raise UpstreamFailure(f"publisher answered {response.status_code}")
+            raise UpstreamUnavailable(f"publisher answered {response.status_code}")
         try:
             body = response.json()
             if "newlyCreated" in body:
@@ -85,9 +85,9 @@ class WalrusClient:
                 certified = body["alreadyCertified"]
                 published = Published(str(certified["blobId"]), certified.get("object"), True)
             else:
-                raise UpstreamFailure(f"publisher could not store the blob: {sorted(body)}")
+                raise UpstreamUnavailable(f"publisher could not store the blob: {sorted(body)}")
         except (KeyError, TypeError, ValueError) as exc:
-            raise UpstreamFailure(f"publisher answered in an unexpected shape: {type(exc).__name__}") from None
+            raise UpstreamUnavailable(f"publisher answered in an unexpected shape: {type(exc).__name__}") from None
         await self._cache_put(published.blob_id, data)
         return published
 

@@ -153,3 +153,13 @@ def _rfc3339(moment: datetime) -> str:
 
 def _namespace_id(owner: str, name: str) -> str:
     return hashlib.sha256(f"{owner}\x00{name}".encode()).hexdigest()[:32]
+
+
+class NamespaceIndex:
+    """``list_namespaces`` bound to one database (what the namespace-listing route needs)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def page(self, owner: str, cursor: str | None, limit: int) -> NamespacePage:
+        return await list_namespaces(self._database, owner, cursor, limit)

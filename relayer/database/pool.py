@@ -18,7 +18,7 @@ from relayer.database.migrations import apply_migrations
 DEFAULT_MIN_SIZE = 1
 DEFAULT_MAX_SIZE = 10
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 30.0
-CONNECT_TIMEOUT_SECONDS = 10.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class Database:
@@ -70,6 +70,7 @@ async def connect(
     min_size: int = DEFAULT_MIN_SIZE,
     max_size: int = DEFAULT_MAX_SIZE,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT_SECONDS,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     migrate: bool = True,
 ) -> Database:
     """Open a pool on ``url``; with ``migrate`` (the boot path) bring the schema up to date first.
@@ -84,7 +85,7 @@ async def connect(
             # Migrations run on a connection of their own: the pool's codec setup needs the
             # vector type, which the first migration creates.
             # No statement timeout: building an index on a large existing table may take minutes.
-            connection = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+            connection = await asyncpg.connect(url, timeout=connect_timeout)
             try:
                 await apply_migrations(connection)
             finally:
@@ -94,7 +95,7 @@ async def connect(
             min_size=min_size,
             max_size=max_size,
             command_timeout=command_timeout,
-            timeout=CONNECT_TIMEOUT_SECONDS,
+            timeout=connect_timeout,
             init=_prepare_connection,
         )
     return Database(pool)

@@ -47,3 +47,15 @@ async def check_storage_quota(database: Database, owner: str, new_bytes: int, li
             f"Storage quota exceeded: {used / MEBIBYTE:.1f}MB used of {limit_bytes / MEBIBYTE:.1f}MB allowed"
         )
     return used
+
+
+class StorageQuota:
+    """``check_storage_quota`` bound to one database and one limit (``limit_bytes <= 0``: unlimited)."""
+
+    def __init__(self, database: Database, *, limit_bytes: int) -> None:
+        self._database = database
+        self._limit_bytes = limit_bytes
+
+    async def check(self, owner: str, new_bytes: int) -> None:
+        """Raise ``QuotaExceeded`` when ``new_bytes`` more would pass the owner's quota."""
+        await check_storage_quota(self._database, owner, new_bytes, self._limit_bytes)

@@ -19,11 +19,12 @@ So we pick the plan ourselves:
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-import numpy as np
 
 from relayer.database.errors import InvalidLimit, InvalidVector
 from relayer.database.pool import Database
@@ -72,19 +73,24 @@ class Hit:
     blob_size: int
 
 
-def as_embedding(values: object) -> np.ndarray:
-    """Validate an embedding: 1536 finite float components, not all zero (cosine needs a direction)."""
+def as_embedding(values: Iterable[float]) -> list[float]:
+    """Validate an embedding: 1536 float32 components, all finite, not all zero (cosine needs a direction).
+
+    Returns the components rounded to float32, as pgvector stores them.
+    """
+    if isinstance(values, str | bytes):
+        raise InvalidVector("embedding is not a list of numbers")
     try:
-        vector = np.asarray(values, dtype=np.float32)
+        components = array("f", values)
     except (TypeError, ValueError) as error:
         raise InvalidVector(f"embedding is not a list of numbers: {error}") from error
-    if vector.ndim != 1 or vector.shape[0] != EMBEDDING_DIMENSIONS:
-        raise InvalidVector(f"embedding must have {EMBEDDING_DIMENSIONS} dimensions, got shape {vector.shape}")
-    if not np.all(np.isfinite(vector)):
+    if len(components) != EMBEDDING_DIMENSIONS:
+        raise InvalidVector(f"embedding must have {EMBEDDING_DIMENSIONS} dimensions, got {len(components)}")
+    if not all(math.isfinite(x) for x in components):
         raise InvalidVector("embedding has NaN or infinite components")
-    if not np.any(vector):
+    if not any(components):
         raise InvalidVector("embedding is the zero vector")
-    return vector
+    return components.tolist()
 
 
 _COLUMNS = "id, blob_id, created_at, importance, blob_size_bytes"
@@ -148,7 +154,7 @@ async def search_scope(
     database: Database,
     owner: str,
     namespace: str,
-    query_vector: object,
+    query_vector: Iterable[float],
     limit: int,
     tuning: SearchTuning = SearchTuning(),
 ) -> list[Hit]:

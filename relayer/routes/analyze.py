@@ -9,57 +9,67 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from starlette.routing import Route
 
+from relayer.database.errors import DatabaseError
 from relayer.database.jobs import JobKind
-from relayer.errors import ApiError, InternalError
-from relayer.memory_decryption import recall_memories
-from relayer.routes.memories import enqueue, prepare
-from relayer.signed_routes import RequestContext, protected
+from relayer.embeddings import Embedder
+from relayer.errors import FeatureUnavailable, RelayerError
+from relayer.job_runner import JobRunner
+from relayer.llm import LanguageModel
+from relayer.memory_decryption import MemoryReader
+from relayer.memory_preparation import MemoryPreparer, MemoryText, remember_job
+from relayer.rate_limit import RateLimiter
+from relayer.signed_routes import Handler, RequestContext, SignedRoutes
 from relayer.validation import MAX_ANALYZE_TEXT_BYTES, namespace_field, occurred_at_field, text_field
 
 logger = logging.getLogger("memwal.analyze")
 
 RELATED_LIMIT = 10
 RELATED_TIMEOUT_SECONDS = 1.6
+PREPARE_BATCH = 5  # bounded fan-out, as upstream
 
 
-def routes(services) -> list[Route]:
-    async def related_memories(ctx: RequestContext, text: str, namespace: str) -> list[str]:
-        session = ctx.auth.seal_session
-        if not session:
-            return []
+async def related_memories(embedder: Embedder, reader: MemoryReader, ctx: RequestContext, text: str, namespace: str) -> list[str]:
+    """The namespace's closest memories as dedup context; any failure or a slow answer yields none."""
+    session = ctx.auth.seal_session
+    if not session:
+        return []
 
-        async def load() -> list[str]:
-            vector = await services.embedder.embed(text)
-            hits, hydrated = await recall_memories(services, ctx, vector, namespace, RELATED_LIMIT, session=session)
-            return [hydrated.texts[h.blob_id] for h in hits if h.blob_id in hydrated.texts]
+    async def load() -> list[str]:
+        vector = await embedder.embed(text)
+        hits, opened = await reader.recall(ctx.auth, namespace, vector, RELATED_LIMIT, session=session, request_id=ctx.request_id)
+        return [opened.texts[h.blob_id] for h in hits if h.blob_id in opened.texts]
 
-        try:
-            return await asyncio.wait_for(load(), RELATED_TIMEOUT_SECONDS)
-        except (TimeoutError, ApiError) as exc:
-            logger.info("analyze dedup context skipped: %s", type(exc).__name__)
-            return []
+    try:
+        return await asyncio.wait_for(load(), RELATED_TIMEOUT_SECONDS)
+    except (TimeoutError, RelayerError, DatabaseError) as exc:
+        logger.info("analyze dedup context skipped: %s", type(exc).__name__)
+        return []
 
-    async def analyze(ctx: RequestContext):
+
+def analyze(
+    embedder: Embedder, reader: MemoryReader, llm: LanguageModel, limiter: RateLimiter, preparer: MemoryPreparer, runner: JobRunner
+) -> Handler:
+    async def handle(ctx: RequestContext) -> tuple[int, Any]:
         text = text_field(ctx.body, "text", max_bytes=MAX_ANALYZE_TEXT_BYTES)
         namespace = namespace_field(ctx.body)
         occurred_at = occurred_at_field(ctx.body)
-        if not services.llm.available:
-            raise InternalError("analyze needs an LLM: set OPENAI_API_KEY")
-        related = await related_memories(ctx, text, namespace)
-        facts = await services.llm.extract_facts(text, related=related, occurred_at=occurred_at)
+        if not llm.available:
+            raise FeatureUnavailable("analyze needs an LLM: set OPENAI_API_KEY")
+        related = await related_memories(embedder, reader, ctx, text, namespace)
+        facts = await llm.extract_facts(text, related=related, occurred_at=occurred_at)
         if not facts:
             return 202, {"job_ids": [], "facts": [], "fact_count": 0, "status": "pending", "owner": ctx.auth.owner}
-        await services.limiter.charge(ctx.auth.public_key_hex, ctx.auth.owner, len(facts))
+        await limiter.charge(ctx.auth.public_key_hex, ctx.auth.owner, len(facts))
         prepared = []
-        for start in range(0, len(facts), 5):  # bounded fan-out, as upstream
-            batch = facts[start : start + 5]
-            prepared += await prepare(services, ctx, [(fact.text, namespace, fact.importance) for fact in batch])
-        job_ids = []
-        for memory in prepared:
-            job_ids.append((await enqueue(services, ctx, memory, kind=JobKind.ANALYZE)).id)
+        for start in range(0, len(facts), PREPARE_BATCH):
+            batch = facts[start : start + PREPARE_BATCH]
+            items = [MemoryText(fact.text, namespace, fact.importance) for fact in batch]
+            prepared += await preparer.prepare(ctx.auth.owner, items, request_id=ctx.request_id)
+        job_ids = [(await runner.submit(remember_job(ctx.auth, memory, JobKind.ANALYZE))).id for memory in prepared]
         return 202, {
             "job_ids": job_ids,
             "facts": [{"text": fact.text, "id": job_id, "job_id": job_id} for fact, job_id in zip(facts, job_ids, strict=True)],
@@ -68,4 +78,11 @@ def routes(services) -> list[Route]:
             "owner": ctx.auth.owner,
         }
 
-    return [Route("/api/analyze", protected(services, analyze, route="/api/analyze"), methods=["POST"])]
+    return handle
+
+
+def routes(
+    signed: SignedRoutes, *, embedder: Embedder, reader: MemoryReader, llm: LanguageModel, limiter: RateLimiter,
+    preparer: MemoryPreparer, runner: JobRunner,
+) -> list[Route]:
+    return [signed.route("/api/analyze", analyze(embedder, reader, llm, limiter, preparer, runner))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -9,28 +11,37 @@ from starlette.routing import Route
 
 from relayer import __version__
 from relayer.compatibility import version_document
+from relayer.job_runner import JobRunner
 from relayer.llm import PROMPT_VERSIONS
+from relayer.observability import Metrics
+from relayer.settings import Settings
+from relayer.sidecar_client import SidecarApi
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def routes(services) -> list[Route]:
-    async def health(request: Request) -> Response:
-        sidecar = await services.sidecar.health()
-        write_ready = bool(sidecar) and services.jobs_running()
+def health(sidecar: SidecarApi, job_runner: JobRunner) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        healthy = await sidecar.health() is not None
         body = {
-            "status": "ok" if sidecar else "degraded",
+            "status": "ok" if healthy else "degraded",
             "version": __version__,
             "mode": "production",
             "prompt_versions": dict(PROMPT_VERSIONS),
-            "write_ready": write_ready,
+            "write_ready": healthy and job_runner.running,
             **version_document(),
         }
-        return JSONResponse(body, status_code=200 if sidecar else 503)
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
-    async def version(request: Request) -> Response:
-        return JSONResponse(version_document())
+    return endpoint
 
-    async def config(request: Request) -> Response:
-        settings = services.settings
+
+async def version(request: Request) -> Response:
+    return JSONResponse(version_document())
+
+
+def config(settings: Settings) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
         return JSONResponse(
             {
                 "packageId": settings.package_id,
@@ -40,12 +51,20 @@ def routes(services) -> list[Route]:
             }
         )
 
-    async def metrics(request: Request) -> Response:
-        return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return endpoint
 
+
+def metrics(registry: Metrics) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
+def routes(*, sidecar: SidecarApi, job_runner: JobRunner, settings: Settings, registry: Metrics) -> list[Route]:
     return [
-        Route("/health", health, methods=["GET"]),
+        Route("/health", health(sidecar, job_runner), methods=["GET"]),
         Route("/version", version, methods=["GET"]),
-        Route("/config", config, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/config", config(settings), methods=["GET"]),
+        Route("/metrics", metrics(registry), methods=["GET"]),
     ]

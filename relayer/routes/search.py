@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from starlette.routing import Route
 
-from relayer.llm import Memory
-from relayer.memory_decryption import recall_memories, require_session
+from relayer.database.vectors import VectorStore
+from relayer.embeddings import Embedder
+from relayer.errors import FeatureUnavailable
+from relayer.llm import LanguageModel, Memory
+from relayer.memory_decryption import MemoryReader, seal_session
 from relayer.ranking import parse_scoring_weights, rank, score, utc_now
-from relayer.signed_routes import RequestContext, protected
+from relayer.signed_routes import Handler, RequestContext, SignedRoutes
 from relayer.validation import (
     MAX_EMBED_TEXT_BYTES,
     MAX_QUERY_BYTES,
@@ -18,42 +24,46 @@ from relayer.validation import (
 )
 
 
-def _timestamp(value) -> str:
+def _timestamp(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def routes(services) -> list[Route]:
-    async def recall(ctx: RequestContext):
+def recall(embedder: Embedder, reader: MemoryReader) -> Handler:
+    async def handle(ctx: RequestContext) -> tuple[int, Any]:
         query = text_field(ctx.body, "query", max_bytes=MAX_QUERY_BYTES, empty_message="Query cannot be empty")
         limit = limit_field(ctx.body, default=10)
         namespace = namespace_field(ctx.body)
         weights = parse_scoring_weights(ctx.body.get("scoring_weights"))
-        session = require_session(ctx.auth.seal_session)
-        vector = await services.embedder.embed_query(query)
-        hits, hydrated = await recall_memories(services, ctx, vector, namespace, limit, session=session)
-        kept = [hit for hit in hits if hit.blob_id in hydrated.texts]
-        results = []
+        session = seal_session(ctx.auth)
+        vector = await embedder.embed_query(query)
+        hits, opened = await reader.recall(ctx.auth, namespace, vector, limit, session=session, request_id=ctx.request_id)
+        kept = [hit for hit in hits if hit.blob_id in opened.texts]
+        results: list[dict[str, Any]] = []
         if weights.active:
             now = utc_now()
             scored = rank(kept, [score(weights, distance=h.distance, created_at=h.created_at, importance=h.importance, now=now) for h in kept])
             for hit, value in scored:
-                results.append({"blob_id": hit.blob_id, "text": hydrated.texts[hit.blob_id], "distance": hit.distance,
+                results.append({"blob_id": hit.blob_id, "text": opened.texts[hit.blob_id], "distance": hit.distance,
                                 "score": value, "created_at": _timestamp(hit.created_at)})
         else:
             for hit in kept:
-                results.append({"blob_id": hit.blob_id, "text": hydrated.texts[hit.blob_id], "distance": hit.distance,
+                results.append({"blob_id": hit.blob_id, "text": opened.texts[hit.blob_id], "distance": hit.distance,
                                 "created_at": _timestamp(hit.created_at)})
-        body = {"results": results, "total": len(results)}
-        if hydrated.dropped:
-            body["dropped_count"] = hydrated.dropped
+        body: dict[str, Any] = {"results": results, "total": len(results)}
+        if opened.dropped:
+            body["dropped_count"] = opened.dropped
         return 200, body
 
-    async def recall_manual(ctx: RequestContext):
+    return handle
+
+
+def recall_manual(vectors: VectorStore) -> Handler:
+    async def handle(ctx: RequestContext) -> tuple[int, Any]:
         vector = vector_field(ctx.body)
         limit = limit_field(ctx.body, default=10)
         namespace = namespace_field(ctx.body)
         weights = parse_scoring_weights(ctx.body.get("scoring_weights"))
-        hits = await services.vectors.search(ctx.auth.owner, namespace, vector, limit)
+        hits = await vectors.search(ctx.auth.owner, namespace, vector, limit)
         if weights.active:
             now = utc_now()
             hits = [h for h, _ in rank(hits, [score(weights, distance=h.distance, created_at=h.created_at, importance=h.importance, now=now) for h in hits])]
@@ -63,35 +73,42 @@ def routes(services) -> list[Route]:
         ]
         return 200, {"results": results, "total": len(results)}
 
-    async def ask(ctx: RequestContext):
+    return handle
+
+
+def ask(embedder: Embedder, reader: MemoryReader, llm: LanguageModel) -> Handler:
+    async def handle(ctx: RequestContext) -> tuple[int, Any]:
         question = text_field(ctx.body, "question", max_bytes=MAX_QUERY_BYTES, empty_message="Question cannot be empty")
         limit = limit_field(ctx.body, default=5)
         namespace = namespace_field(ctx.body)
-        session = require_session(ctx.auth.seal_session)
-        if not services.llm.available:
-            from relayer.errors import InternalError
-
-            raise InternalError("ask needs an LLM: set OPENAI_API_KEY")
-        vector = await services.embedder.embed(question)
-        hits, hydrated = await recall_memories(services, ctx, vector, namespace, limit, session=session)
-        memories = [Memory(h.blob_id, hydrated.texts[h.blob_id], h.distance) for h in hits if h.blob_id in hydrated.texts]
-        answer = await services.llm.answer(question, memories)
+        session = seal_session(ctx.auth)
+        if not llm.available:
+            raise FeatureUnavailable("ask needs an LLM: set OPENAI_API_KEY")
+        vector = await embedder.embed(question)
+        hits, opened = await reader.recall(ctx.auth, namespace, vector, limit, session=session, request_id=ctx.request_id)
+        memories = [Memory(h.blob_id, opened.texts[h.blob_id], h.distance) for h in hits if h.blob_id in opened.texts]
+        answer = await llm.answer(question, memories)
         return 200, {
             "answer": answer,
             "memories_used": len(memories),
             "memories": [{"blob_id": m.blob_id, "text": m.text, "distance": m.distance} for m in memories],
         }
 
-    async def embed(ctx: RequestContext):
+    return handle
+
+
+def embed(embedder: Embedder) -> Handler:
+    async def handle(ctx: RequestContext) -> tuple[int, Any]:
         text = text_field(ctx.body, "text", max_bytes=MAX_EMBED_TEXT_BYTES, empty_message="text cannot be empty")
-        return 200, {"vector": await services.embedder.embed(text)}
+        return 200, {"vector": await embedder.embed(text)}
 
-    def route(path: str, handler) -> Route:
-        return Route(path, protected(services, handler, route=path), methods=["POST"])
+    return handle
 
+
+def routes(signed: SignedRoutes, *, embedder: Embedder, reader: MemoryReader, vectors: VectorStore, llm: LanguageModel) -> list[Route]:
     return [
-        route("/api/recall", recall),
-        route("/api/recall/manual", recall_manual),
-        route("/api/ask", ask),
-        route("/api/embed", embed),
+        signed.route("/api/recall", recall(embedder, reader)),
+        signed.route("/api/recall/manual", recall_manual(vectors)),
+        signed.route("/api/ask", ask(embedder, reader, llm)),
+        signed.route("/api/embed", embed(embedder)),
     ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import time
 import uuid
 
 import nacl.signing
+
+from sealcrypto import SessionKey
 
 
 def signed_headers(seed: bytes, method: str, path: str, body: bytes, *, account_id: str,
@@ -28,3 +32,10 @@ def signed_headers(seed: bytes, method: str, path: str, body: bytes, *, account_
 
 def body_of(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def seal_session_header(seed: bytes, package_id: str, *, ttl_min: int = 10) -> str:
+    """The x-seal-session value the official SDKs send: base64 of the exported session key JSON."""
+    session = SessionKey.create(user_seed=seed, package_id=package_id, ttl_min=ttl_min,
+                                now_ms=int(time.time() * 1000), session_seed=os.urandom(32))
+    return base64.b64encode(json.dumps(session.to_exported()).encode()).decode()

@@ -32,7 +32,7 @@ def connect(url, pki, *, pcrs=IMAGE_PCRS, now=real_now, **options):
 @asynccontextmanager
 async def serving_app(app, identity):
     sock, port = listening_socket()
-    config, _ = hypercorn_tls_config(f"fd://{sock.detach()}", identity)
+    config, _ = hypercorn_tls_config(f"fd://{sock.detach()}", identity, {})
     shutdown = asyncio.Event()
     task = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=shutdown.wait))
     await asyncio.sleep(0.2)

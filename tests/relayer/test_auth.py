@@ -29,13 +29,12 @@ from localnet.world import World
 from relayer.auth import (
     FAILURE_FLOOR_SECONDS,
     TIMESTAMP_OUT_OF_BOUNDS,
-    UPSTREAM_UNAVAILABLE,
     Authenticator,
-    AuthFailure,
     RedisNonceStore,
     canonical_message,
 )
 from relayer.database.delegate_cache import DelegateKeyCache
+from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk
 from tests.e2e.signing import signed_headers
 
 pytestmark = pytest.mark.database
@@ -96,10 +95,10 @@ class Harness:
     async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH):
         return await self.authenticator.authenticate(method, path, body, headers)
 
-    async def reject(self, headers: dict[str, str], status: int = 401, *, match: str | None = None, **kwargs) -> AuthFailure:
-        with pytest.raises(AuthFailure, match=match) as caught:
+    async def reject(self, headers: dict[str, str], error: type[Exception] = AuthRejected, *, match: str | None = None,
+                     **kwargs) -> Exception:
+        with pytest.raises(error, match=match) as caught:
             await self.call(headers, **kwargs)
-        assert caught.value.status == status, caught.value.reason
         return caught.value
 
 
@@ -150,19 +149,19 @@ class TestAuthenticatorHeaders:
         headers = headers_for(seed, "")
         del headers[missing]
         failure = await harness.reject(headers, match="missing auth headers")
-        assert not failure.padded and failure.auth_error is None
-        assert harness.sleeps == []
+        assert failure.auth_error is None
+        assert harness.sleeps == []  # unpadded
 
     async def test_missing_nonce_is_426(self, harness):
         headers = headers_for(os.urandom(32), "")
         del headers["x-nonce"]
-        failure = await harness.reject(headers, 426, match="missing x-nonce")
-        assert harness.sleeps == [] and not failure.padded
+        await harness.reject(headers, LegacySdk, match="missing x-nonce")
+        assert harness.sleeps == []
 
     async def test_missing_nonce_wins_over_bad_timestamp(self, harness):
         headers = headers_for(os.urandom(32), "", timestamp=NOW - 10_000)
         del headers["x-nonce"]
-        await harness.reject(headers, 426, match="missing x-nonce")
+        await harness.reject(headers, LegacySdk, match="missing x-nonce")
 
     async def test_non_uuid_nonce(self, harness):
         await harness.reject(headers_for(os.urandom(32), "", nonce="not-a-uuid"), match="nonce is not a UUID")
@@ -248,13 +247,15 @@ class TestAuthenticatorNonces:
         assert 0 < await redis_client.ttl(f"nonce:{headers['x-nonce']}") <= 600
         await harness.reject(headers, match="replayed nonce")
 
-    async def test_redis_error_rejects(self, chain, http, database):
-        port = free_port()
+    async def test_redis_down_is_an_upstream_outage_not_a_pass(self, chain, http, database):
+        port = free_port()  # nothing listens here
         broken = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
         try:
             harness = make_harness(JsonRpcChainReader(chain.url, http=http), broken, database, registry_id=chain.registry_id)
             seed = os.urandom(32)
-            await harness.reject(headers_for(seed, chain.account_with_key(seed)), match="nonce store unavailable")
+            await harness.reject(headers_for(seed, chain.account_with_key(seed)), AuthUpstreamUnavailable,
+                                 match="NonceStoreUnavailable")
+            assert harness.sleeps == []  # an outage is not padded: the SDK retries it
         finally:
             await broken.aclose()
 
@@ -340,8 +341,7 @@ class TestAuthenticatorResolution:
         unreachable = JsonRpcChainReader(f"http://127.0.0.1:{free_port()}", http=http)
         harness = make_harness(unreachable, redis_client, database, registry_id=chain.registry_id)
         seed = os.urandom(32)
-        failure = await harness.reject(headers_for(seed, chain.account_with_key(seed)), 503, match="chain unavailable")
-        assert failure.auth_error == UPSTREAM_UNAVAILABLE and not failure.padded
+        await harness.reject(headers_for(seed, chain.account_with_key(seed)), AuthUpstreamUnavailable, match="ChainUnavailable")
         assert harness.sleeps == []
 
 
@@ -369,7 +369,7 @@ class TestAuthenticatorPadding:
             cache=DelegateKeyCache(database), registry_id=chain.registry_id, clock=lambda: float(NOW),
         )
         started = time.monotonic()
-        with pytest.raises(AuthFailure, match="nonce is not a UUID"):
+        with pytest.raises(AuthRejected, match="nonce is not a UUID"):
             await authenticator.authenticate("POST", PATH, b"{}", headers_for(os.urandom(32), "", nonce="x"))
         assert time.monotonic() - started >= FAILURE_FLOOR_SECONDS
 

@@ -1,5 +1,6 @@
-"""Import boundaries (docs/architecture.md): only ``sidecar/`` may import ``sidecar._keys``; the relayer never
-imports the sidecar or Seal key-server secrets. Imports are read with ``ast``, so lazy imports inside functions count.
+"""Import boundaries (docs/architecture.md): only ``sidecar/`` may import ``sidecar._keys``; of the sidecar the
+relayer imports only its wire contract (``sidecar.protocol``, which imports nothing of ours), never Seal key-server
+secrets. Imports are read with ``ast``, so lazy imports inside functions count.
 """
 
 from __future__ import annotations
@@ -27,14 +28,21 @@ class TestExportedStructure:
         ]
         assert offenders == []
 
-    def test_relayer_never_imports_the_sidecar(self):
+    def test_relayer_imports_only_the_sidecar_protocol(self):
         offenders = [
             f"{path.relative_to(ROOT)}: {module}"
             for path in modules_in("relayer")
-            for module, _ in imports_of(path)
+            for module, name in imports_of(path)
             if is_or_under(module, "sidecar")
+            and not is_or_under(module, "sidecar.protocol")
+            and not (module == "sidecar" and name == "protocol")
         ]
         assert offenders == []
+
+    def test_the_sidecar_protocol_imports_nothing_of_ours(self):
+        ours = set(PRODUCTION_PACKAGES) | {"tests", "bench"}
+        imported = {module.split(".")[0] for module, _ in imports_of(ROOT / "sidecar" / "protocol.py")}
+        assert imported & ours == set()
 
     def test_relayer_never_imports_key_server_secrets(self):
         offenders = [

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relayer.errors import BadRequest, UnprocessableEntity
+from relayer.errors import FieldError, InvalidValue
 from relayer.ranking import ScoringWeights, parse_scoring_weights, rank, score
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -16,7 +16,7 @@ class TestParseScoringWeights:
     @pytest.mark.parametrize("value,match", [([1], "must be an object"), ({"semantic": "1"}, "must be a number"),
                                              ({"recency": True}, "must be a number")])
     def test_wrong_types_are_422(self, value, match):
-        with pytest.raises(UnprocessableEntity, match=match):
+        with pytest.raises(FieldError, match=match):
             parse_scoring_weights(value)
 
     @pytest.mark.parametrize("value,match", [
@@ -25,7 +25,7 @@ class TestParseScoringWeights:
         ({"recency": 1, "recency_half_life_days": 0}, "positive"), ({"recency": 1, "recency_half_life_days": -3}, "positive"),
     ])
     def test_out_of_range_is_400(self, value, match):
-        with pytest.raises(BadRequest, match=match):
+        with pytest.raises(InvalidValue, match=match):
             parse_scoring_weights(value)
 
     def test_defaults_and_nulls(self):

@@ -11,6 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from devtools.processes import free_port
+from relayer.http_errors import answer_for
 from relayer.rate_limit import ROUTE_WEIGHTS, RateLimiter, route_weight
 
 START = 1_750_000_000.0
@@ -61,6 +62,13 @@ class TestRouteWeight:
                                  "/api/remember/manual": 3, "/api/restore": 3, "/api/ask": 2}
 
 
+def answer(denial):
+    """What a client receives for ``denial`` (through the one error edge)."""
+    mapped = answer_for(denial.error(), trace_id="t", retry_after_seconds=5)
+    assert (mapped.status, mapped.headers) == (429, {"Retry-After": str(denial.layer.retry_after_seconds)})
+    return mapped
+
+
 class TestRateLimiterDenials:
     async def test_delegate_layer_body_and_retry_after(self, redis_client):
         key, owner = identity()
@@ -69,7 +77,7 @@ class TestRateLimiterDenials:
             assert await limits.check(key, owner, 1) is None
         denial = await limits.check(key, owner, 1)
         assert denial is not None
-        assert denial.body() == {"error": "Rate limit exceeded", "layer": "delegate_key",
+        assert answer(denial).body == {"error": "Rate limit exceeded", "layer": "delegate_key",
                                  "limit": "5 weighted-requests/min", "retry_after_seconds": 60}
 
     async def test_account_burst_layer_spans_delegate_keys(self, redis_client):
@@ -77,7 +85,7 @@ class TestRateLimiterDenials:
         limits = limiter(redis_client, Clock(), per_minute=4, delegate=100)
         assert await limits.check(os.urandom(32).hex(), owner, 3) is None
         denial = await limits.check(os.urandom(32).hex(), owner, 2)
-        assert denial.body() == {"error": "Rate limit exceeded", "layer": "account_burst",
+        assert answer(denial).body == {"error": "Rate limit exceeded", "layer": "account_burst",
                                  "limit": "4 weighted-requests/min", "retry_after_seconds": 60}
 
     async def test_account_sustained_layer(self, redis_client):
@@ -88,7 +96,7 @@ class TestRateLimiterDenials:
         clock.now += 120  # the minute windows are clear again, the hour is not
         assert await limits.check(key, owner, 2) is None
         denial = await limits.check(key, owner, 1)
-        assert denial.body() == {"error": "Rate limit exceeded", "layer": "account_sustained",
+        assert answer(denial).body == {"error": "Rate limit exceeded", "layer": "account_sustained",
                                  "limit": "12 weighted-requests/hour", "retry_after_seconds": 300}
 
     async def test_weight_counts_as_members(self, redis_client):
@@ -203,7 +211,7 @@ class TestRateLimiterFallback:
         for _ in range(3):
             assert await limits.check(key, owner, 1) is None
         denial = await limits.check(key, owner, 1)
-        assert denial.body()["layer"] == "delegate_key"
+        assert answer(denial).body["layer"] == "delegate_key"
         assert fallbacks and set(fallbacks) == {"redis"}
 
     async def test_fallback_refills_over_the_window(self, dead_redis):

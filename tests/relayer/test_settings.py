@@ -1,13 +1,27 @@
-"""relayer.settings + memwal_common.environment/secret: defaults, parsing, validate() and redaction."""
+"""relayer.settings + memwal_common.environment/secret/shared_settings: defaults, parsing, validate(), redaction,
+limits with units, the settings shared with the sidecar and enclave, and README coverage of every variable."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
+from attestation.provisioning import PROVISIONABLE_SECRETS
 from memwal_common.environment import SettingsError, env_flag, env_int, parse_csv, parse_seal_servers
 from memwal_common.secret import Secret
+from memwal_common.shared_settings import (
+    SECRET_VARIABLES,
+    SIDECAR_SECRET_VARIABLES,
+    WALLET_KEY_VARIABLES,
+    SuiEndpoint,
+    default_seal_threshold,
+    seal_threshold,
+    sui_endpoint_from,
+)
+from relayer.serve import hypercorn_config
 from relayer.settings import GIB, MAINNET_WALRUS_PACKAGE_ID, TESTNET_WALRUS_PACKAGE_ID, Settings
 
 VALID = {
@@ -110,3 +124,53 @@ class TestSecret:
         assert secret.matches("hunter2") and not secret.matches("hunter3") and not secret.matches("")
         assert secret == Secret("hunter2") and secret != Secret("x") and secret != "hunter2"
         assert not Secret("") and Secret("x")
+
+
+class TestLimitsAndSharedSettings:
+    def test_limit_defaults_with_units(self):
+        parsed = settings()
+        assert (parsed.graceful_timeout_seconds, parsed.keep_alive_timeout_seconds, parsed.max_request_head_bytes) == (10, 30, 16384)
+        assert (parsed.redis_timeout_seconds, parsed.sui_timeout_seconds, parsed.retry_after_seconds) == (2, 15, 5)
+        assert (parsed.sidecar_timeout_seconds, parsed.sidecar_connect_timeout_seconds, parsed.sidecar_health_timeout_seconds) == (120, 5, 2)
+        assert (parsed.database_connect_timeout_seconds, parsed.database_command_timeout_seconds) == (10, 30)
+        assert parsed.sidecar_max_reply_bytes == 256 * 1024 * 1024 and parsed.indexer_poll_seconds == 5
+
+    def test_hypercorn_takes_its_limits_from_settings(self):
+        config = hypercorn_config("9000", settings(GRACEFUL_TIMEOUT_SECS="3", KEEP_ALIVE_TIMEOUT_SECS="7",
+                                                   MAX_REQUEST_HEAD_BYTES="4096"))
+        assert config.bind == ["127.0.0.1:9000"]
+        assert (config.graceful_timeout, config.keep_alive_timeout, config.h11_max_incomplete_size) == (3, 7, 4096)
+
+    @pytest.mark.parametrize("protocol,url", [("jsonrpc", "http://sui"), ("graphql", "http://gql")])
+    def test_one_sui_endpoint_choice_for_relayer_sidecar_and_indexer(self, protocol, url):
+        env = {**VALID, "SUI_PROTOCOL": protocol, "SUI_GRAPHQL_URL": "http://gql"}
+        assert Settings.from_environ(env).sui == sui_endpoint_from(env) == SuiEndpoint(protocol, url)
+
+    def test_indexer_needs_only_its_subset(self):
+        indexer = Settings.from_environ({"DATABASE_URL": "postgresql://x", "MEMWAL_PACKAGE_ID": "0x1", "SUI_RPC_URL": "http://s"})
+        indexer.validate_indexer()
+        with pytest.raises(SettingsError, match="DATABASE_URL"):
+            Settings.from_environ({"MEMWAL_PACKAGE_ID": "0x1", "SUI_RPC_URL": "http://s"}).validate_indexer()
+        with pytest.raises(SettingsError, match="SUI_GRAPHQL_URL is required"):
+            Settings.from_environ({"DATABASE_URL": "x", "MEMWAL_PACKAGE_ID": "0x1", "SUI_PROTOCOL": "graphql"}).validate_indexer()
+
+    def test_seal_threshold_default_is_shared(self):
+        servers = parse_seal_servers(VALID["SEAL_SERVER_CONFIGS"])
+        assert settings().effective_seal_threshold == default_seal_threshold(servers) == 2
+        assert seal_threshold({"SEAL_THRESHOLD": "3"}, servers) == settings(SEAL_THRESHOLD="3").effective_seal_threshold == 3
+
+    def test_secret_names_match_what_an_enclave_accepts_by_provisioning(self):
+        # attestation/ imports nothing of ours, so it keeps its own copy; this pins the two together.
+        assert SECRET_VARIABLES == PROVISIONABLE_SECRETS
+        assert set(WALLET_KEY_VARIABLES) < set(SIDECAR_SECRET_VARIABLES) < SECRET_VARIABLES
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("module", ["relayer/settings.py", "sidecar/settings.py"])
+def test_every_setting_is_in_the_readme_configuration_table(module):
+    names = set(re.findall(r"#\s+([A-Z][A-Z0-9_]{2,})\b", (ROOT / module).read_text(encoding="utf-8")))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration"):readme.index("## Threat model")]
+    assert names and sorted(name for name in names if f"`{name}`" not in table) == []

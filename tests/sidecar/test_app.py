@@ -1,67 +1,70 @@
-"""sidecar.app: bearer auth (constant-time), body caps and 400s with ``kind``, through httpx.ASGITransport."""
+"""sidecar.app through httpx.ASGITransport: bearer auth (constant-time), body caps, protocol errors with their
+kind, and /blobs/open reading and decrypting against the localnet (real Walrus, Sui and Seal key servers)."""
 
 from __future__ import annotations
 
 import base64
 import hmac
 import os
-import time
+from contextlib import AsyncExitStack
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from chain.jsonrpc import JsonRpcChainReader
-from memwal_common.environment import SealServerConfig
-from memwal_common.secret import Secret
-from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/__main__.py)
-from sidecar.app import MAX_REQUEST_BYTES, SidecarServices, build_app
-from sidecar.seal_service import SealService
-from sidecar.uploads import UploadService
-from sidecar.walrus import WalrusClient
+from localnet.cli import create_account
+from sidecar.protocol import MAX_OPEN_BATCH, OpenBlobsReply
+from tests.e2e.signing import seal_session_header
+from tests.sidecar.in_process import SIDECAR_TOKEN, sidecar_app
 
 pytestmark = pytest.mark.database
 
-TOKEN = "test-token-" + os.urandom(8).hex()
+MAX_REQUEST_BYTES = 64 * 1024
+AUTH = {"authorization": f"Bearer {SIDECAR_TOKEN}"}
+QUERY = "/walrus/query-blobs"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def api(localnet, http):
-    chain = JsonRpcChainReader(localnet["sui_rpc_url"], http=http)
-    walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
-                          aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
-                          timeout_seconds=10, max_blob_bytes=1024 * 1024)
-    services = SidecarServices(
-        token=Secret(TOKEN),
-        seal=SealService(chain=chain, http=http, servers=tuple(SealServerConfig(s["objectId"]) for s in localnet["seal_key_servers"]),
-                         threshold=localnet["seal_threshold"], package_id=localnet["memwal_package_id"], timeout_seconds=10),
-        walrus=walrus,
-        uploads=UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
-                              walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=2),
-        chain=chain, walrus_package_id=localnet["walrus_package_id"], started=time.monotonic(),
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(services)), base_url="http://sidecar") as client:
-        yield client
+async def api(localnet):
+    async with AsyncExitStack() as stack:
+        app = await sidecar_app(localnet, stack, SIDECAR_MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar") as client:
+            yield client
 
 
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def account(localnet):
+    return await create_account(localnet, label="sidecar-test")
+
+
+def query_body(localnet) -> dict:
+    return {"owner": "0x" + "22" * 32, "namespace": "n", "packageId": localnet["memwal_package_id"]}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 class TestSidecarAuth:
-    @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", f"Basic {TOKEN}", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}"])
-    async def test_missing_or_wrong_token_is_401_json(self, api, header):
+    @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", f"Basic {SIDECAR_TOKEN}", f"Bearer {SIDECAR_TOKEN}x",
+                                        f"Bearer {SIDECAR_TOKEN[:-1]}"])
+    async def test_missing_or_wrong_token_is_401_json(self, api, localnet, header):
         headers = {"authorization": header} if header is not None else {}
-        response = await api.post("/walrus/read", json={"blobIds": ["A" * 43]}, headers=headers)
+        response = await api.post(QUERY, json=query_body(localnet), headers=headers)
         assert response.status_code == 401
         assert response.json() == {"error": "Unauthorized", "kind": "Unauthorized"}
 
     async def test_every_route_but_health_needs_the_token(self, api):
-        for path in ("/seal/encrypt", "/seal/decrypt-batch", "/walrus/upload", "/walrus/read", "/walrus/query-blobs"):
+        for path in ("/seal/encrypt", "/walrus/upload", "/blobs/open", QUERY):
             assert (await api.post(path, json={})).status_code == 401
         health = await api.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
 
-    async def test_constant_time_compare_is_used(self, api, monkeypatch):
+    async def test_removed_routes_are_gone(self, api):
+        for path in ("/seal/decrypt-batch", "/walrus/read"):
+            assert (await api.post(path, json={}, headers=AUTH)).status_code == 404
+
+    async def test_constant_time_compare_is_used(self, api, localnet, monkeypatch):
         calls = []
         real = hmac.compare_digest
 
@@ -70,58 +73,96 @@ class TestSidecarAuth:
             return real(a, b)
 
         monkeypatch.setattr(hmac, "compare_digest", spy)
-        assert (await api.post("/walrus/read", json={"blobIds": ["A" * 43]}, headers={"authorization": "Bearer nope"})).status_code == 401
-        assert calls == [(TOKEN.encode(), b"nope")]
+        response = await api.post(QUERY, json=query_body(localnet), headers={"authorization": "Bearer nope"})
+        assert response.status_code == 401
+        assert calls == [(SIDECAR_TOKEN.encode(), b"nope")]
 
-    async def test_scheme_is_case_insensitive(self, api):
-        response = await api.post("/walrus/read", json={"blobIds": ["A" * 43]}, headers={"authorization": f"bearer {TOKEN}"})
-        assert response.status_code == 200
+    async def test_scheme_is_case_insensitive(self, api, localnet):
+        response = await api.post(QUERY, json=query_body(localnet), headers={"authorization": f"bearer {SIDECAR_TOKEN}"})
+        assert response.status_code == 200 and response.json() == {"blobs": [], "total": 0, "capped": False}
 
 
 class TestSidecarInputs:
     async def test_body_over_the_cap(self, api):
-        response = await api.post("/walrus/read", content=b" " * (MAX_REQUEST_BYTES + 1), headers=AUTH)
+        response = await api.post(QUERY, content=b" " * (MAX_REQUEST_BYTES + 1), headers=AUTH)
         assert response.status_code == 400 and response.json() == {"error": "request too large", "kind": "BadInput"}
 
     @pytest.mark.parametrize("content,error", [(b"{", "body must be JSON"), (b"[]", "body must be a JSON object"),
-                                               (b"\xff", "body must be JSON")])
+                                               (b"\xff", "body must be JSON"), (b"[" * 10_000 + b"]" * 10_000, "body must be JSON")])
     async def test_malformed_body(self, api, content, error):
-        response = await api.post("/walrus/read", content=content, headers=AUTH)
+        response = await api.post(QUERY, content=content, headers=AUTH)
         assert response.status_code == 400 and response.json() == {"error": error, "kind": "BadInput"}
 
-    @pytest.mark.parametrize("body", [{}, {"blobIds": []}, {"blobIds": ["A" * 43] * 26}, {"blobIds": ["../etc"]},
-                                      {"blobIds": [5]}, {"blobIds": ["x" * 129]}])
-    async def test_read_rejects_bad_ids(self, api, body):
-        response = await api.post("/walrus/read", json=body, headers=AUTH)
+    @pytest.mark.parametrize("blob_ids", [[], ["A" * 43] * 2, [f"A{i:042d}" for i in range(MAX_OPEN_BATCH + 1)], ["../etc"],
+                                          [5], ["x" * 129], "A" * 43])
+    async def test_open_rejects_bad_ids(self, api, localnet, blob_ids):
+        body = {"blobIds": blob_ids, "packageId": localnet["memwal_package_id"], "accountId": "0x" + "33" * 32, "session": ""}
+        response = await api.post("/blobs/open", json=body, headers=AUTH)
         assert response.status_code == 400 and response.json()["kind"] == "BadInput"
 
     @pytest.mark.parametrize("change", [{"epochs": 6}, {"epochs": True}, {"data": "%%%"}, {"packageId": "0x1"},
                                         {"packageId": "nonsense"}, {"owner": ""}, {"namespace": 3}])
     async def test_upload_rejects_bad_inputs(self, api, localnet, change):
-        body = {"data": base64.b64encode(b"x").decode(), "owner": "0x" + "22" * 32, "namespace": "n",
+        body = {"data": b64(b"x"), "owner": "0x" + "22" * 32, "namespace": "n",
                 "packageId": localnet["memwal_package_id"], "epochs": 1, "jobId": "j"}
         response = await api.post("/walrus/upload", json={**body, **change}, headers=AUTH)
         assert response.status_code == 400 and response.json()["kind"] == "BadInput"
 
-    @pytest.mark.parametrize("items", [[], ["QQ=="] * 26, "QQ==", ["***"]])
-    async def test_decrypt_batch_rejects_bad_items(self, api, localnet, items):
-        body = {"items": items, "packageId": localnet["memwal_package_id"], "accountId": "0x" + "33" * 32, "session": ""}
-        response = await api.post("/seal/decrypt-batch", json=body, headers=AUTH)
-        assert response.status_code == 400 and response.json()["kind"] == "BadInput"
-
-    async def test_read_round_trip(self, api, localnet, http):
-        data = os.urandom(50)
-        put = await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs", params={"epochs": "1"}, content=data)
-        blob_id = put.json()["newlyCreated"]["blobObject"]["blobId"]
-        response = await api.post("/walrus/read", json={"blobIds": [blob_id, "Z" * 43]}, headers=AUTH)
-        assert response.status_code == 200
-        assert response.json() == {"blobs": [
-            {"blobId": blob_id, "status": "ok", "data": base64.b64encode(data).decode()},
-            {"blobId": "Z" * 43, "status": "not_found", "data": None},
-        ]}
-
     async def test_encrypt_round_trip_shape(self, api, localnet):
-        body = {"data": base64.b64encode(b"hello").decode(), "owner": "0x" + "44" * 32, "packageId": localnet["memwal_package_id"]}
+        body = {"data": b64(b"hello"), "owner": "0x" + "44" * 32, "packageId": localnet["memwal_package_id"]}
         response = await api.post("/seal/encrypt", json=body, headers=AUTH)
         assert response.status_code == 200
         assert len(base64.b64decode(response.json()["encryptedData"])) > 5
+
+
+class TestOpenBlobs:
+    async def encrypted_blob(self, api, localnet, http, owner: str, text: bytes) -> str:
+        encrypted = await api.post("/seal/encrypt", json={"data": b64(text), "owner": owner,
+                                                           "packageId": localnet["memwal_package_id"]}, headers=AUTH)
+        return await self.raw_blob(localnet, http, base64.b64decode(encrypted.json()["encryptedData"]))
+
+    @staticmethod
+    async def raw_blob(localnet, http, data: bytes) -> str:
+        put = await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs", params={"epochs": "1"}, content=data)
+        return put.json()["newlyCreated"]["blobObject"]["blobId"]
+
+    def request(self, localnet, account, blob_ids: list[str], *, session: str | None = None) -> dict:
+        seed = bytes.fromhex(account.delegate_private_key_hex)
+        return {"blobIds": blob_ids, "packageId": localnet["memwal_package_id"], "accountId": account.account_id,
+                "session": seal_session_header(seed, localnet["memwal_package_id"]) if session is None else session}
+
+    async def test_opened_not_found_and_corrupt_in_one_call(self, api, localnet, http, account):
+        opened = await self.encrypted_blob(api, localnet, http, account.owner_address, b"tea at noon")
+        corrupt = await self.raw_blob(localnet, http, os.urandom(80))
+        response = await api.post("/blobs/open", json=self.request(localnet, account, [opened, "Z" * 43, corrupt]), headers=AUTH)
+        assert response.status_code == 200
+        reply = OpenBlobsReply.from_json(response.json())
+        assert [(b.blob_id, b.status.value, b.plaintext) for b in reply.blobs] == [
+            (opened, "opened", b"tea at noon"), ("Z" * 43, "not_found", None), (corrupt, "corrupt", None),
+        ]
+        assert reply.blobs[0].ciphertext_bytes > len(b"tea at noon")
+        assert set(response.json()["blobs"][0]) == {"blobId", "status", "plaintext", "ciphertextBytes"}  # no ciphertext
+
+    async def test_unavailable_when_no_aggregator_answers(self, api, localnet, http, account, faults):
+        blob_id = await self.encrypted_blob(api, localnet, http, account.owner_address, b"x")
+        await faults(0, {"unavailable": True})
+        await faults(1, {"lostBlobIds": [blob_id]})
+        response = await api.post("/blobs/open", json=self.request(localnet, account, [blob_id]), headers=AUTH)
+        assert response.json() == {"blobs": [{"blobId": blob_id, "status": "unavailable"}]}
+
+    @pytest.mark.parametrize("session", ["", "bm90IGEgc2Vzc2lvbg=="])
+    async def test_bad_session_is_invalid_session(self, api, localnet, account, session):
+        response = await api.post("/blobs/open", json=self.request(localnet, account, ["Z" * 43], session=session), headers=AUTH)
+        assert response.status_code == 400 and response.json()["kind"] == "InvalidSession"
+
+    async def test_unknown_account_is_access_denied(self, api, localnet, http, account):
+        blob_id = await self.encrypted_blob(api, localnet, http, account.owner_address, b"x")
+        body = {**self.request(localnet, account, [blob_id]), "accountId": "0x" + "ab" * 32}
+        response = await api.post("/blobs/open", json=body, headers=AUTH)
+        assert response.status_code == 403 and response.json()["kind"] == "AccessDenied"
+
+    async def test_non_seal_blobs_are_corrupt_without_asking_anyone(self, api, localnet, http, account):
+        blob_id = await self.raw_blob(localnet, http, b"plain bytes, not a Seal object")
+        body = {**self.request(localnet, account, [blob_id]), "accountId": "0x" + "ab" * 32}
+        response = await api.post("/blobs/open", json=body, headers=AUTH)
+        assert response.status_code == 200 and response.json()["blobs"] == [{"blobId": blob_id, "status": "corrupt"}]

@@ -1,0 +1,204 @@
+"""Every relayer route through httpx.ASGITransport: real PostgreSQL, Redis, localnet (Sui, Walrus, Seal key
+servers, OpenAI stand-in) and the real sidecar app in process. Each test uses accounts of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import pytest
+import pytest_asyncio
+
+from localnet.cli import create_account
+
+pytestmark = pytest.mark.database
+
+NAMESPACE = "routes"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def alice(localnet):
+    return await create_account(localnet, label="alice")
+
+
+async def wait_done(relayer, account, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await relayer.call(account, "GET", f"/api/remember/{job_id}")
+        assert response.status_code == 200, response.text
+        if response.json()["status"] in ("done", "failed"):
+            return response.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} not done within {timeout} s")
+
+
+async def remember(relayer, account, text: str, namespace: str = NAMESPACE) -> dict:
+    response = await relayer.call(account, "POST", "/api/remember", {"text": text, "namespace": namespace})
+    assert response.status_code == 202, response.text
+    done = await wait_done(relayer, account, response.json()["job_id"])
+    assert done["status"] == "done", done
+    return done
+
+
+async def recall(relayer, account, query: str, namespace: str = NAMESPACE, **extra) -> dict:
+    response = await relayer.call(account, "POST", "/api/recall", {"query": query, "namespace": namespace, **extra}, session=True)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class TestPublicRoutes:
+    async def test_health_version_config_metrics(self, relayer):
+        health = await relayer.client.get("/health")
+        assert health.status_code == 200
+        assert (health.json()["status"], health.json()["write_ready"]) == ("ok", True)
+        assert (await relayer.client.get("/version")).json()["apiVersion"] == "1.0.0"
+        config = (await relayer.client.get("/config")).json()
+        assert config["packageId"] == relayer.info["memwal_package_id"] and config["network"] == "localnet"
+        metrics = await relayer.client.get("/metrics")
+        assert metrics.status_code == 200 and "memwal_http_requests_total" in metrics.text
+
+    async def test_unknown_route_and_wrong_method_are_json(self, relayer):
+        missing = await relayer.client.get("/api/nothing-here")
+        assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+        wrong = await relayer.client.get("/api/remember/bulk/status")
+        assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+
+
+class TestRememberAndRecall:
+    async def test_remember_then_recall_opens_blobs_in_one_sidecar_call(self, relayer, alice):
+        done = await remember(relayer, alice, "I drink green tea every morning")
+        assert done["blob_id"] and done["owner"] == alice.owner_address
+        await remember(relayer, alice, "My cat is called Miso")
+        relayer.sidecar_paths.clear()
+        body = await recall(relayer, alice, "what do I drink?", limit=10)
+        assert {r["text"] for r in body["results"]} == {"I drink green tea every morning", "My cat is called Miso"}
+        assert body["total"] == 2 and "dropped_count" not in body
+        assert relayer.sidecar_paths == ["/blobs/open"]  # read + decrypt of both hits: one round trip
+
+    async def test_recall_with_scoring_weights_and_manual_recall(self, relayer):
+        account = await create_account(relayer.info, label="weights")
+        await remember(relayer, account, "Sunny days are best for cycling")
+        body = await recall(relayer, account, "cycling", scoring_weights={"semantic": 1, "recency": 1})
+        assert [r["text"] for r in body["results"]] == ["Sunny days are best for cycling"] and "score" in body["results"][0]
+        vector = (await relayer.call(account, "POST", "/api/embed", {"text": "cycling"})).json()["vector"]
+        assert len(vector) == 1536
+        manual = await relayer.call(account, "POST", "/api/recall/manual", {"vector": vector, "namespace": NAMESPACE})
+        assert manual.status_code == 200 and manual.json()["total"] == 1 and "text" not in manual.json()["results"][0]
+
+    async def test_recall_without_a_seal_session_is_400(self, relayer, alice):
+        response = await relayer.call(alice, "POST", "/api/recall", {"query": "x", "namespace": NAMESPACE})
+        assert response.status_code == 400 and "x-seal-session" in response.json()["error"]
+
+    async def test_idempotency_key_returns_the_same_job(self, relayer, alice):
+        payload = {"text": "once only", "namespace": "idem", "idempotency_key": "key-1"}
+        first = await relayer.call(alice, "POST", "/api/remember", payload)
+        second = await relayer.call(alice, "POST", "/api/remember", payload)
+        assert first.status_code == second.status_code == 202
+        assert first.json()["job_id"] == second.json()["job_id"]
+
+    async def test_bulk_and_bulk_status(self, relayer):
+        account = await create_account(relayer.info, label="bulk")
+        items = [{"text": f"bulk fact {i}", "namespace": "bulk"} for i in range(3)]
+        response = await relayer.call(account, "POST", "/api/remember/bulk", {"items": items})
+        assert response.status_code == 202 and response.json()["total"] == 3
+        job_ids = response.json()["job_ids"]
+        for job_id in job_ids:
+            await wait_done(relayer, account, job_id)
+        status = await relayer.call(account, "POST", "/api/remember/bulk/status", {"job_ids": [*job_ids, "nope"]})
+        results = status.json()["results"]
+        assert [r["status"] for r in results] == ["done", "done", "done", "not_found"]
+        stats = await relayer.call(account, "POST", "/api/stats", {"namespace": "bulk"})
+        assert stats.json()["memory_count"] == 3 and stats.json()["storage_bytes"] > 0
+
+    async def test_job_of_another_owner_is_not_found(self, relayer, alice):
+        bob = await create_account(relayer.info, label="bob")
+        job_id = (await relayer.call(alice, "POST", "/api/remember", {"text": "alice only"})).json()["job_id"]
+        response = await relayer.call(bob, "GET", f"/api/remember/{job_id}")
+        assert response.status_code == 404 and response.json() == {"error": f"Job {job_id} not found"}
+
+
+class TestManualRememberAndRestore:
+    async def test_manual_remember_is_recalled_and_restored_after_forget(self, relayer):
+        account = await create_account(relayer.info, label="manual")
+        ciphertext = await relayer.services.sidecar.encrypt(
+            b"manual memory", owner=account.owner_address, package_id=relayer.info["memwal_package_id"]
+        )
+        vector = (await relayer.call(account, "POST", "/api/embed", {"text": "manual memory"})).json()["vector"]
+        stored = await relayer.call(account, "POST", "/api/remember/manual", {
+            "encrypted_data": base64.b64encode(ciphertext).decode(), "vector": vector, "namespace": "manual"})
+        assert stored.status_code == 200, stored.text
+        assert (await recall(relayer, account, "manual memory", "manual"))["results"][0]["text"] == "manual memory"
+        forgot = await relayer.call(account, "POST", "/api/forget", {"namespace": "manual"})
+        assert forgot.json()["deleted"] == 1
+        relayer.sidecar_paths.clear()
+        restored = await relayer.call(account, "POST", "/api/restore", {"namespace": "manual"}, session=True)
+        assert restored.status_code == 200, restored.text
+        assert (restored.json()["restored"], restored.json()["failed"], restored.json()["truncated"]) == (1, 0, False)
+        assert relayer.sidecar_paths == ["/walrus/query-blobs", "/blobs/open"]
+        stats = (await relayer.call(account, "POST", "/api/stats", {"namespace": "manual"})).json()
+        assert stats["memory_count"] == 1 and stats["storage_bytes"] == len(ciphertext)
+        again = await relayer.call(account, "POST", "/api/restore", {"namespace": "manual"}, session=True)
+        assert (again.json()["restored"], again.json()["skipped"]) == (0, 1)
+
+
+class TestRowDeletionRules:
+    """Index rows go only when every aggregator says 404 or the ciphertext is corrupt; never on an outage."""
+
+    async def test_unavailable_keeps_the_row(self, relayer, faults):
+        account = await create_account(relayer.info, label="outage")
+        blob_id = (await remember(relayer, account, "kept through an outage"))["blob_id"]
+        await faults(0, {"unavailable": True})
+        await faults(1, {"lostBlobIds": [blob_id]})
+        body = await recall(relayer, account, "outage")
+        assert (body["total"], body["dropped_count"]) == (0, 1)
+        assert (await relayer.call(account, "POST", "/api/stats", {"namespace": NAMESPACE})).json()["memory_count"] == 1
+
+    async def test_gone_everywhere_deletes_the_row(self, relayer, faults):
+        account = await create_account(relayer.info, label="gone")
+        blob_id = (await remember(relayer, account, "lost for good"))["blob_id"]
+        await faults(0, {"lostBlobIds": [blob_id]})
+        await faults(1, {"lostBlobIds": [blob_id]})
+        body = await recall(relayer, account, "lost")
+        assert (body["total"], body["dropped_count"]) == (0, 1)
+        assert (await relayer.call(account, "POST", "/api/stats", {"namespace": NAMESPACE})).json()["memory_count"] == 0
+
+    async def test_corrupt_ciphertext_deletes_the_row(self, relayer):
+        account = await create_account(relayer.info, label="corrupt")
+        vector = (await relayer.call(account, "POST", "/api/embed", {"text": "junk"})).json()["vector"]
+        stored = await relayer.call(account, "POST", "/api/remember/manual", {
+            "encrypted_data": base64.b64encode(b"not a seal object at all").decode(), "vector": vector})
+        assert stored.status_code == 200
+        body = await recall(relayer, account, "junk", "default")
+        assert (body["total"], body["dropped_count"]) == (0, 1)
+        assert (await relayer.call(account, "POST", "/api/stats", {})).json()["memory_count"] == 0
+
+
+class TestAskAnalyzeAndNamespaces:
+    async def test_ask_uses_the_memories(self, relayer):
+        account = await create_account(relayer.info, label="ask")
+        await remember(relayer, account, "The spare key is under the blue pot")
+        response = await relayer.call(account, "POST", "/api/ask", {"question": "where is the spare key?", "namespace": NAMESPACE},
+                                      session=True)
+        assert response.status_code == 200, response.text
+        assert response.json()["memories_used"] == 1 and response.json()["answer"]
+
+    async def test_analyze_queues_one_job_per_fact(self, relayer):
+        account = await create_account(relayer.info, label="analyze")
+        response = await relayer.call(account, "POST", "/api/analyze",
+                                      {"text": "I moved to Lisbon last year and I love surfing.", "namespace": "facts"}, session=True)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["fact_count"] == len(body["job_ids"]) >= 1
+        for job_id in body["job_ids"]:
+            assert (await wait_done(relayer, account, job_id))["status"] == "done"
+
+    async def test_namespace_listing_is_owner_scoped(self, relayer):
+        account = await create_account(relayer.info, label="listing")
+        await remember(relayer, account, "in ns-a", "ns-a")
+        await remember(relayer, account, "in ns-b", "ns-b")
+        page = await relayer.call(account, "GET", f"/v1/owners/{account.owner_address}/namespaces?limit=10")
+        assert page.status_code == 200, page.text
+        assert [n["name"] for n in page.json()["namespaces"]] == ["ns-a", "ns-b"]
+        other = await relayer.call(account, "GET", f"/v1/owners/0x{'12' * 32}/namespaces")
+        assert other.status_code == 403 and other.json() == {"error": "You can only list your own namespaces"}
