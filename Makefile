@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run run-plain test lint test-external bench image verify-build enclave-run venv node clean help
+.PHONY: run run-plain test lint test-external test-boot bench image verify-build enclave-run venv node clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,10 +50,15 @@ test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE
 bench: $(STAMP)  ## run the benchmarks in bench/
 	$(PY) -m bench
 
-image: $(STAMP)  ## build the reproducible enclave image from the committed tree (HEAD) and print its PCRs
+image: $(STAMP)  ## build the reproducible enclave image from the committed tree (HEAD; kernel compiled from source, cached) and print its PCRs
+	@bash scripts/system-deps.sh
 	$(PY) -m imagebuild build
 
+test-boot: image  ## reproducibility of the image and its kernel, then boot build/image/enclave.eif under QEMU
+	BOOT_TEST_EIF=build/image/enclave.eif $(PY) -m pytest -q -m "image or boot"
+
 verify-build: $(STAMP)  ## rebuild in a fresh directory and compare with PCRS=published.json
+	@bash scripts/system-deps.sh
 	$(PY) -m imagebuild verify --pcrs $(PCRS)
 
 EIF ?= build/image/enclave.eif

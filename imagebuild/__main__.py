@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from imagebuild.verify import compare, format_table, load_published, rebuild
 DESCRIPTION = """\
 Build the MemWal enclave image (EIF) reproducibly and check its PCRs.
 
-Every input is pinned by version and SHA-256 in imagebuild/inputs.lock.json: a Debian trixie
-kernel, Python 3.11 and its libraries from Debian bookworm, and the wheels of requirements.lock.
-Downloads (first run only) are cached under build/cache/ and re-checked on every use.
+Every input is pinned by version and SHA-256 in imagebuild/inputs.lock.json: Debian bookworm's
+linux-source-6.12 (compiled here with imagebuild/kernel.config and the pinned Debian toolchain),
+Python 3.11 and its libraries from Debian bookworm, and the wheels of requirements.lock.
+Downloads (first run only) and the built kernel are cached under build/cache/; downloads are
+re-checked on every use, and the kernel is keyed by the hash of all its inputs. A cold kernel
+build takes several minutes and prints its progress.
 """
 EPILOG = """\
 examples:
@@ -74,6 +78,8 @@ def _verify(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once in CI logs too
     handler = {"build": _build, "pcrs": _pcrs, "verify": _verify}[arguments.command]
     try:
         return handler(arguments)

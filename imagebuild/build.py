@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagebuild import cpio, eif, kernel, pcr, rootfs
+from imagebuild import cpio, eif, kernel_build, pcr, rootfs
 from imagebuild.contents import derive_contents, select_wheels, wheel_info
 from imagebuild.debian import deb_entries
 from imagebuild.errors import VerificationError
@@ -122,9 +122,8 @@ def build_image(*, checkout: Path, out: Path, cache: Path, lock: Lock | None = N
     check_wheels_match_requirements(lock, parse_requirements_lock((checkout / "requirements.lock").read_text()))
     inputs = InputCache(cache, progress=step)
 
-    step(f"kernel {lock.kernel.deb.package} {lock.kernel.deb.version}")
-    kernel_parts = kernel.kernel_parts(deb_entries(inputs.deb(lock, lock.kernel.deb)), lock.kernel)
-    step(f"modules in load order: {', '.join(module.name for module in kernel_parts.modules)}")
+    step(f"kernel {lock.kernel.release} from {lock.kernel.deb.package} {lock.kernel.deb.version} + {lock.kernel.config_fragment}")
+    kernel = kernel_build.build_kernel(lock, inputs, cache=cache, lock_directory=checkout / "imagebuild", progress=step)
 
     step(f"{len(lock.runtime_debs)} Debian runtime packages")
     debian = rootfs.debian_runtime([(deb.package, deb_entries(inputs.deb(lock, deb))) for deb in lock.runtime_debs])
@@ -141,7 +140,7 @@ def build_image(*, checkout: Path, out: Path, cache: Path, lock: Lock | None = N
     )
     sources = rootfs.application_sources(checkout, contents.files)
 
-    bootstrap = rootfs.bootstrap_entries(kernel_parts)
+    bootstrap = rootfs.bootstrap_entries()
     application = rootfs.application_entries(debian=debian, wheels=site_packages, sources=sources)
     rootfs.check_disjoint(bootstrap, application)
     step("smoke test: import every module with the image's own interpreter (chroot, no network)")
@@ -151,7 +150,7 @@ def build_image(*, checkout: Path, out: Path, cache: Path, lock: Lock | None = N
     ramdisks = [cpio.write_cpio(bootstrap, mtime=lock.source_date_epoch), cpio.write_cpio(application, mtime=lock.source_date_epoch)]
 
     step("writing EIF")
-    image = eif.build_image(kernel=kernel_parts.bzimage, cmdline=lock.cmdline, ramdisks=ramdisks, metadata=metadata_json(lock, ramdisks))
+    image = eif.build_image(kernel=kernel.bzimage, cmdline=lock.cmdline, ramdisks=ramdisks, metadata=metadata_json(lock, ramdisks))
     raw = eif.serialize(image)
     measurements = pcr.measure(image)
     eif_path, pcrs_path = out / "enclave.eif", out / "pcrs.json"

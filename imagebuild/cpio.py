@@ -7,6 +7,7 @@ normalised, inode numbers are the position in that order, and missing parent dir
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import gzip
 import posixpath
@@ -29,16 +30,19 @@ class EntryKind(enum.Enum):
     FILE = "file"
     DIRECTORY = "directory"
     SYMLINK = "symlink"
+    CHARACTER_DEVICE = "character device"
 
 
 @dataclass(frozen=True)
 class CpioEntry:
-    """One path of the archive. `data` is the file content, or the target of a symlink."""
+    """One path of the archive. `data` is the file content, or the target of a symlink;
+    `device` is the (major, minor) number of a character device."""
 
     path: str
     kind: EntryKind
     data: bytes = b""
     executable: bool = False
+    device: tuple[int, int] = (0, 0)
 
     @staticmethod
     def file(path: str, data: bytes, *, executable: bool = False) -> "CpioEntry":
@@ -52,12 +56,18 @@ class CpioEntry:
     def symlink(path: str, target: str) -> "CpioEntry":
         return CpioEntry(path, EntryKind.SYMLINK, target.encode())
 
+    @staticmethod
+    def character_device(path: str, major: int, minor: int) -> "CpioEntry":
+        return CpioEntry(path, EntryKind.CHARACTER_DEVICE, device=(major, minor))
+
     @property
     def mode(self) -> int:
         if self.kind is EntryKind.DIRECTORY:
             return stat.S_IFDIR | 0o755
         if self.kind is EntryKind.SYMLINK:
             return stat.S_IFLNK | 0o777
+        if self.kind is EntryKind.CHARACTER_DEVICE:
+            return stat.S_IFCHR | 0o600  # only root (PID 1) runs before devtmpfs replaces /dev
         return stat.S_IFREG | (0o755 if self.executable else 0o644)
 
 
@@ -73,6 +83,7 @@ class CpioMember:
     mtime: int
     inode: int
     data: bytes
+    device: tuple[int, int] = (0, 0)
 
 
 def normalize_path(path: str) -> str:
@@ -97,7 +108,7 @@ def sorted_entries(entries: Iterable[CpioEntry]) -> list[CpioEntry]:
         path = normalize_path(entry.path)
         if path in by_path:
             raise ArchiveError(f"duplicate archive path {path!r}")
-        by_path[path] = CpioEntry(path, entry.kind, entry.data, entry.executable)
+        by_path[path] = dataclasses.replace(entry, path=path)
     for path in list(by_path):
         parent = posixpath.dirname(path)
         while parent:
@@ -114,14 +125,14 @@ def _pad(length: int) -> bytes:
     return b"\0" * (-length % 4)
 
 
-def _header(*, inode: int, mode: int, nlink: int, mtime: int, size: int, name_size: int) -> bytes:
-    fields = (inode, mode, 0, 0, nlink, mtime, size, 0, 0, 0, 0, name_size, 0)
+def _header(*, inode: int, mode: int, nlink: int, mtime: int, size: int, name_size: int, device: tuple[int, int]) -> bytes:
+    fields = (inode, mode, 0, 0, nlink, mtime, size, 0, 0, device[0], device[1], name_size, 0)
     return NEWC_MAGIC + b"".join(b"%08X" % value for value in fields)
 
 
-def _member(*, name: str, inode: int, mode: int, nlink: int, mtime: int, data: bytes) -> bytes:
+def _member(*, name: str, inode: int, mode: int, nlink: int, mtime: int, data: bytes, device: tuple[int, int] = (0, 0)) -> bytes:
     encoded = name.encode() + b"\0"
-    header = _header(inode=inode, mode=mode, nlink=nlink, mtime=mtime, size=len(data), name_size=len(encoded))
+    header = _header(inode=inode, mode=mode, nlink=nlink, mtime=mtime, size=len(data), name_size=len(encoded), device=device)
     head = header + encoded
     return head + _pad(len(head)) + data + _pad(len(data))
 
@@ -133,7 +144,9 @@ def write_cpio(entries: Iterable[CpioEntry], *, mtime: int) -> bytes:
     parts = []
     for inode, entry in enumerate(sorted_entries(entries), start=1):
         nlink = 2 if entry.kind is EntryKind.DIRECTORY else 1
-        parts.append(_member(name=entry.path, inode=inode, mode=entry.mode, nlink=nlink, mtime=mtime, data=entry.data))
+        parts.append(
+            _member(name=entry.path, inode=inode, mode=entry.mode, nlink=nlink, mtime=mtime, data=entry.data, device=entry.device)
+        )
     parts.append(_member(name=TRAILER_NAME, inode=0, mode=0, nlink=1, mtime=0, data=b""))
     return b"".join(parts)
 
@@ -154,7 +167,7 @@ def read_cpio(archive: bytes, *, max_bytes: int = DEFAULT_READ_CAP, max_members:
             fields = [int(header[6 + 8 * index : 14 + 8 * index], 16) for index in range(13)]
         except ValueError as error:
             raise ArchiveError(f"non-hex cpio header field at offset {offset}") from error
-        inode, mode, uid, gid, nlink, mtime, size, _, _, _, _, name_size, _ = fields
+        inode, mode, uid, gid, nlink, mtime, size, _, _, device_major, device_minor, name_size, _ = fields
         if not 1 <= name_size <= MAX_PATH_BYTES + 1:
             raise ArchiveError(f"cpio name size {name_size} out of range at offset {offset}")
         name_end = offset + HEADER_SIZE + name_size
@@ -170,7 +183,7 @@ def read_cpio(archive: bytes, *, max_bytes: int = DEFAULT_READ_CAP, max_members:
             return members
         if len(members) >= max_members:
             raise ArchiveError(f"cpio archive has more than {max_members} members")
-        members.append(CpioMember(name, mode, uid, gid, nlink, mtime, inode, archive[data_start:data_end]))
+        members.append(CpioMember(name, mode, uid, gid, nlink, mtime, inode, archive[data_start:data_end], (device_major, device_minor)))
         offset = data_end + (-size % 4)
 
 

@@ -7,6 +7,7 @@
      ├── FetchError              an input could not be downloaded
      │    └── HashMismatch       an input's SHA-256 differs from the pinned one
      ├── RootfsError             the root file system cannot be assembled (clashing paths, missing files)
+     ├── KernelBuildError        the kernel cannot be built: wrong toolchain, a config option lost, make failed
      └── VerificationError       a rebuild could not be run or compared
 """
 
@@ -39,6 +40,10 @@ class HashMismatch(FetchError):
 
 class RootfsError(ImageBuildError):
     """The root file system cannot be assembled."""
+
+
+class KernelBuildError(ImageBuildError):
+    """The enclave kernel cannot be built from its pinned source, config and toolchain."""
 
 
 class VerificationError(ImageBuildError):

@@ -36,9 +36,15 @@ class DebianPackage:
 
 @dataclass(frozen=True)
 class Kernel:
-    deb: DebianPackage
-    release: str  # `uname -r`, the directory name under /usr/lib/modules
-    modules: tuple[str, ...]  # loaded by /init, dependencies first
+    """How the enclave kernel is built (imagebuild/kernel_build.py)."""
+
+    deb: DebianPackage  # the Debian source package (linux-source-6.12)
+    source_tarball: str  # the tarball inside that .deb, e.g. usr/src/linux-source-6.12.tar.xz
+    release: str  # `uname -r` of the built kernel; the build checks it
+    config_fragment: str  # file name next to the lock, applied over `make tinyconfig`
+    build_user: str  # KBUILD_BUILD_USER
+    build_host: str  # KBUILD_BUILD_HOST
+    toolchain: dict[str, str]  # Debian package -> exact version, checked with dpkg before building
     why: str
 
 
@@ -90,6 +96,27 @@ def _deb(raw: dict[str, Any], archives: dict[str, tuple[str, ...]]) -> DebianPac
     return deb
 
 
+def _kernel(raw: dict[str, Any], archives: dict[str, tuple[str, ...]]) -> Kernel:
+    toolchain = _require(raw, "toolchain", dict)
+    if not toolchain or not all(isinstance(name, str) and isinstance(version, str) for name, version in toolchain.items()):
+        raise LockFileError("kernel toolchain must map Debian package names to versions")
+    kernel = Kernel(
+        deb=_deb(_require(raw, "deb", dict), archives),
+        source_tarball=_require(raw, "source_tarball", str),
+        release=_require(raw, "release", str),
+        config_fragment=_require(raw, "config_fragment", str),
+        build_user=_require(raw, "build_user", str),
+        build_host=_require(raw, "build_host", str),
+        toolchain=dict(sorted(toolchain.items())),
+        why=_require(raw, "why", str),
+    )
+    if "/" in kernel.config_fragment or kernel.config_fragment.startswith("."):
+        raise LockFileError(f"kernel config_fragment {kernel.config_fragment!r} must be a file name next to the lock")
+    if not re.fullmatch(r"[a-z0-9.+-]+", kernel.release):
+        raise LockFileError(f"kernel release {kernel.release!r} is not a plain version string")
+    return kernel
+
+
 def parse_lock(raw: bytes) -> Lock:
     if len(raw) > MAX_LOCK_BYTES:
         raise LockFileError(f"lock file larger than {MAX_LOCK_BYTES} bytes")
@@ -113,12 +140,7 @@ def parse_lock(raw: bytes) -> Lock:
         image_name=_require(data, "image_name", str),
         cmdline=_require(data, "cmdline", str),
         debian_archives=archives,
-        kernel=Kernel(
-            deb=_deb(_require(kernel_raw, "deb", dict), archives),
-            release=_require(kernel_raw, "release", str),
-            modules=tuple(_require(kernel_raw, "modules", list)),
-            why=_require(kernel_raw, "why", str),
-        ),
+        kernel=_kernel(kernel_raw, archives),
         runtime_debs=tuple(_deb(item, archives) for item in _require(data, "runtime_debs", list)),
         wheels=wheels,
         excluded_requirements=dict(_require(data, "excluded_requirements", dict)),

@@ -1,6 +1,6 @@
 """Assemble the two ramdisks from Debian files, wheels, the project's sources and /init.
 
-    ramdisk[0] (bootstrap, measured in PCR1): /init, /etc/enclave-modules, /lib/modules/*.ko,
+    ramdisk[0] (bootstrap, measured in PCR1): /init, static /dev/console, /dev/null, /dev/urandom,
                                               the mount points
     ramdisk[1] (application, PCR2):           Python 3.11 + shared libraries from Debian,
                                               /opt/memwal/site-packages (the wheels contents.py selects),
@@ -20,12 +20,13 @@ from pathlib import Path
 
 from imagebuild.cpio import CpioEntry, EntryKind, sorted_entries
 from imagebuild.errors import RootfsError
-from imagebuild.kernel import KernelParts
 
 INIT_SOURCE = Path(__file__).with_name("init_program.py")
 APPLICATION_PREFIX = "opt/memwal/app"
 SITE_PACKAGES_PREFIX = "opt/memwal/site-packages"
 MOUNT_POINTS = ("dev", "proc", "sys", "tmp", "root")
+# What PID 1 needs before it mounts devtmpfs (Linux's fixed numbers: devices.txt).
+STATIC_DEVICES = (("dev/console", 5, 1), ("dev/null", 1, 3), ("dev/urandom", 1, 9))
 MAX_SOURCE_FILE_BYTES = 4 * 1024**2
 # What the interpreter needs from the Debian packages. Everything else (documentation, locales,
 # iconv modules, ldconfig and other tools) is left out to keep the image small.
@@ -107,11 +108,10 @@ def system_files() -> list[CpioEntry]:
     return [CpioEntry.file("etc/nsswitch.conf", NSSWITCH)]
 
 
-def bootstrap_entries(kernel: KernelParts) -> list[CpioEntry]:
+def bootstrap_entries() -> list[CpioEntry]:
     entries = [CpioEntry.directory(name) for name in MOUNT_POINTS]
+    entries.extend(CpioEntry.character_device(path, major, minor) for path, major, minor in STATIC_DEVICES)
     entries.append(CpioEntry.file("init", INIT_SOURCE.read_bytes(), executable=True))
-    entries.append(CpioEntry.file("etc/enclave-modules", "".join(f"{module.name}\n" for module in kernel.modules).encode()))
-    entries.extend(CpioEntry.file(f"lib/modules/{module.name}.ko", module.data) for module in kernel.modules)
     return entries
 
 

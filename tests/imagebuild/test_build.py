@@ -37,7 +37,8 @@ def build_in(workdir: Path, *, umask: int, timezone: str, locale: str) -> Path:
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.image
+@pytest.mark.timeout(3600)
 class TestFullBuildIsReproducible:
     def test_two_builds_are_identical(self, tmp_path):
         (tmp_path / "one").mkdir()

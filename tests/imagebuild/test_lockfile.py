@@ -13,8 +13,9 @@ def lock_document() -> dict:
 class TestLock:
     def test_committed_lock_parses(self):
         lock = load_lock()
-        assert lock.kernel.deb.package.startswith("linux-image-")
-        assert "nsm" in lock.kernel.modules
+        assert lock.kernel.deb.package.startswith("linux-source-")
+        assert lock.kernel.toolchain["gcc-12"]
+        assert lock.kernel.release in lock.kernel.deb.version
         assert {deb.package for deb in lock.runtime_debs} >= {"python3.11-minimal", "libc6", "libssl3"}
         assert len(lock.sha256) == 64
 
@@ -34,6 +35,18 @@ class TestLock:
         document = lock_document()
         document["runtime_debs"][0]["filename"] = "pool/../../etc/passwd.deb"
         with pytest.raises(LockFileError, match="is not a pool path"):
+            parse_lock(json.dumps(document).encode())
+
+    def test_kernel_fragment_must_sit_next_to_the_lock(self):
+        document = lock_document()
+        document["kernel"]["config_fragment"] = "../../etc/kernel.config"
+        with pytest.raises(LockFileError, match="must be a file name next to the lock"):
+            parse_lock(json.dumps(document).encode())
+
+    def test_kernel_toolchain_must_name_versions(self):
+        document = lock_document()
+        document["kernel"]["toolchain"] = {"gcc-12": 12}
+        with pytest.raises(LockFileError, match="toolchain must map"):
             parse_lock(json.dumps(document).encode())
 
     def test_wrong_format_rejected(self):

@@ -10,7 +10,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from imagebuild import cpio, rootfs
 from imagebuild.contents import derive_contents
 from imagebuild.eif import build_image, parse, serialize
-from imagebuild.kernel import KernelModule, KernelParts
 from imagebuild.pcr import measure
 
 ZEROS = bytes(48)
@@ -63,11 +62,11 @@ class TestMeasure:
 
 
 def image_from_checkout(checkout) -> bytes:
-    kernel = KernelParts(b"\0" * 0x202 + b"HdrS", (KernelModule("nsm", b"module-bytes", ()),))
-    bootstrap = rootfs.bootstrap_entries(kernel)
+    bzimage = b"\0" * 0x202 + b"HdrS"
+    bootstrap = rootfs.bootstrap_entries()
     application = rootfs.application_sources(checkout, derive_contents(checkout, entries=("app.logic",)).files)
     ramdisks = [cpio.write_cpio(bootstrap, mtime=1), cpio.write_cpio(application, mtime=1)]
-    return serialize(build_image(kernel=kernel.bzimage, cmdline="console=ttyS0", ramdisks=ramdisks, metadata=b"{}"))
+    return serialize(build_image(kernel=bzimage, cmdline="console=ttyS0", ramdisks=ramdisks, metadata=b"{}"))
 
 
 class TestApplicationChange:
