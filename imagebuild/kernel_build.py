@@ -17,7 +17,9 @@ Steps, each of which refuses with a clear message:
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import io
 import json
@@ -26,7 +28,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +133,19 @@ def _store(directory: Path, built: BuiltKernel, seconds: float) -> None:
     (partial / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(partial, directory)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path, progress: Progress) -> Iterator[None]:
+    """One builder per cache key at a time: a second one waits, then finds the first one's result."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("  another process is building the same kernel; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 # (2) the toolchain --------------------------------------------------------------------------------------
@@ -266,16 +281,22 @@ def build_kernel(
     text = fragment_text(kernel, lock_directory)
     key = cache_key(lock, text)
     directory = cache / "kernel" / key
-    # (1):
-    cached = _cached(directory, key)
-    if cached is not None:
-        progress(f"  kernel {kernel.release} from the cache ({key[:16]}, {len(cached.bzimage) / 1024**2:.1f} MiB)")
-        return cached
+    with _exclusive(cache / "kernel" / f"{key}.lock", progress):
+        # (1):
+        cached = _cached(directory, key)
+        if cached is not None:
+            progress(f"  kernel {kernel.release} from the cache ({key[:16]}, {len(cached.bzimage) / 1024**2:.1f} MiB)")
+            return cached
+        return _build(lock, inputs, text=text, key=key, directory=directory, progress=progress)
+
+
+def _build(lock: Lock, inputs: InputCache, *, text: str, key: str, directory: Path, progress: Progress) -> BuiltKernel:
+    kernel = lock.kernel
     # (2):
     check_toolchain(kernel)
     fragment = kernel_config.parse_config(text, strict=True)
     started = time.monotonic()
-    scratch = cache / "kernel" / f"{key}.build"
+    scratch = directory.with_name(f"{key}.build")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     log = scratch / "build.log"

@@ -20,7 +20,8 @@ from imagebuild.verify import export_checkout
 from .conftest import make_runtime, serving
 from .test_client import connect
 
-pytestmark = pytest.mark.slow
+# Builds the image twice: with the kernel compiled from source, that belongs after `make image` (make test-boot).
+pytestmark = [pytest.mark.slow, pytest.mark.image, pytest.mark.timeout(3600)]
 
 
 def _build(tmp_path: Path, name: str, *, change_one_byte: bool) -> dict[int, bytes]:

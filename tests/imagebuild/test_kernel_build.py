@@ -141,3 +141,24 @@ class TestBzImage:
 def test_build_info_is_json(tmp_path):
     kernel_build._store(tmp_path / "k", BuiltKernel(b"b", "c", "k", False), 12.4)
     assert json.loads((tmp_path / "k" / "build-info.json").read_text())["build_seconds"] == 12
+
+
+def test_a_second_builder_of_the_same_kernel_waits_for_the_first(tmp_path):
+    import fcntl
+    import threading
+
+    key = cache_key(LOCK, FRAGMENT)
+    kernel_build._store(tmp_path / "kernel" / key, BuiltKernel(b"\0" * 0x202 + b"HdrS", "c", key, False), 1.0)
+    waiting, results = threading.Event(), []
+    with open(tmp_path / "kernel" / f"{key}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(
+            target=lambda: results.append(
+                kernel_build.build_kernel(LOCK, None, cache=tmp_path, progress=lambda line: "waiting" in line and waiting.set())
+            )
+        )
+        worker.start()
+        assert waiting.wait(timeout=30)
+        assert not results  # blocked on the first builder's lock
+    worker.join(timeout=30)
+    assert results and results[0].from_cache
