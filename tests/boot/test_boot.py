@@ -2,7 +2,8 @@
 
     TestProductionImage   the EIF's own kernel, command line and ramdisks, unchanged: the command-line
                           virtio-mmio devices register, vsock is built in, /init runs and starts the
-                          runtime, and the runtime reaches its first stop with its own message
+                          runtime, and the runtime reaches its first external wait (configuration
+                          from the parent over vsock) with its own message
     TestOverlayBoot       the same ramdisks plus a test overlay (rdinit=/testinit): every module of the
                           image imports with the image's interpreter, and the guest reaches a TCP server
                           on the host over virtio-net (the transport the full test boot will use)
@@ -20,16 +21,16 @@ from typing import Any
 
 import pytest
 
+from enclave.configuration import WAIT_MESSAGE
 from imagebuild import init_program
 from tests.boot.qemu import FORWARD_ADDRESS, KERNEL_IP_ARGUMENT, BootImage, GuestForward, Qemu, overlay_ramdisk
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(1800)]
 
 GUEST_INIT = Path(__file__).with_name("guest_init.py")
-# The runtime's own line at its first stop. Today nitro-cli passes no environment, so the runtime refuses
-# to boot without its configuration; once the configuration channel over vsock lands (issue #8 item 4),
-# this becomes its wait line ("waiting for configuration from the parent over vsock").
-RUNTIME_FIRST_STOP = "enclave runtime: refusing to boot: SettingsError: MEMWAL_PACKAGE_ID is required"
+# The runtime's own line at its first external wait: nitro-cli passes no environment, so it asks the parent
+# for its configuration over vsock (enclave/configuration.py). QEMU has no vsock device, so it keeps waiting.
+RUNTIME_FIRST_STOP = WAIT_MESSAGE.format(channel="vsock")
 # Printed by the kernel when it binds a device announced as virtio_mmio.device=<size>@<base>:<irq>.
 COMMAND_LINE_DEVICE = "virtio-mmio: Registering device virtio-mmio.0 at 0x"
 VSOCK_FAMILY = "NET: Registered PF_VSOCK protocol family"
@@ -55,7 +56,7 @@ class TestProductionImage:
         assert "Traceback" not in before_stop and "Kernel panic" not in before_stop
         report("production EIF, first virtio-mmio device", device_at)
         report("production EIF, /init started", init_at)
-        report("production EIF, runtime's first stop", stop_at)
+        report("production EIF, runtime waits for its configuration", stop_at)
 
 
 class HostEndpoint:
