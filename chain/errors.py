@@ -2,6 +2,7 @@
 
     ChainError
     ├── ChainUnavailable      transport failure, timeout, HTTP 429/5xx: worth retrying
+    │   └── ReadLagTimeout    the read side did not catch up with a transaction in time
     ├── ChainProtocolError    the node answered, but not in the shape we expect
     ├── ObjectNotFound        the object a caller needs (gas coin, key server) does not exist
     ├── TransactionRejected   the node refused or aborted a transaction
@@ -17,6 +18,10 @@ class ChainError(Exception):
 
 class ChainUnavailable(ChainError):
     """The node could not be reached or answered with a transient status."""
+
+
+class ReadLagTimeout(ChainUnavailable):
+    """A read that depends on a transaction gave up waiting for the read side to index it."""
 
 
 class ChainProtocolError(ChainError):

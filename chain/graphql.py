@@ -17,12 +17,15 @@ from chain import bcs, move_json
 from chain import graphql_queries as queries
 from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
 from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
+from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
     Account,
     AccountCreatedEvent,
+    ChangedObject,
     DelegateKey,
     EventCursor,
     EventPage,
+    ExecutedTransaction,
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
@@ -32,7 +35,8 @@ from chain.reader import (
 MAX_PAGES = 200
 SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
 METADATA_FIELD = {"type": "vector<u8>", "bcs": base64.b64encode(bcs.byte_vector(b"metadata")).decode("ascii")}
-KEY_SERVER_V1_FIELD = {"type": "u64", "bcs": base64.b64encode(bcs.u64(1)).decode("ascii")}
+KEY_SERVER_V1_FIELD = {"type": "u64", "bcs": base64.b64encode(bcs.u64(V1_FIELD_KEY)).decode("ascii")}
+KEY_SERVER_V2_FIELD = {"type": "u64", "bcs": base64.b64encode(bcs.u64(V2_FIELD_KEY)).decode("ascii")}
 
 
 class GraphQLError(ChainProtocolError):
@@ -47,6 +51,9 @@ class GraphQLChainReader:
 
     def __repr__(self) -> str:
         return f"GraphQLChainReader({self._url!r})"
+
+    async def aclose(self) -> None:
+        """Nothing to close: the HTTP client belongs to the caller."""
 
     async def query(self, document: str, variables: Mapping[str, object] | None = None) -> Mapping[str, object]:
         answer = await post_json(self._http, self._url, {"query": document, "variables": dict(variables or {})}, self._limits)
@@ -111,7 +118,7 @@ class GraphQLChainReader:
         event_type = f"{package_id}::account::AccountCreated"
         after = None
         if cursor is not None:
-            after = cursor.page_cursor or await self._edge_cursor_of(event_type, cursor)
+            after = cursor.graphql_cursor or await self._edge_cursor_of(event_type, cursor)
         data = await self.query(
             queries.EVENTS_QUERY, {"type": event_type, "first": min(limit, queries.PAGE_SIZE), "after": after}
         )
@@ -174,35 +181,39 @@ class GraphQLChainReader:
         return [blob for _, blob in blobs]
 
     async def key_server(self, object_id: str) -> KeyServerInfo:
-        data = await self.query(queries.KEY_SERVER_QUERY, {"address": object_id, "field": KEY_SERVER_V1_FIELD})
+        variables = {"address": object_id, "v1": KEY_SERVER_V1_FIELD, "v2": KEY_SERVER_V2_FIELD}
+        data = await self.query(queries.KEY_SERVER_QUERY, variables)
         found = data.get("object")
         if found is None or _mapping(found).get("asMoveObject") is None:
             raise ObjectNotFound(f"key server {object_id} does not exist")
         move_object = _mapping(_mapping(found)["asMoveObject"])
-        if not _type_repr(_mapping(move_object.get("contents"))).endswith("::key_server::KeyServer"):
+        if not _type_repr(_mapping(move_object.get("contents"))).endswith(KEY_SERVER_TYPE_SUFFIX):
             raise ChainProtocolError(f"object {object_id} is not a Seal KeyServer")
-        if move_object.get("dynamicField") is None:
-            raise ChainProtocolError(f"key server {object_id} has no V1 record")
-        record = move_json.fields_of(_move_value_json(_mapping(move_object["dynamicField"]).get("value")))
-        public_key = move_json.as_bytes(move_json.field(record, "pk"), max_length=96)
-        if len(public_key) != 96:
-            raise ChainProtocolError("key server public key is not 96 bytes")
-        return KeyServerInfo(
-            object_id=move_json.as_address(object_id),
-            name=move_json.as_string(move_json.field(record, "name")),
-            url=move_json.as_string(move_json.field(record, "url")),
-            key_type=move_json.as_int(move_json.field(record, "key_type"), bits=8),
-            public_key=public_key,
-        )
+        records = {}
+        for alias in ("v1", "v2"):
+            field_value = move_object.get(alias)
+            if field_value is not None:
+                records[alias] = move_json.fields_of(_move_value_json(_mapping(field_value).get("value")))
+        return parse_key_server(object_id, records.get("v1"), records.get("v2"))
 
     async def gas_price(self) -> int:
         epoch = _mapping((await self.query(queries.GAS_PRICE_QUERY)).get("epoch"))
         return move_json.as_int(epoch.get("referenceGasPrice"))
 
+    async def chain_identifier(self) -> str:
+        return move_json.as_string((await self.query(queries.CHAIN_IDENTIFIER_QUERY)).get("chainIdentifier"))
+
     async def gas_coins(self, owner: str) -> list[ObjectRef]:
         return [_object_ref(node) for node in await self._owned_objects(owner, SUI_COIN_TYPE)]
 
-    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> str:
+    async def transaction_indexed(self, digest: str) -> bool:
+        found = (await self.query(queries.TRANSACTION_QUERY, {"digest": digest})).get("transaction")
+        if found is None:
+            return False
+        effects = _mapping(found).get("effects")
+        return effects is not None and _mapping(effects).get("checkpoint") is not None
+
+    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> ExecutedTransaction:
         variables = {"transaction": base64.b64encode(tx_bytes).decode("ascii"), "signatures": list(signatures)}
         try:
             data = await self.query(queries.EXECUTE_MUTATION, variables)
@@ -217,7 +228,7 @@ class GraphQLChainReader:
             error = effects.get("executionError")
             message = _mapping(error).get("message") if error is not None else "unknown error"
             raise TransactionRejected(f"transaction {digest} failed: {str(message)[:500]}")
-        return digest
+        return _executed(digest, effects)
 
 
 def _mapping(value: object) -> Mapping[str, object]:
@@ -259,6 +270,24 @@ def _account_created(edge: Mapping[str, object]) -> AccountCreatedEvent:
         owner=move_json.as_address(move_json.field(parsed, "owner")),
         cursor=cursor,
     )
+
+
+def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction:
+    gas = _mapping(_mapping(effects.get("gasEffects")).get("gasObject"))
+    changes = _mapping(effects.get("objectChanges"))
+    changed = []
+    for node in move_json.as_list(changes.get("nodes"), max_length=queries.MAX_CHANGED_OBJECTS):
+        change = _mapping(node)
+        output = change.get("outputState")
+        if output is None:
+            continue  # deleted or wrapped: nothing to read at a new version
+        output = _mapping(output)
+        owner = output.get("owner")
+        owner_address = None
+        if owner is not None and _mapping(owner).get("__typename") == "AddressOwner":
+            owner_address = move_json.as_address(_mapping(_mapping(owner).get("address")).get("address"))
+        changed.append(ChangedObject(_object_ref(output), owner_address, change.get("idCreated") is True))
+    return ExecutedTransaction(digest, tuple(changed), _object_ref(gas))
 
 
 def _object_ref(node: Mapping[str, object]) -> ObjectRef:

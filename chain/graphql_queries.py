@@ -1,7 +1,8 @@
 """The GraphQL documents ``GraphQLChainReader`` sends, in the field names of Sui's GraphQL schema
 (``crates/sui-indexer-alt-graphql/schema.graphql``): ``object``, ``address(...).objects``,
 ``dynamicField(name: {type, bcs})``, ``dynamicFields``, ``events(filter: {type})``, ``epoch``,
-and the ``executeTransaction`` mutation. Move values are read from ``MoveValue.json``.
+``transaction``, and the ``executeTransaction`` mutation. Move values are read from ``MoveValue.json``.
+``tests/chain/test_wire_conformance.py`` validates every document here against the vendored real schema.
 """
 
 PAGE_SIZE = 50  # Sui GraphQL's default maximum page size
@@ -56,11 +57,12 @@ query OwnedObjects($owner: SuiAddress!, $type: String!, $first: Int!, $after: St
 """
 
 KEY_SERVER_QUERY = """
-query KeyServer($address: SuiAddress!, $field: DynamicFieldName!) {
+query KeyServer($address: SuiAddress!, $v1: DynamicFieldName!, $v2: DynamicFieldName!) {
   object(address: $address) {
     asMoveObject {
       contents { type { repr } }
-      dynamicField(name: $field) { value { __typename ... on MoveValue { json } } }
+      v1: dynamicField(name: $v1) { value { __typename ... on MoveValue { json } } }
+      v2: dynamicField(name: $v2) { value { __typename ... on MoveValue { json } } }
     }
   }
 }
@@ -70,11 +72,38 @@ GAS_PRICE_QUERY = """
 query GasPrice { epoch { referenceGasPrice } }
 """
 
+CHAIN_IDENTIFIER_QUERY = """
+query ChainIdentifier { chainIdentifier }
+"""
+
+MAX_CHANGED_OBJECTS = 50  # a metadata transaction changes at most 20 blobs + 20 fields + the gas coin
+
 EXECUTE_MUTATION = """
 mutation Execute($transaction: Base64!, $signatures: [Base64!]!) {
   executeTransaction(transactionDataBcs: $transaction, signatures: $signatures) {
     errors
-    effects { digest status executionError { message } }
+    effects {
+      digest
+      status
+      executionError { message }
+      gasEffects { gasObject { address version digest } }
+      objectChanges(first: 50) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          address
+          idCreated
+          outputState { address version digest owner { __typename ... on AddressOwner { address { address } } } }
+        }
+      }
+    }
   }
+}
+"""
+
+# A transaction is readable once the indexer has it in a checkpoint: until then, ``transaction`` is
+# null (not indexed yet) or has no checkpoint (served from execution, not from the index).
+TRANSACTION_QUERY = """
+query Transaction($digest: String!) {
+  transaction(digest: $digest) { digest effects { checkpoint { sequenceNumber } } }
 }
 """

@@ -2,8 +2,10 @@
 
 Methods used: ``sui_getObject``, ``sui_multiGetObjects``, ``suix_getDynamicFields``,
 ``suix_getDynamicFieldObject``, ``suix_queryEvents``, ``suix_getOwnedObjects``,
-``suix_getReferenceGasPrice``, ``suix_getCoins`` and ``sui_executeTransactionBlock``.
-"Not found" answers arrive inside ``result`` (``{"error": {"code": "notExists"}}``) and become ``None``.
+``suix_getReferenceGasPrice``, ``suix_getCoins``, ``sui_executeTransactionBlock`` and
+``sui_getTransactionBlock``, ``sui_getChainIdentifier``. "Not found" answers arrive inside ``result`` (``{"error": {"code":
+"notExists"}}``) and become ``None``. A full node executing with ``WaitForLocalExecution`` serves its
+own writes at once, so ``transaction_indexed`` is a plain lookup.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import httpx
 from chain import move_json
 from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
 from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
+from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
     Account,
     AccountCreatedEvent,
+    ChangedObject,
     DelegateKey,
     EventCursor,
     EventPage,
+    ExecutedTransaction,
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
@@ -56,6 +61,9 @@ class JsonRpcChainReader:
 
     def __repr__(self) -> str:
         return f"JsonRpcChainReader({self._url!r})"
+
+    async def aclose(self) -> None:
+        """Nothing to close: the HTTP client belongs to the caller."""
 
     async def call(self, method: str, params: list[object]) -> object:
         """One JSON-RPC call; returns ``result`` or raises ``JsonRpcError``."""
@@ -176,17 +184,22 @@ class JsonRpcChainReader:
         data = await self._object(object_id, showContent=True, showType=True)
         if data is None:
             raise ObjectNotFound(f"key server {object_id} does not exist")
-        if not _content_type(data).endswith("::key_server::KeyServer"):
+        if not _content_type(data).endswith(KEY_SERVER_TYPE_SUFFIX):
             raise ChainProtocolError(f"object {object_id} is not a Seal KeyServer")
-        name = {"type": "u64", "value": "1"}  # the V1 record: {name, url, key_type, pk}
-        field_data = _object_data(await self.call("suix_getDynamicFieldObject", [object_id, name]))
-        if field_data is None:
-            raise ChainProtocolError(f"key server {object_id} has no V1 record")
-        field_struct = _content_fields(field_data)
-        return _parse_key_server(object_id, move_json.fields_of(move_json.field(field_struct, "value")))
+        records = []
+        for key in (V1_FIELD_KEY, V2_FIELD_KEY):
+            name = {"type": "u64", "value": str(key)}
+            field_data = _object_data(await self.call("suix_getDynamicFieldObject", [object_id, name]))
+            records.append(
+                None if field_data is None else move_json.fields_of(move_json.field(_content_fields(field_data), "value"))
+            )
+        return parse_key_server(object_id, records[0], records[1])
 
     async def gas_price(self) -> int:
         return move_json.as_int(await self.call("suix_getReferenceGasPrice", []))
+
+    async def chain_identifier(self) -> str:
+        return move_json.as_string(await self.call("sui_getChainIdentifier", []))
 
     async def gas_coins(self, owner: str) -> list[ObjectRef]:
         coins: list[ObjectRef] = []
@@ -207,7 +220,14 @@ class JsonRpcChainReader:
             cursor = page.next_cursor
         raise ChainProtocolError("coin scan exceeded the page cap")
 
-    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> str:
+    async def transaction_indexed(self, digest: str) -> bool:
+        try:
+            await self.call("sui_getTransactionBlock", [digest, {}])
+        except JsonRpcError:
+            return False  # a node answers an unknown digest with an error, not with an empty result
+        return True
+
+    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> ExecutedTransaction:
         params: list[object] = [
             base64.b64encode(tx_bytes).decode("ascii"),
             list(signatures),
@@ -219,10 +239,11 @@ class JsonRpcChainReader:
         except JsonRpcError as exc:
             raise TransactionRejected(str(exc)) from exc
         digest = move_json.as_string(result.get("digest"))
-        status = _mapping(_mapping(result.get("effects", {"status": {"status": "success"}})).get("status"))
+        effects = _mapping(result.get("effects"))
+        status = _mapping(effects.get("status"))
         if status.get("status") != "success":
             raise TransactionRejected(f"transaction {digest} failed: {str(status.get('error'))[:500]}")
-        return digest
+        return _executed(digest, effects)
 
 
 def _mapping(value: object) -> Mapping[str, object]:
@@ -311,14 +332,32 @@ def _initial_shared_version(owner: object) -> int:
     return move_json.as_int(_mapping(shared).get("initial_shared_version"))
 
 
-def _parse_key_server(object_id: str, record: Mapping[str, object]) -> KeyServerInfo:
-    public_key = move_json.as_bytes(move_json.field(record, "pk"), max_length=96)
-    if len(public_key) != 96:
-        raise ChainProtocolError("key server public key is not 96 bytes")
-    return KeyServerInfo(
-        object_id=move_json.as_address(object_id),
-        name=move_json.as_string(move_json.field(record, "name")),
-        url=move_json.as_string(move_json.field(record, "url")),
-        key_type=move_json.as_int(move_json.field(record, "key_type"), bits=8),
-        public_key=public_key,
+MAX_CHANGED_OBJECTS = 1024
+
+
+def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction:
+    """``SuiTransactionBlockEffects``: ``created``/``mutated`` are ``{owner, reference}`` entries."""
+    changed = []
+    for kind in ("created", "mutated"):
+        for raw in move_json.as_list(effects.get(kind, []), max_length=MAX_CHANGED_OBJECTS):
+            entry = _mapping(raw)
+            owner = entry.get("owner")
+            address = _mapping(owner).get("AddressOwner") if isinstance(owner, Mapping) else None
+            changed.append(
+                ChangedObject(
+                    _reference(entry.get("reference")),
+                    None if address is None else move_json.as_address(address),
+                    kind == "created",
+                )
+            )
+    gas = _mapping(effects.get("gasObject"))
+    return ExecutedTransaction(digest, tuple(changed), _reference(gas.get("reference")))
+
+
+def _reference(value: object) -> ObjectRef:
+    reference = _mapping(value)
+    return ObjectRef(
+        move_json.as_address(reference.get("objectId")),
+        move_json.as_int(reference.get("version")),
+        move_json.as_string(reference.get("digest")),
     )

@@ -4,9 +4,10 @@ JSON-RPC (``content.fields`` / ``parsedJson``): u64/u128/u256 are decimal string
 array of numbers, nested structs are ``{"type", "fields"}``, a ``UID`` is ``{"id": "0x…"}`` and a
 ``VecMap`` is ``{"fields": {"contents": [{"fields": {"key", "value"}}]}}``.
 
-GraphQL (``MoveValue.json``): u64/u128/u256 are decimal strings, ``vector<u8>`` is a base64 string,
-structs are plain objects, a ``UID`` is the ``"0x…"`` string itself and a ``VecMap`` is
-``{"contents": [{"key", "value"}]}``.
+GraphQL (``MoveValue.json``) and gRPC (``Object.json``, the same renderer in sui-types):
+u64/u128/u256 are decimal strings, ``vector<u8>`` is a base64 string, structs are plain objects, a
+``UID`` is the ``"0x…"`` string itself, a ``VecMap`` is ``{"contents": [{"key", "value"}]}`` and an
+enum is ``{"@variant": name, <fields>}`` (JSON-RPC: ``{"type", "variant", "fields"}``).
 
 The helpers accept both, so each backend only has to find the value, not decode it. Every helper raises
 ``ChainProtocolError`` on a shape it does not expect.
@@ -116,6 +117,21 @@ def as_string_map(value: object) -> dict[str, str]:
         entry_fields = fields_of(entry)
         result[as_string(field(entry_fields, "key"))] = as_string(field(entry_fields, "value"))
     return result
+
+
+def variant_of(value: object) -> tuple[str, Mapping[str, object]]:
+    """A Move enum value in either rendering → (variant name, its fields)."""
+    if not isinstance(value, Mapping):
+        raise ChainProtocolError(f"expected a Move enum, got {type(value).__name__}")
+    if "@variant" in value:
+        name = as_string(value["@variant"])
+        return name, {key: item for key, item in value.items() if key != "@variant"}
+    if "variant" in value:
+        fields = value.get("fields", {})
+        if not isinstance(fields, Mapping):
+            raise ChainProtocolError("enum fields must be an object")
+        return as_string(value["variant"]), fields
+    raise ChainProtocolError("Move enum value has no variant name")
 
 
 def normalize_type(type_name: str) -> str:

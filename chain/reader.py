@@ -1,8 +1,14 @@
 """The one interface to Sui: ``ChainReader`` and the values it returns.
 
-Two backends implement it: ``chain.jsonrpc.JsonRpcChainReader`` (the calls upstream MemWal makes) and
-``chain.graphql.GraphQLChainReader`` (Sui GraphQL, for networks whose JSON-RPC is switched off). Both
-return the same frozen dataclasses, so callers never see a wire format; ``chain.backends`` picks one.
+Three backends implement it: ``chain.graphql.GraphQLChainReader`` (Sui GraphQL, the default),
+``chain.grpc.GrpcChainReader`` (a full node's ``sui.rpc.v2`` gRPC API) and
+``chain.jsonrpc.JsonRpcChainReader`` (the JSON-RPC calls upstream MemWal made, for providers that still
+serve them). All return the same frozen dataclasses, so callers never see a wire format;
+``chain.backends`` picks one.
+
+Reads may lag execution on GraphQL and gRPC (an indexer sits behind them). ``execute_transaction``
+therefore returns the effects (new versions of every changed object, the gas coin included), and
+``transaction_indexed`` lets ``chain.consistency`` wait until a dependent read will see a transaction.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 MAX_CURSOR_TEXT = 1024  # a stored event cursor is a few hundred bytes at most
+GRPC_CURSOR_PREFIX = "grpc:"  # gRPC page cursors are tagged; GraphQL's stay untagged (stored before gRPC existed)
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,23 @@ class OwnedBlob:
 
 @dataclass(frozen=True)
 class EventCursor:
-    """Position after an event. ``page_cursor`` is the GraphQL backend's opaque cursor, if known."""
+    """Position after an event. ``page_cursor`` is the opaque cursor of the backend that read it, if any:
+    GraphQL's as is, gRPC's as ``grpc:`` + base64. A backend ignores another's and finds the event by
+    ``(tx_digest, event_seq)`` instead, so an indexer can switch protocols without losing its place."""
 
     tx_digest: str
     event_seq: int
     page_cursor: str | None = None
+
+    @property
+    def graphql_cursor(self) -> str | None:
+        cursor = self.page_cursor
+        return cursor if cursor and not cursor.startswith(GRPC_CURSOR_PREFIX) else None
+
+    @property
+    def grpc_cursor(self) -> str | None:
+        cursor = self.page_cursor
+        return cursor[len(GRPC_CURSOR_PREFIX) :] if cursor and cursor.startswith(GRPC_CURSOR_PREFIX) else None
 
     def to_json(self) -> str:
         """``{"txDigest","eventSeq"}`` as upstream's indexer stores it (plus the GraphQL cursor if any)."""
@@ -86,12 +105,46 @@ class EventPage:
 
 
 @dataclass(frozen=True)
-class KeyServerInfo:
-    object_id: str
+class IndependentServer:
+    """A key server run by one operator at ``url`` (``KeyServerV1``, or ``KeyServerV2`` ``Independent``)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class PartialKeyServer:
+    """One committee member: its share's public key and where the committee's aggregator reaches it."""
+
     name: str
     url: str
+    partial_public_key: bytes  # 96-byte compressed G2 point, g2^share
+    party_id: int  # Shamir x-coordinate is party_id + 1
+
+
+@dataclass(frozen=True)
+class CommitteeServer:
+    """``KeyServerV2`` ``Committee``: t-of-n members behind one aggregator (its URL is not on chain)."""
+
+    version: int
+    threshold: int
+    members: tuple[PartialKeyServer, ...]
+
+
+@dataclass(frozen=True)
+class KeyServerInfo:
+    """A Seal ``KeyServer`` as its newest on-chain record describes it (V2 when present, else V1)."""
+
+    object_id: str
+    name: str
     key_type: int  # 0 = BF-IBE over BLS12-381
     public_key: bytes  # 96-byte compressed G2 point
+    server_type: IndependentServer | CommitteeServer
+    record_version: int = 1  # 1 = KeyServerV1, 2 = KeyServerV2
+
+    @property
+    def url(self) -> str | None:
+        """The independent server's URL; ``None`` for a committee (clients use its aggregator)."""
+        return self.server_type.url if isinstance(self.server_type, IndependentServer) else None
 
 
 @dataclass(frozen=True)
@@ -99,6 +152,30 @@ class ObjectRef:
     object_id: str
     version: int
     digest: str  # base58
+
+
+@dataclass(frozen=True)
+class ChangedObject:
+    """An object a transaction created or mutated, at its new version (``owner`` is an address or ``None``)."""
+
+    reference: ObjectRef
+    owner: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class ExecutedTransaction:
+    """A successful transaction's effects: what a dependent transaction needs without reading again."""
+
+    digest: str
+    changed: tuple[ChangedObject, ...]
+    gas_object: ObjectRef  # the (smashed) gas coin at its new version
+
+    def reference_of(self, object_id: str) -> ObjectRef | None:
+        for item in self.changed:
+            if item.reference.object_id == object_id:
+                return item.reference
+        return None
 
 
 class ChainReader(Protocol):
@@ -118,11 +195,30 @@ class ChainReader(Protocol):
 
     async def gas_price(self) -> int: ...
 
+    async def chain_identifier(self) -> str:
+        """The network's id: the first 4 bytes of its genesis checkpoint digest, hex (as GraphQL prints it)."""
+        ...
+
     async def gas_coins(self, owner: str) -> list[ObjectRef]: ...
 
     async def object_ref(self, object_id: str) -> ObjectRef: ...
 
-    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> str: ...
+    async def execute_transaction(self, tx_bytes: bytes, signatures: list[str]) -> ExecutedTransaction: ...
+
+    async def transaction_indexed(self, digest: str) -> bool:
+        """Whether this backend's reads already reflect the transaction (``chain.consistency`` polls it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections the reader owns (the gRPC channel); HTTP clients belong to the caller."""
+        ...
+
+
+@runtime_checkable
+class EventNotifier(Protocol):
+    """A backend that can push "new events" (gRPC ``SubscribeEvents``); the others are polled."""
+
+    def account_created_notifications(self, package_id: str) -> AsyncIterator[None]: ...
 
 
 def blob_id_from_u256(value: int) -> str:

@@ -74,7 +74,7 @@ def apply_transaction(world: ObjectStore, tx_bytes: bytes, signatures: list[str]
             raise TransactionError("InsufficientGas", "gas coins do not cover the budget")
         inputs = [_checked_input(world, data.sender, item) for item in data.transaction.inputs]
         try:
-            with world.transaction(data.sender, digest=digest) as tx:  # (4) + (5)
+            with world.transaction(data.sender, digest=digest, gas_object=gas_coins[0].object_id) as tx:  # (4) + (5)
                 for command in data.transaction.commands:
                     if isinstance(command, MoveCall):
                         _move_call(world, tx, data, inputs, command)

@@ -5,7 +5,10 @@
   both; the events ``AccountCreated``, ``DelegateKeyAdded``, ``DelegateKeyRemoved``,
   ``AccountDeactivated``/``AccountReactivated``; the same limits and abort codes.
 - ``walrus::blob`` Blob objects (``blob_id`` u256, ``storage`` struct) and their ``metadata`` field.
-- ``seal::key_server`` KeyServer objects with the V1 record under dynamic field ``1u64``.
+- ``seal::key_server`` KeyServer objects (spec: Seal ``move/seal/sources/key_server.move``): the V1
+  record under dynamic field ``1u64`` (``create_and_transfer_v1``), the V2 record under ``2u64`` for
+  ``create_and_transfer_v2_independent_server`` and ``create_committee_v2``, ``upgrade_v1_to_independent_v2``
+  (both records) and ``update`` (a new URL for independent servers).
 - ``0x2::coin::Coin<0x2::sui::SUI>`` gas coins.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from chain.address import normalize_address, sui_address
 from chain.reader import blob_id_to_u256
-from localnet.move_values import U64, U256, Address, MoveValue, Struct, Uid, as_struct, name_bcs
+from localnet.move_values import U64, U256, Address, MoveValue, Struct, Uid, Variant, as_struct, name_bcs
 from localnet.object_store import MoveAbort, ObjectStore, StoredObject, TransactionBuilder
 
 MAX_DELEGATE_KEYS = 20
@@ -195,18 +198,114 @@ def _existing(world: ObjectStore, object_id: str) -> StoredObject:
     return found
 
 
-def register_key_server(world: ObjectStore, name: str, url: str, public_key: bytes) -> str:
-    if len(public_key) != 96:
+G2_POINT_BYTES = 96
+KEY_TYPE_BF_BLS12381 = 0
+# abort codes of seal::key_server
+E_INVALID_VERSION = 2
+E_INVALID_SERVER_TYPE = 3
+E_INVALID_THRESHOLD = 4
+
+
+def _check_g2(public_key: bytes) -> None:
+    if len(public_key) != G2_POINT_BYTES:
         raise ValueError("a BF-IBE key server public key is a 96-byte G2 point")
+
+
+def register_key_server(world: ObjectStore, name: str, url: str, public_key: bytes) -> str:
+    """``create_and_transfer_v1`` (test-only upstream, but every pre-V2 server on chain looks like this)."""
+    _check_g2(public_key)
     with world.lock:
         package = _package(world, "seal")
         with world.transaction(LOCALNET_OPERATOR) as tx:
             server = tx.create(f"{package}::key_server::KeyServer", {"first_version": U64(1), "last_version": U64(1)},
                                {"AddressOwner": LOCALNET_OPERATOR})
             record = Struct(f"{package}::key_server::KeyServerV1",
-                            {"name": name, "url": url, "key_type": 0, "pk": bytes(public_key)})
+                            {"name": name, "url": url, "key_type": KEY_TYPE_BF_BLS12381, "pk": bytes(public_key)})
             tx.add_field(server.object_id, "u64", U64(1), f"{package}::key_server::KeyServerV1", record)
         return server.object_id
+
+
+def _v2_record(package: str, name: str, public_key: bytes, server_type: Variant) -> Struct:
+    return Struct(f"{package}::key_server::KeyServerV2",
+                  {"name": name, "key_type": KEY_TYPE_BF_BLS12381, "pk": bytes(public_key), "server_type": server_type})
+
+
+def register_independent_v2_key_server(world: ObjectStore, name: str, url: str, public_key: bytes) -> str:
+    """``create_and_transfer_v2_independent_server``: only the V2 record, ``Independent{url}``."""
+    _check_g2(public_key)
+    with world.lock:
+        package = _package(world, "seal")
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            server = tx.create(f"{package}::key_server::KeyServer", {"first_version": U64(2), "last_version": U64(2)},
+                               {"AddressOwner": LOCALNET_OPERATOR})
+            independent = Variant(f"{package}::key_server::ServerType", "Independent", {"url": url})
+            tx.add_field(server.object_id, "u64", U64(2), f"{package}::key_server::KeyServerV2",
+                         _v2_record(package, name, public_key, independent))
+        return server.object_id
+
+
+def register_committee_key_server(world: ObjectStore, name: str, public_key: bytes, threshold: int,
+                                  members: list[tuple[str, str, bytes]]) -> str:
+    """``create_committee_v2``: ``members`` are ``(name, url, partial public key)`` in party-id order."""
+    _check_g2(public_key)
+    if not 1 < threshold <= len(members):  # validate_partial_key_servers: threshold > 1 and n >= threshold
+        raise MoveAbort("key_server::create_committee_v2", E_INVALID_THRESHOLD, "need 1 < threshold <= members")
+    with world.lock:
+        package = _package(world, "seal")
+        partials: list[MoveValue] = []
+        for party_id, (member_name, url, partial_public_key) in enumerate(members):
+            _check_g2(partial_public_key)
+            partials.append(Struct(f"{package}::key_server::PartialKeyServer", {
+                "name": member_name, "url": url, "partial_pk": bytes(partial_public_key), "party_id": party_id}))
+        committee = Variant(f"{package}::key_server::ServerType", "Committee",
+                            {"version": 0, "threshold": threshold, "partial_key_servers": partials})
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            server = tx.create(f"{package}::key_server::KeyServer", {"first_version": U64(2), "last_version": U64(2)},
+                               {"AddressOwner": LOCALNET_OPERATOR})
+            tx.add_field(server.object_id, "u64", U64(2), f"{package}::key_server::KeyServerV2",
+                         _v2_record(package, name, public_key, committee))
+        return server.object_id
+
+
+def upgrade_to_independent_v2(world: ObjectStore, object_id: str) -> None:
+    """``upgrade_v1_to_independent_v2``: add a V2 record copied from V1; both stay on chain."""
+    with world.lock:
+        server = _existing(world, object_id)
+        package = world.packages["seal"]
+        v1 = world.find_field(object_id, "u64", name_bcs(U64(1)))
+        if v1 is None or world.find_field(object_id, "u64", name_bcs(U64(2))) is not None:
+            raise MoveAbort("key_server::upgrade_v1_to_independent_v2", E_INVALID_VERSION, "not a V1-only server")
+        record = v1.struct.struct("value")
+        independent = Variant(f"{package}::key_server::ServerType", "Independent", {"url": record.fields["url"]})
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            tx.add_field(object_id, "u64", U64(2), f"{package}::key_server::KeyServerV2",
+                         _v2_record(package, str(record.fields["name"]), bytes(record.fields["pk"]), independent))  # type: ignore[arg-type]
+            tx.update(server, fields={"last_version": U64(2)})
+
+
+def update_key_server_url(world: ObjectStore, object_id: str, url: str) -> None:
+    """``key_server::update``: a new URL in the V2 ``Independent`` record and the V1 record, where present."""
+    with world.lock:
+        v1 = world.find_field(object_id, "u64", name_bcs(U64(1)))
+        v2 = world.find_field(object_id, "u64", name_bcs(U64(2)))
+        if v1 is None and v2 is None:
+            raise MoveAbort("key_server::update", E_INVALID_VERSION, "no key server record")
+        v2_value = None if v2 is None else v2.struct.struct("value")
+        if v2_value is not None:
+            server_type = v2_value.fields["server_type"]
+            if not isinstance(server_type, Variant) or server_type.name != "Independent":
+                raise MoveAbort("key_server::update", E_INVALID_SERVER_TYPE, "committee servers have no URL")
+            if server_type.fields["url"] == url:
+                return
+            v2_value = Struct(v2_value.type, {**v2_value.fields, "server_type": Variant(server_type.type, server_type.name, {"url": url})})
+        elif v1 is not None and v1.struct.struct("value").fields["url"] == url:
+            return
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            if v1 is not None:
+                value = v1.struct.struct("value")
+                tx.update(v1, fields={"value": Struct(value.type, {**value.fields, "url": url})})
+            if v2 is not None and v2_value is not None:
+                tx.update(v2, fields={"value": v2_value})
 
 
 def fund(world: ObjectStore, address: str, amount: int) -> str:

@@ -2,11 +2,12 @@
 
 A value is one of: ``bool``; ``int`` (u8/u16/u32, rendered as a JSON number); ``U64``/``U256`` (rendered
 as decimal strings); ``bytes`` (``vector<u8>``); ``str`` (``0x1::string::String``); ``Address`` (address
-or ``ID``); ``Uid``; ``list`` (vector); ``None`` (empty ``Option``); ``Struct``.
+or ``ID``); ``Uid``; ``list`` (vector); ``None`` (empty ``Option``); ``Struct``; ``Variant`` (an enum value).
 
 - ``to_jsonrpc``: JSON-RPC ``content.fields`` form (numbers array for bytes, ``{"type","fields"}`` structs,
-  ``{"id": …}`` UIDs);
-- ``to_graphql_json``: Sui GraphQL ``MoveValue.json`` form (base64 bytes, plain-object structs, UID as string);
+  ``{"id": …}`` UIDs, ``{"type","variant","fields"}`` enums);
+- ``to_graphql_json``: Sui GraphQL ``MoveValue.json`` form, which gRPC's ``Object.json`` shares (base64
+  bytes, plain-object structs, UID as string, enums as ``{"@variant": name, …fields}``);
 - ``to_storage`` / ``from_storage``: tagged JSON for the state file.
 """
 
@@ -71,7 +72,16 @@ class Struct:
         return value.value
 
 
-MoveValue = bool | int | U64 | U256 | bytes | str | Address | Uid | list["MoveValue"] | None | Struct
+@dataclass(frozen=True)
+class Variant:
+    """A Move enum value: ``type`` is the enum's type, ``name`` the variant."""
+
+    type: str
+    name: str
+    fields: dict[str, MoveValue] = field(default_factory=dict)
+
+
+MoveValue = bool | int | U64 | U256 | bytes | str | Address | Uid | list["MoveValue"] | None | Struct | Variant
 
 
 def as_struct(value: MoveValue) -> Struct:
@@ -83,6 +93,9 @@ def as_struct(value: MoveValue) -> Struct:
 def to_jsonrpc(value: MoveValue) -> object:
     if isinstance(value, Struct):
         return {"type": value.type, "fields": jsonrpc_fields(value)}
+    if isinstance(value, Variant):
+        return {"type": value.type, "variant": value.name,
+                "fields": {name: to_jsonrpc(item) for name, item in value.fields.items()}}
     if isinstance(value, (U64, U256)):
         return str(value.value)
     if isinstance(value, bytes):
@@ -103,6 +116,8 @@ def jsonrpc_fields(value: Struct) -> dict[str, object]:
 def to_graphql_json(value: MoveValue) -> object:
     if isinstance(value, Struct):
         return {name: to_graphql_json(item) for name, item in value.fields.items()}
+    if isinstance(value, Variant):
+        return {"@variant": value.name, **{name: to_graphql_json(item) for name, item in value.fields.items()}}
     if isinstance(value, (U64, U256)):
         return str(value.value)
     if isinstance(value, bytes):
@@ -130,6 +145,9 @@ def name_bcs(value: MoveValue) -> bytes:
 def to_storage(value: MoveValue) -> object:
     if isinstance(value, Struct):
         return {"$struct": value.type, "fields": {name: to_storage(item) for name, item in value.fields.items()}}
+    if isinstance(value, Variant):
+        return {"$variant": value.type, "name": value.name,
+                "fields": {name: to_storage(item) for name, item in value.fields.items()}}
     if isinstance(value, U64):
         return {"$u64": str(value.value)}
     if isinstance(value, U256):
@@ -152,6 +170,8 @@ def from_storage(raw: object) -> MoveValue:
         return raw  # type: ignore[return-value]
     if "$struct" in raw:
         return Struct(raw["$struct"], {name: from_storage(item) for name, item in raw["fields"].items()})
+    if "$variant" in raw:
+        return Variant(raw["$variant"], raw["name"], {name: from_storage(item) for name, item in raw["fields"].items()})
     if "$u64" in raw:
         return U64(int(raw["$u64"]))
     if "$u256" in raw:

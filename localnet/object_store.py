@@ -1,33 +1,46 @@
 """The localnet's Sui state: objects, dynamic fields, events and transactions, stored and queried.
 
 State survives restarts: every change is written to a JSON state file (temp file + rename, so a crash
-never leaves half a file). One lock guards everything, because the JSON-RPC, GraphQL and Walrus
+never leaves half a file). One lock guards everything, because the JSON-RPC, GraphQL, gRPC and Walrus
 stand-ins share one store. Versions follow Sui's Lamport rule: every transaction writes its objects
-at one new version, higher than any version before it. The Move behaviour (MemWal accounts, Walrus
-blobs, Seal key servers, coins) lives in ``localnet.move``, transaction execution in ``localnet.execution``,
-and ``localnet.world.World`` puts the three together; this module only stores and queries.
+at one new version, higher than any version before it. Dynamic fields live at the object id Sui derives
+(``chain.dynamic_fields``). The Move behaviour (MemWal accounts, Walrus blobs, Seal key servers, coins)
+lives in ``localnet.move``, transaction execution in ``localnet.execution``, and ``localnet.world.World``
+puts the three together; this module only stores and queries.
+
+Indexing lag: a real network's GraphQL and gRPC reads come from an index that trails execution. With
+``indexing_lag_seconds`` > 0, ``read_view()`` shows the state as of the last transaction committed at
+least that long ago (each transaction is a checkpoint here), while execution and JSON-RPC (a full node
+with ``WaitForLocalExecution``) see the current state. Every committed version is kept in memory so a
+view can be rebuilt; after a restart everything loaded counts as indexed.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chain.address import normalize_address
 from chain.base58 import b58encode
+from chain.dynamic_fields import dynamic_field_id
 from chain.move_json import normalize_type
 from localnet import move_values
 from localnet.move_values import MoveValue, Struct, Uid
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: dynamic fields at Sui's derived ids (format 1 is migrated on load)
+# The localnet's "genesis checkpoint digest": its first four bytes, hex, are the chain identifier.
+GENESIS_CHECKPOINT_DIGEST = hashlib.blake2b(b"memwal-enclave localnet genesis", digest_size=32).digest()
+CHAIN_IDENTIFIER = GENESIS_CHECKPOINT_DIGEST[:4].hex()
 MAX_STATE_BYTES = 256 * 1024 * 1024
+_LOADED = -1  # history position of everything read from the state file: always indexed
 
 
 class MoveAbort(Exception):
@@ -81,6 +94,7 @@ class StoredTransaction:
     timestamp_ms: int
     object_changes: tuple[dict, ...]
     recipients: tuple[str, ...]  # addresses that received or got objects: the ToAddress filter
+    gas_object: str | None = None  # the gas coin of an executed transaction (seeded changes pay no gas)
 
 
 def _encode_object(item: StoredObject) -> dict:
@@ -104,11 +118,15 @@ class ObjectStore:
         clock: Callable[[], float] = time.time,
         rng: Callable[[int], bytes] = os.urandom,
         reference_gas_price: int = 1000,
+        indexing_lag_seconds: float = 0.0,
     ) -> None:
+        if indexing_lag_seconds < 0:
+            raise ValueError("indexing lag cannot be negative")
         self.state_path = Path(state_path) if state_path is not None else None
         self.clock = clock
         self.rng = rng
         self.reference_gas_price = reference_gas_price
+        self.indexing_lag_seconds = indexing_lag_seconds
         self.epoch = 1
         self.lock = threading.RLock()
         self.objects: dict[str, StoredObject] = {}
@@ -118,6 +136,11 @@ class ObjectStore:
         self.packages: dict[str, str] = {}  # "memwal" | "walrus" | "seal" -> package id
         self.registry_id: str | None = None
         self.last_version = 1  # version 1 is reserved for packages
+        # Read-side bookkeeping (memory only): every version with the position of the transaction that
+        # wrote it, each transaction's commit time, and where each digest sits.
+        self.history: dict[str, list[tuple[int, StoredObject]]] = {}
+        self.commit_times: list[float] = []
+        self.transaction_positions: dict[str, int] = {}
         if self.state_path is not None and self.state_path.exists():
             self._load()
 
@@ -128,6 +151,8 @@ class ObjectStore:
         if self.state_path.stat().st_size > MAX_STATE_BYTES:
             raise ValueError("localnet state file exceeds the size cap")
         raw = json.loads(self.state_path.read_text("utf-8"))
+        if raw.get("format") == 1:
+            raw = _migrate_from_format_1(raw)
         if raw.get("format") != STATE_FORMAT:
             raise ValueError("unknown localnet state format")
         self.objects = {item["object_id"]: _decode_object(item) for item in raw["objects"]}
@@ -136,13 +161,17 @@ class ObjectStore:
             StoredEvent(**{**item, "contents": move_values.from_storage(item["contents"])}) for item in raw["events"]
         ]
         self.transactions = [
-            StoredTransaction(**{**item, "object_changes": tuple(item["object_changes"]), "recipients": tuple(item["recipients"])})
+            StoredTransaction(**{**item, "object_changes": tuple(item["object_changes"]),
+                                 "recipients": tuple(item["recipients"])})
             for item in raw["transactions"]
         ]
         self.packages = dict(raw["packages"])
         self.registry_id = raw["registry_id"]
         self.last_version = raw["last_version"]
         self.epoch = raw["epoch"]
+        self.history = {object_id: [(_LOADED, item)] for object_id, item in self.objects.items()}
+        self.commit_times = [float("-inf")] * len(self.transactions)
+        self.transaction_positions = {tx.digest: position for position, tx in enumerate(self.transactions)}
 
     def save(self) -> None:
         if self.state_path is None:
@@ -175,11 +204,12 @@ class ObjectStore:
         return "0x" + self.rng(32).hex()
 
     @contextmanager
-    def transaction(self, sender: str, *, digest: str | None = None) -> Iterator[TransactionBuilder]:
+    def transaction(self, sender: str, *, digest: str | None = None,
+                    gas_object: str | None = None) -> Iterator[TransactionBuilder]:
         """Run one state change as a transaction: one version, one digest, saved when it succeeds."""
         with self.lock:
             snapshot = (dict(self.objects), {key: list(ids) for key, ids in self.dynamic_fields.items()}, len(self.events))
-            builder = TransactionBuilder(self, normalize_address(sender), digest)
+            builder = TransactionBuilder(self, normalize_address(sender), digest, gas_object)
             try:
                 yield builder
             except BaseException:
@@ -201,26 +231,96 @@ class ObjectStore:
             return [self.objects[field_id] for field_id in self.dynamic_fields.get(normalize_address(parent_id), [])]
 
     def find_field(self, parent_id: str, name_type: str, name_bcs: bytes) -> StoredObject | None:
-        for item in self.fields_of(parent_id):
-            if item.name_type == name_type and move_values.name_bcs(item.contents.fields["name"]) == name_bcs:  # type: ignore[union-attr]
-                return item
-        return None
+        try:
+            found = self.objects.get(dynamic_field_id(parent_id, name_type, name_bcs))
+        except ValueError:
+            return None
+        return found if found is not None and found.name_type == name_type else None
 
     def owned_by(self, owner: str, type_prefix: str | None = None) -> list[StoredObject]:
-        owner = normalize_address(owner)
         with self.lock:
-            return [
-                item
-                for item in self.objects.values()
-                if item.owner_address() == owner and (type_prefix is None or _type_matches(item.type, type_prefix))
-            ]
+            return _owned(self.objects.values(), normalize_address(owner), type_prefix)
+
+    # ---- the lagging read side ----------------------------------------------------------------
+    def indexed_transaction_count(self) -> int:
+        """How many transactions the read side has indexed: those committed ``indexing_lag_seconds`` ago."""
+        with self.lock:
+            if self.indexing_lag_seconds <= 0:
+                return len(self.transactions)
+            return bisect.bisect_right(self.commit_times, self.clock() - self.indexing_lag_seconds)
+
+    def read_view(self) -> ReadView:
+        """The state the GraphQL and gRPC read side serves right now."""
+        with self.lock:
+            return ReadView(self, self.indexed_transaction_count())
+
+    def record_commit(self, builder: TransactionBuilder) -> None:
+        """Called by ``TransactionBuilder.commit``: remember the new versions for the read side."""
+        position = len(self.transactions) - 1
+        self.commit_times.append(self.clock())
+        self.transaction_positions[builder.digest] = position
+        for object_id in builder.changes:
+            self.history.setdefault(object_id, []).append((position, self.objects[object_id]))
+
+
+class ReadView:
+    """The chain as an index that has seen the first ``indexed`` transactions shows it (read-only)."""
+
+    def __init__(self, store: ObjectStore, indexed: int) -> None:
+        self.store = store
+        self.indexed = indexed
+
+    def get(self, object_id: str) -> StoredObject | None:
+        try:
+            object_id = normalize_address(object_id)
+        except ValueError:
+            return None
+        visible = None
+        for position, item in self.store.history.get(object_id, ()):
+            if position >= self.indexed:
+                break
+            visible = item
+        return visible
+
+    def fields_of(self, parent_id: str) -> list[StoredObject]:
+        with self.store.lock:
+            field_ids = list(self.store.dynamic_fields.get(normalize_address(parent_id), []))
+        return [item for item in map(self.get, field_ids) if item is not None]
+
+    def find_field(self, parent_id: str, name_type: str, name_bcs: bytes) -> StoredObject | None:
+        return self.get(dynamic_field_id(parent_id, name_type, name_bcs))
+
+    def owned_by(self, owner: str, type_prefix: str | None = None) -> list[StoredObject]:
+        with self.store.lock:
+            object_ids = list(self.store.history)
+        visible = [item for item in map(self.get, object_ids) if item is not None]
+        return _owned(visible, normalize_address(owner), type_prefix)
+
+    def is_indexed(self, digest: str) -> bool:
+        position = self.store.transaction_positions.get(digest)
+        return position is not None and position < self.indexed
+
+    def checkpoint_of(self, digest: str) -> int | None:
+        """Each localnet transaction is its own checkpoint: sequence number = position + 1."""
+        return self.store.transaction_positions[digest] + 1 if self.is_indexed(digest) else None
+
+    @property
+    def events(self) -> list[StoredEvent]:
+        with self.store.lock:
+            return [event for event in self.store.events if self.is_indexed(event.tx_digest)]
+
+    @property
+    def transactions(self) -> list[StoredTransaction]:
+        with self.store.lock:
+            return self.store.transactions[: self.indexed]
 
 
 class TransactionBuilder:
     """Collects one transaction's writes; ``commit`` gives them a common version and digest."""
 
-    def __init__(self, world: ObjectStore, sender: str, digest: str | None = None) -> None:
+    def __init__(self, world: ObjectStore, sender: str, digest: str | None = None, gas_object: str | None = None) -> None:
         self.world = world
+        self.gas_object = gas_object
         self.sender = sender
         self.version = world.last_version + 1
         # seeded state changes have no TransactionData, so they get a random digest
@@ -255,9 +355,7 @@ class TransactionBuilder:
         return updated
 
     def add_field(self, parent_id: str, name_type: str, name: MoveValue, value_type: str, value: MoveValue) -> StoredObject:
-        name_bytes = move_values.name_bcs(name)
-        material = b"\xf0" + bytes.fromhex(parent_id[2:]) + name_type.encode() + name_bytes
-        field_id = "0x" + hashlib.blake2b(material, digest_size=32).hexdigest()
+        field_id = dynamic_field_id(parent_id, name_type, move_values.name_bcs(name))
         item = self.create(f"0x2::dynamic_field::Field<{name_type}, {value_type}>", {"name": name, "value": value},
                            {"ObjectOwner": parent_id}, object_id=field_id, name_type=name_type)
         self.world.dynamic_fields.setdefault(parent_id, []).append(field_id)
@@ -288,11 +386,40 @@ class TransactionBuilder:
     def commit(self) -> None:
         self.world.last_version = self.version
         self.world.transactions.append(
-            StoredTransaction(self.digest, self.sender, self.world.now_ms(), tuple(self.changes.values()), tuple(dict.fromkeys(self.recipients)))
+            StoredTransaction(self.digest, self.sender, self.world.now_ms(), tuple(self.changes.values()),
+                              tuple(dict.fromkeys(self.recipients)), self.gas_object)
         )
+        self.world.record_commit(self)
 
 
 _CHANGE_PRIORITY = {"mutated": 0, "transferred": 1, "created": 2, "published": 3}
+
+
+def _owned(items: Iterable[StoredObject], owner: str, type_prefix: str | None) -> list[StoredObject]:
+    return [
+        item for item in items
+        if item.owner_address() == owner and (type_prefix is None or _type_matches(item.type, type_prefix))
+    ]
+
+
+def _migrate_from_format_1(raw: dict) -> dict:
+    """Format 1 put dynamic fields at ad-hoc ids; move them to Sui's derived ids (what gRPC clients compute)."""
+    objects = {item["object_id"]: item for item in raw["objects"]}
+    renamed: dict[str, str] = {}
+    for parent, field_ids in raw["dynamic_fields"].items():
+        for field_id in field_ids:
+            item = objects[field_id]
+            name = move_values.from_storage(item["contents"]["fields"]["name"])
+            renamed[field_id] = dynamic_field_id(parent, item["name_type"], move_values.name_bcs(name))
+    migrated = []
+    for item in raw["objects"]:
+        new_id = renamed.get(item["object_id"])
+        if new_id is not None:
+            item = {**item, "object_id": new_id,
+                    "contents": {**item["contents"], "fields": {**item["contents"]["fields"], "id": {"$uid": new_id}}}}
+        migrated.append(item)
+    dynamic_fields = {parent: [renamed[field_id] for field_id in ids] for parent, ids in raw["dynamic_fields"].items()}
+    return {**raw, "format": STATE_FORMAT, "objects": migrated, "dynamic_fields": dynamic_fields}
 
 
 def _type_matches(type_name: str, wanted: str) -> bool:

@@ -4,6 +4,10 @@ Built with graphql-core. Views are dicts whose callables graphql-core's default 
 field arguments; unions are resolved through ``__typename``. Move values render as Sui GraphQL's
 ``MoveValue.json`` does (u64 as strings, ``vector<u8>`` as base64). Connections take ``first`` ≤ 50 and
 an opaque ``after`` cursor (base64url of the last item's key).
+
+Reads come from ``World.read_view()``, so they trail execution by the world's indexing lag, as the
+real service's indexer does; ``executeTransaction`` executes against the current state and answers
+with the transaction's effects (no checkpoint yet).
 """
 
 from __future__ import annotations
@@ -23,13 +27,12 @@ from chain.move_json import normalize_type
 from localnet import move_values
 from localnet.execution import TransactionError
 from localnet.json_body import read_json
-from localnet.object_store import StoredEvent, StoredObject
+from localnet.object_store import CHAIN_IDENTIFIER, ReadView, StoredEvent, StoredObject, StoredTransaction
 from localnet.sui_graphql_schema import SCHEMA_SDL
 from localnet.world import World
 
 MAX_PAGE_SIZE = 50
 MAX_QUERY_CHARS = 16 * 1024
-CHAIN_IDENTIFIER = "10ca1ne7"  # 4 bytes hex, like a real network's genesis prefix
 
 
 def _cursor(key: str) -> str:
@@ -69,8 +72,10 @@ def connection(items: list, key, view, first: int | None, after: str | None) -> 
 
 
 class Views:
-    def __init__(self, world: World) -> None:
-        self.world = world
+    """Renders one request's ``ReadView`` (or, for execution effects, the current world)."""
+
+    def __init__(self, view: ReadView) -> None:
+        self.view = view
 
     def move_value(self, type_name: str, value: move_values.MoveValue) -> dict:
         return {"__typename": "MoveValue", "type": {"repr": type_name}, "json": move_values.to_graphql_json(value)}
@@ -91,11 +96,14 @@ class Views:
                 name_bytes = base64.b64decode(name["bcs"], validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise GraphQLError("DynamicFieldName.bcs is not base64") from exc
-            found = self.world.find_field(object_id, name["type"], name_bytes)
+            try:
+                found = self.view.find_field(object_id, name["type"], name_bytes)
+            except ValueError as exc:
+                raise GraphQLError(f"invalid dynamic field name type: {exc}") from exc
             return None if found is None else self.dynamic_field(found)
 
         def dynamic_fields(info, first=None, after=None):
-            return connection(self.world.fields_of(object_id), lambda item: item.object_id, self.dynamic_field, first, after)
+            return connection(self.view.fields_of(object_id), lambda item: item.object_id, self.dynamic_field, first, after)
 
         return {"dynamicField": dynamic_field, "dynamicFields": dynamic_fields}
 
@@ -129,11 +137,11 @@ class Views:
         address = normalize_address(address)
 
         def as_object(info):
-            found = self.world.get(address)
+            found = self.view.get(address)
             return None if found is None else self.object(found)
 
         def objects(info, first=None, after=None, filter=None):
-            items = self.world.owned_by(address, (filter or {}).get("type"))
+            items = self.view.owned_by(address, (filter or {}).get("type"))
             return connection(items, lambda item: item.object_id, self.move_object, first, after)
 
         return {"address": address, "asObject": as_object, "objects": objects, **self._field_accessors(address)}
@@ -141,9 +149,32 @@ class Views:
     def event(self, item: StoredEvent) -> dict:
         return {
             "contents": self.move_value(item.type, item.contents), "sender": self.address(item.sender),
-            "sequenceNumber": item.event_seq, "transaction": {"digest": item.tx_digest},
-            "timestamp": None,
+            "sequenceNumber": item.event_seq, "transaction": self.transaction(item.tx_digest), "timestamp": None,
         }
+
+    def transaction(self, digest: str) -> dict:
+        checkpoint = self.view.checkpoint_of(digest)
+        return {"digest": digest, "effects": {"digest": digest, "status": "SUCCESS", "executionError": None,
+                                              "checkpoint": None if checkpoint is None else {"sequenceNumber": checkpoint}}}
+
+
+def executed_effects(world: World, done: StoredTransaction) -> dict:
+    """``TransactionEffects`` of a transaction just executed: from execution, so no checkpoint yet."""
+    views = Views(world.read_view())
+
+    def output_state(object_id: str) -> dict | None:
+        found = world.get(object_id)  # the current state: effects describe execution, not the index
+        return None if found is None else views.object(found)
+
+    changes = [{"address": change["objectId"], "idCreated": change["type"] == "created", "idDeleted": False,
+                "inputState": None, "outputState": output_state(change["objectId"])}
+               for change in done.object_changes if change["type"] != "published"]
+    return {
+        "digest": done.digest, "status": "SUCCESS", "executionError": None, "checkpoint": None,
+        "gasEffects": {"gasObject": None if done.gas_object is None else output_state(done.gas_object)},
+        "objectChanges": lambda info, first=None, after=None: connection(
+            changes, lambda change: change["address"], lambda change: change, first, after),
+    }
 
 
 def _event_matches(event: StoredEvent, event_filter: dict | None) -> bool:
@@ -161,21 +192,25 @@ def _event_matches(event: StoredEvent, event_filter: dict | None) -> bool:
     return True
 
 
-def build_root(world: World, views: Views) -> dict:
+def build_root(world: World, view: ReadView) -> dict:
+    views = Views(view)
+
     def object_field(info, address: str):
-        found = world.get(address)
+        found = view.get(address)
         return None if found is None else views.object(found)
 
     def objects(info, filter: dict, first=None, after=None):
         if not filter.get("owner"):
             raise GraphQLError("the localnet only serves owner-filtered object queries")
-        items = world.owned_by(filter["owner"], filter.get("type"))
+        items = view.owned_by(filter["owner"], filter.get("type"))
         return connection(items, lambda item: item.object_id, views.object, first, after)
 
     def events(info, first=None, after=None, filter=None):
-        with world.lock:
-            items = [event for event in world.events if _event_matches(event, filter)]
+        items = [event for event in view.events if _event_matches(event, filter)]
         return connection(items, lambda event: f"{event.tx_digest}:{event.event_seq}", views.event, first, after)
+
+    def transaction(info, digest: str):
+        return views.transaction(digest) if view.is_indexed(digest) else None
 
     def execute(info, transactionDataBcs: str, signatures: list[str]):
         try:
@@ -184,13 +219,14 @@ def build_root(world: World, views: Views) -> dict:
             return {"effects": None, "errors": [f"InvalidTransaction: {exc}"]}
         except TransactionError as exc:
             return {"effects": None, "errors": [str(exc)]}
-        return {"effects": {"digest": done.digest, "status": "SUCCESS", "executionError": None}, "errors": None}
+        return {"effects": executed_effects(world, done), "errors": None}
 
     return {
         "address": lambda info, address: views.address(address),
         "object": object_field,
         "objects": objects,
         "events": events,
+        "transaction": transaction,
         "epoch": lambda info, epochId=None: {"epochId": world.epoch, "referenceGasPrice": str(world.reference_gas_price)},
         "chainIdentifier": CHAIN_IDENTIFIER,
         "executeTransaction": execute,
@@ -199,8 +235,6 @@ def build_root(world: World, views: Views) -> dict:
 
 def build_sui_graphql_app(world: World) -> Starlette:
     schema = build_schema(SCHEMA_SDL)
-    views = Views(world)
-    root = build_root(world, views)
 
     async def endpoint(request: Request) -> JSONResponse:
         try:
@@ -212,6 +246,7 @@ def build_sui_graphql_app(world: World) -> Starlette:
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
             return JSONResponse({"errors": [{"message": "variables must be an object"}]}, status_code=400)
+        root = build_root(world, world.read_view())
         result = graphql_sync(schema, body["query"], root_value=root, variable_values=variables,
                               operation_name=body.get("operationName"))
         answer: dict = {"data": result.data}

@@ -2,6 +2,8 @@
 
 Type and field names are those of ``crates/sui-indexer-alt-graphql/schema.graphql`` in MystenLabs/sui;
 only the fields MemWal's readers need are present, with the same argument names and nullability.
+``tests/localnet/test_sui_graphql_schema.py`` checks that every type, field and argument here exists in
+the vendored real schema with the same type.
 """
 
 SCHEMA_SDL = """
@@ -18,6 +20,7 @@ type Query {
   objects(first: Int, after: String, filter: ObjectFilter!): ObjectConnection
   events(first: Int, after: String, filter: EventFilter): EventConnection
   epoch(epochId: UInt53): Epoch
+  transaction(digest: String!): Transaction
   chainIdentifier: String!
 }
 
@@ -113,6 +116,11 @@ type Event {
 
 type Transaction {
   digest: String!
+  effects: TransactionEffects
+}
+
+type Checkpoint {
+  sequenceNumber: UInt53!
 }
 
 type Epoch {
@@ -129,6 +137,21 @@ type TransactionEffects {
   digest: String!
   status: ExecutionStatus
   executionError: ExecutionError
+  checkpoint: Checkpoint
+  gasEffects: GasEffects
+  objectChanges(first: Int, after: String): ObjectChangeConnection
+}
+
+type GasEffects {
+  gasObject: Object
+}
+
+type ObjectChange {
+  address: SuiAddress!
+  idCreated: Boolean
+  idDeleted: Boolean
+  inputState: Object
+  outputState: Object
 }
 
 enum ExecutionStatus { SUCCESS FAILURE }
@@ -151,6 +174,8 @@ type MoveObjectEdge { cursor: String! node: MoveObject! }
 type DynamicFieldConnection { pageInfo: PageInfo! edges: [DynamicFieldEdge!]! nodes: [DynamicField!]! }
 type DynamicFieldEdge { cursor: String! node: DynamicField! }
 type EventConnection { pageInfo: PageInfo! edges: [EventEdge!]! nodes: [Event!]! }
+type ObjectChangeConnection { pageInfo: PageInfo! edges: [ObjectChangeEdge!]! nodes: [ObjectChange!]! }
+type ObjectChangeEdge { cursor: String! node: ObjectChange! }
 type EventEdge { cursor: String! node: Event! }
 
 schema { query: Query mutation: Mutation }

@@ -3,19 +3,14 @@
 JSON-RPC methods: ``sui_getObject``, ``sui_multiGetObjects``, ``suix_getDynamicFields``,
 ``suix_getDynamicFieldObject``, ``suix_queryEvents`` (``MoveEventType``/``Sender``/``Transaction``),
 ``suix_getOwnedObjects``, ``suix_queryTransactionBlocks`` (``ToAddress``/``FromAddress``),
-``suix_getReferenceGasPrice``, ``suix_getCoins``, ``sui_executeTransactionBlock``. Renderings follow a
+``suix_getReferenceGasPrice``, ``suix_getCoins``, ``sui_executeTransactionBlock``, ``sui_getTransactionBlock``,
+``sui_getChainIdentifier``. A full node answers its own writes at once, so JSON-RPC reads are never
+lagged (``World.read_view`` is for GraphQL and gRPC). Renderings follow a
 real node: u64 as strings, ``vector<u8>`` as number arrays, "not found" inside ``result``, pages capped
 at 50, ``nextCursor`` = last item (or the cursor passed in when the page is empty).
 
-Admin routes (JSON in, JSON out; errors ``{error}`` with 400, 404 or 409 for a Move abort):
-- ``GET  /_localnet/info`` → ``{memwalPackageId, registryId, walrusPackageId, referenceGasPrice}``
-- ``POST /_localnet/accounts {owner?}`` → ``{accountId, owner, ownerPrivateKey?}``; without ``owner`` a fresh
-  Ed25519 owner is generated and its ``suiprivkey1…`` returned (localnet only)
-- ``POST /_localnet/accounts/{id}/delegates {public_key: hex32, label}`` → ``{suiAddress}``
-- ``DELETE /_localnet/accounts/{id}/delegates/{public_key hex}`` → ``{}``
-- ``POST /_localnet/accounts/{id}/active {active: bool}`` → ``{active}``
-- ``POST /_localnet/fund {address, amount}`` → ``{coinObjectId}``
-- ``POST /_localnet/key-servers {name, url, public_key: hex96}`` → ``{objectId}``
+The ``/_localnet/`` admin routes (``localnet.sui_admin``) are mounted here too, for compatibility; the
+runner also serves them on their own port so they stay reachable with JSON-RPC switched off.
 """
 
 from __future__ import annotations
@@ -34,6 +29,7 @@ from chain.address import normalize_address
 from localnet import sui_rendering as render
 from localnet.execution import TransactionError
 from localnet.json_body import read_json
+from localnet.object_store import CHAIN_IDENTIFIER
 from localnet.sui_admin import admin_routes
 from localnet.world import World
 
@@ -104,7 +100,7 @@ class JsonRpcMethods:
     NAMES = frozenset({
         "sui_getObject", "sui_multiGetObjects", "suix_getDynamicFields", "suix_getDynamicFieldObject",
         "suix_queryEvents", "suix_getOwnedObjects", "suix_queryTransactionBlocks", "suix_getReferenceGasPrice",
-        "suix_getCoins", "sui_executeTransactionBlock",
+        "suix_getCoins", "sui_executeTransactionBlock", "sui_getTransactionBlock", "sui_getChainIdentifier",
     })
 
     def __init__(self, world: World) -> None:
@@ -187,8 +183,19 @@ class JsonRpcMethods:
         if not isinstance(signatures, list) or not all(isinstance(item, str) for item in signatures):
             raise InvalidParams("signatures must be a list of base64 strings")
         done = self.world.apply_transaction(tx_bytes, signatures)
-        result: dict = {"digest": done.digest, "confirmedLocalExecution": True,
-                        "effects": {"status": {"status": "success"}, "transactionDigest": done.digest}}
+        with self.world.lock:
+            effects = render.effects(done, dict(self.world.objects))
+        result: dict = {"digest": done.digest, "confirmedLocalExecution": True, "effects": effects}
         if (options or {}).get("showObjectChanges"):
             result["objectChanges"] = list(done.object_changes)
         return result
+
+    def sui_getTransactionBlock(self, digest: str, options: dict | None = None) -> dict:
+        with self.world.lock:
+            found = next((tx for tx in self.world.transactions if tx.digest == digest), None)
+        if found is None:
+            raise InvalidParams(f"Could not find the referenced transaction [TransactionDigest({digest})]")
+        return render.transaction(found, options or {})
+
+    def sui_getChainIdentifier(self) -> str:
+        return CHAIN_IDENTIFIER

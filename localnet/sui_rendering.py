@@ -114,6 +114,24 @@ def transaction(item: StoredTransaction, options: dict) -> dict:
     return rendered
 
 
+def effects(item: StoredTransaction, current: dict[str, StoredObject]) -> dict:
+    """``SuiTransactionBlockEffects``: created/mutated ``{owner, reference}`` plus the gas object."""
+
+    def entry(object_id: str) -> dict:
+        found = current[object_id]
+        return {"owner": found.owner, "reference": {"objectId": found.object_id, "version": found.version,
+                                                    "digest": found.digest}}
+
+    rendered: dict = {"messageVersion": "v1", "status": {"status": "success"}, "transactionDigest": item.digest,
+                      "created": [], "mutated": []}
+    for change in item.object_changes:
+        if change["type"] in ("created", "mutated", "transferred") and change["objectId"] in current:
+            rendered["created" if change["type"] == "created" else "mutated"].append(entry(change["objectId"]))
+    if item.gas_object is not None:
+        rendered["gasObject"] = entry(item.gas_object)
+    return rendered
+
+
 def coin(item: StoredObject) -> dict:
     return {
         "coinType": item.type[len("0x2::coin::Coin<") : -1],

@@ -43,6 +43,19 @@ class World(ObjectStore):
     def register_key_server(self, name: str, url: str, public_key: bytes) -> str:
         return move.register_key_server(self, name, url, public_key)
 
+    def register_independent_v2_key_server(self, name: str, url: str, public_key: bytes) -> str:
+        return move.register_independent_v2_key_server(self, name, url, public_key)
+
+    def register_committee_key_server(self, name: str, public_key: bytes, threshold: int,
+                                      members: list[tuple[str, str, bytes]]) -> str:
+        return move.register_committee_key_server(self, name, public_key, threshold, members)
+
+    def upgrade_key_server_to_v2(self, object_id: str) -> None:
+        move.upgrade_to_independent_v2(self, object_id)
+
+    def update_key_server_url(self, object_id: str, url: str) -> None:
+        move.update_key_server_url(self, object_id, url)
+
     def fund(self, address: str, amount: int) -> str:
         return move.fund(self, address, amount)
 

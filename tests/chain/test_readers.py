@@ -1,10 +1,11 @@
-"""Both ChainReader backends against the localnet Sui servers, over real loopback sockets."""
+"""All three ChainReader backends against the localnet Sui servers, over real loopback sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import socket
 
 import httpx
 import nacl.signing
@@ -18,6 +19,7 @@ from chain.errors import ObjectNotFound, TransactionRejected
 from chain.reader import ChainReader, EventCursor, blob_id_from_u256
 from chain.transactions import BlobTags, build_blob_metadata_transaction
 from localnet.sui_graphql import build_sui_graphql_app
+from localnet.sui_grpc import build_sui_grpc_server
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World
 
@@ -58,7 +60,29 @@ async def running(app):
 
 
 @contextlib.asynccontextmanager
+async def running_grpc(world: World):
+    server = build_sui_grpc_server(world)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    await server.start(sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
 async def reader_for(world: World, protocol: str):
+    if protocol == "grpc":
+        async with running_grpc(world) as url, httpx.AsyncClient() as http:
+            reader = make_chain_reader(url, protocol=protocol, http=http)
+            try:
+                yield reader
+            finally:
+                await reader.aclose()
+        return
     app = build_sui_jsonrpc_app(world) if protocol == "jsonrpc" else build_sui_graphql_app(world)
     async with running(app) as base_url, httpx.AsyncClient() as http:
         url = base_url + ("/" if protocol == "jsonrpc" else "/graphql")
@@ -74,7 +98,7 @@ def world(tmp_path) -> World:
     return world
 
 
-BACKENDS = pytest.mark.parametrize("protocol", ["jsonrpc", "graphql"])
+BACKENDS = pytest.mark.parametrize("protocol", ["graphql", "grpc", "jsonrpc"])
 
 
 async def _tag_and_transfer(reader: ChainReader, world: World, blob_object_id: str, *, seed: bytes = WALLET_SEED,
@@ -87,7 +111,7 @@ async def _tag_and_transfer(reader: ChainReader, world: World, blob_object_id: s
         tags=BlobTags(owner=USER, namespace="notes", memwal_package_id=world.packages["memwal"], agent_id="agent-1"),
         gas_coins=await reader.gas_coins(WALLET), gas_price=await reader.gas_price(), gas_budget=50_000_000,
     )
-    return await reader.execute_transaction(tx_bytes, [signature])
+    return (await reader.execute_transaction(tx_bytes, [signature])).digest
 
 
 class TestAccounts:
@@ -202,6 +226,7 @@ class TestChainInfo:
         async with reader_for(world, protocol) as reader:
             info = await reader.key_server(server)
             assert (info.url, info.public_key, info.key_type, info.name) == ("http://127.0.0.1:1", public_key, 0, "server-a")
+            assert info.record_version == 1
             assert await reader.gas_price() == world.reference_gas_price
             assert await reader.object_version(world.packages["memwal"]) == 1
             with pytest.raises(ObjectNotFound):
