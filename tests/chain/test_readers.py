@@ -16,8 +16,9 @@ from hypercorn.config import Config
 from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.errors import ObjectNotFound, TransactionRejected
-from chain.reader import ChainReader, EventCursor, blob_id_from_u256
+from chain.reader import ChainReader, CommitteeServer, EventCursor, EventNotifier, ObjectRef, blob_id_from_u256
 from chain.transactions import BlobTags, build_blob_metadata_transaction
+from localnet.object_store import CHAIN_IDENTIFIER, MoveAbort
 from localnet.sui_graphql import build_sui_graphql_app
 from localnet.sui_grpc import build_sui_grpc_server
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
@@ -258,3 +259,137 @@ class TestBlobIds:
     def test_out_of_range_is_rejected(self):
         with pytest.raises(ValueError, match="u256"):
             blob_id_from_u256(1 << 256)
+
+
+class TestKeyServerRecords:
+    @BACKENDS
+    async def test_v2_independent_upgraded_and_committee_servers(self, world, protocol):
+        independent = world.register_independent_v2_key_server("indie", "http://127.0.0.1:2", bytes([1]) * 96)
+        upgraded = world.register_key_server("old", "http://127.0.0.1:3", bytes([2]) * 96)
+        world.upgrade_key_server_to_v2(upgraded)
+        world.update_key_server_url(upgraded, "http://127.0.0.1:4")
+        members = [(f"member-{n}", f"http://127.0.0.1:{10 + n}", bytes([10 + n]) * 96) for n in range(3)]
+        committee = world.register_committee_key_server("committee", bytes([9]) * 96, 2, members)
+        async with reader_for(world, protocol) as reader:
+            info = await reader.key_server(independent)
+            assert (info.record_version, info.url, info.name, info.public_key) == (2, "http://127.0.0.1:2", "indie", bytes([1]) * 96)
+            info = await reader.key_server(upgraded)  # both records: V2 wins, and update moved both URLs
+            assert (info.record_version, info.url, info.name) == (2, "http://127.0.0.1:4", "old")
+            info = await reader.key_server(committee)
+        assert info.record_version == 2 and info.url is None and info.public_key == bytes([9]) * 96
+        assert isinstance(info.server_type, CommitteeServer)
+        assert (info.server_type.threshold, info.server_type.version) == (2, 0)
+        assert [(m.name, m.url, m.partial_public_key, m.party_id) for m in info.server_type.members] == [
+            (name, url, key, party) for party, (name, url, key) in enumerate(members)]
+        assert world.find_field(upgraded, "u64", (1).to_bytes(8, "little")).struct.struct("value").fields["url"] == "http://127.0.0.1:4"
+
+    def test_committee_servers_cannot_change_url(self, world):
+        members = [(f"m{n}", f"http://127.0.0.1:{n + 1}", bytes([n + 1]) * 96) for n in range(2)]
+        committee = world.register_committee_key_server("c", bytes(96), 2, members)
+        with pytest.raises(MoveAbort, match="committee"):
+            world.update_key_server_url(committee, "http://elsewhere")
+        with pytest.raises(MoveAbort, match="threshold"):
+            world.register_committee_key_server("c", bytes(96), 1, members)
+
+
+class TestEffects:
+    @BACKENDS
+    async def test_effects_carry_the_new_gas_coin_and_object_versions(self, world, protocol):
+        coin = world.fund(WALLET, 10**9)
+        blob = world.create_blob_object(BLOB_ID, 17, WALLET)
+        async with reader_for(world, protocol) as reader:
+            reference = await reader.object_ref(blob)
+            tx_bytes, signature = build_blob_metadata_transaction(
+                seed=WALLET_SEED, walrus_package_id=world.packages["walrus"], blobs=[reference],
+                tags=BlobTags(owner=USER, namespace="n", memwal_package_id=world.packages["memwal"]),
+                gas_coins=[await reader.object_ref(coin)], gas_price=await reader.gas_price(), gas_budget=50_000_000,
+            )
+            executed = await reader.execute_transaction(tx_bytes, [signature])
+            assert await reader.transaction_indexed(executed.digest)
+            assert not await reader.transaction_indexed("11111111111111111111111111111111")
+        stored_coin, stored_blob = world.get(coin), world.get(blob)
+        assert executed.gas_object == ObjectRef(coin, stored_coin.version, stored_coin.digest)
+        assert executed.reference_of(blob) == ObjectRef(blob, stored_blob.version, stored_blob.digest)
+        blob_change = next(item for item in executed.changed if item.reference.object_id == blob)
+        assert blob_change.owner == USER and not blob_change.created
+        metadata = world.find_field(blob, "vector<u8>", b"\x08metadata")
+        assert any(item.created and item.reference.object_id == metadata.object_id for item in executed.changed)
+
+    @BACKENDS
+    async def test_chain_identifier_is_the_same_on_every_backend(self, world, protocol):
+        async with reader_for(world, protocol) as reader:
+            assert await reader.chain_identifier() == CHAIN_IDENTIFIER
+
+
+class TestIndexingLag:
+    """GraphQL and gRPC read from a lagging index; execution and JSON-RPC see the current state."""
+
+    @pytest.fixture
+    def lagging(self, tmp_path):
+        now = [1000.0]
+        world = World(tmp_path / "lag.json", clock=lambda: now[0], indexing_lag_seconds=5.0)
+        world.publish_memwal_package()
+        world.publish_walrus_package()
+        world.create_registry()
+        now[0] += 10  # everything so far is indexed
+        return world, now
+
+    @BACKENDS
+    async def test_reads_trail_execution_until_the_lag_has_passed(self, lagging, protocol):
+        world, now = lagging
+        coin = world.fund(WALLET, 10**9)
+        blob = world.create_blob_object(BLOB_ID, 17, WALLET)
+        async with reader_for(world, protocol) as reader:
+            if protocol == "jsonrpc":
+                assert (await reader.object_ref(blob)).object_id == blob
+                return
+            with pytest.raises(ObjectNotFound):
+                await reader.object_ref(blob)
+            assert await reader.gas_coins(WALLET) == []
+            now[0] += 5
+            reference = await reader.object_ref(blob)
+            tx_bytes, signature = build_blob_metadata_transaction(
+                seed=WALLET_SEED, walrus_package_id=world.packages["walrus"], blobs=[reference],
+                tags=BlobTags(owner=USER, namespace="n", memwal_package_id=world.packages["memwal"]),
+                gas_coins=await reader.gas_coins(WALLET), gas_price=await reader.gas_price(), gas_budget=50_000_000,
+            )
+            executed = await reader.execute_transaction(tx_bytes, [signature])  # executes against the current state
+            assert not await reader.transaction_indexed(executed.digest)
+            assert await reader.owned_blobs(USER, world.packages["walrus"]) == []  # not indexed yet
+            stale = await reader.gas_coins(WALLET)
+            assert stale[0].version < executed.gas_object.version  # what a second transaction must not use
+            now[0] += 5
+            assert await reader.transaction_indexed(executed.digest)
+            assert [b.object_id for b in await reader.owned_blobs(USER, world.packages["walrus"])] == [blob]
+            assert await reader.gas_coins(WALLET) == [executed.gas_object]
+        assert world.get(coin).version == executed.gas_object.version
+
+
+class TestEventCursorsAcrossBackends:
+    async def test_an_indexer_can_switch_protocols_without_losing_its_place(self, world):
+        package = world.packages["memwal"]
+        first = ["0x" + f"{n:064x}" for n in range(1, 4)]
+        for owner in first:
+            world.create_account(owner)
+        cursor, expected = None, first
+        for protocol in ("graphql", "grpc", "jsonrpc", "grpc", "graphql"):
+            async with reader_for(world, protocol) as reader:
+                page = await reader.account_created_events(package, cursor, 50)
+            assert [event.owner for event in page.events] == expected
+            added = "0x" + f"{len(world.events) + 100:064x}"
+            expected = [added]
+            world.create_account(added)
+            cursor = EventCursor.from_json(page.next_cursor.to_json())
+
+
+class TestEventNotifications:
+    async def test_grpc_subscription_wakes_on_new_account_events(self, world):
+        async with reader_for(world, "grpc") as reader:
+            assert isinstance(reader, EventNotifier)
+            stream = reader.account_created_notifications(world.packages["memwal"])
+            pending = asyncio.ensure_future(stream.__anext__())
+            await asyncio.sleep(0.3)  # the subscription starts at the tip: nothing yet
+            assert not pending.done()
+            world.create_account(USER)
+            await asyncio.wait_for(pending, 5)
+            await stream.aclose()
