@@ -7,12 +7,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-from localnet.runner import INFO_FILE, run_localnet
+from localnet.runner import INFO_FILE, LocalnetOptions, run_localnet
 from memwal_common.signals import shutdown_on_signals
 
 DESCRIPTION = """\
-Start an offline MemWal localnet on loopback: Sui JSON-RPC and GraphQL, a Walrus publisher and two
-aggregators, Seal key servers and an OpenAI-compatible stand-in, each its own HTTP server on a free port.
+Start an offline MemWal localnet on loopback: Sui GraphQL, gRPC and (unless --no-jsonrpc) JSON-RPC, a
+Walrus publisher and two aggregators, independent Seal key servers, a Seal committee behind its
+aggregator, and an OpenAI-compatible stand-in, each its own server on a free port.
 The first start publishes the MemWal package, creates the registry and a funded server wallet; later starts
 reuse the state directory (ports may change). Connection details go to DIR/localnet.json (mode 0600: it
 holds the server wallet key). Create accounts with: python -m localnet.cli create-account --state DIR
@@ -32,16 +33,39 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fixed-seal-policy", action="store_true",
                         help="key servers also check the id for delegates (MemWal issue #369 fixed); "
                              "default: upstream's behaviour")
+    parser.add_argument("--committee-members", type=int, default=3, metavar="N",
+                        help="members of the Seal committee behind the aggregator (default: %(default)s)")
+    parser.add_argument("--committee-threshold", type=int, default=2, metavar="T",
+                        help="members needed to answer for the committee, at least 2 (default: %(default)s)")
+    parser.add_argument("--no-jsonrpc", action="store_true",
+                        help="do not serve Sui JSON-RPC, as on a network that has switched it off")
+    parser.add_argument("--indexing-lag-ms", type=int, default=0, metavar="MS",
+                        help="GraphQL and gRPC reads trail execution by this much, as a real indexer does "
+                             "(default: %(default)s)")
+    parser.add_argument("--walrus-not-found-ms", type=int, default=0, metavar="MS",
+                        help="aggregators answer 404 for this long after a blob is certified (default: %(default)s)")
     arguments = parser.parse_args(argv)
-    if not 1 <= arguments.threshold <= arguments.key_servers:
-        parser.error("need 1 <= --threshold <= --key-servers")
+    try:
+        options(arguments).validate()
+    except ValueError as error:
+        parser.error(str(error))
     return arguments
+
+
+def options(arguments: argparse.Namespace) -> LocalnetOptions:
+    if arguments.indexing_lag_ms < 0 or arguments.walrus_not_found_ms < 0:
+        raise ValueError("lags cannot be negative")
+    return LocalnetOptions(
+        host=arguments.host, key_servers=arguments.key_servers, threshold=arguments.threshold,
+        committee_members=arguments.committee_members, committee_threshold=arguments.committee_threshold,
+        fixed_seal_policy=arguments.fixed_seal_policy, jsonrpc=not arguments.no_jsonrpc,
+        indexing_lag_seconds=arguments.indexing_lag_ms / 1000, walrus_not_found_seconds=arguments.walrus_not_found_ms / 1000,
+    )
 
 
 async def run(arguments: argparse.Namespace) -> None:
     stop = shutdown_on_signals()
-    async with run_localnet(arguments.state, host=arguments.host, key_servers=arguments.key_servers,
-                            threshold=arguments.threshold, fixed_seal_policy=arguments.fixed_seal_policy) as info:
+    async with run_localnet(arguments.state, options(arguments)) as info:
         for name, url in info["servers"].items():
             print(f"{name:<22} {url}", flush=True)
         print(f"{'localnet.json':<22} {arguments.state / INFO_FILE}", flush=True)

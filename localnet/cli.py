@@ -1,7 +1,7 @@
 """``python -m localnet.cli create-account --state DIR``: a fresh owner, MemWal account and delegate key.
 
-Talks to the running localnet through the ``/_localnet/`` admin routes of its Sui JSON-RPC server, then
-prints what the official SDK needs. The printed keys are localnet throwaways, never real funds.
+Talks to the running localnet through its ``/_localnet/`` admin routes (``admin_url`` in localnet.json),
+then prints what the official SDK needs. The printed keys are localnet throwaways, never real funds.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def create_account(info: Mapping[str, Any], label: str = "localnet", *, ht
     owner_seed, delegate_seed = rng(32), rng(32)
     owner_address = sui_address(bytes(SigningKey(owner_seed).verify_key))
     delegate_public_key = bytes(SigningKey(delegate_seed).verify_key)
-    base = str(info["sui_rpc_url"]).rstrip("/")
+    base = str(info.get("admin_url") or info["sui_rpc_url"]).rstrip("/")  # older localnet.json files lack admin_url
     async with contextlib.AsyncExitStack() as stack:
         client = http if http is not None else await stack.enter_async_context(httpx.AsyncClient())
         created = await _admin_post(client, f"{base}/_localnet/accounts", {"owner": owner_address})

@@ -15,13 +15,15 @@ EMBEDDING_MODEL = "text-embedding-3-small"
 LLM_MODEL = "gpt-4o-mini"
 
 
-def relayer_configuration(info: Mapping[str, Any], *, sui_protocol: str = "jsonrpc") -> dict[str, str]:
-    """Non-secret relayer settings pointing at every localnet stand-in."""
+def relayer_configuration(info: Mapping[str, Any], *, sui_protocol: str = "graphql") -> dict[str, str]:
+    """Non-secret relayer settings pointing at every localnet stand-in (``SUI_RPC_URL`` only when the
+    localnet serves JSON-RPC)."""
     return {
         "SUI_NETWORK": info["sui_network"],
         "SUI_PROTOCOL": sui_protocol,
-        "SUI_RPC_URL": info["sui_rpc_url"],
+        "SUI_RPC_URL": info.get("sui_rpc_url") or "",
         "SUI_GRAPHQL_URL": info["sui_graphql_url"],
+        "SUI_GRPC_URL": info.get("sui_grpc_url") or "",
         "MEMWAL_PACKAGE_ID": info["memwal_package_id"],
         "MEMWAL_REGISTRY_ID": info["memwal_registry_id"],
         "WALRUS_PUBLISHER_URL": info["walrus_publisher_url"],

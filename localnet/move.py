@@ -155,7 +155,8 @@ def set_active(world: ObjectStore, account_id: str, active: bool) -> None:
             tx.emit(package, "account", name, {"account_id": Address(account.object_id), "owner": owner})
 
 
-def create_blob_object(world: ObjectStore, blob_id_b64url: str, size: int, owner: str, encoding_type: str, end_epoch: int) -> str:
+def create_blob_object(world: ObjectStore, blob_id_b64url: str, size: int, owner: str, encoding_type: str, end_epoch: int,
+                       deletable: bool = True) -> str:
     if encoding_type not in ENCODING_TYPES:
         raise ValueError(f"unknown Walrus encoding type {encoding_type!r}")
     blob_number = blob_id_to_u256(blob_id_b64url)
@@ -168,7 +169,7 @@ def create_blob_object(world: ObjectStore, blob_id_b64url: str, size: int, owner
             blob = tx.create(f"{package}::blob::Blob", {
                 "registered_epoch": world.epoch, "blob_id": U256(blob_number), "size": U64(int(size)),
                 "encoding_type": ENCODING_TYPES[encoding_type], "certified_epoch": world.epoch,
-                "storage": storage, "deletable": True}, {"AddressOwner": normalize_address(owner)})
+                "storage": storage, "deletable": bool(deletable)}, {"AddressOwner": normalize_address(owner)})
         return blob.object_id
 
 
@@ -204,6 +205,7 @@ KEY_TYPE_BF_BLS12381 = 0
 E_INVALID_VERSION = 2
 E_INVALID_SERVER_TYPE = 3
 E_INVALID_THRESHOLD = 4
+E_INVALID_PARTY_ID = 5
 
 
 def _check_g2(public_key: bytes) -> None:
@@ -281,6 +283,25 @@ def upgrade_to_independent_v2(world: ObjectStore, object_id: str) -> None:
             tx.add_field(object_id, "u64", U64(2), f"{package}::key_server::KeyServerV2",
                          _v2_record(package, str(record.fields["name"]), bytes(record.fields["pk"]), independent))  # type: ignore[arg-type]
             tx.update(server, fields={"last_version": U64(2)})
+
+
+def update_member_url(world: ObjectStore, object_id: str, party_id: int, url: str) -> None:
+    """``key_server::update_member_url``: a committee member moved (the committee key is unchanged)."""
+    with world.lock:
+        v2 = world.find_field(object_id, "u64", name_bcs(U64(2)))
+        value = None if v2 is None else v2.struct.struct("value")
+        server_type = None if value is None else value.fields["server_type"]
+        if v2 is None or value is None or not isinstance(server_type, Variant) or server_type.name != "Committee":
+            raise MoveAbort("key_server::update_member_url", E_INVALID_SERVER_TYPE, "not a committee server")
+        members = [as_struct(member) for member in server_type.fields["partial_key_servers"]]  # type: ignore[union-attr]
+        if not 0 <= party_id < len(members):
+            raise MoveAbort("key_server::update_member_url", E_INVALID_PARTY_ID, "no such party")
+        if members[party_id].fields["url"] == url:
+            return
+        members[party_id] = Struct(members[party_id].type, {**members[party_id].fields, "url": url})
+        moved = Variant(server_type.type, server_type.name, {**server_type.fields, "partial_key_servers": list(members)})
+        with world.transaction(LOCALNET_OPERATOR) as tx:
+            tx.update(v2, fields={"value": Struct(value.type, {**value.fields, "server_type": moved})})
 
 
 def update_key_server_url(world: ObjectStore, object_id: str, url: str) -> None:

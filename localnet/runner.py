@@ -1,8 +1,9 @@
-"""Runs every localnet stand-in as its own HTTP server on loopback, in one asyncio process.
+"""Runs every localnet stand-in as its own server on loopback, in one asyncio process.
 
-``serving(app)`` puts one ASGI app on a free port (hypercorn); ``run_localnet(state_dir)`` starts the whole
-localnet (Sui JSON-RPC and GraphQL, Walrus publisher and two aggregators, Seal key servers, the OpenAI
-stand-in), bootstraps or reloads its state and writes ``<state_dir>/localnet.json``.
+``serving(app)`` puts one ASGI app on a free port (hypercorn), ``serving_grpc(server)`` a grpclib server;
+``run_localnet(state_dir)`` starts the whole localnet (Sui GraphQL, gRPC and optionally JSON-RPC, the admin
+routes, a Walrus publisher and two aggregators, independent Seal key servers, a Seal committee with its
+aggregator, the OpenAI stand-in), bootstraps or reloads its state and writes ``<state_dir>/localnet.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from grpclib.server import Server as GrpcServer
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
@@ -26,15 +28,31 @@ from nacl.signing import SigningKey
 
 from chain.address import sui_address
 from chain.keys import decode_sui_private_key, encode_sui_private_key
+from chain.reader import blob_id_to_u256
 from localnet.errors import LocalnetError, StateError
-from localnet.move import LOCALNET_OPERATOR, SUI_COIN_TYPE
-from localnet.move_values import Struct, as_struct
+from localnet.move import SUI_COIN_TYPE
+from localnet.move_values import as_struct
 from localnet.openai_api import build_openai_app
 from localnet.seal_policy import AccountView
-from localnet.seal_server import build_seal_server_app
+from localnet.seal_setup import (
+    COMMITTEE_AGGREGATOR_NAME,
+    CommitteeKeys,
+    committee_member_name,
+    deploy_seal,
+    independent_server_name,
+    new_committee_keys,
+)
+from localnet.sui_admin import build_admin_app
 from localnet.sui_graphql import build_sui_graphql_app
+from localnet.sui_grpc import build_sui_grpc_server
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
-from localnet.walrus import DEFAULT_MAX_BLOB_BYTES, BlobStore, build_aggregator_app, build_publisher_app
+from localnet.walrus import (
+    DEFAULT_MAX_BLOB_BYTES,
+    BlobStore,
+    OwnedBlob,
+    build_aggregator_app,
+    build_publisher_app,
+)
 from localnet.world import World
 from sealcrypto.key_server_secret import KeyServerSecret
 
@@ -121,6 +139,25 @@ async def serving(app: Any, *, name: str, sock: socket.socket | None = None,
             logger.exception("%s did not shut down cleanly", name)
 
 
+@contextlib.asynccontextmanager
+async def serving_grpc(server: GrpcServer, *, name: str, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve a grpclib ``server`` on the listening ``sock``; yields its ``http://`` (plaintext h2c) URL."""
+    url = url_of(sock)
+    try:
+        await server.start(sock=sock)
+    except OSError as error:
+        sock.close()
+        raise LocalnetError(f"{name} failed to start") from error
+    try:
+        yield url
+    finally:
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), GRACEFUL_SHUTDOWN_SECONDS * 3)
+        except Exception:
+            logger.exception("%s did not shut down cleanly", name)
+
+
 # ---- the whole localnet -----------------------------------------------------------------------------------
 
 INFO_FILE = "localnet.json"
@@ -132,6 +169,8 @@ GAS_COINS = 5
 GAS_COIN_MIST = 10_000_000_000  # 10 SUI each: enough for any localnet session
 AGGREGATOR_NAMES = ("a", "b")
 SUI_GRAPHQL_PATH = "/graphql"  # where build_sui_graphql_app serves
+DEFAULT_COMMITTEE_MEMBERS = 3
+DEFAULT_COMMITTEE_THRESHOLD = 2
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -141,6 +180,7 @@ class LocalnetSecrets:
     server_wallet_key: str
     openai_api_key: str
     seal_master_keys: tuple[bytes, ...]
+    seal_committee: CommitteeKeys
 
     def __repr__(self) -> str:
         return "LocalnetSecrets(<redacted>)"
@@ -169,7 +209,21 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_or_create_secrets(state_dir: Path, key_servers: int, rng: Callable[[int], bytes]) -> LocalnetSecrets:
+def _stored_committee(stored: object, threshold: int, members: int) -> CommitteeKeys | None:
+    if not isinstance(stored, dict):
+        return None
+    try:
+        keys = CommitteeKeys(bytes.fromhex(stored["master_key"]), int(stored["threshold"]),
+                             tuple(bytes.fromhex(share) for share in stored["shares"]))
+        KeyServerSecret.from_bytes(keys.master_key)
+    except (KeyError, TypeError, ValueError) as error:
+        raise StateError(f"{SECRETS_FILE} holds a malformed committee") from error
+    return keys if (keys.threshold, len(keys.shares)) == (threshold, members) else None
+
+
+def load_or_create_secrets(state_dir: Path, key_servers: int, rng: Callable[[int], bytes], *,
+                           committee_threshold: int = DEFAULT_COMMITTEE_THRESHOLD,
+                           committee_members: int = DEFAULT_COMMITTEE_MEMBERS) -> LocalnetSecrets:
     """Reuse the persisted keys; generate what is missing (also extra key servers) and persist it."""
     path = state_dir / SECRETS_FILE
     stored = _read_json(path) if path.exists() else {}
@@ -182,9 +236,15 @@ def load_or_create_secrets(state_dir: Path, key_servers: int, rng: Callable[[int
     api_key = stored.get("openai_api_key") or "sk-localnet-" + rng(24).hex()
     while len(masters) < key_servers:
         masters.append(KeyServerSecret.generate(rng).to_bytes())
-    secrets = LocalnetSecrets(wallet, api_key, tuple(masters))
-    _write_private_json(path, {"server_wallet_key": wallet, "openai_api_key": api_key,
-                               "seal_master_keys": [master.hex() for master in masters]})
+    committee = _stored_committee(stored.get("seal_committee"), committee_threshold, committee_members)
+    if committee is None:
+        committee = new_committee_keys(committee_threshold, committee_members, rng)
+    secrets = LocalnetSecrets(wallet, api_key, tuple(masters), committee)
+    _write_private_json(path, {
+        "server_wallet_key": wallet, "openai_api_key": api_key, "seal_master_keys": [master.hex() for master in masters],
+        "seal_committee": {"master_key": committee.master_key.hex(), "threshold": committee.threshold,
+                           "shares": [share.hex() for share in committee.shares]},
+    })
     return secrets
 
 
@@ -210,6 +270,25 @@ def account_lookup(world: World) -> Callable[[str], Awaitable[AccountView | None
     return lookup
 
 
+class WorldBlobChain:
+    """The Walrus publisher's view of Sui: create Blob objects, find the ones its wallet owns."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def create_blob(self, blob_id: str, size: int, owner: str, *, end_epoch: int, deletable: bool) -> str:
+        return self.world.create_blob_object(blob_id, size, owner, encoding_type="RS2", end_epoch=end_epoch,
+                                             deletable=deletable)
+
+    def owned_blob(self, owner: str, blob_id: str) -> OwnedBlob | None:
+        wanted = blob_id_to_u256(blob_id)
+        for item in self.world.owned_by(owner, f"{self.world.packages['walrus']}::blob::Blob"):
+            fields = item.struct
+            if fields.number("blob_id") == wanted:
+                return OwnedBlob(item.object_id, fields.struct("storage").number("end_epoch"), bool(fields.fields["deletable"]))
+        return None
+
+
 def _bootstrap(world: World, secrets: LocalnetSecrets) -> None:
     """First start: packages, the registry and a funded server wallet (each step is idempotent)."""
     world.publish_memwal_package()
@@ -221,73 +300,81 @@ def _bootstrap(world: World, secrets: LocalnetSecrets) -> None:
             world.fund(wallet_address, GAS_COIN_MIST)
 
 
-def _key_server_object(world: World, previous: dict[str, Any], index: int, url: str, public_key: bytes) -> str:
-    """Reuse the key server object of the last run (new URL) so old ciphertexts stay decryptable."""
-    known = previous.get("seal_key_servers", [])
-    object_id = known[index].get("objectId") if index < len(known) and isinstance(known[index], dict) else None
-    if isinstance(object_id, str) and world.get(object_id) is not None:
-        _update_key_server_url(world, object_id, url)
-        return object_id
-    return world.register_key_server(f"localnet-{index}", url, public_key)
+@dataclasses.dataclass(frozen=True)
+class LocalnetOptions:
+    """How the localnet behaves; every default is the faithful-but-fast choice."""
 
+    host: str = "127.0.0.1"
+    key_servers: int = 3  # independent Seal key servers
+    threshold: int = 2  # Seal threshold written to localnet.json for the independent servers
+    committee_members: int = DEFAULT_COMMITTEE_MEMBERS
+    committee_threshold: int = DEFAULT_COMMITTEE_THRESHOLD
+    fixed_seal_policy: bool = False
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    jsonrpc: bool = True  # False: a GraphQL/gRPC-only network, as Sui Foundation full nodes are now
+    indexing_lag_seconds: float = 0.0  # GraphQL/gRPC reads trail execution by this much
+    walrus_not_found_seconds: float = 0.0  # aggregators answer 404 this long after certification
 
-def _update_key_server_url(world: World, object_id: str, url: str) -> None:
-    """Seal's ``key_server::update``: the owner points the V1 record at a new URL (ports change per run)."""
-    with world.lock:
-        record = next(item for item in world.fields_of(object_id) if item.type.endswith("::KeyServerV1>"))
-        value = record.struct.struct("value")
-        if value.fields["url"] != url:
-            with world.transaction(LOCALNET_OPERATOR) as tx:
-                tx.update(record, fields={"value": Struct(value.type, {**value.fields, "url": url})})
+    def validate(self) -> None:
+        if not 1 <= self.threshold <= self.key_servers:
+            raise ValueError("need 1 <= threshold <= key_servers")
+        if not 2 <= self.committee_threshold <= self.committee_members:
+            raise ValueError("need 2 <= committee threshold <= committee members (seal::key_server rule)")
+        if self.indexing_lag_seconds < 0 or self.walrus_not_found_seconds < 0:
+            raise ValueError("lags cannot be negative")
 
 
 @contextlib.asynccontextmanager
-async def run_localnet(state_dir: Path | str, *, host: str = "127.0.0.1", key_servers: int = 3, threshold: int = 2,
-                       fixed_seal_policy: bool = False, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+async def run_localnet(state_dir: Path | str, options: LocalnetOptions | None = None, *,
                        clock: Callable[[], float] = time.time,
-                       rng: Callable[[int], bytes] = os.urandom) -> AsyncIterator[dict[str, Any]]:
-    """Start every stand-in; yields the parsed ``localnet.json`` and stops them all on exit."""
-    if not 1 <= threshold <= key_servers:
-        raise ValueError("need 1 <= threshold <= key_servers")
+                       rng: Callable[[int], bytes] = os.urandom, **overrides: Any) -> AsyncIterator[dict[str, Any]]:
+    """Start every stand-in; yields the parsed ``localnet.json`` and stops them all on exit.
+
+    ``overrides`` are ``LocalnetOptions`` fields (``run_localnet(dir, key_servers=1, threshold=1)``).
+    """
+    options = dataclasses.replace(options or LocalnetOptions(), **overrides)
+    options.validate()
     state = Path(state_dir)
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     previous = _read_json(state / INFO_FILE) if (state / INFO_FILE).exists() else {}
-    secrets = load_or_create_secrets(state, key_servers, rng)
-    world = World(state / WORLD_FILE, clock=clock, rng=rng)
+    secrets = load_or_create_secrets(state, options.key_servers, rng, committee_threshold=options.committee_threshold,
+                                     committee_members=options.committee_members)
+    world = World(state / WORLD_FILE, clock=clock, rng=rng, indexing_lag_seconds=options.indexing_lag_seconds)
     _bootstrap(world, secrets)
     memwal_package = world.packages["memwal"]
-    store = BlobStore(state / BLOBS_DIRECTORY, max_blob_bytes=max_blob_bytes)
-
-    def on_blob_created(blob_id: str, size: int, owner: str, *, end_epoch: int) -> str:
-        return world.create_blob_object(blob_id, size, owner, encoding_type="RS2", end_epoch=end_epoch)
+    store = BlobStore(state / BLOBS_DIRECTORY, max_blob_bytes=options.max_blob_bytes)
 
     apps: dict[str, Any] = {
-        "sui-jsonrpc": build_sui_jsonrpc_app(world),
         "sui-graphql": build_sui_graphql_app(world),
-        "walrus-publisher": build_publisher_app(store, on_blob_created, max_blob_bytes=max_blob_bytes,
-                                                current_epoch=lambda: world.epoch),
-        **{f"walrus-aggregator-{name}": build_aggregator_app(store, name=name) for name in AGGREGATOR_NAMES},
+        "sui-admin": build_admin_app(world),
+        "walrus-publisher": build_publisher_app(store, WorldBlobChain(world), max_blob_bytes=options.max_blob_bytes,
+                                                current_epoch=lambda: world.epoch, clock=clock),
+        **{f"walrus-aggregator-{name}": build_aggregator_app(
+            store, name=name, not_found_after_certification_seconds=options.walrus_not_found_seconds, clock=clock)
+           for name in AGGREGATOR_NAMES},
         "openai": build_openai_app(secrets.openai_api_key, clock=clock),
     }
-    sockets = {name: listening_socket(host) for name in [*apps, *(f"seal-{i}" for i in range(key_servers))]}
+    if options.jsonrpc:
+        apps["sui-jsonrpc"] = build_sui_jsonrpc_app(world)
+    seal_names = [*(independent_server_name(index) for index in range(options.key_servers)),
+                  *(committee_member_name(party) for party in range(options.committee_members)), COMMITTEE_AGGREGATOR_NAME]
+    sockets = {name: listening_socket(options.host) for name in [*apps, *seal_names, "sui-grpc"]}
     urls = {name: url_of(sock) for name, sock in sockets.items()}
-    lookup = account_lookup(world)
-    seal_servers = []
-    for index in range(key_servers):
-        secret = KeyServerSecret.from_bytes(secrets.seal_master_keys[index])
-        url = urls[f"seal-{index}"]
-        object_id = _key_server_object(world, previous, index, url, secret.public_key)
-        apps[f"seal-{index}"] = build_seal_server_app(secret, object_id, lookup, clock=clock,
-                                                      fixed_policy=fixed_seal_policy,
-                                                      package_ids={memwal_package: memwal_package})
-        seal_servers.append({"objectId": object_id, "url": url, "weight": 1})
+    seal = deploy_seal(world, master_keys=secrets.seal_master_keys[: options.key_servers], committee=secrets.seal_committee,
+                       urls=urls, previous=previous, account_lookup=account_lookup(world),
+                       package_ids={memwal_package: memwal_package}, fixed_policy=options.fixed_seal_policy, clock=clock)
+    apps.update(seal.apps)
     info = {
         "sui_network": "localnet",
-        "sui_rpc_url": urls["sui-jsonrpc"], "sui_graphql_url": urls["sui-graphql"] + SUI_GRAPHQL_PATH,
+        "sui_rpc_url": urls["sui-jsonrpc"] if options.jsonrpc else "",
+        "sui_graphql_url": urls["sui-graphql"] + SUI_GRAPHQL_PATH,
+        "sui_grpc_url": urls["sui-grpc"],
+        "admin_url": urls["sui-admin"],
+        "indexing_lag_seconds": options.indexing_lag_seconds,
         "walrus_publisher_url": urls["walrus-publisher"],
         "walrus_aggregator_urls": [urls[f"walrus-aggregator-{name}"] for name in AGGREGATOR_NAMES],
         "openai_api_base": urls["openai"] + "/v1", "openai_api_key": secrets.openai_api_key,
-        "seal_key_servers": seal_servers, "seal_threshold": threshold,
+        "seal_key_servers": seal.independent, "seal_threshold": options.threshold, "seal_committee": seal.committee,
         "memwal_package_id": memwal_package, "memwal_registry_id": world.registry_id,
         "walrus_package_id": world.packages["walrus"], "server_wallet_keys": [secrets.server_wallet_key],
         "servers": urls,
@@ -296,8 +383,10 @@ async def run_localnet(state_dir: Path | str, *, host: str = "127.0.0.1", key_se
         try:
             for name, app in apps.items():
                 await stack.enter_async_context(serving(app, name=name, sock=sockets.pop(name)))
+            await stack.enter_async_context(serving_grpc(build_sui_grpc_server(world), name="sui-grpc",
+                                                         sock=sockets.pop("sui-grpc")))
         finally:
-            for sock in sockets.values():  # the ones never handed to hypercorn
+            for sock in sockets.values():  # the ones never handed to a server
                 sock.close()
         _write_private_json(state / INFO_FILE, info)
         yield info

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +25,14 @@ from chain.address import is_address, normalize_address
 from chain.errors import InvalidSignature
 from chain.personal_message import verify_personal_message
 from chain.programmable_transaction import Input, PureInput
+from localnet.seal_http import (
+    Refusal,
+    check_key_server_sdk_headers,
+    error_response,
+    json_response,
+    parse_body,
+    read_body,
+)
 from localnet.seal_policy import AccountView, seal_approve_allows
 from sealcrypto import bls
 from sealcrypto.elgamal import elgamal_encrypt
@@ -34,34 +41,13 @@ from sealcrypto.key_server_secret import KeyServerSecret
 from sealcrypto.seal_approve import SealApproveRequest, parse_programmable_transaction, validate_seal_approve
 from sealcrypto.session import Certificate, request_bytes, verify_request_signature
 
-KEY_SERVER_VERSION = "0.6.10"
-KEY_SERVER_GIT_VERSION = "memwal-localnet"
-MAX_BODY_BYTES = 180 * 1024
 MAX_CERTIFICATE_TTL_MIN = 30
 ED25519_SIGNATURE_BYTES = 64
 ED25519_PUBLIC_KEY_BYTES = 32
 MEMWAL_MODULE = "account"
 MEMWAL_FUNCTION = "seal_approve"
-# Same gates as the key server's defaults; an unknown or absent SDK type is not gated.
-MINIMUM_SDK_VERSIONS = {
-    "typescript": (0, 4, 5),
-    "rust": (0, 0, 0),
-    "python": (0, 0, 0),
-    "aggregator": (0, 6, 2),
-}
-RESPONSE_HEADERS = {"X-KeyServer-Version": KEY_SERVER_VERSION, "X-KeyServer-GitVersion": KEY_SERVER_GIT_VERSION}
 
 AccountLookup = Callable[[str], Awaitable[AccountView | None]]
-
-
-class _Refusal(Exception):
-    """A request the key server answers with ``{error, message}`` and ``status``."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.message = message
 
 
 def build_seal_server_app(
@@ -82,18 +68,18 @@ def build_seal_server_app(
 
     async def fetch_key(request: Request) -> JSONResponse:
         try:
-            _check_sdk_headers(request)
-            body = await _read_json_body(request)
+            check_key_server_sdk_headers(request)
+            body = parse_body(await read_body(request))
             keys = await _answer(body)
-        except _Refusal as refusal:
-            return _error(refusal)
-        return _json(200, {"decryption_keys": keys})
+        except Refusal as refusal:
+            return error_response(refusal)
+        return json_response(200, {"decryption_keys": keys})
 
     async def service(request: Request) -> JSONResponse:
         requested = request.query_params.get("service_id", "")
         if not is_address(requested) or normalize_address(requested) != service_id:
-            return _error(_Refusal(400, "InvalidServiceId", "unknown service id"))
-        return _json(200, {"service_id": service_id, "pop": proof_of_possession})
+            return error_response(Refusal(400, "InvalidServiceId", "unknown service id"))
+        return json_response(200, {"service_id": service_id, "pop": proof_of_possession})
 
     async def _answer(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         ptb = _b64_field(body, "ptb")
@@ -105,27 +91,27 @@ def build_seal_server_app(
             parsed = parse_programmable_transaction(ptb)
             calls = validate_seal_approve(parsed)
         except InvalidTransaction as exc:
-            raise _Refusal(403, "InvalidPTB", str(exc)) from None
+            raise Refusal(403, "InvalidPTB", str(exc)) from None
         original_package = _original_package(calls.package)
         if certificate.mvr_name is not None:
-            raise _Refusal(403, "InvalidMVRName", "MVR names are not resolvable on localnet")
+            raise Refusal(403, "InvalidMVRName", "MVR names are not resolvable on localnet")
         _check_certificate_window(certificate, int(clock() * 1000))
         try:
             signer = verify_personal_message(certificate.message(original_package), certificate.signature)
         except InvalidSignature:
-            raise _Refusal(403, "InvalidSignature", "invalid user signature") from None
+            raise Refusal(403, "InvalidSignature", "invalid user signature") from None
         if signer != normalize_address(certificate.user):
-            raise _Refusal(403, "InvalidSignature", "signature is not by the certificate's user")
+            raise Refusal(403, "InvalidSignature", "signature is not by the certificate's user")
         signed = request_bytes(ptb, enc_key, enc_verification_key)
         if len(request_signature) != ED25519_SIGNATURE_BYTES or not verify_request_signature(
             certificate.session_vk, signed, request_signature
         ):
-            raise _Refusal(403, "InvalidSessionSignature", "invalid session key signature")
+            raise Refusal(403, "InvalidSessionSignature", "invalid session key signature")
         try:
             bls.g1_from_bytes(enc_key)
             bls.g2_from_bytes(enc_verification_key)
         except InvalidKey:
-            raise _Refusal(403, "InvalidParameter", "invalid ElGamal keys") from None
+            raise Refusal(403, "InvalidParameter", "invalid ElGamal keys") from None
         await _check_policy(calls, parsed.inputs, certificate.user)
         package_bytes = bytes.fromhex(original_package[2:])
         answers = []
@@ -145,23 +131,23 @@ def build_seal_server_app(
             return normalize_address(package)
         original = packages.get(normalize_address(package))
         if original is None:
-            raise _Refusal(403, "InvalidPackage", "package is not served by this key server")
+            raise Refusal(403, "InvalidPackage", "package is not served by this key server")
         return original
 
     async def _check_policy(calls: SealApproveRequest, ptb_inputs: tuple[Input, ...], sender: str) -> None:
         for inner_id, call in calls.calls:
             if call.module != MEMWAL_MODULE or call.function != MEMWAL_FUNCTION or call.type_arguments:
-                raise _Refusal(403, "InvalidPTB", "function not found in the package")
+                raise Refusal(403, "InvalidPTB", "function not found in the package")
             if len(call.arguments) != 2:
-                raise _Refusal(403, "NoAccess", "seal_approve takes (id, account)")
+                raise Refusal(403, "NoAccess", "seal_approve takes (id, account)")
             account_input = ptb_inputs[call.arguments[1].index]
             if isinstance(account_input, PureInput):
-                raise _Refusal(403, "NoAccess", "the account argument is not an object")
+                raise Refusal(403, "NoAccess", "the account argument is not an object")
             account = await account_lookup(account_input.object_id)
             if account is not None and normalize_address(account.account_id) != account_input.object_id:
                 account = None
             if not seal_approve_allows(account, inner_id, sender, fixed_policy=fixed_policy):
-                raise _Refusal(403, "NoAccess", "user does not have access to one or more of the ids")
+                raise Refusal(403, "NoAccess", "user does not have access to one or more of the ids")
 
     return Starlette(
         routes=[
@@ -171,83 +157,39 @@ def build_seal_server_app(
     )
 
 
-def _check_sdk_headers(request: Request) -> None:
-    version_text = request.headers.get("client-sdk-version")
-    if version_text is None:
-        raise _Refusal(400, "MissingRequiredHeader", "Client-Sdk-Version is required")
-    version = _parse_semver(version_text)
-    minimum = MINIMUM_SDK_VERSIONS.get(request.headers.get("client-sdk-type", "").lower())
-    if minimum is not None and version < minimum:
-        raise _Refusal(426, "DeprecatedSDKVersion", "SDK version is too old")
-
-
-def _parse_semver(text: str) -> tuple[int, int, int]:
-    parts = text.split("-", 1)[0].split(".")
-    if len(parts) != 3 or not all(part.isdigit() and len(part) <= 9 for part in parts):
-        raise _Refusal(400, "InvalidSDKVersion", "Client-Sdk-Version must be x.y.z")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-async def _read_json_body(request: Request) -> Mapping[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _Refusal(413, "PayloadTooLarge", "request body exceeds 180 KiB")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refusal(413, "PayloadTooLarge", "request body exceeds 180 KiB")
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks))
-    except ValueError:
-        raise _Refusal(400, "InvalidParameter", "body is not JSON") from None
-    if not isinstance(body, dict):
-        raise _Refusal(400, "InvalidParameter", "body must be a JSON object")
-    return body
-
-
 def _b64_field(body: Mapping[str, Any], name: str) -> bytes:
     value = body.get(name)
     if not isinstance(value, str):
-        raise _Refusal(403, "InvalidParameter", f"{name} is required")
+        raise Refusal(403, "InvalidParameter", f"{name} is required")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise _Refusal(403, "InvalidParameter", f"{name} is not base64") from None
+        raise Refusal(403, "InvalidParameter", f"{name} is not base64") from None
 
 
 def _certificate(value: object) -> Certificate:
     if not isinstance(value, dict):
-        raise _Refusal(403, "InvalidParameter", "certificate is required")
+        raise Refusal(403, "InvalidParameter", "certificate is required")
     user, signature, mvr_name = value.get("user"), value.get("signature"), value.get("mvr_name")
     creation_time, ttl_min = value.get("creation_time"), value.get("ttl_min")
     if not isinstance(user, str) or not is_address(user) or not isinstance(signature, str) or len(signature) > 4096:
-        raise _Refusal(403, "InvalidCertificate", "certificate user or signature malformed")
+        raise Refusal(403, "InvalidCertificate", "certificate user or signature malformed")
     if not _is_count(creation_time) or not _is_count(ttl_min):
-        raise _Refusal(403, "InvalidCertificate", "certificate times malformed")
+        raise Refusal(403, "InvalidCertificate", "certificate times malformed")
     if mvr_name is not None and not isinstance(mvr_name, str):
-        raise _Refusal(403, "InvalidCertificate", "mvr_name must be a string or null")
+        raise Refusal(403, "InvalidCertificate", "mvr_name must be a string or null")
     session_vk = _b64_field(value, "session_vk")
     if len(session_vk) != ED25519_PUBLIC_KEY_BYTES:
-        raise _Refusal(403, "InvalidCertificate", "session_vk must be an Ed25519 public key")
+        raise Refusal(403, "InvalidCertificate", "session_vk must be an Ed25519 public key")
     return Certificate(normalize_address(user), session_vk, creation_time, ttl_min, signature, mvr_name)
 
 
 def _check_certificate_window(certificate: Certificate, now_ms: int) -> None:
     if certificate.ttl_min > MAX_CERTIFICATE_TTL_MIN:
-        raise _Refusal(403, "InvalidCertificate", "certificate ttl exceeds 30 minutes")
+        raise Refusal(403, "InvalidCertificate", "certificate ttl exceeds 30 minutes")
     expires_ms = certificate.creation_time + certificate.ttl_min * 60_000
     if certificate.creation_time > now_ms or expires_ms < now_ms:
-        raise _Refusal(403, "InvalidCertificate", "certificate is not valid at this time")
-
-
-def _json(status: int, body: object) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=RESPONSE_HEADERS)
-
-
-def _error(refusal: _Refusal) -> JSONResponse:
-    return _json(refusal.status, {"error": refusal.kind, "message": refusal.message})
+        raise Refusal(403, "InvalidCertificate", "certificate is not valid at this time")
 
 
 def _is_count(value: object) -> TypeGuard[int]:

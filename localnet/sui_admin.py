@@ -1,7 +1,17 @@
-"""Admin routes under ``/_localnet/`` on the Sui JSON-RPC app, used by the localnet CLI and runner.
+"""Admin routes under ``/_localnet/``, used by the localnet CLI, tests and the dev stack.
 
-The route list and shapes are documented in ``localnet.sui_jsonrpc``. Errors are ``{"error": …}`` with
-400 (bad input), 404 (no such account) or 409 (a Move abort, e.g. a second account for one owner).
+Served on their own port (``admin_url`` in localnet.json, so they work with JSON-RPC switched off) and,
+for compatibility, on the JSON-RPC app. JSON in, JSON out; errors are ``{"error": …}`` with 400 (bad
+input), 404 (no such account) or 409 (a Move abort, e.g. a second account for one owner):
+
+- ``GET  /_localnet/info`` → ``{memwalPackageId, registryId, walrusPackageId, referenceGasPrice}``
+- ``POST /_localnet/accounts {owner?}`` → ``{accountId, owner, ownerPrivateKey?}``; without ``owner`` a fresh
+  Ed25519 owner is generated and its ``suiprivkey1…`` returned (localnet only)
+- ``POST /_localnet/accounts/{id}/delegates {public_key: hex32, label}`` → ``{suiAddress}``
+- ``DELETE /_localnet/accounts/{id}/delegates/{public_key hex}`` → ``{}``
+- ``POST /_localnet/accounts/{id}/active {active: bool}`` → ``{active}``
+- ``POST /_localnet/fund {address, amount}`` → ``{coinObjectId}``
+- ``POST /_localnet/key-servers {name, url, public_key: hex96}`` → ``{objectId}``
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import nacl.signing
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -122,3 +133,7 @@ def admin_routes(world: World) -> list[Route]:
         Route(f"{prefix}/fund", _guarded(fund), methods=["POST"]),
         Route(f"{prefix}/key-servers", _guarded(key_server), methods=["POST"]),
     ]
+
+
+def build_admin_app(world: World) -> Starlette:
+    return Starlette(routes=admin_routes(world))

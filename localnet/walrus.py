@@ -7,6 +7,14 @@ Blob ids: a real Walrus id is BLAKE2b-256 over (RS2, size, Merkle root of the Re
 about a second of work per blob. Here it is unpadded base64url of SHA-256("fake-walrus" ‖ content): same length
 and alphabet, also content-derived. The relayer never recomputes or validates blob ids.
 
+What the real daemons do and this stand-in models (MystenLabs/walrus ``crates/walrus-service/src/client``):
+- Blobs are deletable unless ``permanent=true`` (the default since v1.33).
+- A repeated upload answers ``alreadyCertified``: with ``event`` for a certified *permanent* blob, but with
+  ``object`` (the Blob's id) for a *deletable* blob only when the publisher's own wallet still owns such a
+  Blob; a deletable blob it handed away (``send_object_to``) is stored anew (``newlyCreated``).
+- An aggregator can answer 404 for a short while right after certification, before its storage nodes
+  have the slivers (``not_found_after_certification_seconds``).
+
 Fault injection (aggregator-racing tests): ``POST /_localnet/faults {"delayMs", "unavailable", "lostBlobIds",
 "loseAllBlobs"}`` replaces an app's faults, ``DELETE`` clears them; they apply to ``/v1/blobs`` routes only.
 """
@@ -22,8 +30,10 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,12 +77,29 @@ def encoded_length(size: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Certification:
-    """What the publisher remembers of a certified blob, for ``alreadyCertified``."""
+    """What the publisher remembers of a certified blob, for ``alreadyCertified`` and the aggregators."""
 
     object_id: str
     registered_epoch: int
     end_epoch: int
     tx_digest: str
+    deletable: bool = True
+    certified_at: float = 0.0  # clock seconds; aggregators may not serve the blob at once
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnedBlob:
+    object_id: str
+    end_epoch: int
+    deletable: bool
+
+
+class BlobChain(Protocol):
+    """What the publisher needs from Sui: create a certified Blob object, and find one its wallet owns."""
+
+    def create_blob(self, blob_id: str, size: int, owner: str, *, end_epoch: int, deletable: bool) -> str: ...
+
+    def owned_blob(self, owner: str, blob_id: str) -> OwnedBlob | None: ...
 
 
 class BlobStore:
@@ -210,10 +237,10 @@ def _flag(request: Request, name: str) -> bool:
     return value.lower() == "true"
 
 
-def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *, max_blob_bytes: int,
-                        current_epoch: Callable[[], int],
-                        publisher_address: str = DEFAULT_PUBLISHER_ADDRESS) -> Starlette:
-    """``PUT /v1/blobs``; ``on_blob_created(blob_id, size, owner, end_epoch=…) -> object_id`` makes the Blob."""
+def build_publisher_app(store: BlobStore, chain: BlobChain, *, max_blob_bytes: int,
+                        current_epoch: Callable[[], int], publisher_address: str = DEFAULT_PUBLISHER_ADDRESS,
+                        clock: Callable[[], float] = time.time) -> Starlette:
+    """``PUT /v1/blobs``; ``chain`` creates Blob objects and answers which ones the publisher's wallet owns."""
 
     async def put_blob(request: Request) -> Response:
         failure = await _apply_faults(request)
@@ -239,14 +266,14 @@ def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *
         epoch = current_epoch()
         end_epoch = epoch + int(epochs_text)
         blob_id = store.put(content)
-        known = store.certification(blob_id)
-        if known is not None and not force and known.end_epoch >= end_epoch:
-            return JSONResponse({"alreadyCertified": {
-                "blobId": blob_id, "event": {"txDigest": known.tx_digest, "eventSeq": "0"},
-                "endEpoch": known.end_epoch}})
-        object_id = on_blob_created(blob_id, len(content), owner, end_epoch=end_epoch)
+        if not force:
+            certified = _already_certified(store, chain, publisher_address, blob_id, end_epoch, deletable)
+            if certified is not None:
+                return JSONResponse({"alreadyCertified": certified})
+        object_id = chain.create_blob(blob_id, len(content), owner, end_epoch=end_epoch, deletable=deletable)
         digest = hashlib.sha256(b"localnet-walrus-certify" + blob_id.encode() + object_id.encode()).digest()
-        store.record_certification(blob_id, Certification(object_id, epoch, end_epoch, b58encode(digest)))
+        store.record_certification(blob_id, Certification(object_id, epoch, end_epoch, b58encode(digest),
+                                                          deletable, clock()))
         storage_size = encoded_length(len(content))
         storage_id = "0x" + hashlib.sha256(b"localnet-walrus-storage" + object_id.encode()).hexdigest()
         blob_object = {
@@ -265,6 +292,20 @@ def build_publisher_app(store: BlobStore, on_blob_created: Callable[..., str], *
     return _app([Route("/v1/blobs", put_blob, methods=["PUT"])], "Walrus publisher (localnet)")
 
 
+def _already_certified(store: BlobStore, chain: BlobChain, publisher_address: str, blob_id: str, end_epoch: int,
+                       deletable: bool) -> dict[str, object] | None:
+    """The ``alreadyCertified`` answer, if the publisher would give one (``None``: store anew)."""
+    if deletable:
+        owned = chain.owned_blob(publisher_address, blob_id)
+        if owned is None or not owned.deletable or owned.end_epoch < end_epoch:
+            return None
+        return {"blobId": blob_id, "object": owned.object_id, "endEpoch": owned.end_epoch}
+    known = store.certification(blob_id)
+    if known is None or known.deletable or known.end_epoch < end_epoch:
+        return None
+    return {"blobId": blob_id, "event": {"txDigest": known.tx_digest, "eventSeq": "0"}, "endEpoch": known.end_epoch}
+
+
 def _requested_span(header: str | None, size: int) -> tuple[int, int] | None:
     """Inclusive (first, last) of one ``bytes=`` range; ``None``: send it all (no or ignorable header: several
     ranges, other units). ``ValueError`` if unsatisfiable."""
@@ -281,8 +322,19 @@ def _requested_span(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-def build_aggregator_app(store: BlobStore, *, name: str) -> Starlette:
-    """``GET /v1/blobs/{blobId}`` (honours ``Range``) and ``GET /v1/api`` over the shared :class:`BlobStore`."""
+def build_aggregator_app(store: BlobStore, *, name: str, not_found_after_certification_seconds: float = 0.0,
+                         clock: Callable[[], float] = time.time) -> Starlette:
+    """``GET /v1/blobs/{blobId}`` (honours ``Range``) and ``GET /v1/api`` over the shared :class:`BlobStore`.
+
+    For ``not_found_after_certification_seconds`` after a blob's certification it answers 404, as an
+    aggregator whose storage nodes have not caught up does.
+    """
+
+    def too_fresh(blob_id: str) -> bool:
+        if not_found_after_certification_seconds <= 0:
+            return False
+        certification = store.certification(blob_id)
+        return certification is not None and clock() - certification.certified_at < not_found_after_certification_seconds
 
     async def get_blob(request: Request) -> Response:
         failure = await _apply_faults(request)
@@ -293,7 +345,7 @@ def build_aggregator_app(store: BlobStore, *, name: str) -> Starlette:
             check_blob_id(blob_id)
         except InvalidBlobId as error:
             return walrus_error(400, "INVALID_BLOB_ID", str(error))
-        content = None if request.app.state.faults.loses(blob_id) else store.get(blob_id)
+        content = None if request.app.state.faults.loses(blob_id) or too_fresh(blob_id) else store.get(blob_id)
         if content is None:
             return walrus_error(404, "BLOB_NOT_FOUND", "the requested blob has not been found on Walrus")
         headers = {"accept-ranges": "bytes", "etag": f'"{blob_id}"', "x-localnet-aggregator": name}

@@ -36,9 +36,10 @@ class World(ObjectStore):
         move.set_active(self, account_id, active)
 
     def create_blob_object(
-        self, blob_id_b64url: str, size: int, owner: str, encoding_type: str = "RS2", end_epoch: int = 1000
+        self, blob_id_b64url: str, size: int, owner: str, encoding_type: str = "RS2", end_epoch: int = 1000,
+        deletable: bool = True,
     ) -> str:
-        return move.create_blob_object(self, blob_id_b64url, size, owner, encoding_type, end_epoch)
+        return move.create_blob_object(self, blob_id_b64url, size, owner, encoding_type, end_epoch, deletable)
 
     def register_key_server(self, name: str, url: str, public_key: bytes) -> str:
         return move.register_key_server(self, name, url, public_key)
@@ -55,6 +56,9 @@ class World(ObjectStore):
 
     def update_key_server_url(self, object_id: str, url: str) -> None:
         move.update_key_server_url(self, object_id, url)
+
+    def update_committee_member_url(self, object_id: str, party_id: int, url: str) -> None:
+        move.update_member_url(self, object_id, party_id, url)
 
     def fund(self, address: str, amount: int) -> str:
         return move.fund(self, address, amount)

@@ -23,7 +23,7 @@ from sealcrypto.decrypt import decrypt
 from sealcrypto.elgamal import ElGamalKeyPair
 from sealcrypto.encrypted_object import EncryptedObject
 from sealcrypto.errors import InvalidKey, KeyServerError, SealError
-from sealcrypto.key_server_secret import verify_user_secret_key
+from sealcrypto.key_server_secret import verify_proof_of_possession, verify_user_secret_key
 from sealcrypto.session import SessionKey
 
 CLIENT_SDK_TYPE = "python"
@@ -45,6 +45,8 @@ PERMANENT_KINDS = frozenset(
         "DeprecatedSDKVersion",
         "MissingRequiredHeader",
         "InvalidSDKVersion",
+        "InvalidSDKType",  # an aggregator refuses clients that do not say which SDK they are
+        "InvalidServiceId",  # the server is not the key server we asked for
     }
 )
 
@@ -177,6 +179,36 @@ class KeyServerClient:
             return keys
         except (KeyError, TypeError, ValueError, binascii.Error, InvalidKey):
             raise KeyServerError(200, "MalformedResponse", False, server.object_id) from None
+
+
+async def verify_possession(
+    http: httpx.AsyncClient, endpoint: KeyServerEndpoint, timeout_s: float = 10.0
+) -> bool:
+    """Ask an independent server for its proof of possession (``GET /v1/service``) and check it against
+    the public key read from chain: true only if the server holds the master key for that key and object.
+
+    Raises ``KeyServerError`` (transient) when the server cannot be asked; a refusal or a bad proof is False.
+    """
+    try:
+        response = await http.get(
+            endpoint.url.rstrip("/") + "/v1/service",
+            params={"service_id": endpoint.object_id},
+            headers={"Client-Sdk-Type": CLIENT_SDK_TYPE, "Client-Sdk-Version": CLIENT_SDK_VERSION},
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError:
+        raise KeyServerError(0, "Unavailable", False, endpoint.object_id) from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise KeyServerError(response.status_code, "Unavailable", False, endpoint.object_id)
+    if response.status_code != 200 or len(response.content) > MAX_RESPONSE_BYTES:
+        return False
+    try:
+        body = response.json()
+        pop = base64.b64decode(body["pop"], validate=True)
+        same_service = bytes.fromhex(str(body["service_id"]).removeprefix("0x").rjust(64, "0")) == endpoint.object_id_bytes
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return False
+    return same_service and verify_proof_of_possession(pop, endpoint.public_key, endpoint.object_id_bytes)
 
 
 def decrypt_objects(

@@ -21,7 +21,9 @@ from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.keys import decode_sui_private_key
 from chain.personal_message import sign_personal_message
+from chain.reader import CommitteeServer
 from localnet import cli
+from localnet.environment import relayer_configuration
 from localnet.errors import AdminRequestFailed, LocalnetError, StateError
 from localnet.runner import account_lookup, load_or_create_secrets, read_localnet_info, run_localnet, serving
 from localnet.seal_policy import AccountView
@@ -177,20 +179,44 @@ class TestRunLocalnet:
                 owned = await reader.owned_blobs(account.owner_address, info["walrus_package_id"])
                 assert [(blob.object_id, blob.blob_id) for blob in owned] == [
                     (stored.json()["newlyCreated"]["blobObject"]["id"], blob_id)]
-        async with run_localnet(tmp_path, key_servers=2, threshold=2) as again:
+        async with run_localnet(tmp_path, key_servers=3, threshold=2) as again:
             for key in ("memwal_package_id", "memwal_registry_id", "walrus_package_id", "server_wallet_keys",
                         "openai_api_key"):
                 assert again[key] == info[key]
-            assert [server["objectId"] for server in again["seal_key_servers"]] == [
+            assert [server["objectId"] for server in again["seal_key_servers"][:2]] == [
                 server["objectId"] for server in info["seal_key_servers"]]
+            assert again["seal_committee"]["objectId"] == info["seal_committee"]["objectId"]
             async with httpx.AsyncClient(timeout=10) as http:
                 await self._check_servers(http, again)
-                reader = make_chain_reader(again["sui_rpc_url"], protocol="jsonrpc", http=http)
-                for server in again["seal_key_servers"]:
-                    assert (await reader.key_server(server["objectId"])).url == server["url"]
+                reader = make_chain_reader(again["sui_graphql_url"], protocol="graphql", http=http)
+                shapes = []
+                for server in again["seal_key_servers"]:  # V1 only, V1 upgraded to V2, V2 only
+                    key_server = await reader.key_server(server["objectId"])
+                    assert key_server.url == server["url"]
+                    shapes.append(key_server.record_version)
+                assert shapes == [1, 2, 2]
+                committee = (await reader.key_server(again["seal_committee"]["objectId"])).server_type
+                assert isinstance(committee, CommitteeServer) and committee.threshold == 2
+                assert [member.url for member in committee.members] == [
+                    member["url"] for member in again["seal_committee"]["members"]]
                 read = await http.get(f"{again['walrus_aggregator_urls'][1]}/v1/blobs/{blob_id}")
                 assert read.content == b"persist me"
                 await self._check_account(http, again, account)
+
+    async def test_a_network_without_json_rpc(self, tmp_path):
+        async with run_localnet(tmp_path, key_servers=1, threshold=1, jsonrpc=False) as info:
+            assert info["sui_rpc_url"] == "" and "sui-jsonrpc" not in info["servers"]
+            async with httpx.AsyncClient(timeout=10) as http:
+                account = await cli.create_account(info, "no-rpc", http=http)  # admin routes have their own port
+                for protocol, url in (("graphql", info["sui_graphql_url"]), ("grpc", info["sui_grpc_url"])):
+                    reader = make_chain_reader(url, protocol=protocol, http=http)
+                    try:
+                        found = await reader.get_account(account.account_id)
+                    finally:
+                        await reader.aclose()
+                    assert found is not None and found.owner == account.owner_address
+                assert relayer_configuration(info)["SUI_PROTOCOL"] == "graphql"
+                assert relayer_configuration(info)["SUI_RPC_URL"] == ""
 
     async def test_seal_round_trip_through_the_key_servers(self, tmp_path):
         async with run_localnet(tmp_path, key_servers=3, threshold=2) as info:

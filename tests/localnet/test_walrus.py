@@ -14,6 +14,7 @@ from localnet.walrus import (
     DEFAULT_PUBLISHER_ADDRESS,
     BlobStore,
     Faults,
+    OwnedBlob,
     blob_id_for,
     build_aggregator_app,
     build_publisher_app,
@@ -29,10 +30,19 @@ class BlobObjects:
 
     def __init__(self):
         self.created = []
+        self.objects = {}  # object id -> [blob id, owner, end epoch, deletable]
 
-    def __call__(self, blob_id, size, owner, *, end_epoch):
+    def create_blob(self, blob_id, size, owner, *, end_epoch, deletable):
         self.created.append((blob_id, size, owner, end_epoch))
-        return "0x" + hashlib.sha256(f"{blob_id}/{len(self.created)}".encode()).hexdigest()
+        object_id = "0x" + hashlib.sha256(f"{blob_id}/{len(self.created)}".encode()).hexdigest()
+        self.objects[object_id] = [blob_id, owner, end_epoch, deletable]
+        return object_id
+
+    def owned_blob(self, owner, blob_id):
+        for object_id, (stored_blob, stored_owner, end_epoch, deletable) in self.objects.items():
+            if (stored_blob, stored_owner) == (blob_id, owner):
+                return OwnedBlob(object_id, end_epoch, deletable)
+        return None
 
 
 @pytest.fixture
@@ -99,16 +109,29 @@ class TestPublisher:
         assert walrus["objects"].created == [(blob["blobId"], 10, OWNER, 10)]
         assert blob["id"].startswith("0x") and len(blob["id"]) == 66
 
-    async def test_repeat_is_already_certified_and_force_creates_again(self, walrus):
+    async def test_deletable_repeat_names_the_object_the_publisher_owns(self, walrus):
         url = f"{walrus['publisher']}/v1/blobs"
         first = (await walrus["http"].put(url, content=b"same")).json()["newlyCreated"]["blobObject"]
+        assert first["deletable"] is True  # the default since Walrus v1.33
         again = await walrus["http"].put(url, content=b"same")
         certified = again.json()["alreadyCertified"]
-        assert certified["blobId"] == first["blobId"] and certified["endEpoch"] == 8
-        assert certified["event"]["eventSeq"] == "0" and len(certified["event"]["txDigest"]) >= 32
+        assert certified == {"blobId": first["blobId"], "object": first["id"], "endEpoch": 8}
         forced = (await walrus["http"].put(url + "?force=true", content=b"same")).json()["newlyCreated"]
         assert forced["blobObject"]["id"] != first["id"]
         assert [entry[2] for entry in walrus["objects"].created] == [DEFAULT_PUBLISHER_ADDRESS] * 2
+
+    async def test_deletable_blob_handed_away_is_stored_again(self, walrus):
+        url = f"{walrus['publisher']}/v1/blobs?send_object_to={OWNER}"
+        first = (await walrus["http"].put(url, content=b"mine")).json()["newlyCreated"]["blobObject"]
+        again = (await walrus["http"].put(url, content=b"mine")).json()
+        assert again["newlyCreated"]["blobObject"]["id"] != first["id"]
+
+    async def test_permanent_repeat_names_the_certification_event(self, walrus):
+        url = f"{walrus['publisher']}/v1/blobs?permanent=true"
+        first = (await walrus["http"].put(url, content=b"forever")).json()["newlyCreated"]["blobObject"]
+        certified = (await walrus["http"].put(url, content=b"forever")).json()["alreadyCertified"]
+        assert certified["blobId"] == first["blobId"] and certified["endEpoch"] == 8 and "object" not in certified
+        assert certified["event"]["eventSeq"] == "0" and len(certified["event"]["txDigest"]) >= 32
 
     async def test_longer_storage_than_certified_creates_a_new_blob(self, walrus):
         url = f"{walrus['publisher']}/v1/blobs"
@@ -167,10 +190,25 @@ class TestAggregator:
         async with serving(build_aggregator_app(fresh_store, name="c"), name="restarted") as aggregator:
             response = await walrus["http"].get(f"{aggregator}/v1/blobs/{blob_id}")
         assert response.content == b"durable"
-        republished = build_publisher_app(fresh_store, BlobObjects(), max_blob_bytes=CAP, current_epoch=lambda: 7)
+        republished = build_publisher_app(fresh_store, walrus["objects"], max_blob_bytes=CAP, current_epoch=lambda: 7)
         async with serving(republished, name="restarted-publisher") as publisher:
             again = await walrus["http"].put(f"{publisher}/v1/blobs", content=b"durable")
         assert again.json()["alreadyCertified"]["blobId"] == blob_id
+
+    async def test_freshly_certified_blob_is_missing_for_a_while(self, tmp_path):
+        now = [100.0]
+        store = BlobStore(tmp_path / "fresh", max_blob_bytes=CAP)
+        publisher_app = build_publisher_app(store, BlobObjects(), max_blob_bytes=CAP, current_epoch=lambda: 7,
+                                            clock=lambda: now[0])
+        aggregator_app = build_aggregator_app(store, name="slow", not_found_after_certification_seconds=2.0,
+                                              clock=lambda: now[0])
+        async with serving(publisher_app, name="p") as publisher, serving(aggregator_app, name="a") as aggregator, \
+                httpx.AsyncClient() as http:
+            blob_id = (await http.put(f"{publisher}/v1/blobs", content=b"new")).json()["newlyCreated"]["blobObject"]["blobId"]
+            assert (await http.get(f"{aggregator}/v1/blobs/{blob_id}")).status_code == 404
+            now[0] += 2.0
+            response = await http.get(f"{aggregator}/v1/blobs/{blob_id}")
+        assert response.status_code == 200 and response.content == b"new"
 
     async def test_missing_blob_is_404_status(self, walrus):
         response = await walrus["http"].get(f"{walrus['aggregators'][0]}/v1/blobs/{blob_id_for(b'absent')}")
