@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,22 @@ def parse_csv(raw: str | None) -> tuple[str, ...]:
 
 
 MAX_SEAL_CONFIG_BYTES = 64 * 1024
+MAX_SEAL_WEIGHT_TOTAL = 254  # upstream's MAX_SEAL_WEIGHTED_SERVERS: share indices are one byte
+_OBJECT_ID = re.compile(r"(0x)?[0-9a-fA-F]{1,64}")
+
+
+def parse_key_server_ids(raw: str, name: str) -> tuple[SealServerConfig, ...]:
+    """A comma-separated list of key-server object ids (``SEAL_LEGACY_DECRYPT_KEY_SERVERS``), weight 1 each."""
+    if len(raw) > MAX_SEAL_CONFIG_BYTES:
+        raise SettingsError(f"{name} is too large")
+    servers = []
+    for item in parse_csv(raw):
+        if not _OBJECT_ID.fullmatch(item):
+            raise SettingsError(f"{name} entries must be Sui object ids, got {item[:80]!r}")
+        servers.append(SealServerConfig("0x" + item.lower().removeprefix("0x").rjust(64, "0")))
+    if len({server.object_id for server in servers}) != len(servers):
+        raise SettingsError(f"{name} lists a key server twice")
+    return tuple(servers)
 
 
 def parse_seal_servers(raw: str) -> tuple[SealServerConfig, ...]:
