@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 
 import httpx
 import nacl.signing
@@ -19,6 +18,7 @@ from chain.errors import ObjectNotFound, TransactionRejected
 from chain.reader import ChainReader, CommitteeServer, EventCursor, EventNotifier, ObjectRef, blob_id_from_u256
 from chain.transactions import BlobTags, build_blob_metadata_transaction
 from localnet.object_store import CHAIN_IDENTIFIER, MoveAbort
+from localnet.runner import listening_socket, serving_grpc
 from localnet.sui_graphql import build_sui_graphql_app
 from localnet.sui_grpc import build_sui_grpc_server
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
@@ -62,16 +62,8 @@ async def running(app):
 
 @contextlib.asynccontextmanager
 async def running_grpc(world: World):
-    server = build_sui_grpc_server(world)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    await server.start(sock=sock)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with serving_grpc(build_sui_grpc_server(world), name="sui-grpc", sock=listening_socket("127.0.0.1")) as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
