@@ -29,6 +29,8 @@ RELAYER_VARIABLES = frozenset(
         "SUI_PROTOCOL",
         "SUI_RPC_URL",
         "SUI_GRAPHQL_URL",
+        "SUI_GRPC_URL",
+        "SUI_READ_LAG_TIMEOUT_SECS",
         "SUI_GAS_BUDGET",
         "MEMWAL_PACKAGE_ID",
         "MEMWAL_REGISTRY_ID",
@@ -48,10 +50,13 @@ RELAYER_VARIABLES = frozenset(
         "WALRUS_TIMEOUT_SECS",
         "WALRUS_MAX_BLOB_BYTES",
         "WALRUS_UPLOAD_CONCURRENCY",
+        "WALRUS_NOT_FOUND_RETRY_MS",
         # Seal
         "SEAL_SERVER_CONFIGS",
         "SEAL_THRESHOLD",
         "SEAL_KEY_SERVER_TIMEOUT_MS",
+        "SEAL_LEGACY_DECRYPT_KEY_SERVERS",
+        "SEAL_VERIFY_KEY_SERVERS",
         # sidecar process, jobs, limits, caches
         "SIDECAR_START_TIMEOUT_SECS",
         "WALLET_JOB_CONCURRENCY",
@@ -87,5 +92,6 @@ RELAYER_VARIABLES = frozenset(
 RUNTIME_VARIABLES = frozenset({"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT"})
 
 # Variables of the URLs the relayer and sidecar dial: each one's host:port must be an [[egress]] destination.
-URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL", "WALRUS_AGGREGATOR_URL")
+URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "SUI_GRPC_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL",
+                 "WALRUS_AGGREGATOR_URL")
 URL_LIST_VARIABLES = ("WALRUS_AGGREGATOR_URLS",)

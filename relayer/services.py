@@ -87,6 +87,7 @@ async def open_services(
     )
     stack.push_async_callback(http.aclose)
     chain = make_chain_reader(settings.sui.url, protocol=settings.sui.protocol, http=http)
+    stack.push_async_callback(chain.aclose)
     openai_client = None
     if settings.openai_api_key:
         openai_client = openai.AsyncOpenAI(

@@ -15,20 +15,22 @@ from memwal_common.environment import (
     env_flag,
     env_int,
     parse_csv,
+    parse_key_server_ids,
     parse_seal_servers,
 )
 from memwal_common.secret import Secret
 from memwal_common.shared_settings import (
+    DEFAULT_SUI_PROTOCOL,
     SUI_PROTOCOLS,
     SuiEndpoint,
     SuiProtocol,
     default_seal_threshold,
+    network_environment,
     sui_endpoint,
+    sui_network,
     sui_protocol_from,
 )
 
-MAINNET_WALRUS_PACKAGE_ID = "0xfdc88f7d7cf30afab2f82e8380d11ee8f70efb90e863d1de8616fae1bb09ea77"
-TESTNET_WALRUS_PACKAGE_ID = "0xd84704c17fc870b8764832c535aa6b11f21a95cd6f5bb38a9b07d2cf42220c66"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
@@ -52,10 +54,11 @@ class Settings:
     database_command_timeout_seconds: float = 30.0  # DATABASE_COMMAND_TIMEOUT_SECS: per statement
     redis_timeout_seconds: float = 2.0  # REDIS_TIMEOUT_SECS: connect and per command (relayer and sidecar)
     # --- chain ---
-    sui_network: str = "mainnet"  # SUI_NETWORK
-    sui_rpc_url: str = ""  # SUI_RPC_URL: JSON-RPC endpoint (also served to SDKs via /config)
-    sui_graphql_url: str = ""  # SUI_GRAPHQL_URL: GraphQL endpoint
-    sui_protocol: SuiProtocol = "jsonrpc"  # SUI_PROTOCOL: jsonrpc | graphql, which one relayer, sidecar and indexer read
+    sui_network: str = "mainnet"  # SUI_NETWORK: mainnet | testnet pick every preset below (memwal_common.networks)
+    sui_rpc_url: str = ""  # SUI_RPC_URL: JSON-RPC endpoint, no preset (also served to SDKs via /config)
+    sui_graphql_url: str = ""  # SUI_GRAPHQL_URL: GraphQL endpoint [preset]
+    sui_grpc_url: str = ""  # SUI_GRPC_URL: gRPC (sui.rpc.v2) endpoint [preset]
+    sui_protocol: SuiProtocol = DEFAULT_SUI_PROTOCOL  # SUI_PROTOCOL: graphql | grpc | jsonrpc for relayer, sidecar, indexer
     sui_timeout_seconds: float = 15.0  # SUI_TIMEOUT_SECS: per Sui request of the relayer and indexer
     http_max_connections: int = 64  # HTTP_MAX_CONNECTIONS: outbound connection pool (relayer and sidecar)
     package_id: str = ""  # MEMWAL_PACKAGE_ID (required): the original (version 1) package id
@@ -73,7 +76,7 @@ class Settings:
     # --- walrus ---
     walrus_publisher_url: str = ""  # WALRUS_PUBLISHER_URL
     walrus_aggregator_urls: tuple[str, ...] = ()  # WALRUS_AGGREGATOR_URLS (CSV) or WALRUS_AGGREGATOR_URL
-    walrus_package_id: str = MAINNET_WALRUS_PACKAGE_ID  # WALRUS_PACKAGE_ID: default per network
+    walrus_package_id: str = ""  # WALRUS_PACKAGE_ID [preset]
     walrus_storage_epochs: int = 3  # WALRUS_STORAGE_EPOCHS: default 3 on mainnet else 5; max 5
     # --- sidecar ---
     sidecar_socket: str = ""  # SIDECAR_SOCKET: Unix socket path; default <data dir>/sidecar.sock
@@ -97,7 +100,8 @@ class Settings:
     blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     # --- seal (passed to the sidecar) ---
-    seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight}]
+    seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight, aggregatorUrl?}] [preset]
+    seal_legacy_decrypt_servers: tuple[SealServerConfig, ...] = ()  # SEAL_LEGACY_DECRYPT_KEY_SERVERS: CSV ids, decrypt only
     seal_threshold: int = 0  # SEAL_THRESHOLD: 0 = min(2, total weight) (memwal_common.shared_settings)
 
     def validate(self) -> None:
@@ -110,6 +114,8 @@ class Settings:
             raise SettingsError("WALRUS_AGGREGATOR_URL(S) is required")
         if not self.walrus_publisher_url:
             raise SettingsError("WALRUS_PUBLISHER_URL is required")
+        if not self.walrus_package_id:
+            raise SettingsError("WALRUS_PACKAGE_ID is required")
         if not 1 <= self.walrus_storage_epochs <= 5:
             raise SettingsError("WALRUS_STORAGE_EPOCHS must be between 1 and 5")
         if self.log_format not in {"pretty", "json"}:
@@ -122,7 +128,7 @@ class Settings:
 
     def validate_sui(self) -> None:
         if self.sui_protocol not in SUI_PROTOCOLS:
-            raise SettingsError("SUI_PROTOCOL must be jsonrpc or graphql")
+            raise SettingsError(f"SUI_PROTOCOL must be {', '.join(SUI_PROTOCOLS)}")
         if not self.sui.url:
             raise SettingsError(f"{self.sui.variable} is required when SUI_PROTOCOL={self.sui_protocol}")
 
@@ -139,7 +145,8 @@ class Settings:
     @property
     def sui(self) -> SuiEndpoint:
         """The Sui URL this deployment reads through."""
-        return sui_endpoint(self.sui_protocol, rpc_url=self.sui_rpc_url, graphql_url=self.sui_graphql_url)
+        return sui_endpoint(self.sui_protocol, rpc_url=self.sui_rpc_url, graphql_url=self.sui_graphql_url,
+                            grpc_url=self.sui_grpc_url)
 
     @property
     def effective_seal_threshold(self) -> int:
@@ -147,14 +154,15 @@ class Settings:
 
     @property
     def public_sui_rpc_url(self) -> str:
-        return self.sui_rpc_url or self.sui_graphql_url
+        """What /config advertises as ``suiRpcUrl``: SDKs send JSON-RPC there, so only a JSON-RPC URL (or none)."""
+        return self.sui_rpc_url
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> "Settings":
-        network = env.get("SUI_NETWORK", "mainnet").strip() or "mainnet"
+    def from_environ(cls, explicit: Mapping[str, str]) -> "Settings":
+        network = sui_network(explicit)
+        env = network_environment(explicit)  # the SUI_NETWORK preset fills what is unset
         bind = env.get("BIND") or f"127.0.0.1:{env_int(env, 'PORT', 8000, minimum=0)}"
         aggregators = parse_csv(env.get("WALRUS_AGGREGATOR_URLS")) or parse_csv(env.get("WALRUS_AGGREGATOR_URL"))
-        default_walrus_package = MAINNET_WALRUS_PACKAGE_ID if network == "mainnet" else TESTNET_WALRUS_PACKAGE_ID
         data_dir = env.get("MEMWAL_DATA_DIR", ".data")
         return cls(
             bind=bind,
@@ -174,6 +182,7 @@ class Settings:
             sui_network=network,
             sui_rpc_url=env.get("SUI_RPC_URL", ""),
             sui_graphql_url=env.get("SUI_GRAPHQL_URL", ""),
+            sui_grpc_url=env.get("SUI_GRPC_URL", ""),
             sui_protocol=sui_protocol_from(env),
             sui_timeout_seconds=float(env_int(env, "SUI_TIMEOUT_SECS", 15, minimum=1)),
             http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
@@ -190,8 +199,8 @@ class Settings:
             embedding_cache_ttl_seconds=env_int(env, "EMBEDDING_CACHE_TTL_SECS", 600, minimum=0),
             walrus_publisher_url=env.get("WALRUS_PUBLISHER_URL", "").rstrip("/"),
             walrus_aggregator_urls=tuple(url.rstrip("/") for url in aggregators),
-            walrus_package_id=env.get("WALRUS_PACKAGE_ID", default_walrus_package),
-            walrus_storage_epochs=env_int(env, "WALRUS_STORAGE_EPOCHS", 3 if network == "mainnet" else 5),
+            walrus_package_id=env.get("WALRUS_PACKAGE_ID", ""),
+            walrus_storage_epochs=env_int(env, "WALRUS_STORAGE_EPOCHS", 5),
             sidecar_socket=env.get("SIDECAR_SOCKET", ""),
             sidecar_auth_token=Secret(env.get("SIDECAR_AUTH_TOKEN", "")),
             sidecar_start_timeout_seconds=float(env_int(env, "SIDECAR_START_TIMEOUT_SECS", 15, minimum=1)),
@@ -211,6 +220,8 @@ class Settings:
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             seal_servers=parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", "")),
+            seal_legacy_decrypt_servers=parse_key_server_ids(env.get("SEAL_LEGACY_DECRYPT_KEY_SERVERS", ""),
+                                                             "SEAL_LEGACY_DECRYPT_KEY_SERVERS"),
             seal_threshold=env_int(env, "SEAL_THRESHOLD", 0, minimum=0),
         )
 

@@ -1,13 +1,23 @@
 """Seal through the key servers listed on chain: encrypt for an owner, decrypt with the client's session.
 
-Key-server URLs and public keys are read from their on-chain ``KeyServer`` objects once and cached;
-a server's ``aggregatorUrl`` in SEAL_SERVER_CONFIGS overrides its URL (committee aggregators).
+Key servers (``SEAL_SERVER_CONFIGS``) are read from their on-chain ``KeyServer`` objects once and cached:
+``KeyServerV2`` when present, else ``KeyServerV1``. An independent server is called at its on-chain URL
+(``aggregatorUrl`` overrides it) and must prove it holds the on-chain key (``/v1/service`` proof of
+possession) before anything is encrypted to it. A committee (``KeyServerV2`` ``Committee``) is one
+logical server behind its aggregator: its ``aggregatorUrl`` is required, and its on-chain key must agree
+with its members' partial keys. Every user key fetched is checked against the on-chain key.
+
+Encryption uses the configured servers and ``SEAL_THRESHOLD``. Decryption uses whatever each ciphertext
+names, with the threshold the ciphertext carries, from the configured servers plus the decrypt-only
+``SEAL_LEGACY_DECRYPT_KEY_SERVERS``: memories encrypted under an old pair stay readable after a switch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -15,7 +25,7 @@ import httpx
 from chain import bcs
 from chain.address import normalize_address
 from chain.errors import ChainError, ChainUnavailable
-from chain.reader import ChainReader
+from chain.reader import ChainReader, CommitteeServer, KeyServerInfo
 from memwal_common.environment import SealServerConfig
 from sealcrypto import (
     EncryptedObject,
@@ -30,7 +40,16 @@ from sealcrypto import (
     decrypt_objects,
     encrypt,
 )
+from sealcrypto.committee import verify_committee_public_key
+from sealcrypto.keyserver_client import verify_possession
 from sidecar.errors import AccessDenied, BadInput, InvalidSession, UpstreamUnavailable
+
+logger = logging.getLogger("memwal.sidecar.seal")
+KEY_TYPE_BF_BLS12381 = 0
+
+
+class KeyServerMisconfigured(UpstreamUnavailable):
+    """A configured key server cannot be used as configured (kept apart so logs say so plainly)."""
 
 
 class SealService:
@@ -43,16 +62,22 @@ class SealService:
         threshold: int,
         package_id: str,
         timeout_seconds: float,
+        legacy_decrypt_servers: tuple[SealServerConfig, ...] = (),
+        verify_key_servers: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._chain = chain
         self._http = http
-        self._configs = servers
+        self._configs = {normalize_address(config.object_id): config for config in servers}
+        self._legacy = {normalize_address(config.object_id): config for config in legacy_decrypt_servers}
         self._threshold = threshold
         self._package_id = normalize_address(package_id)
         self._timeout = timeout_seconds
+        self._verify = verify_key_servers
         self._clock = clock
-        self._endpoints: list[KeyServerEndpoint] | None = None
+        self._endpoints: dict[str, KeyServerEndpoint] = {}
+        self._committee_ids: set[str] = set()  # checked against their members' keys; no /v1/service to ask
+        self._possession_proven: set[str] = set()
         self._lock = asyncio.Lock()
 
     def check_package(self, package_id: str) -> None:
@@ -62,28 +87,55 @@ class SealService:
         except ValueError:
             raise BadInput("packageId is not a Sui object id") from None
 
-    async def endpoints(self) -> list[KeyServerEndpoint]:
+    async def endpoint(self, object_id: str) -> KeyServerEndpoint | None:
+        """The usable endpoint of a configured (or decrypt-only) key server; None for one we do not know."""
+        object_id = normalize_address(object_id)
+        config = self._configs.get(object_id) or self._legacy.get(object_id)
+        if config is None:
+            return None
         async with self._lock:
-            if self._endpoints is None:
-                endpoints = []
-                for config in self._configs:
-                    try:
-                        info = await self._chain.key_server(config.object_id)
-                    except ChainError as exc:
-                        raise UpstreamUnavailable(f"cannot read key server {config.object_id}: {exc}") from None
-                    url = config.aggregator_url or info.url
-                    endpoints.append(KeyServerEndpoint(info.object_id, url, info.public_key, config.weight))
-                self._endpoints = endpoints
-            return self._endpoints
+            if object_id not in self._endpoints:
+                try:
+                    info = await self._chain.key_server(object_id)
+                except ChainUnavailable as exc:
+                    raise UpstreamUnavailable(f"cannot read key server {object_id}: {exc}") from None
+                except ChainError as exc:
+                    raise KeyServerMisconfigured(f"key server {object_id} is not usable: {exc}") from None
+                self._endpoints[object_id] = _endpoint(config, info)
+                if isinstance(info.server_type, CommitteeServer):
+                    self._committee_ids.add(object_id)
+            return self._endpoints[object_id]
+
+    async def endpoints(self) -> list[KeyServerEndpoint]:
+        """The configured servers encryption uses, in configuration order."""
+        found = [await self.endpoint(object_id) for object_id in self._configs]
+        return [endpoint for endpoint in found if endpoint is not None]
+
+    async def _prove_possession(self, endpoints: list[KeyServerEndpoint]) -> None:
+        """Before encrypting to independent servers, each must prove it holds the on-chain key (once)."""
+        if not self._verify:
+            return
+        for endpoint in endpoints:
+            if endpoint.object_id in self._possession_proven or endpoint.object_id in self._committee_ids:
+                continue
+            try:
+                proven = await verify_possession(self._http, endpoint, self._timeout)
+            except KeyServerError as exc:
+                raise UpstreamUnavailable(f"key server {endpoint.object_id} unreachable: {exc.kind}") from None
+            if not proven:
+                raise KeyServerMisconfigured(f"key server {endpoint.object_id} does not prove it holds its on-chain key")
+            self._possession_proven.add(endpoint.object_id)
 
     async def encrypt(self, data: bytes, owner: str) -> bytes:
         try:
             inner_id = bcs.address(normalize_address(owner))
         except ValueError:
             raise BadInput("owner is not a Sui address") from None
+        endpoints = await self.endpoints()
+        await self._prove_possession(endpoints)
         publics = [
             KeyServerPublic.from_hex(endpoint.object_id, endpoint.public_key)
-            for endpoint in await self.endpoints()
+            for endpoint in endpoints
             for _ in range(endpoint.weight)
         ]
         package = bcs.address(self._package_id)
@@ -105,11 +157,11 @@ class SealService:
         return session
 
     async def decrypt(self, ciphertexts: Mapping[str, bytes], *, account_id: str, session: SessionKey) -> dict[str, bytes | None]:
-        """Plaintext per key, or None where the ciphertext is corrupt.
+        """Plaintext per key, or None where the ciphertext is corrupt or names no key servers we know.
 
         Corrupt means: not a Seal object of this package, or it does not decrypt with keys that were verified
-        against the key servers' public keys. One key fetch covers every distinct identity; a refused session or
-        account raises for the whole call.
+        against the key servers' public keys. Objects are grouped by the key servers and threshold they name,
+        one key fetch per group; a refused session or account raises for the whole call.
         """
         outcomes: dict[str, bytes | None] = {}
         objects: dict[str, EncryptedObject] = {}
@@ -126,6 +178,15 @@ class SealService:
             objects[key] = obj
         if not objects:
             return outcomes
+        groups: dict[tuple[tuple[KeyServerEndpoint, ...], int], list[str]] = {}
+        for key, obj in objects.items():
+            group = await self._servers_for(obj)
+            if group is None:
+                outcomes[key] = None
+                continue
+            groups.setdefault(group, []).append(key)
+        if not groups:
+            return outcomes
         try:
             account = await self._chain.get_account(account_id)
         except ChainUnavailable as exc:
@@ -134,22 +195,54 @@ class SealService:
             account = None
         if account is None:
             raise AccessDenied("the caller's MemWal account does not exist")
-        ptb = build_seal_approve_ptb(
-            self._package_id, [(obj.inner_id, account.account_id, account.initial_shared_version) for obj in objects.values()]
-        )
-        client = KeyServerClient(await self.endpoints(), self._threshold, self._http, self._timeout, clock=self._clock)
-        try:
-            keys = await client.fetch_keys(ptb, session, list({obj.full_id: None for obj in objects.values()}))
-        except KeyServerError as exc:
-            if exc.permanent:
-                raise AccessDenied(f"key servers refused: {exc.kind}") from None
-            raise UpstreamUnavailable(f"key servers unavailable: {exc.kind}") from None
-        except SessionError as exc:
-            raise InvalidSession(f"x-seal-session rejected: {exc}") from None
-        names = list(objects)
-        # Pairings take milliseconds each: keep them off the event loop.
-        decrypted = await asyncio.to_thread(decrypt_objects, [objects[name] for name in names], keys)
-        for name, outcome in zip(names, decrypted, strict=True):
-            # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
-            outcomes[name] = outcome if isinstance(outcome, bytes) else None
+        for (servers, threshold), keys in groups.items():
+            members = [objects[key] for key in keys]
+            ptb = build_seal_approve_ptb(
+                self._package_id, [(obj.inner_id, account.account_id, account.initial_shared_version) for obj in members]
+            )
+            client = KeyServerClient(list(servers), threshold, self._http, self._timeout, clock=self._clock)
+            try:
+                fetched = await client.fetch_keys(ptb, session, list({obj.full_id: None for obj in members}))
+            except KeyServerError as exc:
+                if exc.permanent:
+                    raise AccessDenied(f"key servers refused: {exc.kind}") from None
+                raise UpstreamUnavailable(f"key servers unavailable: {exc.kind}") from None
+            except SessionError as exc:
+                raise InvalidSession(f"x-seal-session rejected: {exc}") from None
+            # Pairings take milliseconds each: keep them off the event loop.
+            decrypted = await asyncio.to_thread(decrypt_objects, members, fetched)
+            for key, outcome in zip(keys, decrypted, strict=True):
+                # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
+                outcomes[key] = outcome if isinstance(outcome, bytes) else None
         return outcomes
+
+    async def _servers_for(self, obj: EncryptedObject) -> tuple[tuple[KeyServerEndpoint, ...], int] | None:
+        """The known servers an object names, each weighted by its share slots, and the object's threshold."""
+        slots = Counter("0x" + slot.object_id.hex() for slot in obj.services)
+        servers = []
+        for object_id, weight in slots.items():
+            endpoint = await self.endpoint(object_id)
+            if endpoint is not None:
+                servers.append(KeyServerEndpoint(endpoint.object_id, endpoint.url, endpoint.public_key, weight))
+        if sum(server.weight for server in servers) < obj.threshold:
+            unknown = sorted(set(slots) - {server.object_id for server in servers})
+            logger.warning("a ciphertext needs key servers that are not configured: %s", ", ".join(unknown))
+            return None
+        return tuple(servers), obj.threshold
+
+
+def _endpoint(config: SealServerConfig, info: KeyServerInfo) -> KeyServerEndpoint:
+    if info.key_type != KEY_TYPE_BF_BLS12381:
+        raise KeyServerMisconfigured(f"key server {info.object_id} uses key type {info.key_type}, not BF-IBE/BLS12-381")
+    if isinstance(info.server_type, CommitteeServer):
+        committee = info.server_type
+        if not config.aggregator_url:
+            raise KeyServerMisconfigured(f"key server {info.object_id} is a committee: SEAL_SERVER_CONFIGS needs its aggregatorUrl")
+        partial_keys = [member.partial_public_key for member in committee.members]
+        if not verify_committee_public_key(info.public_key, committee.threshold, partial_keys):
+            raise KeyServerMisconfigured(f"committee {info.object_id}: its key does not match its members' keys")
+        return KeyServerEndpoint(info.object_id, config.aggregator_url, info.public_key, config.weight)
+    url = config.aggregator_url or info.url
+    if not url:
+        raise KeyServerMisconfigured(f"key server {info.object_id} has no URL")
+    return KeyServerEndpoint(info.object_id, url, info.public_key, config.weight)

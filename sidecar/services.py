@@ -8,13 +8,14 @@ from contextlib import AsyncExitStack
 import httpx
 
 from chain.backends import make_chain_reader
+from chain.consistency import ReadLagPolicy
 from memwal_common.redis_client import fail_fast_redis
 from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices
 from sidecar.blob_opening import BlobOpener
 from sidecar.seal_service import SealService
 from sidecar.settings import SidecarSettings
-from sidecar.uploads import UploadService
+from sidecar.uploads import UploadJournal, UploadService
 from sidecar.walrus import WalrusClient
 
 
@@ -29,6 +30,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         stack.push_async_callback(cache.aclose)
     chain = make_chain_reader(settings.sui_url, protocol=settings.sui_protocol, http=http)
+    stack.push_async_callback(chain.aclose)
     walrus = WalrusClient(
         http=http,
         publisher_url=settings.walrus_publisher_url,
@@ -39,6 +41,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         cache=cache,
         cache_ttl_seconds=settings.blob_cache_ttl_seconds,
         cache_max_bytes=settings.blob_cache_max_bytes,
+        not_found_retry_seconds=settings.walrus_not_found_retry_seconds,
     )
     seal = SealService(
         chain=chain,
@@ -47,6 +50,8 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         threshold=settings.seal_threshold,
         package_id=settings.package_id,
         timeout_seconds=settings.seal_timeout_seconds,
+        legacy_decrypt_servers=settings.seal_legacy_decrypt_servers,
+        verify_key_servers=settings.seal_verify_key_servers,
     )
     return SidecarServices(
         token=settings.auth_token,
@@ -59,6 +64,8 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
             walrus_package_id=settings.walrus_package_id,
             gas_budget=settings.gas_budget,
             concurrency=settings.upload_concurrency,
+            journal=UploadJournal(cache),
+            read_lag=ReadLagPolicy(timeout_seconds=settings.read_lag_timeout_seconds),
         ),
         chain=chain,
         walrus_package_id=settings.walrus_package_id,

@@ -6,9 +6,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from memwal_common.environment import SealServerConfig, SettingsError, env_int, parse_csv, parse_seal_servers
+from memwal_common.environment import (
+    SealServerConfig,
+    SettingsError,
+    env_flag,
+    env_int,
+    parse_csv,
+    parse_key_server_ids,
+    parse_seal_servers,
+)
 from memwal_common.secret import Secret
-from memwal_common.shared_settings import SuiProtocol, seal_threshold, sui_endpoint_from
+from memwal_common.shared_settings import (
+    SUI_URL_VARIABLES,
+    SuiProtocol,
+    network_environment,
+    seal_threshold,
+    sui_endpoint_from,
+)
 from sidecar.protocol import MAX_DATA_BYTES
 
 MIB = 1024 * 1024
@@ -20,16 +34,20 @@ class SidecarSettings:
     auth_token: Secret  # SIDECAR_AUTH_TOKEN (required)
     server_keys: tuple[str, ...]  # SERVER_SUI_PRIVATE_KEYS (CSV) or SERVER_SUI_PRIVATE_KEY
     package_id: str  # MEMWAL_PACKAGE_ID
-    sui_url: str  # SUI_RPC_URL or SUI_GRAPHQL_URL per SUI_PROTOCOL (memwal_common.shared_settings)
-    sui_protocol: SuiProtocol  # SUI_PROTOCOL
+    sui_url: str  # SUI_GRAPHQL_URL, SUI_GRPC_URL or SUI_RPC_URL per SUI_PROTOCOL (memwal_common.shared_settings)
+    sui_protocol: SuiProtocol  # SUI_PROTOCOL [graphql]
+    read_lag_timeout_seconds: float  # SUI_READ_LAG_TIMEOUT_SECS [30]: wait this long for reads to reflect a transaction
     walrus_publisher_url: str  # WALRUS_PUBLISHER_URL
     walrus_aggregator_urls: tuple[str, ...]  # WALRUS_AGGREGATOR_URLS / WALRUS_AGGREGATOR_URL
     walrus_package_id: str  # WALRUS_PACKAGE_ID
     aggregator_race_after_ms: int  # WALRUS_AGGREGATOR_RACE_AFTER_MS [150]
     walrus_timeout_seconds: float  # WALRUS_TIMEOUT_SECS [15]: one aggregator read (publishes get 4x)
+    walrus_not_found_retry_seconds: float  # WALRUS_NOT_FOUND_RETRY_MS [3000]: retry an all-404 read this long
     max_blob_bytes: int  # WALRUS_MAX_BLOB_BYTES [2 MiB], at most protocol.MAX_DATA_BYTES
     upload_concurrency: int  # WALRUS_UPLOAD_CONCURRENCY [4]
-    seal_servers: tuple[SealServerConfig, ...]  # SEAL_SERVER_CONFIGS
+    seal_servers: tuple[SealServerConfig, ...]  # SEAL_SERVER_CONFIGS [network preset]
+    seal_legacy_decrypt_servers: tuple[SealServerConfig, ...]  # SEAL_LEGACY_DECRYPT_KEY_SERVERS: decrypt only
+    seal_verify_key_servers: bool  # SEAL_VERIFY_KEY_SERVERS [true]: proof of possession before encrypting
     seal_threshold: int  # SEAL_THRESHOLD [min(2, total weight)]
     seal_timeout_seconds: float  # SEAL_KEY_SERVER_TIMEOUT_MS [25000]
     redis_url: str | None  # REDIS_URL: blob cache; unset = no cache
@@ -44,7 +62,8 @@ class SidecarSettings:
     log_format: str  # LOG_FORMAT [pretty]: pretty | json
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str] = os.environ) -> "SidecarSettings":
+    def from_environ(cls, explicit: Mapping[str, str] = os.environ) -> "SidecarSettings":
+        env = network_environment(explicit)  # the SUI_NETWORK preset fills what is unset
         endpoint = sui_endpoint_from(env)
         keys = parse_csv(env.get("SERVER_SUI_PRIVATE_KEYS")) or parse_csv(env.get("SERVER_SUI_PRIVATE_KEY"))
         seal_servers = parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", ""))
@@ -55,6 +74,7 @@ class SidecarSettings:
             package_id=env.get("MEMWAL_PACKAGE_ID", ""),
             sui_url=endpoint.url,
             sui_protocol=endpoint.protocol,
+            read_lag_timeout_seconds=float(env_int(env, "SUI_READ_LAG_TIMEOUT_SECS", 30, minimum=1)),
             walrus_publisher_url=env.get("WALRUS_PUBLISHER_URL", "").rstrip("/"),
             walrus_aggregator_urls=tuple(
                 u.rstrip("/") for u in (parse_csv(env.get("WALRUS_AGGREGATOR_URLS")) or parse_csv(env.get("WALRUS_AGGREGATOR_URL")))
@@ -62,9 +82,13 @@ class SidecarSettings:
             walrus_package_id=env.get("WALRUS_PACKAGE_ID", ""),
             aggregator_race_after_ms=env_int(env, "WALRUS_AGGREGATOR_RACE_AFTER_MS", 150, minimum=0),
             walrus_timeout_seconds=float(env_int(env, "WALRUS_TIMEOUT_SECS", 15, minimum=1)),
+            walrus_not_found_retry_seconds=env_int(env, "WALRUS_NOT_FOUND_RETRY_MS", 3000, minimum=0) / 1000.0,
             max_blob_bytes=env_int(env, "WALRUS_MAX_BLOB_BYTES", 2 * MIB, minimum=1024),
             upload_concurrency=env_int(env, "WALRUS_UPLOAD_CONCURRENCY", 4, minimum=1),
             seal_servers=seal_servers,
+            seal_legacy_decrypt_servers=parse_key_server_ids(env.get("SEAL_LEGACY_DECRYPT_KEY_SERVERS", ""),
+                                                             "SEAL_LEGACY_DECRYPT_KEY_SERVERS"),
+            seal_verify_key_servers=env_flag(env.get("SEAL_VERIFY_KEY_SERVERS", "true")),
             seal_threshold=seal_threshold(env, seal_servers),
             seal_timeout_seconds=env_int(env, "SEAL_KEY_SERVER_TIMEOUT_MS", 25_000, minimum=100) / 1000.0,
             redis_url=env.get("REDIS_URL") or None,
@@ -86,7 +110,7 @@ class SidecarSettings:
             "SIDECAR_SOCKET": self.socket_path,
             "SIDECAR_AUTH_TOKEN": self.auth_token.reveal(),
             "MEMWAL_PACKAGE_ID": self.package_id,
-            "SUI_RPC_URL / SUI_GRAPHQL_URL": self.sui_url,
+            f"{SUI_URL_VARIABLES[self.sui_protocol]} (SUI_PROTOCOL={self.sui_protocol})": self.sui_url,
             "WALRUS_PUBLISHER_URL": self.walrus_publisher_url,
             "WALRUS_PACKAGE_ID": self.walrus_package_id,
         }

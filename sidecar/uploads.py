@@ -1,21 +1,42 @@
 """Upload a ciphertext to Walrus, then tag the Blob with MemWal metadata and hand it to its owner.
 
-Idempotent per job: the wallet is chosen by the job id, Walrus deduplicates identical content, and a
-retry after a crash finds the blob where the last attempt left it (still with the wallet → tag and
-transfer it; already with the owner → done), so one job never yields two blobs.
+Steps: (1) a job already finished or half-done (the upload journal) resumes instead of storing again;
+(2) publish, as a deletable blob sent to the job's server wallet; (3) on ``alreadyCertified``, find
+where that content's Blob is (with the owner: done; with our wallet: tag it; elsewhere, e.g. the
+publisher's own wallet: store anew with ``force``); (4) wait until the read side shows the Blob the
+publisher just created, then tag and transfer it in one transaction; (5) keep the gas coin's new
+version from that transaction's effects, and wait until reads reflect the transaction before returning.
+
+Read-after-write: GraphQL and gRPC reads trail execution (``chain.consistency``), so nothing written a
+moment ago is read back blindly: our own writes come from effects, others' are waited for.
+
+Idempotency per job: the journal (``memwal:upload:v1:<job id>`` in the sidecar's Redis) records the blob
+and object after publishing and after the transfer, so a retry after a crash never stores or pays twice.
+Without Redis the journal is off and a retry after a crash may store the content a second time (the
+publisher deduplicates only blobs its own wallet keeps).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from dataclasses import dataclass
 
 from chain.address import normalize_address
-from chain.errors import ChainError, ChainUnavailable, TransactionRejected
-from chain.reader import ChainReader
+from chain.consistency import DEFAULT_READ_LAG_POLICY, ReadLagPolicy, wait_for_object, wait_for_transaction
+from chain.errors import ChainError, ChainUnavailable, ReadLagTimeout, TransactionRejected
+from chain.reader import ChainReader, ObjectRef
+from memwal_common.cache_errors import CACHE_ERRORS
 from sidecar._keys import BlobTags, WalletPool
 from sidecar.errors import TransferFailed, UpstreamUnavailable
 from sidecar.walrus import WalrusClient
+
+logger = logging.getLogger("memwal.sidecar.uploads")
+
+JOURNAL_PREFIX = "memwal:upload:v1:"
+JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # longer than any job's retry window
+MAX_JOURNAL_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -25,17 +46,60 @@ class UploadResult:
     transfer_status: str  # ok
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    blob_id: str
+    object_id: str
+    transferred: bool
+
+
+class UploadJournal:
+    """Per-job progress in Redis; every failure of Redis degrades to "no journal", never to an error."""
+
+    def __init__(self, redis: object | None) -> None:
+        self._redis = redis
+
+    async def read(self, job_id: str | None) -> JournalEntry | None:
+        if self._redis is None or not job_id:
+            return None
+        try:
+            raw = await self._redis.get(JOURNAL_PREFIX + job_id)  # type: ignore[attr-defined]
+        except CACHE_ERRORS:
+            return None
+        if raw is None or len(raw) > MAX_JOURNAL_BYTES:
+            return None
+        try:
+            value = json.loads(raw)
+            return JournalEntry(str(value["blobId"]), normalize_address(value["objectId"]), bool(value["transferred"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def write(self, job_id: str | None, entry: JournalEntry) -> None:
+        if self._redis is None or not job_id:
+            return
+        value = json.dumps({"blobId": entry.blob_id, "objectId": entry.object_id, "transferred": entry.transferred})
+        try:
+            await self._redis.set(JOURNAL_PREFIX + job_id, value, ex=JOURNAL_TTL_SECONDS)  # type: ignore[attr-defined]
+        except CACHE_ERRORS:
+            logger.warning("upload journal write failed; a retry of this job may store its blob again")
+
+
 class UploadService:
     def __init__(self, *, chain: ChainReader, walrus: WalrusClient, wallets: WalletPool, walrus_package_id: str,
-                 gas_budget: int, concurrency: int) -> None:
+                 gas_budget: int, concurrency: int, journal: UploadJournal | None = None,
+                 read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY) -> None:
         self._chain = chain
         self._walrus = walrus
         self._wallets = wallets
         self._walrus_package_id = walrus_package_id
         self._gas_budget = gas_budget
+        self._journal = journal or UploadJournal(None)
+        self._read_lag = read_lag
         self._slots = asyncio.Semaphore(concurrency)
-        # Gas coins change version with every transaction: one transaction per wallet at a time.
+        # Gas coins change version with every transaction: one transaction per wallet at a time, and the
+        # coin's next version comes from the last transaction's effects, not from a (lagging) read.
         self._wallet_locks = [asyncio.Lock() for _ in range(len(wallets))]
+        self._gas: dict[int, ObjectRef] = {}
         self.active = 0
 
     async def upload(self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int,
@@ -43,26 +107,37 @@ class UploadService:
         owner = normalize_address(owner)
         index = self._wallets.index_for(job_id)
         wallet = self._wallets.address(index)
+        tags = BlobTags(owner, namespace, package_id, agent_id)
         async with self._slots:
             self.active += 1
             try:
-                published = await self._walrus.publish(data, epochs=epochs, send_object_to=wallet)
-                object_id = published.object_id
-                if object_id is None:
-                    located = await self._locate(published.blob_id, owner, wallet)
-                    if located is not None and located[1] == owner:
-                        return UploadResult(published.blob_id, located[0], "ok")
-                    if located is None:
-                        published = await self._walrus.publish(data, epochs=epochs, send_object_to=wallet, force=True)
-                        object_id = published.object_id
-                    else:
-                        object_id = located[0]
-                if object_id is None:
-                    raise UpstreamUnavailable("publisher returned no blob object")
-                await self._tag_and_transfer(index, object_id, BlobTags(owner, namespace, package_id, agent_id))
-                return UploadResult(published.blob_id, object_id, "ok")
+                entry = await self._journal.read(job_id)  # (1)
+                if entry is not None and entry.transferred:
+                    return UploadResult(entry.blob_id, entry.object_id, "ok")
+                if entry is None:
+                    entry = await self._publish(data, epochs=epochs, owner=owner, wallet=wallet)  # (2) + (3)
+                    await self._journal.write(job_id, entry)
+                    if entry.transferred:
+                        return UploadResult(entry.blob_id, entry.object_id, "ok")
+                await self._tag_and_transfer(index, entry, tags)  # (4) + (5)
+                await self._journal.write(job_id, JournalEntry(entry.blob_id, entry.object_id, True))
+                return UploadResult(entry.blob_id, entry.object_id, "ok")
             finally:
                 self.active -= 1
+
+    async def _publish(self, data: bytes, *, epochs: int, owner: str, wallet: str) -> JournalEntry:
+        published = await self._walrus.publish(data, epochs=epochs, send_object_to=wallet)
+        if published.object_id is not None:
+            return JournalEntry(published.blob_id, normalize_address(published.object_id), False)
+        # alreadyCertified: believe the chain, not the publisher's object (it may be the publisher's own)
+        located = await self._locate(published.blob_id, owner, wallet)
+        if located is not None:
+            object_id, holder = located
+            return JournalEntry(published.blob_id, object_id, holder == owner)
+        forced = await self._walrus.publish(data, epochs=epochs, send_object_to=wallet, force=True)
+        if forced.object_id is None:
+            raise UpstreamUnavailable("publisher returned no blob object")
+        return JournalEntry(forced.blob_id, normalize_address(forced.object_id), False)
 
     async def _locate(self, blob_id: str, owner: str, wallet: str) -> tuple[str, str] | None:
         """Find the Blob object holding ``blob_id``: with the owner (done) or still with the wallet."""
@@ -75,25 +150,44 @@ class UploadService:
             raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
         return None
 
-    async def _tag_and_transfer(self, index: int, object_id: str, tags: BlobTags) -> None:
+    async def _gas_coin(self, index: int) -> ObjectRef:
+        known = self._gas.get(index)
+        if known is not None:
+            return known
         wallet = self._wallets.address(index)
+        coins = await self._chain.gas_coins(wallet)
+        if not coins:
+            raise TransferFailed(f"server wallet {wallet} has no gas coins")
+        return coins[0]
+
+    async def _tag_and_transfer(self, index: int, entry: JournalEntry, tags: BlobTags) -> None:
         async with self._wallet_locks[index]:
             try:
-                blob = await self._chain.object_ref(object_id)
-                coins = await self._chain.gas_coins(wallet)
-                price = await self._chain.gas_price()
-                if not coins:
-                    raise TransferFailed(f"server wallet {wallet} has no gas coins")
+                # The publisher created the Blob a moment ago: wait until the read side has it.
+                blob = await wait_for_object(self._chain, entry.object_id, self._read_lag)
                 tx_bytes, signature = self._wallets.build_tag_and_transfer(
                     index,
                     walrus_package_id=self._walrus_package_id,
                     blobs=[blob],
                     tags=tags,
-                    gas_coins=coins[:1],
-                    gas_price=price,
+                    gas_coins=[await self._gas_coin(index)],
+                    gas_price=await self._chain.gas_price(),
                     gas_budget=self._gas_budget,
                 )
-                await self._chain.execute_transaction(tx_bytes, [signature])
+                try:
+                    executed = await self._chain.execute_transaction(tx_bytes, [signature])
+                except TransactionRejected:
+                    self._gas.pop(index, None)  # the coin (or the blob) moved on without us: read afresh next time
+                    if await self._locate(entry.blob_id, tags.owner, self._wallets.address(index)) == (entry.object_id, tags.owner):
+                        return  # an earlier attempt's transfer went through; only its record was lost
+                    raise
+                self._gas[index] = executed.gas_object
+                try:  # later reads (restore, the next upload's lookups) must see this transaction
+                    await wait_for_transaction(self._chain, executed.digest, self._read_lag)
+                except ReadLagTimeout:
+                    logger.warning("transaction %s executed but reads have not caught up yet", executed.digest)
+            except ReadLagTimeout as exc:
+                raise UpstreamUnavailable(f"Sui reads lag behind: {exc}") from None
             except ChainUnavailable as exc:
                 raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
             except TransactionRejected as exc:

@@ -1,15 +1,24 @@
 """Walrus over HTTP: publisher uploads and aggregator reads raced across several URLs, with a Redis cache.
 
 Reads start on the first aggregator and add the next one every ``race_after_ms`` until one answers
-200; a blob is "not found" only when every aggregator said 404 (upstream deletes index rows on that,
-so a single flaky aggregator must never cause it). Ciphertexts up to ``cache_max_bytes`` are cached
-under ``memwal:blob:v1:<id>`` — they are Seal ciphertexts, so the cache holds nothing readable.
+200; a blob is "not found" only when every aggregator said 404, and again after retrying with back-off
+for ``not_found_retry_seconds`` (upstream deletes index rows on a 404, and aggregators answer 404 for a
+while right after certification, before their storage nodes have the blob). Ciphertexts up to
+``cache_max_bytes`` are cached under ``memwal:blob:v1:<id>``; they are Seal ciphertexts, so the cache
+holds nothing readable.
+
+Publishing asks for a deletable blob sent to the server wallet. The publisher answers ``newlyCreated``
+(the new Blob's id) or ``alreadyCertified`` with an ``event`` (a permanent blob) or an ``object`` (a
+deletable Blob the *publisher's own* wallet owns, which our wallet cannot tag or transfer); the upload
+service decides what either means for the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -21,13 +30,16 @@ logger = logging.getLogger("memwal.sidecar.walrus")
 
 CACHE_PREFIX = "memwal:blob:v1:"
 MAX_PUBLISHER_RESPONSE_BYTES = 256 * 1024
+NOT_FOUND_FIRST_RETRY_SECONDS = 0.25
+NOT_FOUND_MAX_RETRY_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class Published:
     blob_id: str
-    object_id: str | None  # None when Walrus reports the content as already certified
+    object_id: str | None  # the Blob created for this upload (newlyCreated); None when already certified
     already_certified: bool
+    certified_object_id: str | None = None  # alreadyCertified.object: a deletable Blob the publisher's wallet owns
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,9 @@ class WalrusClient:
         cache=None,
         cache_ttl_seconds: int = 0,
         cache_max_bytes: int = 0,
+        not_found_retry_seconds: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
         self._publisher = publisher_url
@@ -59,6 +74,9 @@ class WalrusClient:
         self._cache = cache
         self._cache_ttl = cache_ttl_seconds
         self._cache_max = cache_max_bytes
+        self._not_found_retry = not_found_retry_seconds
+        self._sleep = sleep
+        self._clock = clock
 
     async def publish(self, data: bytes, *, epochs: int, send_object_to: str, force: bool = False) -> Published:
         if len(data) > self._max_blob:
@@ -83,7 +101,8 @@ class WalrusClient:
                 published = Published(str(blob["blobId"]), str(blob["id"]), False)
             elif "alreadyCertified" in body:
                 certified = body["alreadyCertified"]
-                published = Published(str(certified["blobId"]), certified.get("object"), True)
+                existing = certified.get("object")
+                published = Published(str(certified["blobId"]), None, True, None if existing is None else str(existing))
             else:
                 raise UpstreamUnavailable(f"publisher could not store the blob: {sorted(body)}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -95,9 +114,20 @@ class WalrusClient:
         cached = await self._cache_get(blob_id)
         if cached is not None:
             return BlobFetch("ok", cached)
-        fetch = await self._race(blob_id)
+        fetch = await self._race_until_found(blob_id)
         if fetch.status == "ok" and fetch.data is not None:
             await self._cache_put(blob_id, fetch.data)
+        return fetch
+
+    async def _race_until_found(self, blob_id: str) -> BlobFetch:
+        """Race the aggregators; on "not found" everywhere, try again with back-off before believing it."""
+        deadline = self._clock() + self._not_found_retry
+        delay = NOT_FOUND_FIRST_RETRY_SECONDS
+        fetch = await self._race(blob_id)
+        while fetch.status == "not_found" and (remaining := deadline - self._clock()) > 0:
+            await self._sleep(min(delay, remaining))
+            delay = min(delay * 2, NOT_FOUND_MAX_RETRY_DELAY_SECONDS)
+            fetch = await self._race(blob_id)
         return fetch
 
     async def read_many(self, blob_ids: list[str], concurrency: int = 10) -> dict[str, BlobFetch]:

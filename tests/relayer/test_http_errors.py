@@ -161,8 +161,10 @@ class TestOutagesThroughTheApp:
         relayer = await make_relayer(cache=closed)
         assert_outage(await relayer.call(account, "POST", "/api/stats", {}), during_auth=True)
 
-    async def test_sui_unreachable_is_503_during_auth(self, make_relayer, account):
-        relayer = await make_relayer(env={"SUI_RPC_URL": f"http://127.0.0.1:{free_port()}"})
+    @pytest.mark.parametrize("protocol,variable", [
+        ("graphql", "SUI_GRAPHQL_URL"), ("grpc", "SUI_GRPC_URL"), ("jsonrpc", "SUI_RPC_URL")])
+    async def test_sui_unreachable_is_503_during_auth(self, make_relayer, account, protocol, variable):
+        relayer = await make_relayer(env={"SUI_PROTOCOL": protocol, variable: f"http://127.0.0.1:{free_port()}"})
         assert_outage(await relayer.call(account, "POST", "/api/stats", {}), during_auth=True)
 
     async def test_sidecar_unreachable_is_503(self, make_relayer, account, tmp_path):

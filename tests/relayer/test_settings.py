@@ -22,10 +22,11 @@ from memwal_common.shared_settings import (
     sui_endpoint_from,
 )
 from relayer.serve import hypercorn_config
-from relayer.settings import GIB, MAINNET_WALRUS_PACKAGE_ID, TESTNET_WALRUS_PACKAGE_ID, Settings
+from memwal_common.networks import MAINNET, TESTNET
+from relayer.settings import GIB, Settings
 
 VALID = {
-    "MEMWAL_PACKAGE_ID": "0x1", "MEMWAL_REGISTRY_ID": "0x2", "SUI_RPC_URL": "http://sui",
+    "MEMWAL_PACKAGE_ID": "0x1", "MEMWAL_REGISTRY_ID": "0x2", "SUI_RPC_URL": "http://sui", "SUI_GRAPHQL_URL": "http://sui/graphql",
     "WALRUS_PUBLISHER_URL": "http://pub/", "WALRUS_AGGREGATOR_URLS": "http://a/, http://b",
     "SEAL_SERVER_CONFIGS": json.dumps([{"objectId": "0xa"}, {"objectId": "0xb", "weight": 2}]),
 }
@@ -39,15 +40,21 @@ def settings(**overrides: str) -> Settings:
 class TestSettingsValidate:
     @pytest.mark.parametrize("name,match", [
         ("MEMWAL_PACKAGE_ID", "MEMWAL_PACKAGE_ID is required"), ("MEMWAL_REGISTRY_ID", "MEMWAL_REGISTRY_ID is required"),
-        ("SUI_RPC_URL", "SUI_RPC_URL is required"), ("WALRUS_AGGREGATOR_URLS", "WALRUS_AGGREGATOR_URL"),
+        ("WALRUS_AGGREGATOR_URLS", "WALRUS_AGGREGATOR_URL"),
         ("WALRUS_PUBLISHER_URL", "WALRUS_PUBLISHER_URL is required"), ("SEAL_SERVER_CONFIGS", "at least one key server"),
     ])
     def test_required(self, name, match):
         with pytest.raises(SettingsError, match=match):
-            settings(**{name: ""}).validate()
+            settings(SUI_NETWORK="localnet", WALRUS_PACKAGE_ID="0x3", **{name: ""}).validate()
+
+    @pytest.mark.parametrize("protocol,variable", [("graphql", "SUI_GRAPHQL_URL"), ("grpc", "SUI_GRPC_URL"),
+                                                   ("jsonrpc", "SUI_RPC_URL")])
+    def test_each_protocol_needs_its_url(self, protocol, variable):
+        with pytest.raises(SettingsError, match=f"{variable} is required when SUI_PROTOCOL={protocol}"):
+            settings(SUI_NETWORK="localnet", WALRUS_PACKAGE_ID="0x3", SUI_PROTOCOL=protocol, **{variable: ""}).validate()
 
     @pytest.mark.parametrize("overrides,match", [
-        ({"SUI_PROTOCOL": "grpc"}, "SUI_PROTOCOL"), ({"SUI_PROTOCOL": "graphql"}, "SUI_GRAPHQL_URL"),
+        ({"SUI_PROTOCOL": "rest"}, "SUI_PROTOCOL"),
         ({"WALRUS_STORAGE_EPOCHS": "6"}, "WALRUS_STORAGE_EPOCHS"), ({"WALRUS_STORAGE_EPOCHS": "0"}, "WALRUS_STORAGE_EPOCHS"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"SEAL_THRESHOLD": "4"}, "total weight 3"),
     ])
@@ -73,12 +80,45 @@ class TestSettingsValidate:
         assert parsed.walrus_aggregator_urls == ("http://a", "http://b")
         assert parsed.walrus_publisher_url == "http://pub"
         assert parsed.effective_seal_threshold == 2
-        assert (parsed.walrus_storage_epochs, parsed.walrus_package_id) == (3, MAINNET_WALRUS_PACKAGE_ID)
+        assert (parsed.walrus_storage_epochs, parsed.walrus_package_id) == (3, MAINNET.walrus_package_id)
+        assert (parsed.sui_protocol, parsed.sui.url) == ("graphql", "http://sui/graphql")  # GraphQL by default
+        assert parsed.public_sui_rpc_url == "http://sui"
         assert not parsed.openai_api_key
 
-    def test_network_dependent_defaults(self):
-        parsed = settings(SUI_NETWORK="testnet")
-        assert (parsed.walrus_storage_epochs, parsed.walrus_package_id) == (5, TESTNET_WALRUS_PACKAGE_ID)
+    def test_network_presets_fill_what_is_unset(self):
+        parsed = Settings.from_environ({"SUI_NETWORK": "testnet"})
+        parsed.validate()
+        assert (parsed.walrus_storage_epochs, parsed.walrus_package_id) == (5, TESTNET.walrus_package_id)
+        assert (parsed.package_id, parsed.registry_id) == (TESTNET.memwal_package_id, TESTNET.memwal_registry_id)
+        assert parsed.sui.url == TESTNET.sui_graphql_url and parsed.sui_grpc_url == TESTNET.sui_grpc_url
+        assert parsed.walrus_publisher_url == TESTNET.walrus_publisher_url
+        assert parsed.walrus_aggregator_urls == TESTNET.walrus_aggregator_urls
+        assert parsed.seal_servers == TESTNET.seal_servers and parsed.effective_seal_threshold == 2
+        assert parsed.sui_rpc_url == "" and parsed.public_sui_rpc_url == ""  # JSON-RPC has no preset
+        on_grpc = Settings.from_environ({"SUI_NETWORK": "mainnet", "SUI_PROTOCOL": "grpc"})
+        assert on_grpc.sui.url == MAINNET.sui_grpc_url and on_grpc.registry_id == MAINNET.memwal_registry_id
+
+    def test_explicit_variables_win_over_the_preset(self):
+        parsed = Settings.from_environ({"SUI_NETWORK": "testnet", "MEMWAL_PACKAGE_ID": "0x77",
+                                        "WALRUS_AGGREGATOR_URL": "http://mine", "SUI_GRAPHQL_URL": "http://gql",
+                                        "SEAL_SERVER_CONFIGS": '[{"objectId": "0xc", "aggregatorUrl": "http://agg"}]',
+                                        "SEAL_LEGACY_DECRYPT_KEY_SERVERS": "0xa, 0xB"})
+        assert (parsed.package_id, parsed.walrus_aggregator_urls, parsed.sui.url) == ("0x77", ("http://mine",), "http://gql")
+        assert [server.aggregator_url for server in parsed.seal_servers] == ["http://agg"]
+        assert parsed.effective_seal_threshold == 1  # one committee: the aggregator keeps the committee's threshold
+        assert [server.object_id for server in parsed.seal_legacy_decrypt_servers] == [
+            "0x" + "0" * 63 + "a", "0x" + "0" * 63 + "b"]
+
+    def test_no_preset_for_custom_networks(self):
+        parsed = Settings.from_environ({"SUI_NETWORK": "localnet"})
+        assert (parsed.package_id, parsed.sui.url, parsed.walrus_package_id, parsed.seal_servers) == ("", "", "", ())
+        with pytest.raises(SettingsError, match="MEMWAL_PACKAGE_ID is required"):
+            parsed.validate()
+
+    @pytest.mark.parametrize("raw", ["0xnope", "0x1,0x1", "x" * 70_000])
+    def test_bad_legacy_key_server_lists(self, raw):
+        with pytest.raises(SettingsError, match="SEAL_LEGACY_DECRYPT_KEY_SERVERS"):
+            Settings.from_environ({**VALID, "SEAL_LEGACY_DECRYPT_KEY_SERVERS": raw})
 
     def test_port_and_flags(self):
         parsed = settings(PORT="9001", RATE_LIMIT_DISABLED="true", WALRUS_AGGREGATOR_URLS="", WALRUS_AGGREGATOR_URL="http://one")
@@ -141,18 +181,20 @@ class TestLimitsAndSharedSettings:
         assert config.bind == ["127.0.0.1:9000"]
         assert (config.graceful_timeout, config.keep_alive_timeout, config.h11_max_incomplete_size) == (3, 7, 4096)
 
-    @pytest.mark.parametrize("protocol,url", [("jsonrpc", "http://sui"), ("graphql", "http://gql")])
-    def test_one_sui_endpoint_choice_for_relayer_sidecar_and_indexer(self, protocol, url):
-        env = {**VALID, "SUI_PROTOCOL": protocol, "SUI_GRAPHQL_URL": "http://gql"}
+    @pytest.mark.parametrize("protocol,url", [("jsonrpc", "http://sui"), ("graphql", "http://gql"), ("grpc", "http://grpc:9")])
+    @pytest.mark.parametrize("network", ["mainnet", "localnet"])
+    def test_one_sui_endpoint_choice_for_relayer_sidecar_and_indexer(self, protocol, url, network):
+        env = {**VALID, "SUI_NETWORK": network, "SUI_PROTOCOL": protocol, "SUI_GRAPHQL_URL": "http://gql",
+               "SUI_GRPC_URL": "http://grpc:9"}
         assert Settings.from_environ(env).sui == sui_endpoint_from(env) == SuiEndpoint(protocol, url)
 
     def test_indexer_needs_only_its_subset(self):
-        indexer = Settings.from_environ({"DATABASE_URL": "postgresql://x", "MEMWAL_PACKAGE_ID": "0x1", "SUI_RPC_URL": "http://s"})
-        indexer.validate_indexer()
+        localnet = {"SUI_NETWORK": "localnet", "MEMWAL_PACKAGE_ID": "0x1", "SUI_GRAPHQL_URL": "http://s"}
+        Settings.from_environ({**localnet, "DATABASE_URL": "postgresql://x"}).validate_indexer()
         with pytest.raises(SettingsError, match="DATABASE_URL"):
-            Settings.from_environ({"MEMWAL_PACKAGE_ID": "0x1", "SUI_RPC_URL": "http://s"}).validate_indexer()
-        with pytest.raises(SettingsError, match="SUI_GRAPHQL_URL is required"):
-            Settings.from_environ({"DATABASE_URL": "x", "MEMWAL_PACKAGE_ID": "0x1", "SUI_PROTOCOL": "graphql"}).validate_indexer()
+            Settings.from_environ(localnet).validate_indexer()
+        with pytest.raises(SettingsError, match="SUI_RPC_URL is required"):
+            Settings.from_environ({**localnet, "DATABASE_URL": "x", "SUI_PROTOCOL": "jsonrpc"}).validate_indexer()
 
     def test_seal_threshold_default_is_shared(self):
         servers = parse_seal_servers(VALID["SEAL_SERVER_CONFIGS"])

@@ -8,10 +8,12 @@ import json
 import pytest
 
 from memwal_common.environment import SettingsError
+from memwal_common.networks import TESTNET
 from sidecar.protocol import MAX_DATA_BYTES
 from sidecar.settings import SidecarSettings
 
 VALID = {
+    "SUI_NETWORK": "localnet",  # no preset: every URL and id below is explicit
     "SIDECAR_SOCKET": "/run/sidecar.sock", "SIDECAR_AUTH_TOKEN": "t" * 32, "SERVER_SUI_PRIVATE_KEY": "00" * 32,
     "MEMWAL_PACKAGE_ID": "0x1", "SUI_RPC_URL": "http://sui", "SUI_GRAPHQL_URL": "http://gql",
     "WALRUS_PUBLISHER_URL": "http://pub", "WALRUS_AGGREGATOR_URLS": "http://a,http://b", "WALRUS_PACKAGE_ID": "0x2",
@@ -26,17 +28,27 @@ def settings(**overrides: str) -> SidecarSettings:
 class TestSidecarSettings:
     def test_defaults(self):
         parsed = settings()
-        assert (parsed.sui_protocol, parsed.sui_url, parsed.seal_threshold) == ("jsonrpc", "http://sui", 2)
+        assert (parsed.sui_protocol, parsed.sui_url, parsed.seal_threshold) == ("graphql", "http://gql", 2)
         assert (parsed.max_request_bytes, parsed.http_timeout_seconds, parsed.redis_timeout_seconds) == (4 * 1024 * 1024, 30, 2)
         assert (parsed.graceful_timeout_seconds, parsed.http_max_connections, parsed.log_format) == (10, 64, "pretty")
         assert "t" * 32 not in repr(parsed)
 
-    def test_graphql_endpoint(self):
-        assert settings(SUI_PROTOCOL="graphql").sui_url == "http://gql"
+    def test_protocol_endpoints(self):
+        assert settings(SUI_PROTOCOL="jsonrpc").sui_url == "http://sui"
+        assert settings(SUI_PROTOCOL="grpc", SUI_GRPC_URL="http://grpc:9000").sui_url == "http://grpc:9000"
+
+    def test_network_preset_fills_what_is_unset(self):
+        bare = {name: value for name, value in VALID.items() if not name.startswith(("SUI_", "WALRUS_", "SEAL_"))}
+        parsed = SidecarSettings.from_environ({**bare, "SUI_NETWORK": "testnet", "WALRUS_PACKAGE_ID": "0x9"})
+        assert (parsed.sui_protocol, parsed.sui_url) == ("graphql", TESTNET.sui_graphql_url)
+        assert parsed.walrus_publisher_url == TESTNET.walrus_publisher_url
+        assert parsed.walrus_package_id == "0x9"  # explicit wins
+        assert [server.object_id for server in parsed.seal_servers] == [server.object_id for server in TESTNET.seal_servers]
 
     @pytest.mark.parametrize("overrides,match", [
         ({"SEAL_THRESHOLD": "4"}, "total weight 3"), ({"WALRUS_MAX_BLOB_BYTES": str(MAX_DATA_BYTES + 1)}, "protocol's cap"),
-        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"SUI_PROTOCOL": "grpc"}, "SUI_PROTOCOL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"SUI_PROTOCOL": "websocket"}, "SUI_PROTOCOL"),
+        ({"SUI_PROTOCOL": "grpc"}, "SUI_GRPC_URL"),
         ({"SIDECAR_AUTH_TOKEN": "short"}, "32 characters"), ({"SIDECAR_MAX_REQUEST_BYTES": "10"}, ">= 65536"),
     ])
     def test_invalid(self, overrides, match):

@@ -1,26 +1,39 @@
-"""sidecar.uploads.UploadService: upload, tag and transfer on the localnet; one blob object per job id."""
+"""sidecar.uploads.UploadService on the localnet: upload, tag and transfer; one blob object per job id
+(the Redis journal); Walrus' alreadyCertified answers; and read-after-write on a read side that lags."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 
+import httpx
 import pytest
+import pytest_asyncio
+import redis.asyncio as redis
 
-from chain.jsonrpc import JsonRpcChainReader
-from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/__main__.py)
-from sidecar.uploads import UploadService
+from chain.backends import make_chain_reader
+from chain.consistency import ReadLagPolicy
+from chain.errors import ObjectNotFound
+from localnet.runner import run_localnet
+from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/services.py)
+from sidecar.errors import UpstreamUnavailable
+from sidecar.uploads import JOURNAL_PREFIX, UploadJournal, UploadService
 from sidecar.walrus import WalrusClient
 
 pytestmark = pytest.mark.database
 
+URLS = {"graphql": "sui_graphql_url", "grpc": "sui_grpc_url", "jsonrpc": "sui_rpc_url"}
 
-def service(localnet, http) -> tuple[UploadService, JsonRpcChainReader]:
-    chain = JsonRpcChainReader(localnet["sui_rpc_url"], http=http)
+
+def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None):
+    chain = make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
     walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
                           aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
                           timeout_seconds=10, max_blob_bytes=1024 * 1024)
     uploads = UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
-                            walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=2)
+                            walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=2,
+                            journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10))
     return uploads, chain
 
 
@@ -28,38 +41,141 @@ def new_owner() -> str:
     return "0x" + os.urandom(32).hex()
 
 
+def upload_arguments(localnet, owner, job_id=None):
+    return dict(owner=owner, namespace="default", package_id=localnet["memwal_package_id"], epochs=1,
+                job_id=job_id or "job-" + os.urandom(8).hex(), agent_id=None)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def cache(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
 class TestUploadService:
-    async def test_upload_tags_and_transfers_to_the_owner(self, localnet, http):
-        uploads, chain = service(localnet, http)
+    @pytest.mark.parametrize("protocol", ["graphql", "grpc", "jsonrpc"])
+    async def test_upload_tags_and_transfers_to_the_owner(self, localnet, http, protocol):
+        uploads, chain = service(localnet, http, protocol=protocol)
         owner = new_owner()
         result = await uploads.upload(os.urandom(200), owner=owner, namespace="ns", package_id=localnet["memwal_package_id"],
                                       epochs=1, job_id="job-1-" + os.urandom(4).hex(), agent_id="agent")
         assert result.transfer_status == "ok"
         [blob] = await chain.owned_blobs(owner, localnet["walrus_package_id"])
         assert (blob.object_id, blob.blob_id) == (result.object_id, result.blob_id)
-        assert blob.metadata.get("memwal_namespace") == "ns" or "ns" in blob.metadata.values()
+        assert blob.metadata["memwal_namespace"] == "ns" and blob.metadata["memwal_agent_id"] == "agent"
         assert uploads.active == 0
+        await chain.aclose()
 
-    async def test_same_job_twice_gives_one_blob_object(self, localnet, http):
-        uploads, chain = service(localnet, http)
-        owner, data, job_id = new_owner(), os.urandom(300), "job-" + os.urandom(8).hex()
-        kwargs = dict(owner=owner, namespace="default", package_id=localnet["memwal_package_id"], epochs=1,
-                      job_id=job_id, agent_id=None)
-        first = await uploads.upload(data, **kwargs)
-        wallet = uploads._wallets.address(uploads._wallets.index_for(job_id))
+    async def test_same_job_twice_gives_one_blob_object(self, localnet, http, cache):
+        uploads, chain = service(localnet, http, cache=cache)
+        owner, data = new_owner(), os.urandom(300)
+        arguments = upload_arguments(localnet, owner)
+        first = await uploads.upload(data, **arguments)
+        wallet = uploads._wallets.address(uploads._wallets.index_for(arguments["job_id"]))
         before = await chain.gas_coins(wallet)
-        second = await uploads.upload(data, **kwargs)  # a retry after a crash: already transferred
+        second = await uploads.upload(data, **arguments)  # a retry after a crash: already transferred
         assert (second.blob_id, second.object_id) == (first.blob_id, first.object_id)
-        blobs = await chain.owned_blobs(owner, localnet["walrus_package_id"])
-        assert [b.blob_id for b in blobs] == [first.blob_id]
+        assert [b.blob_id for b in await chain.owned_blobs(owner, localnet["walrus_package_id"])] == [first.blob_id]
         assert await chain.gas_coins(wallet) == before  # no second transaction was paid for
+
+    async def test_a_retry_after_publishing_tags_the_blob_already_stored(self, localnet, http, cache):
+        uploads, chain = service(localnet, http, cache=cache)
+        owner, data = new_owner(), os.urandom(222)
+        arguments = upload_arguments(localnet, owner)
+        wallet = uploads._wallets.address(uploads._wallets.index_for(arguments["job_id"]))
+        # the first attempt published, recorded that, and crashed before tagging
+        published = (await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs",
+                                     params={"epochs": "1", "send_object_to": wallet}, content=data)).json()
+        blob = published["newlyCreated"]["blobObject"]
+        await cache.set(JOURNAL_PREFIX + arguments["job_id"],
+                        json.dumps({"blobId": blob["blobId"], "objectId": blob["id"], "transferred": False}))
+        result = await uploads.upload(data, **arguments)
+        assert result.object_id == blob["id"]
+        assert [b.object_id for b in await chain.owned_blobs(owner, localnet["walrus_package_id"])] == [blob["id"]]
+        assert blob["blobId"] not in [b.blob_id for b in await chain.owned_blobs(wallet, localnet["walrus_package_id"])]
 
     async def test_same_content_for_two_owners_gives_two_objects(self, localnet, http):
         uploads, chain = service(localnet, http)
         data = os.urandom(128)
         first_owner, second_owner = new_owner(), new_owner()
-        common = dict(namespace="n", package_id=localnet["memwal_package_id"], epochs=1, agent_id=None)
-        first = await uploads.upload(data, owner=first_owner, job_id="a-" + os.urandom(4).hex(), **common)
-        second = await uploads.upload(data, owner=second_owner, job_id="b-" + os.urandom(4).hex(), **common)
+        first = await uploads.upload(data, **upload_arguments(localnet, first_owner))
+        second = await uploads.upload(data, **upload_arguments(localnet, second_owner))
         assert first.blob_id == second.blob_id and first.object_id != second.object_id
         assert [b.object_id for b in await chain.owned_blobs(second_owner, localnet["walrus_package_id"])] == [second.object_id]
+
+
+class TestAlreadyCertified:
+    async def test_a_blob_the_publisher_keeps_is_not_taken_for_ours(self, localnet, http):
+        """The publisher answers alreadyCertified.object for a deletable Blob its own wallet owns; our wallet
+        cannot tag or transfer that one, so the content is stored again for us."""
+        uploads, chain = service(localnet, http)
+        data = os.urandom(180)
+        kept = (await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs", content=data)).json()
+        publisher_object = kept["newlyCreated"]["blobObject"]["id"]
+        again = (await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs", content=data)).json()
+        assert again["alreadyCertified"]["object"] == publisher_object  # what the upload will be told
+        owner = new_owner()
+        result = await uploads.upload(data, **upload_arguments(localnet, owner))
+        assert result.object_id != publisher_object
+        assert [b.object_id for b in await chain.owned_blobs(owner, localnet["walrus_package_id"])] == [result.object_id]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def lagging(tmp_path_factory):
+    """A localnet whose GraphQL and gRPC reads trail execution by a second, as an indexer does."""
+    async with run_localnet(tmp_path_factory.mktemp("lagging"), key_servers=1, threshold=1,
+                            indexing_lag_seconds=1.0) as info:
+        yield info
+
+
+class TestReadAfterWrite:
+    """Each step fails without its rule: a fresh Blob is not readable at once (wait for it), a second
+    transaction must not pay with the gas coin version the index still shows (use effects), and a read
+    right after the upload must see it (wait for the transaction)."""
+
+    @pytest.mark.parametrize("protocol", ["graphql", "grpc"])
+    async def test_back_to_back_uploads_from_one_wallet_then_an_immediate_read(self, lagging, http, protocol):
+        uploads, chain = service(lagging, http, protocol=protocol)
+        owner = new_owner()
+        results = [await uploads.upload(os.urandom(100 + n), **upload_arguments(lagging, owner)) for n in range(2)]
+        owned = await chain.owned_blobs(owner, lagging["walrus_package_id"])
+        assert sorted(b.object_id for b in owned) == sorted(r.object_id for r in results)
+        await chain.aclose()
+
+    async def test_a_second_transaction_pays_with_the_coin_from_the_first_ones_effects(self, lagging, http, cache):
+        """An index slower than our patience: the first transfer's wait gives up (logged, not failed), and the
+        second transfer must still pay with the gas coin's new version, which only the effects know."""
+        uploads, chain = service(lagging, http, cache=cache,
+                                 read_lag=ReadLagPolicy(timeout_seconds=0.05, first_delay_seconds=0.01))
+        wallet = uploads._wallets.address(0)
+        jobs = []
+        for _ in range(2):  # two blobs the publisher stored for the wallet, already indexed
+            data = os.urandom(120)
+            blob = (await http.put(f"{lagging['walrus_publisher_url']}/v1/blobs",
+                                   params={"epochs": "1", "send_object_to": wallet}, content=data)).json()
+            blob = blob["newlyCreated"]["blobObject"]
+            job_id = "job-" + os.urandom(8).hex()
+            await cache.set(JOURNAL_PREFIX + job_id, json.dumps({"blobId": blob["blobId"], "objectId": blob["id"],
+                                                                 "transferred": False}))
+            jobs.append((data, job_id, blob["id"]))
+        await asyncio.sleep(lagging["indexing_lag_seconds"] + 0.2)
+        owner = new_owner()
+        for data, job_id, object_id in jobs:
+            result = await uploads.upload(data, **upload_arguments(lagging, owner, job_id))
+            assert result.object_id == object_id
+        await chain.aclose()
+
+    async def test_without_waiting_the_fresh_blob_is_not_there_yet(self, lagging, http):
+        """The condition the waits exist for, observed directly."""
+        chain = make_chain_reader(lagging["sui_graphql_url"], protocol="graphql", http=http)
+        wallet_blob = (await http.put(f"{lagging['walrus_publisher_url']}/v1/blobs", content=os.urandom(90))).json()
+        with pytest.raises(ObjectNotFound):
+            await chain.object_ref(wallet_blob["newlyCreated"]["blobObject"]["id"])
+
+
+async def test_an_unreachable_publisher_is_transient(localnet):
+    async with httpx.AsyncClient() as http:
+        uploads, _ = service({**localnet, "walrus_publisher_url": "http://127.0.0.1:9"}, http)
+        with pytest.raises(UpstreamUnavailable, match="publisher unreachable"):
+            await uploads.upload(b"x" * 10, **upload_arguments(localnet, new_owner()))

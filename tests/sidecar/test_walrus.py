@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis
 
+from localnet.runner import serving
+from localnet.walrus import BlobStore, build_aggregator_app, build_publisher_app
 from sidecar.errors import BadInput
 from sidecar.walrus import CACHE_PREFIX, WalrusClient
 
@@ -152,10 +154,62 @@ class TestWalrusClientSizeCaps:
         blob_id, _ = await stored(client(localnet, http), size=4096)
         assert (await client(localnet, http, max_blob_bytes=1024).read(blob_id)).status == "error"
 
-    async def test_publish_twice_is_already_certified(self, localnet, http):
+    async def test_a_deletable_blob_sent_away_is_stored_again(self, localnet, http):
         walrus = client(localnet, http)
         data = os.urandom(64)
         first = await walrus.publish(data, epochs=1, send_object_to=WALLET)
         second = await walrus.publish(data, epochs=1, send_object_to=WALLET)
-        assert (first.already_certified, second.already_certified) == (False, True)
-        assert first.blob_id == second.blob_id and second.object_id is None
+        assert (first.already_certified, second.already_certified) == (False, False)
+        assert first.blob_id == second.blob_id and first.object_id != second.object_id
+
+    async def test_already_certified_object_is_kept_apart_from_ours(self, localnet, http):
+        data = os.urandom(64)
+        kept = (await http.put(f"{localnet['walrus_publisher_url']}/v1/blobs", content=data)).json()
+        published = await client(localnet, http).publish(data, epochs=1, send_object_to=WALLET)
+        assert published.already_certified and published.object_id is None
+        assert published.certified_object_id == kept["newlyCreated"]["blobObject"]["id"]
+
+
+class TestJustCertified:
+    """Aggregators answer 404 for a while after certification; a read retries before calling a blob missing."""
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def fresh(self, tmp_path, http):
+        store = BlobStore(tmp_path / "blobs")
+        publisher = build_publisher_app(store, _Chain(), max_blob_bytes=64 * 1024, current_epoch=lambda: 1)
+        aggregator = build_aggregator_app(store, name="slow", not_found_after_certification_seconds=0.6)
+        async with serving(publisher, name="publisher") as publisher_url, serving(aggregator, name="slow") as aggregator_url:
+            yield {"walrus_publisher_url": publisher_url, "walrus_aggregator_urls": [aggregator_url]}
+
+    async def test_a_read_right_after_certification_is_retried(self, fresh, http):
+        walrus = WalrusClient(http=http, publisher_url=fresh["walrus_publisher_url"],
+                              aggregator_urls=tuple(fresh["walrus_aggregator_urls"]), race_after_ms=50, timeout_seconds=5,
+                              max_blob_bytes=64 * 1024, not_found_retry_seconds=3.0)
+        blob_id, data = await stored(walrus)
+        fetch = await walrus.read(blob_id)
+        assert (fetch.status, fetch.data) == ("ok", data)
+
+    async def test_without_retrying_it_looks_missing(self, fresh, http):
+        walrus = client(fresh, http)
+        blob_id, _ = await stored(walrus)
+        assert (await walrus.read(blob_id)).status == "not_found"
+
+    async def test_a_missing_blob_is_reported_after_the_retry_window(self, fresh, http):
+        walrus = WalrusClient(http=http, publisher_url=fresh["walrus_publisher_url"],
+                              aggregator_urls=tuple(fresh["walrus_aggregator_urls"]), race_after_ms=50, timeout_seconds=5,
+                              max_blob_bytes=64 * 1024, not_found_retry_seconds=0.3)
+        assert (await walrus.read("D" * 43)).status == "not_found"
+
+
+class _Chain:
+    """The Sui side the publisher needs, for a publisher without a localnet world."""
+
+    def __init__(self):
+        self.count = 0
+
+    def create_blob(self, blob_id, size, owner, *, end_epoch, deletable):
+        self.count += 1
+        return "0x" + f"{self.count:064x}"
+
+    def owned_blob(self, owner, blob_id):
+        return None
