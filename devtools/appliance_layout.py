@@ -111,6 +111,7 @@ class ApplianceLayout:
         upstreams = [
             ("sui-rpc", info["sui_rpc_url"]),
             ("sui-graphql", info["sui_graphql_url"]),
+            *((("sui-grpc", info["sui_grpc_url"]),) if info.get("sui_grpc_url") else ()),
             ("walrus-publisher", info["walrus_publisher_url"]),
             *((f"walrus-aggregator-{n}", url) for n, url in enumerate(info["walrus_aggregator_urls"], 1)),
             *((f"seal-{n}", server["url"]) for n, server in enumerate(info["seal_key_servers"], 1)),

@@ -32,13 +32,16 @@ from .processes import ChildProcess, StartError, child_environment, free_port, s
 class DevStack:
     def __init__(self, data_dir: Path | str, *, port: int = 0, database_url: str | None = None,
                  redis_url: str | None = None, relayer_env: dict[str, str] | None = None,
-                 sui_protocol: str = "jsonrpc", quiet: bool = True) -> None:
+                 sui_protocol: str | None = "graphql", localnet_args: tuple[str, ...] = (), quiet: bool = True) -> None:
+        """``sui_protocol`` None leaves SUI_PROTOCOL unset (the relayer's default); ``localnet_args`` go to
+        ``python -m localnet`` (``--no-jsonrpc``, ``--indexing-lag-ms MS``, …)."""
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.database_url = database_url
         self.redis_url = redis_url
         self.relayer_env = relayer_env or {}
         self.sui_protocol = sui_protocol
+        self.localnet_args = tuple(localnet_args)
         self.quiet = quiet
         self.info: dict[str, Any] = {}
         self.account: Any = None
@@ -70,6 +73,7 @@ class DevStack:
         await self._start_databases()
         await self._start_localnet()
         self.account = await create_account(self.info, label="devstack")
+        await asyncio.sleep(float(self.info.get("indexing_lag_seconds") or 0))  # until GraphQL/gRPC show it
         self.relayer = ChildProcess("relayer", ["-m", "relayer"], self.relayer_environment(), self._log("relayer"))
         await self.start_relayer()
         self._stack.push_async_callback(self.stop_relayer)
@@ -91,7 +95,8 @@ class DevStack:
         state = self.data_dir / "localnet"
         info_path = state / "localnet.json"
         info_path.unlink(missing_ok=True)  # a fresh file tells us this run's servers are up
-        self.localnet = ChildProcess("localnet", ["-m", "localnet", "--state", str(state)], child_environment(), self._log("localnet"))
+        self.localnet = ChildProcess("localnet", ["-m", "localnet", "--state", str(state), *self.localnet_args],
+                                     child_environment(), self._log("localnet"))
         await self.localnet.start()
         self._stack.push_async_callback(self.localnet.stop)
         await self.localnet.wait_until(info_path.exists, f"localnet did not start (see {self._log('localnet')})")
@@ -104,10 +109,12 @@ class DevStack:
             "MEMWAL_DATA_DIR": str(self.data_dir / "relayer"),
             "DATABASE_URL": self.database_url or "",
             "REDIS_URL": self.redis_url or "",
-            **relayer_configuration(info, sui_protocol=self.sui_protocol),
+            **relayer_configuration(info, sui_protocol=self.sui_protocol or "graphql"),
             **relayer_secrets(info),
             "POLL_INTERVAL_SECS": "1",
         }
+        if self.sui_protocol is None:
+            del env["SUI_PROTOCOL"]
         env.update(self.relayer_env)
         return child_environment(env)
 
@@ -136,7 +143,10 @@ def _banner(stack: DevStack) -> str:
             "",
             "memwal-enclave dev stack is up (offline: every upstream is a localnet stand-in).",
             f"  relayer        {stack.relayer_url}",
-            f"  sui json-rpc   {stack.info['sui_rpc_url']}",
+            f"  sui graphql    {stack.info['sui_graphql_url']}",
+            f"  sui grpc       {stack.info.get('sui_grpc_url') or '-'}",
+            f"  sui json-rpc   {stack.info.get('sui_rpc_url') or 'off (--no-jsonrpc)'}",
+            f"  read through   {stack.sui_protocol or 'graphql'}",
             f"  logs           {stack.data_dir / 'logs'}",
             "",
             "Use it from the official SDK (pip install memwal):",
@@ -163,8 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", default=os.environ.get("MEMWAL_DEV_DIR", ".data"), help="state directory [.data]")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="relayer port [8000]")
-    parser.add_argument("--sui-protocol", choices=["jsonrpc", "graphql"], default="jsonrpc")
+    parser.add_argument("--sui-protocol", choices=["graphql", "grpc", "jsonrpc"], default="graphql",
+                        help="how relayer, sidecar and indexer read Sui [graphql]")
+    parser.add_argument("--no-jsonrpc", action="store_true", help="the localnet serves GraphQL and gRPC only")
+    parser.add_argument("--indexing-lag-ms", type=int, default=0, metavar="MS",
+                        help="the localnet's GraphQL/gRPC reads trail execution by this much [0]")
     args = parser.parse_args(argv)
+    if args.no_jsonrpc and args.sui_protocol == "jsonrpc":
+        parser.error("--sui-protocol jsonrpc needs the localnet's JSON-RPC (drop --no-jsonrpc)")
 
     async def main_async() -> int:
         stop = shutdown_on_signals()
@@ -172,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = DevStack(
             args.data_dir, port=args.port, database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None, sui_protocol=args.sui_protocol,
+            localnet_args=(*(["--no-jsonrpc"] if args.no_jsonrpc else []), "--indexing-lag-ms", str(args.indexing_lag_ms)),
         )
         try:
             async with stack:

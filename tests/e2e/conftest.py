@@ -19,17 +19,26 @@ E2E_RELAYER_ENV = {
 }
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(tmp_path_factory, request):
-    extra = dict(E2E_RELAYER_ENV)
-    extra.update(getattr(request.module, "RELAYER_ENV", {}))
-    data_dir = tmp_path_factory.mktemp("devstack")
-    async with DevStack(
-        data_dir,
+def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = None, sui_protocol: str | None = "graphql",
+               localnet_args: tuple[str, ...] = ()) -> DevStack:
+    return DevStack(
+        tmp_path_factory.mktemp("devstack"),
         database_url=os.environ.get("DATABASE_URL") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
-        relayer_env=extra,
-        sui_protocol=getattr(request.module, "SUI_PROTOCOL", "jsonrpc"),
+        relayer_env={**E2E_RELAYER_ENV, **(relayer_env or {})},
+        sui_protocol=sui_protocol,
+        localnet_args=localnet_args,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(tmp_path_factory, request):
+    """A module's stack: its RELAYER_ENV, SUI_PROTOCOL (default graphql; None = leave it unset) and LOCALNET_ARGS."""
+    async with open_stack(
+        tmp_path_factory,
+        relayer_env=getattr(request.module, "RELAYER_ENV", {}),
+        sui_protocol=getattr(request.module, "SUI_PROTOCOL", "graphql"),
+        localnet_args=getattr(request.module, "LOCALNET_ARGS", ()),
     ) as running:
         yield running
         await asyncio.sleep(0)

@@ -11,6 +11,7 @@ import pytest
 
 from attestation.provisioning import PROVISIONABLE_SECRETS
 from memwal_common.environment import SettingsError, env_flag, env_int, parse_csv, parse_seal_servers
+from memwal_common.networks import MAINNET, TESTNET
 from memwal_common.secret import Secret
 from memwal_common.shared_settings import (
     SECRET_VARIABLES,
@@ -22,7 +23,6 @@ from memwal_common.shared_settings import (
     sui_endpoint_from,
 )
 from relayer.serve import hypercorn_config
-from memwal_common.networks import MAINNET, TESTNET
 from relayer.settings import GIB, Settings
 
 VALID = {

@@ -9,8 +9,8 @@ import pytest
 
 from chain.address import sui_address
 from chain.personal_message import sign_personal_message
-from localnet.seal_policy import AccountView
 from localnet.seal_http import MAX_BODY_BYTES
+from localnet.seal_policy import AccountView
 from localnet.seal_server import build_seal_server_app
 from sealcrypto import (
     EncryptedObject,
