@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=60, help="accounts in the registry (scan length) [60]")
     args = parser.parse_args()
     samples = asyncio.run(_measure(args.rounds, args.accounts))
-    rows, report = [], {}
+    rows: list[list[object]] = []
+    report: dict[str, dict[str, dict[str, float]]] = {}
     for operation, per_protocol in samples.items():
         baseline = percentile(per_protocol[BASELINE], 0.5)
         report[operation] = {}

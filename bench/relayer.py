@@ -104,6 +104,8 @@ async def recall_latency(signer: Signer, http: httpx.AsyncClient, stack: DevStac
     endpoints = []
     for server in info["seal_key_servers"]:
         key_server = await chain.key_server(server["objectId"])
+        if key_server.url is None:
+            raise RuntimeError(f"key server {server['objectId']} is a committee; the bench expects independent servers")
         endpoints.append(KeyServerEndpoint(key_server.object_id, key_server.url, key_server.public_key))
     account = await chain.get_account(signer.account_id)
     if account is None:

@@ -1,4 +1,5 @@
-"""``python -m sidecar``: serve the sidecar API on SIDECAR_SOCKET until SIGINT/SIGTERM.
+"""``python -m sidecar``: serve the sidecar API on SIDECAR_SOCKET until SIGINT/SIGTERM
+(``python -m sidecar check``: its settings and network checks, sidecar/check.py).
 
 Configuration comes only from the environment (see sidecar/settings.py and README). The socket file is
 created with mode 0600 so only the relayer's user can connect.
@@ -21,6 +22,7 @@ from memwal_common.logs import configure_logging
 from memwal_common.shared_settings import SIDECAR_SECRET_VARIABLES
 from memwal_common.signals import shutdown_on_signals
 from sidecar.app import build_app
+from sidecar.check import main as check_main
 from sidecar.services import open_sidecar_services
 from sidecar.settings import SidecarSettings
 
@@ -65,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(check_main(sys.argv[2:]) if sys.argv[1:2] == ["check"] else main())

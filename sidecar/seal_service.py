@@ -95,16 +95,44 @@ class SealService:
             return None
         async with self._lock:
             if object_id not in self._endpoints:
-                try:
-                    info = await self._chain.key_server(object_id)
-                except ChainUnavailable as exc:
-                    raise UpstreamUnavailable(f"cannot read key server {object_id}: {exc}") from None
-                except ChainError as exc:
-                    raise KeyServerMisconfigured(f"key server {object_id} is not usable: {exc}") from None
+                info = await self._key_server(object_id)
                 self._endpoints[object_id] = _endpoint(config, info)
                 if isinstance(info.server_type, CommitteeServer):
                     self._committee_ids.add(object_id)
             return self._endpoints[object_id]
+
+    async def _key_server(self, object_id: str) -> KeyServerInfo:
+        try:
+            return await self._chain.key_server(object_id)
+        except ChainUnavailable as exc:
+            raise UpstreamUnavailable(f"cannot read key server {object_id}: {exc}") from None
+        except ChainError as exc:
+            raise KeyServerMisconfigured(f"key server {object_id} is not usable: {exc}") from None
+
+    async def verify_server(self, object_id: str) -> KeyServerInfo:
+        """Every check a configured or decrypt-only server must pass, now and whatever SEAL_VERIFY_KEY_SERVERS
+        says (``python -m relayer check``): its on-chain record; an independent server's proof of possession;
+        a committee's key consistency and an answer from its aggregator. Raises ``KeyServerMisconfigured``
+        (or ``UpstreamUnavailable`` when it cannot be asked)."""
+        object_id = normalize_address(object_id)
+        config = self._configs.get(object_id) or self._legacy.get(object_id)
+        if config is None:
+            raise KeyServerMisconfigured(f"key server {object_id} is not configured")
+        info = await self._key_server(object_id)
+        endpoint = _endpoint(config, info)
+        if isinstance(info.server_type, CommitteeServer):
+            try:  # the aggregator has no proof of possession to give (/v1/service), only an answer
+                await self._http.get(endpoint.url.rstrip("/") + "/v1/service", timeout=self._timeout)
+            except httpx.HTTPError:
+                raise UpstreamUnavailable(f"committee aggregator {endpoint.url} unreachable") from None
+            return info
+        try:
+            proven = await verify_possession(self._http, endpoint, self._timeout)
+        except KeyServerError as exc:
+            raise UpstreamUnavailable(f"key server {object_id} unreachable: {exc.kind}") from None
+        if not proven:
+            raise KeyServerMisconfigured(f"key server {object_id} does not prove it holds its on-chain key")
+        return info
 
     async def endpoints(self) -> list[KeyServerEndpoint]:
         """The configured servers encryption uses, in configuration order."""
