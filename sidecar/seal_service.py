@@ -111,7 +111,7 @@ class SealService:
 
     async def verify_server(self, object_id: str) -> KeyServerInfo:
         """Every check a configured or decrypt-only server must pass, now and whatever SEAL_VERIFY_KEY_SERVERS
-        says (``python -m relayer check``): its on-chain record; an independent server's proof of possession;
+        says (``python -m sidecar check``): its on-chain record; an independent server's proof of possession;
         a committee's key consistency and an answer from its aggregator. Raises ``KeyServerMisconfigured``
         (or ``UpstreamUnavailable`` when it cannot be asked)."""
         object_id = normalize_address(object_id)
@@ -126,12 +126,7 @@ class SealService:
             except httpx.HTTPError:
                 raise UpstreamUnavailable(f"committee aggregator {endpoint.url} unreachable") from None
             return info
-        try:
-            proven = await verify_possession(self._http, endpoint, self._timeout)
-        except KeyServerError as exc:
-            raise UpstreamUnavailable(f"key server {object_id} unreachable: {exc.kind}") from None
-        if not proven:
-            raise KeyServerMisconfigured(f"key server {object_id} does not prove it holds its on-chain key")
+        await self._require_possession(endpoint)
         return info
 
     async def endpoints(self) -> list[KeyServerEndpoint]:
@@ -146,13 +141,16 @@ class SealService:
         for endpoint in endpoints:
             if endpoint.object_id in self._possession_proven or endpoint.object_id in self._committee_ids:
                 continue
-            try:
-                proven = await verify_possession(self._http, endpoint, self._timeout)
-            except KeyServerError as exc:
-                raise UpstreamUnavailable(f"key server {endpoint.object_id} unreachable: {exc.kind}") from None
-            if not proven:
-                raise KeyServerMisconfigured(f"key server {endpoint.object_id} does not prove it holds its on-chain key")
+            await self._require_possession(endpoint)
             self._possession_proven.add(endpoint.object_id)
+
+    async def _require_possession(self, endpoint: KeyServerEndpoint) -> None:
+        try:
+            proven = await verify_possession(self._http, endpoint, self._timeout)
+        except KeyServerError as exc:
+            raise UpstreamUnavailable(f"key server {endpoint.object_id} unreachable: {exc.kind}") from None
+        if not proven:
+            raise KeyServerMisconfigured(f"key server {endpoint.object_id} does not prove it holds its on-chain key")
 
     async def encrypt(self, data: bytes, owner: str) -> bytes:
         try:
