@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from attestation.nsm import Attester
-from attestation.provisioning import PROVISIONABLE_SECRETS
 from host_proxy.addresses import Endpoint, listen_socket, remove_unix_socket
 from manifest import EnclaveDocument
-from manifest.variables import RELAYER_VARIABLES, RUNTIME_VARIABLES
+from manifest.variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES
 
 from .configuration import fetch_enclave_document
 from .egress import EgressAllowlist

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from attestation.provisioning import PROVISIONABLE_SECRETS
-
 from .errors import ManifestError
-from .variables import RELAYER_VARIABLES, RUNTIME_VARIABLES, URL_LIST_VARIABLES, URL_VARIABLES
+from .variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES, URL_LIST_VARIABLES, URL_VARIABLES
 
 FORMAT_VERSION = 1
 # The parent's vsock port where the host proxy serves the enclave document (docs/nitro.md).
