@@ -50,6 +50,10 @@ MAX_CACHED_ENCLAVES = 64
 class UnattestedPeerKey(ssl.SSLCertVerificationError):
     """The TLS peer's key belongs to no enclave this client has attested (or its attestation expired)."""
 
+    def __init__(self, tls_spki_sha256: bytes) -> None:
+        super().__init__("peer certificate key is not the attested enclave key")
+        self.tls_spki_sha256 = tls_spki_sha256
+
 
 class EnclaveCache:
     """Attested enclaves by TLS SPKI digest; thread-safe, bounded, least recently attested dropped first."""
@@ -96,8 +100,9 @@ class _CheckedSSLObject(ssl.SSLObject):
     def do_handshake(self) -> None:
         super().do_handshake()
         certificate = self.getpeercert(binary_form=True)
-        if certificate is None or not type(self).accepts(spki_sha256(certificate)):
-            raise UnattestedPeerKey("peer certificate key is not the attested enclave key")
+        spki = spki_sha256(certificate) if certificate else b""
+        if not type(self).accepts(spki):
+            raise UnattestedPeerKey(spki)
 
 
 def attested_ssl_context(cache: EnclaveCache, now: Clock) -> ssl.SSLContext:
@@ -157,13 +162,20 @@ class AttestedTransport(httpx.AsyncBaseTransport):
         await request.aread()
         if len(self.cache) == 0:
             await self.attest()  # the first request: attest before any handshake that would fail anyway
-        for _ in range(MAX_ATTESTATIONS_PER_REQUEST):
+        attestations = 0
+        while attestations < MAX_ATTESTATIONS_PER_REQUEST:
             try:
                 response = await self._pinned.handle_async_request(request)
             except httpx.ConnectError as error:
-                if not _is_unattested_peer(error):
+                unknown = _unattested_peer(error)
+                if unknown is None:
                     raise
-                await self.attest()  # a new enclave (restart, or another one behind a load balancer)
+                # A new enclave (a restart, or another one behind a load balancer): attest until the key the
+                # handshake showed is among the attested ones (an attestation may reach another enclave).
+                while attestations < MAX_ATTESTATIONS_PER_REQUEST:
+                    attestations += 1
+                    if hmac.compare_digest((await self.attest()).binding.tls_spki_sha256, unknown) or not unknown:
+                        break
                 continue
             return await self._checked(request, response)
         raise httpx.ConnectError(
@@ -209,12 +221,15 @@ def _connection_spki(response: httpx.Response) -> bytes:
     return spki_sha256(certificate)
 
 
-def _is_unattested_peer(error: BaseException) -> bool:
-    seen: set[int] = set()
+def _unattested_peer(error: BaseException) -> bytes | None:
+    """The SPKI digest an :class:`UnattestedPeerKey` in ``error``'s chain names (b"" if only its message
+    survived the wrapping), or None if the connection failed for another reason."""
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, UnattestedPeerKey) or "not the attested enclave key" in str(current):
-            return True
-        seen.add(id(current))
+    while current is not None and current not in chain:
+        chain.append(current)
         current = current.__cause__ or current.__context__
-    return False
+    for link in chain:
+        if isinstance(link, UnattestedPeerKey):
+            return link.tls_spki_sha256
+    return b"" if any("not the attested enclave key" in str(link) for link in chain) else None
