@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -111,10 +112,16 @@ async def attest(
     observer: Observer = _ignore,
     extra_policy: Policy | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AttestedEnclave:
-    """Steps (1)–(5): return the verified enclave, or raise."""
+    """Steps (1)–(5): return the verified enclave, or raise.
+
+    ``transport``: how to reach the URL (inside an enclave: its egress tunnels), with TLS that records but
+    does not verify the peer certificate (``unverified_ssl_context``); default: a direct connection.
+    """
     nonce = rng(NONCE_SIZE)
-    async with httpx.AsyncClient(verify=unverified_ssl_context(), timeout=timeout) as bootstrap:
+    options: dict[str, Any] = {"transport": transport} if transport is not None else {"verify": unverified_ssl_context()}
+    async with httpx.AsyncClient(timeout=timeout, **options) as bootstrap:
         # (1) + (2): one connection; the certificate we record is the one that served the document.
         async with bootstrap.stream(
             "GET", url.rstrip("/") + "/attestation", params={"nonce": nonce.hex()}, headers={"accept": "application/cbor"}

@@ -45,7 +45,7 @@ async def serving_on(runtime, port: int = 0):
     sock.bind(("127.0.0.1", port))
     sock.listen(64)
     shutdown = asyncio.Event()
-    runtime.secret_source._future().set_result(_secrets())  # provisioned: the relayer (stand-in) starts
+    runtime.operator_source._future().set_result(_secrets())  # provisioned: the relayer (stand-in) starts
     task = asyncio.create_task(runtime.serve(sock, shutdown))
     url = f"https://127.0.0.1:{sock.getsockname()[1]}"
     for _ in range(200):
