@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attestation.nsm import Attester, NsmAttester
+from attestation.trust import TrustRoot
 from host_proxy.channels import EnclaveChannels
 
 from .configuration import Backoff
@@ -44,6 +45,8 @@ class Platform:
     data_directory: Path = IMAGE_DATA_DIRECTORY  # MEMWAL_DATA_DIR of the relayer: the sidecar's socket
     forwarders: bool = True  # loopback egress listeners; off only for a runtime that shares the host's loopback
     backoff: Backoff = field(default_factory=Backoff)  # waiting for the configuration channel
+    trust_root: TrustRoot = field(default_factory=TrustRoot.aws)  # what a peer's attestation must chain to
+    forward_logs: bool = True  # send the log lines to the parent's log channel (log_forwarding.py)
 
 
 def nitro_platform(environment: Mapping[str, str]) -> Platform:

@@ -45,6 +45,7 @@ from .config_commitment import commit_configuration
 from .egress import EgressAllowlist, EgressTransport
 from .errors import SourceUnavailable
 from .kms import CredentialsProvider
+from .log_forwarding import Redactions
 from .peer_provisioning import PEER_PATHS, PeerProvider
 from .provisioning import IssuedDocuments, ProvisionedSecrets, SealedEnvelopeSource, SecretSource
 from .response_signing import ResponseSigningMiddleware
@@ -114,6 +115,7 @@ class EnclaveRuntime:
         trust_root: TrustRoot | None = None,
         egress_transport: EgressTransportFactory | None = None,
         credentials: CredentialsProvider | None = None,
+        redactions: Redactions | None = None,
     ) -> None:
         self.document = document
         self._environment = dict(relayer_environment)
@@ -142,6 +144,7 @@ class EnclaveRuntime:
             clock=clock,
         )
         self.secrets: ProvisionedSecrets | None = None
+        self.redactions = redactions or Redactions()
         self.state = RelayerState.WAITING_FOR_SECRETS
         self._relayer: ASGIApp | None = None
         self._relayer_starter = relayer_starter
@@ -179,6 +182,7 @@ class EnclaveRuntime:
     async def run_relayer(self, stack: AsyncExitStack, shutdown: asyncio.Event) -> None:
         """Wait for the secrets, then start the relayer with them (the secret names never overlap the document's)."""
         secrets = await self.secret_source.obtain()
+        self.redactions.add(secrets.values.values())  # before anything could log them
         self.secrets = secrets
         logger.info("provisioned through %s", secrets.source)
         self.state = RelayerState.STARTING

@@ -8,7 +8,7 @@ configures only the parent (the host proxy and ``nitro-cli``) and never reaches 
     [relayer]   NAME = value (variables.RELAYER_VARIABLES) → EnclaveDocument (sent, committed)
     [[egress]]  name, destination = "host:port", vsock_port → EnclaveDocument (sent, committed)
     [provisioning] sources, retry_seconds, [kms], [peer]   → EnclaveDocument (sent, committed; provisioning.py)
-    [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, [host.limits]
+    [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, aws_credentials, [host.limits]
 
 Canonical JSON of the enclave document (what the host sends and PCR16 commits to): UTF-8, ASCII-escaped,
 keys sorted, no whitespace; defaults filled in; relayer values as the exact environment strings the
@@ -69,7 +69,7 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _TOP_LEVEL = ("format", "enclave", "relayer", "egress", "provisioning", "host")
 _ENCLAVE_KEYS = ("tls_hostname", "ingress_port")
 _EGRESS_KEYS = ("name", "destination", "vsock_port")
-_HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "limits")
+_HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "aws_credentials", "limits")
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,7 @@ class HostSection:
     metrics: str = ""  # host proxy Prometheus listener, e.g. tcp:127.0.0.1:9100; empty = off
     cpu_count: int = DEFAULT_CPU_COUNT  # nitro-cli --cpu-count (whole cores: a multiple of threads per core)
     memory_mib: int = 0  # nitro-cli --memory; 0 = computed from the EIF (host_proxy.nitro)
+    aws_credentials: str = ""  # "imds" or "file:/path": handed to the enclave for its KMS calls; "" = none
     limits: tuple[tuple[str, int | float], ...] = field(default=())  # host proxy limits; checked by host_proxy
 
     def __post_init__(self) -> None:
@@ -213,6 +214,8 @@ class HostSection:
             raise ManifestError("host.cpu_count must be at least 1")
         if self.memory_mib < 0:
             raise ManifestError("host.memory_mib must be >= 0 (0 = computed from the EIF)")
+        if self.aws_credentials and self.aws_credentials != "imds" and not self.aws_credentials.startswith("file:/"):
+            raise ManifestError("host.aws_credentials must be imds or file:/absolute/path")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> HostSection:
@@ -227,6 +230,7 @@ class HostSection:
             metrics=_string(data, "metrics", "host", ""),
             cpu_count=_integer(data, "cpu_count", "host", DEFAULT_CPU_COUNT),
             memory_mib=_integer(data, "memory_mib", "host", 0),
+            aws_credentials=_string(data, "aws_credentials", "host", ""),
             limits=tuple(sorted(limits.items())),
         )
 

@@ -26,6 +26,8 @@ def manifest_toml(deployment: Manifest, *, comment: str = "") -> str:
     if host.metrics:
         lines.append(f"metrics = {_string(host.metrics)}")
     lines += [f"cpu_count = {host.cpu_count}", f"memory_mib = {host.memory_mib}"]
+    if host.aws_credentials:
+        lines.append(f"aws_credentials = {_string(host.aws_credentials)}")
     if host.limits:
         lines += ["", "[host.limits]", *(f"{key} = {value!r}" for key, value in host.limits)]
     return "\n".join(lines) + "\n"
