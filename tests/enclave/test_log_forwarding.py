@@ -79,7 +79,7 @@ async def test_the_receiver_drops_what_is_not_a_json_object(tmp_path):
     receiver = LogReceiver(UnixEndpoint(str(tmp_path / "logs.sock")), output=output)
     await receiver.start()
     try:
-        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "logs.sock"))
+        _, writer = await asyncio.open_unix_connection(str(tmp_path / "logs.sock"))
         writer.write(b'not json\n[1, 2]\n{"message": "ok"}\n')
         await writer.drain()
         lines = await received_lines(receiver, output, 1)
