@@ -77,4 +77,5 @@ async def test_a_fresh_venv_runs_the_quick_start_and_make_run_keeps_it_valid(tmp
         assert second.layout.test_root_path.read_bytes() == root
         assert script.read_text() == written  # the saved quick start is still the right one
         output = await asyncio.to_thread(run_quickstart, python, script)
-        assert "I am allergic to peanuts" in output
+        assert f"attested, configuration sha384 {second.configuration_digest.hex()}" in output
+        assert "RememberResult(" in output  # the same account and key are accepted after the restart
