@@ -19,6 +19,7 @@ only through sealed provisioning. What the relayer does see of the process envir
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -29,9 +30,10 @@ from typing import Any
 
 from attestation.nsm import Attester
 from host_proxy.addresses import Endpoint, listen_socket, remove_unix_socket
-from manifest import CREDENTIALS_PORT, LOGS_PORT, EnclaveDocument
+from manifest import CREDENTIALS_PORT, LOGS_PORT, TIME_PORT, EnclaveDocument
 from manifest.variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES
 
+from .clock_sync import SyncedClock, keep_time
 from .configuration import fetch_enclave_document
 from .egress import EgressAllowlist
 from .egress_forwarders import running_forwarders
@@ -152,7 +154,23 @@ async def _boot(platform: Platform, shutdown: asyncio.Event, redactions: Redacti
     if document is None:
         logger.info("stopped while waiting for configuration")
         return 0
+    synced = SyncedClock(platform.clock)
+    platform = dataclasses.replace(platform, clock=synced)
     runtime = build_runtime(document, platform, redactions=redactions)
+    timekeeping = None
+    if platform.keep_time:
+        timekeeping = asyncio.create_task(
+            keep_time(synced, platform.channels.to_parent(TIME_PORT), runtime.attester, system_clock=platform.system_clock)
+        )
+    try:
+        return await _serve_runtime(runtime, platform, document, shutdown)
+    finally:
+        if timekeeping is not None:
+            timekeeping.cancel()
+            await asyncio.gather(timekeeping, return_exceptions=True)
+
+
+async def _serve_runtime(runtime: EnclaveRuntime, platform: Platform, document: EnclaveDocument, shutdown: asyncio.Event) -> int:
     endpoint = platform.channels.listen(document.ingress_port)
     if not platform.forwarders:
         logger.warning("egress forwarders are off: only for development without a network namespace")

@@ -52,6 +52,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_ENVELOPE_BYTES = 32 * 1024
 AES_256_KEY_BYTES = 32
 AES_BLOCK_BYTES = 16
+KMS_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 Clock = Callable[[], datetime]
 CredentialsProvider = Callable[[], Awaitable[AwsCredentials]]
 
@@ -65,10 +66,22 @@ class KmsError(SourceUnavailable):
 
 
 class KmsClient:
-    """The one KMS call the enclave makes, signed with SigV4, over an httpx client that reaches KMS."""
+    """The one KMS call the enclave makes, signed with SigV4; ``transport`` reaches KMS (the egress allowlist).
 
-    def __init__(self, http: httpx.AsyncClient, *, endpoint: str, region: str, credentials: CredentialsProvider, clock: Clock) -> None:
-        self._http = http
+    Each call opens its own connection and closes it: provisioning calls KMS a few times per boot."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        region: str,
+        credentials: CredentialsProvider,
+        clock: Clock,
+        transport: Callable[[], httpx.AsyncBaseTransport] = httpx.AsyncHTTPTransport,
+        timeout: httpx.Timeout = KMS_TIMEOUT,
+    ) -> None:
+        self._transport = transport
+        self._timeout = timeout
         self._endpoint = endpoint.rstrip("/") + "/"
         self._region = region
         self._credentials = credentials
@@ -82,7 +95,10 @@ class KmsClient:
         headers.update(sign(method="POST", url=self._endpoint, headers=headers, body=payload, credentials=credentials,
                             region=self._region, service="kms", now=self._clock()))  # fmt: skip
         try:
-            async with self._http.stream("POST", self._endpoint, content=payload, headers=headers) as response:
+            async with (
+                httpx.AsyncClient(transport=self._transport(), timeout=self._timeout) as http,
+                http.stream("POST", self._endpoint, content=payload, headers=headers) as response,
+            ):
                 raw = bytearray()
                 async for chunk in response.aiter_bytes():
                     raw += chunk

@@ -30,7 +30,6 @@ from .provisioning import AutomaticSource, SealedEnvelopeSource, SourcesInOrder
 Clock = Callable[[], datetime]
 # The egress allowlist's transport with the given TLS context (None: verify upstream certificates with certifi).
 EgressTransportFactory = Callable[[ssl.SSLContext | None], httpx.AsyncBaseTransport]
-KMS_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,10 @@ def build_secret_source(
     automatic: list[AutomaticSource] = []
     for name in section.sources:
         if name == "kms" and section.kms is not None:
-            http = httpx.AsyncClient(transport=egress(None), timeout=KMS_TIMEOUT)
-            client = KmsClient(http, endpoint=section.kms.endpoint, region=section.kms.region, credentials=credentials, clock=clock)
+            client = KmsClient(
+                endpoint=section.kms.endpoint, region=section.kms.region, credentials=credentials, clock=clock,
+                transport=lambda: egress(None),
+            )  # fmt: skip
             automatic.append(KmsRecipientSource(section.kms, attester=attester, client=client))
         elif name == "peer" and section.peer is not None:
             peer = PeerSource(

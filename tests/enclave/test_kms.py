@@ -75,8 +75,8 @@ class TestRecipientEnvelope:
 async def kms(tee_pki):
     standin = KmsStandIn(region="us-east-1", credentials={CREDENTIALS.access_key_id: CREDENTIALS.secret_access_key},
                          trust_root=tee_pki.trust_root(), clock=real_now)  # fmt: skip
-    async with serving(standin.app(), name="kms") as url, httpx.AsyncClient() as http:
-        yield standin, url, KmsClient(http, endpoint=url, region="us-east-1", credentials=credentials, clock=real_now)
+    async with serving(standin.app(), name="kms") as url:
+        yield standin, url, KmsClient(endpoint=url, region="us-east-1", credentials=credentials, clock=real_now)
 
 
 async def encrypted_secrets(client: KmsClient, key_id: str) -> bytes:
@@ -114,13 +114,13 @@ class TestKmsRecipientSource:
         blob = await encrypted_secrets(client, key_id)
         with pytest.raises(KmsError, match="ImageSha384 is not met"):
             await client.call("Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()})
-        async with httpx.AsyncClient() as http:
-            async def wrong() -> AwsCredentials:
-                return AwsCredentials(CREDENTIALS.access_key_id, "not the secret")
 
-            impostor = KmsClient(http, endpoint=url, region="us-east-1", credentials=wrong, clock=real_now)
-            with pytest.raises(KmsError, match="does not verify") as refused:
-                await impostor.call("Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()})
+        async def wrong() -> AwsCredentials:
+            return AwsCredentials(CREDENTIALS.access_key_id, "not the secret")
+
+        impostor = KmsClient(endpoint=url, region="us-east-1", credentials=wrong, clock=real_now)
+        with pytest.raises(KmsError, match="does not verify") as refused:
+            await impostor.call("Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()})
         assert refused.value.kind == "InvalidSignatureException"
 
     async def test_the_runtime_provisions_itself_from_kms(self, tee_pki, kms):
