@@ -49,6 +49,7 @@ logger = logging.getLogger("memwal.enclave.boot")
 # The only process variables the relayer and sidecar inherit: where Python and its packages are.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
 INGRESS_BACKLOG = 512
+LOG_DRAIN_SECONDS = 2.0
 RelayerStarter = Callable[..., Awaitable[Any]]
 
 
@@ -133,7 +134,7 @@ async def run(platform: Platform, shutdown: asyncio.Event) -> int:
     finally:
         if forwarding is not None:
             handler, task = forwarding
-            await asyncio.sleep(0)  # let the last lines go out
+            await handler.drained(LOG_DRAIN_SECONDS)  # the last lines (why it stopped) matter most
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             logging.getLogger().removeHandler(handler)

@@ -108,6 +108,16 @@ class ParentLogHandler(logging.Handler):
             except RuntimeError:  # the loop is closed: the lines stay queued
                 pass
 
+    async def drained(self, timeout_seconds: float) -> bool:
+        """Wait (at most ``timeout_seconds``) until every queued line was handed to the connection."""
+        deadline = asyncio.get_running_loop().time() + timeout_seconds
+        while asyncio.get_running_loop().time() < deadline:
+            with self._guard:
+                if not self._lines:
+                    return True
+            await asyncio.sleep(0.01)
+        return False
+
     def _take(self) -> list[str]:
         with self._guard:
             lines = list(self._lines)
