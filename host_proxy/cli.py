@@ -161,7 +161,7 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         if value is not None:
             limits = with_limit(limits, key, value)
     metrics = parse_endpoint(arguments.metrics) if arguments.metrics else settings.metrics
-    settings = Settings(tuple(routes), limits, metrics, settings.configuration)
+    settings = Settings(tuple(routes), limits, metrics, settings.configuration, settings.services)
     settings.validate()
     return settings
 
