@@ -34,7 +34,7 @@ run-plain: $(STAMP)  ## the plain stack, no enclave (embedded databases, localne
 	$(PY) -m devtools.devstack
 
 # Packages mypy checks (all of them once each is clean); strictness per package is set in pyproject.toml.
-MYPY_PACKAGES := attestation chain sealcrypto memwal_common localnet devtools bench imagebuild enclave host_proxy manifest relayer sidecar
+MYPY_PACKAGES := attestation memwal_enclave chain sealcrypto memwal_common localnet devtools bench imagebuild enclave host_proxy manifest relayer sidecar
 
 test: $(STAMP) $(NODE_STAMP) lint  ## lint, then run the whole test suite
 	@bash scripts/system-deps.sh

@@ -38,12 +38,14 @@ explicitly so they stand out::
     attestation.Verifier(trust_root=pki.trust_root()).verify_live(raw, policy=..., nonce=nonce, now=now)
 
 Talking to a live memwal-enclave (imported explicitly; they pull in httpx):
-``attestation.client.AttestedClient.connect(url, ...)`` attests the enclave, binds its TLS key and
-yields a pinned, response-verifying ``httpx.AsyncClient``; ``attestation.provisioning`` seals secrets
-to the attested provisioning key.
+``attestation.binding.EnclavePolicy.published(pcrs=[...], manifests=[...])`` is what a client accepts (any
+published PCR set and configuration); ``attestation.client.AttestedClient.connect(url, policy=..., now=...)``
+attests the enclave and yields an ``httpx.AsyncClient`` whose transport (transport.py) re-attests every new
+TLS key and checks every response's signature; ``attestation.provisioning`` seals secrets to the attested
+provisioning key. The official SDK over it: ``memwal_enclave.AttestedMemWal``.
 
-Command line: ``python -m attestation verify FILE --help``; ``verify-url URL`` and ``provision URL``
-for a live enclave.
+Command line: ``python -m attestation verify FILE --help``; ``config-hash MANIFEST`` (what an enclave with
+that manifest attests); ``verify-url URL`` and ``provision URL`` for a live enclave.
 """
 
 from .document import AttestationDocument, UnknownKeys, VerifiedDocument

@@ -1,4 +1,4 @@
-"""Command line: ``python -m attestation verify FILE [options]``, ``verify-url URL``, ``provision URL``.
+"""Command line: ``python -m attestation verify FILE``, ``config-hash MANIFEST``, ``verify-url URL``, ``provision URL``.
 
 Prints each verification step as it passes, then the document's contents.
 A failure prints one ``error:`` line naming the step and exits with 1.
@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .client import AttestedClient, provision_secrets
+import httpx
+
+from manifest import ManifestError, load_manifest
+
+from .binding import EnclavePolicy, configuration_pcr
+from .client import AttestedClient, AttestedEnclave, provision_secrets
 from .errors import AttestationError
 from .measurements import load_expected_pcrs
 from .policy import AllOf, Policy, UnsafeAllowDebugMode, UnsafeNoOp
@@ -27,8 +32,16 @@ from .verifier import DEFAULT_MAX_AGE, Verifier
 MAX_INPUT_FILE_SIZE = 64 * 1024
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m attestation", description="AWS Nitro attestation tools.")
+ENCLAVE_COMMANDS = ("verify-url", "provision")
+REPORTED_PCRS = (0, 1, 2, 3, 4, 8, 16)
+
+
+def build_parser(prog: str = "python -m attestation") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="AWS Nitro attestation tools for memwal-enclave: verify documents and live enclaves, "
+        "recompute a configuration hash, provision secrets.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser(
         "verify",
@@ -44,15 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--nonce", metavar="HEX", help="the nonce the document must carry")
     verify.add_argument("--allow-debug", action="store_true", help="UNSAFE: accept debug-mode documents")
     verify.add_argument("--test-root", type=Path, metavar="PEM", help="UNSAFE: trust this test root instead of AWS")
+    config_hash = commands.add_parser(
+        "config-hash",
+        help="print a manifest's canonical configuration JSON and its SHA-384 (what the enclave attests)",
+        description="Recompute, from the manifest an operator published, exactly what the enclave receives "
+        "(its canonical configuration JSON, [host] excluded), the SHA-384 it carries in every attestation "
+        "document's user_data, and the PCR16 value that commits to it.",
+    )
+    config_hash.add_argument("manifest", type=Path, help="the appliance manifest (TOML)")
     for name, text in (
-        ("verify-url", "connect to a memwal-enclave over TLS, challenge it and verify the channel binding"),
+        ("verify-url", "connect to a memwal-enclave over TLS, challenge it, verify it and print what it attests"),
         ("provision", "verify a memwal-enclave like verify-url, then seal secrets to it and POST /provision"),
     ):
         command = commands.add_parser(name, help=text, description=text + ". Prints each check.")
-        command.add_argument("url", help="https://host:port of the enclave")
-        command.add_argument("--pcrs", type=Path, required=True, help="expected measurements JSON")
-        command.add_argument("--config-hash", metavar="HEX", help="expected SHA-384 of the runtime configuration")
-        command.add_argument("--test-root", type=Path, metavar="PEM", help="UNSAFE: trust this test root instead of AWS")
+        add_enclave_arguments(command, required=name == "provision")
         if name == "provision":
             command.add_argument("--secrets-file", type=Path, required=True, help="JSON object or NAME=value lines")
             command.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",
@@ -60,21 +78,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+def add_enclave_arguments(command: argparse.ArgumentParser, *, required: bool) -> None:
+    """URL, the published measurements and configuration, the trust root (shared with memwal-enclave verify)."""
+    unchecked = "" if required else "; without it the measurements are NOT CHECKED"
+    command.add_argument("url", help="https://host:port of the enclave")
+    command.add_argument("--pcrs", type=Path, action="append", default=[], required=required, metavar="FILE",
+                         help="published measurements (pcrs.json); repeat to accept several during a rollout" + unchecked)
+    command.add_argument("--config-hash", action="append", default=[], metavar="HEX",
+                         help="published SHA-384 of the configuration; repeatable")
+    command.add_argument("--manifest", type=Path, action="append", default=[], metavar="FILE",
+                         help="published manifest: its configuration hash is recomputed (config-hash); repeatable")
+    command.add_argument("--test-root", type=Path, metavar="PEM", help="UNSAFE: trust this test root instead of AWS")
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m attestation") -> int:
+    arguments = build_parser(prog).parse_args(argv)
+    return run(arguments)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Run a parsed command; errors become one ``error:`` line on stderr and exit status 1."""
     try:
-        if arguments.command in ("verify-url", "provision"):
+        if arguments.command in ENCLAVE_COMMANDS:
             return asyncio.run(_enclave_command(arguments))
+        if arguments.command == "config-hash":
+            return _config_hash(arguments)
         return _verify(arguments)
     except AttestationError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    except ManifestError as error:
+        print(f"error: {error}", file=sys.stderr)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-    except Exception as error:  # enclave errors (signatures) and httpx transport errors
-        if type(error).__module__.split(".")[0] not in ("enclave", "httpx", "ssl"):
-            raise
+    except httpx.HTTPError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     return 1
+
+
+def _config_hash(arguments: argparse.Namespace) -> int:
+    document = load_manifest(arguments.manifest).enclave
+    digest = document.digest()
+    print("canonical configuration JSON (what the enclave receives; [host] is not part of it):")
+    print(document.canonical_json().decode("ascii"))
+    print(f"sha384  {digest.hex()}")
+    print(f"PCR16   {configuration_pcr(digest).hex()}   (SHA384(48 zero bytes ‖ sha384): the enclave's commitment)")
+    return 0
 
 
 def _trust_root(arguments: argparse.Namespace) -> TrustRoot:
@@ -131,7 +179,7 @@ def _policy(arguments: argparse.Namespace) -> Policy:
         policies.append(expected)
         print("policy: PCRs " + ", ".join(f"PCR{index}" for index in expected.expected))
     else:
-        print("policy: no --pcrs given, measurements are NOT checked")
+        print("policy: no --pcrs given, measurements NOT CHECKED")
     if arguments.allow_debug:
         policies.append(UnsafeAllowDebugMode())
         print("policy: UNSAFE debug-mode documents allowed")
@@ -159,6 +207,25 @@ def _read_document(path: Path) -> bytes:
         raise ValueError(f"{path} is neither CBOR, hex nor base64") from None
 
 
+def enclave_policy(arguments: argparse.Namespace) -> EnclavePolicy:
+    """The published measurements and configuration given on the command line; says what is NOT CHECKED."""
+    trust_root = _trust_root(arguments)
+    policy = EnclavePolicy.published(
+        pcrs=arguments.pcrs, configuration_hashes=arguments.config_hash, manifests=arguments.manifest, trust_root=trust_root
+    )
+    if policy.checks_measurements:
+        sources = ", ".join(str(path) for path in arguments.pcrs)
+        print(f"policy: measurements must match one of {len(policy.measurements)} published set(s) ({sources})")
+    else:
+        print("policy: measurements NOT CHECKED (no --pcrs): any enclave image signed under the root is accepted")
+    if policy.checks_configuration:
+        print("policy: configuration sha384 must be one of " + ", ".join(h.hex() for h in policy.configuration_hashes))
+    else:
+        print("policy: configuration NOT CHECKED (no --config-hash or --manifest)")
+    print("policy: debug-mode enclaves rejected")
+    return policy
+
+
 async def _enclave_command(arguments: argparse.Namespace) -> int:
     """verify-url / provision: attest the live enclave (attestation/client.py), then maybe provision it."""
     secrets = None
@@ -166,10 +233,9 @@ async def _enclave_command(arguments: argparse.Namespace) -> int:
         with arguments.secrets_file.open("rb") as file:
             secrets = load_secrets_file(file.read(64 * 1024 + 1))
         print(f"secrets: {', '.join(sorted(secrets))} (values not shown)")
-    expected = load_expected_pcrs(arguments.pcrs.read_bytes())
-    print("policy: PCRs " + ", ".join(f"PCR{index}" for index in expected.expected) + ", debug mode rejected")
-    config_hash = bytes.fromhex(arguments.config_hash) if arguments.config_hash else None
-    trust_root = _trust_root(arguments)
+    policy = enclave_policy(arguments)
+    if secrets is not None:
+        policy.require_complete()  # secrets go only to an enclave whose image and configuration are both known
     counter = iter(range(1, 100))
 
     def observer(line: str) -> None:
@@ -178,17 +244,11 @@ async def _enclave_command(arguments: argparse.Namespace) -> int:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async with AttestedClient.connect(
-        arguments.url, expected_pcrs=expected, trust_root=trust_root, now=now, config_hash=config_hash, observer=observer
-    ) as session:
+    async with AttestedClient.connect(arguments.url, policy=policy, now=now, observer=observer) as session:
         enclave = session.enclave
-        print("verified")
-        print(f"  identity key (Ed25519)      {enclave.identity_public_key.hex()}")
-        print(f"  provisioning key (X25519)   {enclave.binding.provisioning_public_key.hex()}")
-        print(f"  TLS SPKI sha256             {enclave.binding.tls_spki_sha256.hex()}")
-        print(f"  configuration sha384        {enclave.binding.configuration_sha384.hex()}")
         health = await session.http.get("/health")
         observer(f"signed response: GET /health {health.status_code}, signature verifies")
+        _report(enclave, policy)
         if secrets is None:
             return 0
         response = await provision_secrets(session, secrets)
@@ -208,3 +268,30 @@ async def _enclave_command(arguments: argparse.Namespace) -> int:
             await asyncio.sleep(0.5)
         print(f"error: the relayer was not ready within {arguments.wait:g} s", file=sys.stderr)
         return 1
+
+
+def _report(enclave: AttestedEnclave, policy: EnclavePolicy) -> None:
+    """What the enclave attested, and for each part whether it was checked against something published."""
+    document = enclave.document
+    print("received")
+    print(f"  module_id                   {document.module_id}")
+    print(f"  timestamp                   {document.timestamp.isoformat()}")
+    for index in REPORTED_PCRS:
+        value = document.pcrs.get(index)
+        print(f"  PCR{index:<25}{'(absent)' if value is None else value.hex()}")
+    print(f"  configuration sha384        {enclave.binding.configuration_sha384.hex()}")
+    print(f"  identity key (Ed25519)      {enclave.identity_public_key.hex()}")
+    print(f"  provisioning key (X25519)   {enclave.binding.provisioning_public_key.hex()}")
+    print(f"  TLS SPKI sha256             {enclave.binding.tls_spki_sha256.hex()}")
+    root = "AWS Nitro root G1" if policy.trust_root.is_aws else "UNTRUSTED TEST ROOT"
+    print("checks")
+    print(f"  certificate chain           ok ({root})")
+    print("  signature, age, nonce       ok")
+    print("  debug mode                  ok (PCR0-2 not zero)")
+    print(f"  measurements                {'ok (a published set)' if policy.checks_measurements else 'NOT CHECKED'}")
+    print(f"  configuration               {'ok (a published hash)' if policy.checks_configuration else 'NOT CHECKED'}")
+    print("  PCR16 commitment            ok (commits to the configuration sha384 above)")
+    print("  TLS channel binding         ok")
+    print("  signed responses            ok")
+    verdict = policy.checks_measurements and policy.checks_configuration and policy.trust_root.is_aws
+    print("verified" if verdict else "verified, but NOT everything was checked (see above)")

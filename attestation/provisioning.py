@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from manifest.variables import PROVISIONABLE_SECRETS as PROVISIONABLE_SECRETS  # defined with the other variable classes
+
 MAGIC = b"MWP1"
 DOMAIN = b"memwal-enclave/provision/v1"
 KEY_SIZE = 32
@@ -46,17 +48,6 @@ MAX_SECRETS_SIZE = 64 * 1024
 MAX_ENVELOPE_SIZE = HEADER_SIZE + MAX_SECRETS_SIZE + TAG_SIZE
 MAX_SECRET_VALUE_SIZE = 8 * 1024
 
-# The only names an enclave accepts; everything else in its configuration is public and committed to PCR16.
-PROVISIONABLE_SECRETS = frozenset(
-    {
-        "SERVER_SUI_PRIVATE_KEYS",
-        "SERVER_SUI_PRIVATE_KEY",
-        "OPENAI_API_KEY",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "SIDECAR_AUTH_TOKEN",
-    }
-)
 
 
 class EnvelopeError(ValueError):

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 from cryptography.x509.oid import NameOID
 
 from .cose import ES384_PROTECTED_HEADER, CoseSign1, sig_structure
@@ -84,12 +84,15 @@ class TestPki:
     rng: Random
 
     @classmethod
-    def create(cls, *, now: datetime, rng: Random = os.urandom, region: str = "test-region-1") -> TestPki:
-        root_key = _private_key(rng)
-        root = _issue(
-            subject=_name("test.nitro-enclaves"), subject_key=root_key, issuer=None, not_before=now,
-            lifetime=ROOT_LIFETIME, basic_constraints=x509.BasicConstraints(ca=True, path_length=None), rng=rng,
-        )  # fmt: skip
+    def create(
+        cls, *, now: datetime, rng: Random = os.urandom, region: str = "test-region-1", root: IssuedCertificate | None = None
+    ) -> TestPki:
+        """A new PKI; with ``root`` (``load_root``), new intermediates under a root kept from an earlier run."""
+        if root is None:
+            root = _issue(
+                subject=_name("test.nitro-enclaves"), subject_key=_private_key(rng), issuer=None, not_before=now,
+                lifetime=ROOT_LIFETIME, basic_constraints=x509.BasicConstraints(ca=True, path_length=None), rng=rng,
+            )  # fmt: skip
         regional = _issue(
             subject=_name(f"{rng(8).hex()}.{region}.test.nitro-enclaves"), subject_key=_private_key(rng),
             issuer=root, not_before=now, lifetime=REGIONAL_LIFETIME,
@@ -114,6 +117,11 @@ class TestPki:
     def trust_root(self) -> TrustRoot:
         return TrustRoot.from_pem(self.root_pem, allow_untrusted_test_root=True)
 
+    def root_with_key_pem(self) -> bytes:
+        """The root's private key and certificate (PEM), to keep a development PKI across runs (``load_root``)."""
+        key = self.root.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        return key + self.root_pem
+
     def issue_leaf(self, *, module_id: str, not_before: datetime) -> IssuedCertificate:
         """The document-signing certificate: CA=false, digitalSignature, 3 hours."""
         return _issue(
@@ -121,6 +129,15 @@ class TestPki:
             issuer=self.intermediates[-1], not_before=not_before, lifetime=LEAF_LIFETIME,
             basic_constraints=x509.BasicConstraints(ca=False, path_length=None), rng=self.rng, leaf=True,
         )  # fmt: skip
+
+
+def load_root(pem: bytes) -> IssuedCertificate:
+    """A test root saved with ``TestPki.root_with_key_pem``."""
+    key = load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the saved test root key is not an EC key")
+    (certificate,) = x509.load_pem_x509_certificates(pem[pem.index(b"-----BEGIN CERTIFICATE-----") :])
+    return IssuedCertificate(certificate=certificate, private_key=key)
 
 
 def encode_payload(

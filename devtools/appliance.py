@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 import time
@@ -51,12 +53,12 @@ from attestation.policy import PCRs
 from attestation.trust import TrustRoot
 from enclave.egress import EgressAllowlist
 from host_proxy.channels import EnclaveChannels
-from localnet.cli import create_account
+from localnet.cli import CreatedAccount, create_account
 from localnet.environment import relayer_secrets
 from manifest import EgressRoute, Manifest
 from memwal_common.signals import shutdown_on_signals
 
-from .appliance_banner import banner
+from .appliance_banner import banner, user_snippet
 from .appliance_capture import RecordingTap, TrafficCapture
 from .appliance_layout import (
     ApplianceLayout,
@@ -72,6 +74,13 @@ from .embedded_databases import start_embedded_postgres, start_embedded_redis
 from .processes import REPOSITORY, ChildProcess, StartError, child_environment, free_port, supervise
 
 DEFAULT_PORT = 8443
+# The demo's limits, raised from upstream's defaults (30 points/min per delegate key would stop a quick start
+# after a few remembers: each remember and each status poll counts); printed in the banner.
+DEMO_RATE_LIMITS = {
+    "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE": "600",
+    "RATE_LIMIT_REQUESTS_PER_MINUTE": "1200",
+    "RATE_LIMIT_REQUESTS_PER_HOUR": "20000",
+}
 READY_TIMEOUT_SECONDS = 120.0
 READY_POLL_SECONDS = 0.2
 Progress = Callable[[str], None]
@@ -100,12 +109,14 @@ class Appliance:
         provision: bool = True,
         relayer_env: Mapping[str, str] | None = None,
         progress: Progress = print,
+        fresh: bool = False,
     ) -> None:
         self.layout = ApplianceLayout(Path(data_dir).resolve(), port or free_port(), tapped=capture is not None)
         self.isolate = can_isolate() if isolate is None else isolate
         self.capture = capture
         self._provision_on_start = provision
-        self._relayer_env = dict(relayer_env or {})
+        self._relayer_env = {**DEMO_RATE_LIMITS, **(relayer_env or {})}
+        self._fresh = fresh
         self._progress = progress
         self._stack = AsyncExitStack()
         self.info: dict[str, Any] = {}
@@ -174,6 +185,9 @@ class Appliance:
     async def start(self) -> None:
         started = time.monotonic()
         layout = self.layout
+        if self._fresh and layout.data_dir.exists():
+            self._progress(f"… --fresh: removing {layout.data_dir} (demo account, keys, test root, databases)")
+            shutil.rmtree(layout.data_dir)
         for directory in (layout.data_dir, layout.sockets, layout.enclave_sockets, layout.host_sockets, layout.logs):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for stale in layout.sockets.glob("**/*.sock"):
@@ -201,6 +215,7 @@ class Appliance:
             await self.provision()
             async with self._step("account", "demo account on the localnet"):
                 await self.create_demo_account()
+            self.write_quickstart()
         self.timings["total"] = time.monotonic() - started
 
     async def _start_databases(self) -> None:
@@ -298,8 +313,42 @@ class Appliance:
             await asyncio.sleep(READY_POLL_SECONDS)
         raise ApplianceError(f"the relayer inside the enclave did not become ready (see {self.layout.logs / 'enclave.log'})")
 
+    @property
+    def rate_limits(self) -> dict[str, str]:
+        """The relayer's rate-limit variables in this deployment's manifest."""
+        return {name: value for name, value in self._relayer_env.items() if name.startswith("RATE_LIMIT_")}
+
     async def create_demo_account(self) -> None:
+        """The demo account of an earlier run if the localnet still has it, else a new one (kept for next time)."""
+        path = self.layout.demo_account_path
+        if path.exists():
+            saved = CreatedAccount(**json.loads(path.read_text()))
+            if await self._account_exists(saved.account_id):
+                self.account = saved
+                self._progress(f"  kept the demo account {saved.account_id} ({path.name})")
+                return
         self.account = await create_account(self.info, label="appliance")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(dataclasses.asdict(self.account), file, indent=2)
+
+    async def _account_exists(self, account_id: str) -> bool:
+        request = {"jsonrpc": "2.0", "id": 1, "method": "sui_getObject", "params": [account_id, {"showType": True}]}
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            answer = (await http.post(self.info["sui_rpc_url"], json=request)).json()
+        return isinstance(answer.get("result"), dict) and "data" in answer["result"]
+
+    def write_quickstart(self) -> Path:
+        """The README's quick start with this run's values filled in (appliance_banner.user_snippet)."""
+        assert self.account is not None
+        layout = self.layout
+        text = user_snippet(
+            url=self.url, pcrs=str(layout.pcrs_path), manifest=str(layout.manifest_path),
+            test_root=str(layout.test_root_path), key=self.account.delegate_private_key_hex, account=self.account.account_id,
+        )  # fmt: skip
+        layout.quickstart_path.write_text(text)
+        layout.quickstart_path.chmod(0o600)  # it holds the demo delegate key
+        return layout.quickstart_path
 
 
 def _tcp_accepts(port: int) -> bool:
@@ -336,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"host-side HTTPS ingress port [{DEFAULT_PORT}]")
     parser.add_argument("--no-isolation", action="store_true", help="run the enclave as a plain process even as root")
+    parser.add_argument(
+        "--fresh", action="store_true",
+        help="start over: a new demo account, keys, test root and databases (by default they are kept in --data-dir)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     def progress(line: str) -> None:
@@ -344,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     async def main_async() -> int:
         stop = shutdown_on_signals()
         appliance = Appliance(
-            args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress
+            args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress, fresh=args.fresh
         )
         try:
             async with appliance:

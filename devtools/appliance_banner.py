@@ -1,4 +1,4 @@
-"""What the appliance prints once it is up: where everything runs and the lines a user runs."""
+"""What the appliance prints once it is up, and the quick start it writes (the README's, with its values)."""
 
 from __future__ import annotations
 
@@ -7,35 +7,52 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .appliance import Appliance
 
+# The README's quick start shows these placeholders; tests/devtools/test_quickstart.py checks it is this text.
+README_VALUES = {
+    "url": "https://127.0.0.1:8443",
+    "pcrs": ".data/appliance/pcrs.json",
+    "manifest": ".data/appliance/manifest.toml",
+    "test_root": ".data/appliance/simulator-test-root.pem",
+    "key": "<delegate key hex>",
+    "account": "0x<account id>",
+}
 
-def user_snippet(appliance: Appliance) -> str:
-    """The Python a user runs: attest, pin the SDK's client, remember and recall."""
-    account = appliance.account
-    return "\n".join(
-        [
-            "import asyncio",
-            "from datetime import datetime, timezone",
-            "from attestation.client import AttestedClient",
-            "from attestation.measurements import load_expected_pcrs",
-            "from attestation.trust import TrustRoot",
-            "from memwal import MemWal",
-            "",
-            "async def main():",
-            f"    pem = open({str(appliance.layout.test_root_path)!r}, 'rb').read()",
-            "    trust_root = TrustRoot.from_pem(pem, allow_untrusted_test_root=True)  # simulator only",
-            f"    expected_pcrs = load_expected_pcrs(open({str(appliance.layout.pcrs_path)!r}).read())",
-            f"    async with AttestedClient.connect({appliance.url!r}, expected_pcrs=expected_pcrs,",
-            "                                      trust_root=trust_root, now=lambda: datetime.now(timezone.utc),",
-            f"                                      config_hash=bytes.fromhex({appliance.configuration_digest.hex()!r})) as session:",
-            f"        memwal = MemWal.create(key={account.delegate_private_key_hex!r},",
-            f"                               account_id={account.account_id!r}, server_url=session.url)",
-            "        memwal._client = session.http   # every SDK request goes through the attested channel",
-            "        print(await memwal.remember_and_wait('I am allergic to peanuts'))",
-            "        print(await memwal.recall('food allergies'))",
-            "",
-            "asyncio.run(main())",
-        ]
-    )
+
+def user_snippet(*, url: str, pcrs: str, manifest: str, test_root: str, key: str, account: str) -> str:
+    """The quick start: the official SDK over the attested client, async then sync; no private attribute."""
+    return f'''\
+import asyncio
+
+from attestation import TrustRoot
+from memwal import RecallParams
+from memwal_enclave import AttestedMemWal, AttestedMemWalSync
+
+ENCLAVE = dict(
+    server_url={url!r},
+    pcrs={pcrs!r},  # the operator's published measurements
+    manifest={manifest!r},  # the operator's published configuration (or config_hash="<sha384 hex>")
+    # `make run` simulates Nitro under a TEST root; for a real enclave leave trust_root out (the AWS root).
+    trust_root=TrustRoot.from_pem(open({test_root!r}, "rb").read(), allow_untrusted_test_root=True),
+)
+KEY = {key!r}
+ACCOUNT = {account!r}
+
+
+async def main() -> None:
+    memwal = AttestedMemWal.create(KEY, ACCOUNT, namespace="quickstart", **ENCLAVE)
+    enclave = await memwal.attest()  # optional: the first request attests anyway
+    print("attested, configuration sha384", enclave.configuration_sha384.hex())
+    print(await memwal.remember_and_wait("I am allergic to peanuts", poll_interval_ms=300))
+    print(await memwal.recall(RecallParams(query="food allergies", limit=3)))
+    await memwal.close()
+
+
+asyncio.run(main())
+
+with AttestedMemWalSync.create(KEY, ACCOUNT, namespace="quickstart", **ENCLAVE) as memwal:
+    print(memwal.recall(RecallParams(query="peanuts", limit=3)))
+'''
+
 
 def banner(appliance: Appliance) -> str:
     """What `make run` prints once everything is up."""
@@ -47,6 +64,8 @@ def banner(appliance: Appliance) -> str:
         f"    {route.name:20} {layout.enclave_socket(route.vsock_port).name} → tcp:{route.host}:{route.port}"
         for route in appliance.routes
     )
+    limits = "\n".join(f"    {name:36} {value}" for name, value in sorted(appliance.rate_limits.items()))
+    account = appliance.account
     return "\n".join(
         [
             "",
@@ -56,16 +75,24 @@ def banner(appliance: Appliance) -> str:
             f"  ingress        {appliance.url} → {appliance.layout.enclave_ingress}",
             "  egress (host proxy, the enclave's only way out):",
             routes,
-            f"  manifest       {appliance.layout.manifest_path}",
-            f"  PCRs           {appliance.layout.pcrs_path}",
-            f"  test root      {appliance.layout.test_root_path}",
+            f"  manifest       {layout.manifest_path}",
+            f"  PCRs           {layout.pcrs_path}",
+            f"  test root      {layout.test_root_path} (kept across runs; --fresh starts over)",
             f"  config sha384  {appliance.configuration_digest.hex()}",
-            f"  logs           {appliance.layout.logs}",
+            f"  demo account   {account.account_id if account else '(none)'} ({layout.demo_account_path.name}, kept)",
+            f"  logs           {layout.logs}",
+            "  demo rate limits (raised from upstream's 30 points/min per delegate key):",
+            limits,
             "",
-            "Use it from the official SDK through the attested client (save as a file in the repository root",
-            "and run it with .venv/bin/python, or set PYTHONPATH to the repository):",
+            "Use it from the official SDK through the attested client: in any venv,",
             "",
-            *("    " + line for line in user_snippet(appliance).splitlines()),
+            "    pip install ./client",
+            f"    python {layout.quickstart_path}",
+            "",
+            "Verify it as an auditor would:",
+            "",
+            f"    python -m attestation verify-url {appliance.url} --pcrs {layout.pcrs_path} \\",
+            f"        --manifest {layout.manifest_path} --test-root {layout.test_root_path}",
             "",
             "Press Ctrl-C to stop (the enclave, its namespace and every host process).",
         ]

@@ -83,6 +83,19 @@ class ApplianceLayout:
         return self.data_dir / "simulator-test-root.pem"
 
     @property
+    def test_pki_path(self) -> Path:
+        """The simulator's test root with its key, kept across runs so the published root stays valid."""
+        return self.data_dir / "simulator-test-pki.pem"
+
+    @property
+    def demo_account_path(self) -> Path:
+        return self.data_dir / "demo-account.json"
+
+    @property
+    def quickstart_path(self) -> Path:
+        return self.data_dir / "quickstart.py"
+
+    @property
     def enclave_transport(self) -> str:
         return f"unix:{self.enclave_sockets}"
 
@@ -171,7 +184,8 @@ def enclave_arguments(layout: ApplianceLayout, *, isolated: bool) -> list[str]:
     """``python -m devtools.simulated_enclave`` arguments (the simulator stands in for /dev/nsm)."""
     arguments = [
         "-m", "devtools.simulated_enclave", "--transport", layout.enclave_transport, "--pcrs", str(layout.pcrs_path),
-        "--test-root-out", str(layout.test_root_path), "--data-dir", str(layout.data_dir / "enclave"),
+        "--test-root-out", str(layout.test_root_path), "--test-pki", str(layout.test_pki_path),
+        "--data-dir", str(layout.data_dir / "enclave"),
     ]  # fmt: skip
     # Without a namespace the runtime shares the host's loopback, where the upstreams already listen on
     # the forwarders' addresses: no forwarders, and no isolation either.

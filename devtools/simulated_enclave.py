@@ -22,7 +22,7 @@ from pathlib import Path
 
 from attestation.measurements import load_expected_pcrs
 from attestation.simulator import SimulatedNsm
-from attestation.testing import TestPki
+from attestation.testing import TestPki, load_root
 from enclave.command import execute
 from enclave.platform import Platform, utc_now
 from host_proxy.channels import TRANSPORT_HELP, EnclaveChannels
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--test-root-out", metavar="PATH", help="write the simulator's test root PEM here ('-': print it between markers)"
     )
+    parser.add_argument(
+        "--test-pki", type=Path, metavar="FILE",
+        help="keep the simulator's test root (key and certificate) in FILE across runs: created if missing, reused "
+        "after; enclaves sharing it attest each other (peer provisioning)",
+    )  # fmt: skip
     parser.add_argument("--data-dir", type=Path, required=True, help="the relayer's data directory (sidecar socket)")
     parser.add_argument("--hosts-file", type=Path, help="write the manifest's hosts table here (only in a guest of its own)")
     parser.add_argument(
@@ -59,7 +64,7 @@ def simulated_platform(arguments: argparse.Namespace) -> Platform:
     boot_pcrs: dict[int, bytes] = {}
     if arguments.pcrs is not None:
         boot_pcrs = dict(load_expected_pcrs(arguments.pcrs.read_bytes()[:MAX_PCRS_FILE_BYTES]).expected)
-    pki = TestPki.create(now=utc_now())
+    pki = _test_pki(arguments.test_pki)
     _publish_root(pki.root_pem, arguments.test_root_out)
 
     def attester() -> SimulatedNsm:
@@ -73,7 +78,21 @@ def simulated_platform(arguments: argparse.Namespace) -> Platform:
         hosts_file=arguments.hosts_file,
         data_directory=arguments.data_dir,
         forwarders=not arguments.no_forwarders,
+        trust_root=pki.trust_root(),
     )
+
+
+def _test_pki(path: Path | None) -> TestPki:
+    """A fresh test PKI, or one under the root kept in ``path`` (written, owner-only, on first use)."""
+    if path is None:
+        return TestPki.create(now=utc_now())
+    if path.exists():
+        return TestPki.create(now=utc_now(), root=load_root(path.read_bytes()[:MAX_PCRS_FILE_BYTES]))
+    pki = TestPki.create(now=utc_now())
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(pki.root_with_key_pem())
+    return pki
 
 
 def _publish_root(pem: bytes, where: str | None) -> None:

@@ -7,7 +7,9 @@
     (5) identity       TLS, Ed25519 and X25519 keys from SHAKE-256(platform entropy ‖ NSM GetRandom)
     (6) commitment     PCR16 ← SHA-384(canonical document), locked
     (7) listen         egress forwarders, then the ingress listener (vsock:ANY:ingress_port on Nitro)
-    (8) serve          attested TLS; the relayer starts after POST /provision
+    (8) serve          attested TLS; the relayer starts once the manifest's [provisioning] sources deliver
+
+Logs go to the parent's log channel from the start (log_forwarding.py: redacted, no payloads).
 
 Secrets (the provisionable names), configuration variables and the runtime's own variables in the
 *process* environment are refused: the configuration comes only from the committed document, the secrets
@@ -17,6 +19,7 @@ only through sealed provisioning. What the relayer does see of the process envir
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -26,15 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from attestation.nsm import Attester
-from attestation.provisioning import PROVISIONABLE_SECRETS
 from host_proxy.addresses import Endpoint, listen_socket, remove_unix_socket
-from manifest import EnclaveDocument
-from manifest.variables import RELAYER_VARIABLES, RUNTIME_VARIABLES
+from manifest import CREDENTIALS_PORT, LOGS_PORT, TIME_PORT, EnclaveDocument
+from manifest.variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES
 
+from .clock_sync import SyncedClock, keep_time
 from .configuration import fetch_enclave_document
 from .egress import EgressAllowlist
 from .egress_forwarders import running_forwarders
 from .errors import RuntimeConfigurationError
+from .log_forwarding import ParentLogHandler, Redactions, SafeJsonFormatter
+from .parent_credentials import parent_credentials
 from .platform import Platform, Random
 from .runtime import EnclaveRuntime
 from .tls_identity import generate_identity
@@ -44,6 +49,7 @@ logger = logging.getLogger("memwal.enclave.boot")
 # The only process variables the relayer and sidecar inherit: where Python and its packages are.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
 INGRESS_BACKLOG = 512
+LOG_DRAIN_SECONDS = 2.0
 RelayerStarter = Callable[..., Awaitable[Any]]
 
 
@@ -62,7 +68,13 @@ def relayer_environment(document: EnclaveDocument, platform: Platform) -> dict[s
     return environment
 
 
-def build_runtime(document: EnclaveDocument, platform: Platform, *, relayer_starter: RelayerStarter | None = None) -> EnclaveRuntime:
+def build_runtime(
+    document: EnclaveDocument,
+    platform: Platform,
+    *,
+    relayer_starter: RelayerStarter | None = None,
+    redactions: Redactions | None = None,
+) -> EnclaveRuntime:
     """Steps (2)–(6); raises SettingsError, NsmError, RuntimeConfigurationError or OSError."""
     from relayer.settings import Settings
 
@@ -80,6 +92,9 @@ def build_runtime(document: EnclaveDocument, platform: Platform, *, relayer_star
         egress=EgressAllowlist.from_document(document, platform.channels),
         clock=platform.clock,
         relayer_starter=relayer_starter,
+        trust_root=platform.trust_root,
+        credentials=parent_credentials(platform.channels.to_parent(CREDENTIALS_PORT)),
+        redactions=redactions,
     )
     runtime.commit()
     return runtime
@@ -112,11 +127,51 @@ def _entropy(attester: Attester, entropy: Random) -> Random:
 
 async def run(platform: Platform, shutdown: asyncio.Event) -> int:
     """Boot and serve until ``shutdown``; 0 after a clean stop (also when stopped while still waiting)."""
+    redactions = Redactions()
+    forwarding = _forward_logs(platform, redactions) if platform.forward_logs else None
+    try:
+        return await _boot(platform, shutdown, redactions)
+    finally:
+        if forwarding is not None:
+            handler, task = forwarding
+            await handler.drained(LOG_DRAIN_SECONDS)  # the last lines (why it stopped) matter most
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            logging.getLogger().removeHandler(handler)
+
+
+def _forward_logs(platform: Platform, redactions: Redactions) -> tuple[ParentLogHandler, asyncio.Task[None]]:
+    """Every log line, redacted, also to the parent's log channel; the console gets the same safe format."""
+    handler = ParentLogHandler(redactions)
+    root = logging.getLogger()
+    for console in root.handlers:
+        console.setFormatter(SafeJsonFormatter(redactions))
+    root.addHandler(handler)
+    return handler, asyncio.create_task(handler.forward(platform.channels.to_parent(LOGS_PORT)))
+
+
+async def _boot(platform: Platform, shutdown: asyncio.Event, redactions: Redactions) -> int:
     document = await _until_shutdown(fetch_enclave_document(platform.channels, backoff=platform.backoff), shutdown)
     if document is None:
         logger.info("stopped while waiting for configuration")
         return 0
-    runtime = build_runtime(document, platform)
+    synced = SyncedClock(platform.clock)
+    platform = dataclasses.replace(platform, clock=synced)
+    runtime = build_runtime(document, platform, redactions=redactions)
+    timekeeping = None
+    if platform.keep_time:
+        timekeeping = asyncio.create_task(
+            keep_time(synced, platform.channels.to_parent(TIME_PORT), runtime.attester, system_clock=platform.system_clock)
+        )
+    try:
+        return await _serve_runtime(runtime, platform, document, shutdown)
+    finally:
+        if timekeeping is not None:
+            timekeeping.cancel()
+            await asyncio.gather(timekeeping, return_exceptions=True)
+
+
+async def _serve_runtime(runtime: EnclaveRuntime, platform: Platform, document: EnclaveDocument, shutdown: asyncio.Event) -> int:
     endpoint = platform.channels.listen(document.ingress_port)
     if not platform.forwarders:
         logger.warning("egress forwarders are off: only for development without a network namespace")

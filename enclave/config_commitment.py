@@ -13,21 +13,16 @@ Expected PCR16 for a document digest ``d``: ``SHA384(0x00×48 ‖ d)`` (one exte
 
 from __future__ import annotations
 
-import hashlib
-
+from attestation.binding import CONFIGURATION_PCR, configuration_pcr
 from attestation.errors import NsmError
 from attestation.nsm import Attester
 
 from .errors import ConfigurationCommitmentError
 
-CONFIGURATION_PCR = 16
-PCR_LENGTH = 48
-
 
 def expected_configuration_pcr(configuration_digest: bytes) -> bytes:
-    """PCR16 after the single boot-time extend: SHA384(48 zero bytes ‖ digest)."""
-    _check_digest(configuration_digest)
-    return hashlib.sha384(bytes(PCR_LENGTH) + configuration_digest).digest()
+    """PCR16 after the single boot-time extend: SHA384(48 zero bytes ‖ digest) (clients check the same)."""
+    return configuration_pcr(configuration_digest)
 
 
 def commit_configuration(attester: Attester, configuration_digest: bytes) -> bytes:

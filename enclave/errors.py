@@ -6,7 +6,9 @@
     ├── ProvisioningError           POST /provision refused
     │   ├── SecretNotAllowed        a secret name outside the allowlist, or a malformed value
     │   ├── AlreadyProvisioned      the one-shot provisioning already happened
-    │   └── UnknownAttestation      the envelope names a document this boot did not issue (recently)
+    │   ├── UnknownAttestation      the envelope names a document this boot did not issue (recently)
+    │   └── SourceUnavailable       an automatic source (KMS, a peer) could not deliver this round (retried)
+    │       └── RecipientEnvelopeError  KMS's CiphertextForRecipient does not open (malformed, wrong key)
     └── EgressDenied                an outbound (host, port) is not on the allowlist (also an httpx.ConnectError)
 
 A malformed enclave document raises manifest.ManifestError, a relayer setting the relayer refuses
@@ -47,6 +49,14 @@ class AlreadyProvisioned(ProvisioningError):
 
 class UnknownAttestation(ProvisioningError):
     """The envelope is bound to an attestation document this boot did not recently issue."""
+
+
+class SourceUnavailable(ProvisioningError):
+    """An automatic secret source could not deliver this time (unreachable, refused, not provisioned yet)."""
+
+
+class RecipientEnvelopeError(SourceUnavailable):
+    """The CMS EnvelopedData from KMS is malformed, uses other algorithms, or does not open with our key."""
 
 
 class EgressDenied(TeeError, httpx.ConnectError):

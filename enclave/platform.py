@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attestation.nsm import Attester, NsmAttester
+from attestation.trust import TrustRoot
 from host_proxy.channels import EnclaveChannels
 
+from .clock_sync import set_system_clock
 from .configuration import Backoff
 
 Clock = Callable[[], datetime]
@@ -44,6 +46,10 @@ class Platform:
     data_directory: Path = IMAGE_DATA_DIRECTORY  # MEMWAL_DATA_DIR of the relayer: the sidecar's socket
     forwarders: bool = True  # loopback egress listeners; off only for a runtime that shares the host's loopback
     backoff: Backoff = field(default_factory=Backoff)  # waiting for the configuration channel
+    trust_root: TrustRoot = field(default_factory=TrustRoot.aws)  # what a peer's attestation must chain to
+    forward_logs: bool = True  # send the log lines to the parent's log channel (log_forwarding.py)
+    keep_time: bool = True  # correct the clock from the parent's time channel, bounded (clock_sync.py)
+    system_clock: Callable[[datetime], None] | None = None  # step the system clock too (the image: clock_settime)
 
 
 def nitro_platform(environment: Mapping[str, str]) -> Platform:
@@ -54,4 +60,5 @@ def nitro_platform(environment: Mapping[str, str]) -> Platform:
         environment=environment,
         hosts_file=IMAGE_HOSTS_FILE,
         data_directory=IMAGE_DATA_DIRECTORY,
+        system_clock=set_system_clock,
     )

@@ -5,11 +5,11 @@
   the attestation document the operator verified; it must be one this boot issued within
   ``DOCUMENT_TTL`` (so the operator saw a fresh document of *this* enclave). One-shot: after a
   successful opening every further request gets 409. Bad envelopes do not consume the shot.
-* :class:`KmsRecipientSource` (interface + flow; CMS parsing not included): AWS KMS ``Decrypt`` with
-  ``Recipient={AttestationDocument, KeyEncryptionAlgorithm: RSAES_OAEP_SHA_256}``; KMS checks the key
-  policy conditions (``kms:RecipientAttestation:ImageSha384`` / ``…:PCR0``…) against the document and
-  returns ``CiphertextForRecipient``, a CMS EnvelopedData for the RSA key whose SPKI is the document's
-  ``public_key``. See docs/tee.md.
+* ``enclave.kms.KmsRecipientSource``: AWS KMS ``Decrypt`` with an attested ``Recipient``.
+* ``enclave.peer_provisioning.PeerSource``: an already provisioned enclave of the same deployment, after
+  mutual attestation.
+* :class:`SourcesInOrder`: the manifest's ``[provisioning] sources``, tried round after round until one
+  delivers (secret_sources.py builds it).
 
 Responses of ``POST /provision`` (generic on purpose; the log has the detail)::
 
@@ -27,19 +27,20 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from attestation.nsm import Attester
+from attestation.errors import AttestationError
 from attestation.provisioning import MAX_ENVELOPE_SIZE, EnvelopeError, open_envelope
 
-from .errors import AlreadyProvisioned, UnknownAttestation
+from .errors import AlreadyProvisioned, SourceUnavailable, UnknownAttestation
 
 logger = logging.getLogger("memwal.enclave.provisioning")
 
@@ -86,15 +87,22 @@ class IssuedDocuments:
 class SealedEnvelopeSource:
     """Secrets from one ``POST /provision`` envelope sealed to the provisioning key."""
 
+    name = "operator"
+
     def __init__(self, provisioning_key: X25519PrivateKey, issued: IssuedDocuments) -> None:
         self._key = provisioning_key
         self._issued = issued
         self._opened: asyncio.Future[ProvisionedSecrets] | None = None
         self._lock = asyncio.Lock()
+        self._provisioned_elsewhere = False
 
     @property
     def provisioned(self) -> bool:
-        return self._opened is not None and self._opened.done()
+        return self._provisioned_elsewhere or (self._opened is not None and self._opened.done())
+
+    def provisioned_elsewhere(self) -> None:
+        """Another source delivered: from now on ``POST /provision`` answers 409."""
+        self._provisioned_elsewhere = True
 
     def _future(self) -> asyncio.Future[ProvisionedSecrets]:
         if self._opened is None:
@@ -107,7 +115,7 @@ class SealedEnvelopeSource:
     def accept(self, envelope: bytes) -> ProvisionedSecrets:
         """Open an envelope; raise AlreadyProvisioned, UnknownAttestation or EnvelopeError."""
         future = self._future()
-        if future.done():
+        if future.done() or self._provisioned_elsewhere:
             raise AlreadyProvisioned("secrets were already provisioned during this boot")
         opened = open_envelope(envelope, recipient_private_key=self._key)
         if opened.document_sha256 not in self._issued:
@@ -144,47 +152,57 @@ class SealedEnvelopeSource:
         return provision
 
 
-class KmsRecipientSource:
-    """Secrets from AWS KMS ``Decrypt`` with an attested ``Recipient`` (flow only; see docs/tee.md).
+class AutomaticSource(Protocol):
+    """A source that delivers without a person (KMS, a peer); ``SourceUnavailable`` means "not this round"."""
 
-    ``decrypt(ciphertext_blob, attestation_document) -> ciphertext_for_recipient`` performs the signed
-    KMS call (SigV4 over the egress tunnel to ``kms.<region>.amazonaws.com:443``);
-    ``open_cms(ciphertext_for_recipient, rsa_private_key) -> bytes`` unwraps the CMS EnvelopedData
-    (RSAES-OAEP-SHA-256 key transport, AES-256-CBC content). Neither ships here: without them
-    ``obtain`` raises NotImplementedError instead of silently doing something weaker.
-    """
+    name: str
+
+    async def obtain(self) -> ProvisionedSecrets:
+        """Deliver the secrets now, or raise SourceUnavailable."""
+
+
+class SourcesInOrder:
+    """The manifest's ``[provisioning] sources``: the automatic ones tried in order, round after round (a pause
+    of ``retry_seconds`` between rounds), while the operator's ``POST /provision`` is accepted meanwhile if
+    listed. The first to deliver wins; an enclave that restarts runs this again and provisions itself."""
 
     def __init__(
         self,
+        automatic: Sequence[AutomaticSource],
         *,
-        attester: Attester,
-        ciphertext_blob: bytes,
-        decrypt: Callable[[bytes, bytes], Awaitable[bytes]] | None = None,
-        open_cms: Callable[[bytes, object], bytes] | None = None,
+        operator: SealedEnvelopeSource | None,
+        retry_seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._attester = attester
-        self._ciphertext_blob = ciphertext_blob
-        self._decrypt = decrypt
-        self._open_cms = open_cms
+        if not automatic and operator is None:
+            raise ValueError("at least one secret source is needed")
+        self._automatic = tuple(automatic)
+        self._operator = operator
+        self._retry_seconds = retry_seconds
+        self._sleep = sleep
+        self.attempts = 0
 
     async def obtain(self) -> ProvisionedSecrets:
-        if self._decrypt is None or self._open_cms is None:
-            raise NotImplementedError("the KMS recipient path needs a KMS client and a CMS opener (docs/tee.md)")
-        import json
+        automatic = asyncio.ensure_future(self._rounds()) if self._automatic else None
+        operator = asyncio.ensure_future(self._operator.obtain()) if self._operator is not None else None
+        contenders = [task for task in (automatic, operator) if task is not None]
+        try:
+            done, _ = await asyncio.wait(contenders, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for contender in contenders:
+                contender.cancel()
+            await asyncio.gather(*contenders, return_exceptions=True)
+        winner = next(iter(done))
+        if self._operator is not None and winner is not operator:
+            self._operator.provisioned_elsewhere()
+        return winner.result()
 
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        from attestation.provisioning import validate_secrets
-
-        # (1) an in-memory RSA key only for this exchange; KMS encrypts the data key to it.
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        # (2) a document whose public_key is that RSA key; KMS checks it against the key policy.
-        document = await asyncio.to_thread(self._attester.attestation, user_data=None, nonce=None, public_key=spki)
-        # (3) Decrypt with Recipient; the plaintext never appears in the response, only CiphertextForRecipient.
-        envelope = await self._decrypt(self._ciphertext_blob, document)
-        # (4) unwrap inside: the plaintext is the secrets JSON.
-        plaintext = self._open_cms(envelope, key)
-        values = json.loads(plaintext.decode("utf-8"))
-        return ProvisionedSecrets(values=validate_secrets(values), source="aws-kms-recipient")
+    async def _rounds(self) -> ProvisionedSecrets:
+        while True:
+            for source in self._automatic:
+                self.attempts += 1
+                try:
+                    return await source.obtain()
+                except (SourceUnavailable, AttestationError, httpx.HTTPError, OSError) as error:
+                    logger.warning("provisioning: %s did not deliver: %s: %s", source.name, type(error).__name__, error)
+            await self._sleep(self._retry_seconds)

@@ -4,7 +4,8 @@ relayer behind signed responses. boot.py builds it (configuration, attester, ide
 What it does once built:
     commit     SHA-384 of the enclave document (the manifest minus [host]) extended into PCR16, PCR16 locked
     serve      one hypercorn server on the ingress socket boot.py opened; TLS terminates here
-    secrets    wait for POST /provision (one-shot), then start_relayer(...) with them merged in
+    secrets    from the manifest's [provisioning] sources (POST /provision, KMS, a peer; secret_sources.py), then
+               start_relayer(...) with them merged in; a provisioned enclave answers peers' /peer/* if listed
 
 Routing (``EnclaveRuntime.app``): ``/attestation``, ``/provision`` and ``/health`` are the runtime's;
 everything else goes to the relayer once it is ready, and is answered 503 before that
@@ -34,19 +35,26 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attestation.nsm import Attester
+from attestation.trust import TrustRoot
 from attestation.user_data import EnclaveUserData
 from manifest import EnclaveDocument
+from memwal_common.sigv4 import AwsCredentials
 
 from .attestation_route import TokenBucket, attestation_endpoint
 from .config_commitment import commit_configuration
-from .egress import EgressAllowlist
-from .provisioning import IssuedDocuments, SealedEnvelopeSource, SecretSource
+from .egress import EgressAllowlist, EgressTransport
+from .errors import SourceUnavailable
+from .kms import CredentialsProvider
+from .log_forwarding import Redactions
+from .peer_provisioning import PEER_PATHS, PeerProvider
+from .provisioning import IssuedDocuments, ProvisionedSecrets, SealedEnvelopeSource, SecretSource
 from .response_signing import ResponseSigningMiddleware
+from .secret_sources import EgressTransportFactory, EnclaveKeys, build_secret_source
 from .tls_identity import EnclaveIdentity
 
 logger = logging.getLogger("memwal.enclave.runtime")
 
-RUNTIME_PATHS = ("/attestation", "/provision", "/health")
+RUNTIME_PATHS = ("/attestation", "/provision", "/health", *PEER_PATHS)
 CERTIFICATE_CHECK_SECONDS = 3600.0
 Clock = Callable[[], datetime]
 
@@ -104,6 +112,10 @@ class EnclaveRuntime:
         clock: Clock,
         relayer_starter: Callable[..., Awaitable[Any]] | None = None,
         attestation_limiter: TokenBucket | None = None,
+        trust_root: TrustRoot | None = None,
+        egress_transport: EgressTransportFactory | None = None,
+        credentials: CredentialsProvider | None = None,
+        redactions: Redactions | None = None,
     ) -> None:
         self.document = document
         self._environment = dict(relayer_environment)
@@ -118,7 +130,21 @@ class EnclaveRuntime:
             provisioning_public_key=identity.provisioning_public_key,
         ).encode()
         self.issued_documents = IssuedDocuments()
-        self.secret_source: SecretSource = SealedEnvelopeSource(identity.provisioning_key, self.issued_documents)
+        self.trust_root = trust_root or TrustRoot.aws()  # what a peer's document must chain to
+        self.operator_source = SealedEnvelopeSource(identity.provisioning_key, self.issued_documents)
+        provisioning = document.provisioning
+        self.secret_source: SecretSource = build_secret_source(
+            provisioning,
+            operator=self.operator_source,
+            attester=attester,
+            keys=EnclaveKeys(self.user_data, identity.signing_public_key, identity.provisioning_key, self.configuration_digest),
+            egress=egress_transport or (lambda context: EgressTransport(egress, ssl_context=context)),
+            credentials=credentials or _no_credentials,
+            trust_root=self.trust_root,
+            clock=clock,
+        )
+        self.secrets: ProvisionedSecrets | None = None
+        self.redactions = redactions or Redactions()
         self.state = RelayerState.WAITING_FOR_SECRETS
         self._relayer: ASGIApp | None = None
         self._relayer_starter = relayer_starter
@@ -137,6 +163,7 @@ class EnclaveRuntime:
                 ),
                 Route("/provision", self._provision_endpoint(), methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
+                *self._peer_routes(),
             ]
         )
         self.app = ResponseSigningMiddleware(
@@ -155,6 +182,9 @@ class EnclaveRuntime:
     async def run_relayer(self, stack: AsyncExitStack, shutdown: asyncio.Event) -> None:
         """Wait for the secrets, then start the relayer with them (the secret names never overlap the document's)."""
         secrets = await self.secret_source.obtain()
+        self.redactions.add(secrets.values.values())  # before anything could log them
+        self.secrets = secrets
+        logger.info("provisioned through %s", secrets.source)
         self.state = RelayerState.STARTING
         try:
             from relayer.settings import Settings
@@ -197,9 +227,21 @@ class EnclaveRuntime:
                     task.cancel()
                 await asyncio.gather(relayer, renewal, return_exceptions=True)
 
+    def _peer_routes(self) -> list[Route]:
+        if "peer" not in self.document.provisioning.sources:
+            return []
+        provider = PeerProvider(
+            attester=self.attester,
+            trust_root=self.trust_root,
+            configuration_digest=self.configuration_digest,
+            secrets=lambda: self.secrets,
+            clock=self._clock,
+        )
+        return [Route(PEER_PATHS[0], provider.challenge, methods=["POST"]), Route(PEER_PATHS[1], provider.secrets, methods=["POST"])]
+
     def _provision_endpoint(self) -> Callable[[Request], Awaitable[Response]]:
-        if isinstance(self.secret_source, SealedEnvelopeSource):
-            return self.secret_source.endpoint()
+        if "operator" in self.document.provisioning.sources:
+            return self.operator_source.endpoint()
 
         async def not_offered(request: Request) -> Response:
             return JSONResponse({"error": "provisioning is not offered by this enclave"}, status_code=404)
@@ -210,6 +252,8 @@ class EnclaveRuntime:
         return {
             "relayer": self.state.value,
             "provisioned": self.state is not RelayerState.WAITING_FOR_SECRETS,
+            "provisioningSources": list(self.document.provisioning.sources),
+            "provisionedThrough": self.secrets.source if self.secrets is not None else None,
             "configurationSha384": self.configuration_digest.hex(),
             "tlsSpkiSha256": self.identity.tls_spki_sha256.hex(),
             "identityPublicKey": self.identity.signing_public_key.hex(),
@@ -242,6 +286,10 @@ class EnclaveRuntime:
             RelayerState.FAILED: "relayer failed to start",
         }[self.state]
         await JSONResponse({"error": message}, status_code=503)(scope, receive, send)
+
+
+async def _no_credentials() -> AwsCredentials:
+    raise SourceUnavailable("this runtime has no credentials channel to its parent")
 
 
 async def _start_relayer(*arguments: Any) -> ASGIApp:

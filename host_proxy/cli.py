@@ -161,7 +161,7 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         if value is not None:
             limits = with_limit(limits, key, value)
     metrics = parse_endpoint(arguments.metrics) if arguments.metrics else settings.metrics
-    settings = Settings(tuple(routes), limits, metrics, settings.configuration)
+    settings = Settings(tuple(routes), limits, metrics, settings.configuration, settings.services)
     settings.validate()
     return settings
 
@@ -177,6 +177,10 @@ def describe(settings: Settings) -> str:
     allowlist = ", ".join(str(target) for target in settings.egress_allowlist) or "(none: no egress)"
     lines.append(f"egress allowlist: {allowlist}")
     lines.append(f"metrics: {settings.metrics or 'off'}")
+    if settings.services is not None:
+        services = settings.services
+        credentials = services.credentials_source or "not served"
+        lines.append(f"enclave channels: logs {services.logs} (→ stdout), time {services.time}, credentials {services.credentials} ({credentials})")
     if settings.configuration is not None:
         digest = hashlib.sha384(settings.configuration.document).hexdigest()
         lines.append(f"configuration channel: {settings.configuration.listen} (enclave document sha384 {digest})")

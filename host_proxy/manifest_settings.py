@@ -4,6 +4,7 @@
     egress <name>  the parent's [[egress]].vsock_port → tcp:destination (one per route: the allowlist)
     configuration  the parent's manifest.CONFIGURATION_PORT serves the enclave document (canonical JSON)
     metrics        [host].metrics, when set
+    services       the enclave's logs (→ stdout/journald) and time channels; its AWS credentials ([host].aws_credentials)
     limits         [host.limits] over the defaults below
 
 The channels (``ParentChannels``) say what a port number means: vsock on Nitro, Unix sockets for the
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from manifest import CONFIGURATION_PORT, Manifest
+from manifest import CONFIGURATION_PORT, CREDENTIALS_PORT, LOGS_PORT, TIME_PORT, Manifest
 
 from .addresses import TcpEndpoint, parse_endpoint
 from .channels import ParentChannels
 from .errors import ConfigurationError
-from .settings import ConfigurationRoute, Limits, Route, Settings, limits_from_mapping
+from .settings import ConfigurationRoute, HostServices, Limits, Route, Settings, limits_from_mapping
 
 # The enclave's clients pool their upstream connections (asyncpg, redis, httpx) and its server closes idle
 # client connections itself (hypercorn keep-alive), so the host cuts nothing for idleness unless told to.
@@ -42,7 +43,11 @@ def settings_from_manifest(deployment: Manifest, channels: ParentChannels) -> Se
     except ConfigurationError as error:
         raise ConfigurationError(f"manifest: {error}") from None
     configuration = ConfigurationRoute(channels.listen(CONFIGURATION_PORT), enclave.canonical_json())
-    settings = Settings(tuple(routes), limits, metrics, configuration)
+    services = HostServices(
+        logs=channels.listen(LOGS_PORT), time=channels.listen(TIME_PORT), credentials=channels.listen(CREDENTIALS_PORT),
+        credentials_source=host.aws_credentials,
+    )  # fmt: skip
+    settings = Settings(tuple(routes), limits, metrics, configuration, services)
     settings.validate()
     return settings
 

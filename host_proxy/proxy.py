@@ -19,10 +19,13 @@ from memwal_common.signals import wait_for_shutdown_signal
 
 from .addresses import Endpoint
 from .configuration_server import CONFIGURATION_ROUTE, ConfigurationServer
+from .credentials import credentials_source
+from .host_services import CredentialsServer, LogReceiver, TimeServer
 from .listener import ConnectionTracker, Listener
 from .metrics import ProxyMetrics
 from .metrics_server import MetricsServer
 from .settings import Settings
+from .stream_server import StreamServer
 
 ShutdownTrigger = Callable[[], Awaitable[object]]
 
@@ -38,6 +41,8 @@ class Proxy:
         self._listeners: list[Listener] = []
         self._metrics_server: MetricsServer | None = None
         self._configuration_server: ConfigurationServer | None = None
+        self._services: list[StreamServer] = []
+        self.log_receiver: LogReceiver | None = None
 
     @property
     def active_connections(self) -> int:
@@ -72,6 +77,7 @@ class Proxy:
             if self.settings.metrics is not None:
                 self._metrics_server = MetricsServer(self.settings.metrics, self.metrics.render)
                 await self._metrics_server.start()
+            await self._start_services()
         except BaseException:
             await self.shutdown()
             raise
@@ -81,9 +87,23 @@ class Proxy:
         if self._configuration_server is not None:
             logger.info("%s: serving the enclave document on %s", CONFIGURATION_ROUTE, self._configuration_server.address)
 
+    async def _start_services(self) -> None:
+        services = self.settings.services
+        if services is None:
+            return
+        self.log_receiver = LogReceiver(services.logs)
+        self._services = [self.log_receiver, TimeServer(services.time)]
+        if services.credentials_source:
+            self._services.append(CredentialsServer(services.credentials, credentials_source(services.credentials_source)))
+        for server in self._services:
+            await server.start()
+
     async def shutdown(self) -> None:
         for listener in self._listeners:
             await listener.stop()
+        for server in self._services:
+            await server.close()
+        self._services = []
         if self._configuration_server is not None:
             await self._configuration_server.close()
             self._configuration_server = None

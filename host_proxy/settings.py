@@ -135,11 +135,22 @@ class ConfigurationRoute:
 
 
 @dataclass(frozen=True)
+class HostServices:
+    """The enclave's log, time and credentials channels (host_services.py); from a manifest."""
+
+    logs: Endpoint
+    time: Endpoint
+    credentials: Endpoint
+    credentials_source: str = ""  # "imds" or "file:/path" ([host] aws_credentials); empty: not served
+
+
+@dataclass(frozen=True)
 class Settings:
     routes: tuple[Route, ...] = ()
     limits: Limits = field(default_factory=Limits)
     metrics: Endpoint | None = None  # where to serve /metrics; None = no metrics listener
     configuration: ConfigurationRoute | None = None  # serve the enclave document; None = not this proxy's job
+    services: HostServices | None = None  # the enclave's logs, time and credentials; None = not served
 
     @property
     def egress_allowlist(self) -> tuple[Endpoint, ...]:

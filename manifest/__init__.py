@@ -39,19 +39,36 @@ docs/nitro.md describes the deployment; docs/tee.md the commitment.
 
 from .channel import FrameReader, encode_frame
 from .errors import ManifestError
-from .model import CONFIGURATION_PORT, HEARTBEAT_PORT, EgressRoute, EnclaveDocument, HostSection, Manifest
+from .model import (
+    CONFIGURATION_PORT,
+    CREDENTIALS_PORT,
+    HEARTBEAT_PORT,
+    LOGS_PORT,
+    TIME_PORT,
+    EgressRoute,
+    EnclaveDocument,
+    HostSection,
+    Manifest,
+)
+from .provisioning import KmsProvisioning, PeerProvisioning, ProvisioningSection
 from .reading import MAX_MANIFEST_BYTES, load_manifest, parse_enclave_document, parse_manifest
 
 __all__ = [
     "CONFIGURATION_PORT",
+    "CREDENTIALS_PORT",
     "HEARTBEAT_PORT",
+    "LOGS_PORT",
     "MAX_MANIFEST_BYTES",
+    "TIME_PORT",
     "EgressRoute",
     "EnclaveDocument",
     "FrameReader",
     "HostSection",
+    "KmsProvisioning",
     "Manifest",
     "ManifestError",
+    "PeerProvisioning",
+    "ProvisioningSection",
     "encode_frame",
     "load_manifest",
     "parse_enclave_document",

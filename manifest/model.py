@@ -1,13 +1,14 @@
 """The manifest as frozen dataclasses, validated on construction, and the enclave document derived from it.
 
-A manifest has four tables. Three of them go to the enclave and are committed to PCR16; ``[host]``
+A manifest has five tables. Four of them go to the enclave and are committed to PCR16; ``[host]``
 configures only the parent (the host proxy and ``nitro-cli``) and never reaches the enclave::
 
     format = 1
     [enclave]   tls_hostname, ingress_port                 → EnclaveDocument (sent, committed)
     [relayer]   NAME = value (variables.RELAYER_VARIABLES) → EnclaveDocument (sent, committed)
     [[egress]]  name, destination = "host:port", vsock_port → EnclaveDocument (sent, committed)
-    [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, [host.limits]
+    [provisioning] sources, retry_seconds, [kms], [peer]   → EnclaveDocument (sent, committed; provisioning.py)
+    [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, aws_credentials, [host.limits]
 
 Canonical JSON of the enclave document (what the host sends and PCR16 commits to): UTF-8, ASCII-escaped,
 keys sorted, no whitespace; defaults filled in; relayer values as the exact environment strings the
@@ -26,17 +27,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from attestation.provisioning import PROVISIONABLE_SECRETS
-
 from .errors import ManifestError
-from .variables import RELAYER_VARIABLES, RUNTIME_VARIABLES, URL_LIST_VARIABLES, URL_VARIABLES
+from .provisioning import ProvisioningSection
+from .variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES, URL_LIST_VARIABLES, URL_VARIABLES
 
 FORMAT_VERSION = 1
 # The parent's vsock port where the host proxy serves the enclave document (docs/nitro.md).
 CONFIGURATION_PORT = 7000
+# The parent's vsock ports of the other host services (docs/nitro.md): AWS credentials for the enclave's KMS
+# calls, the enclave's logs, the time samples that keep its clock honest.
+CREDENTIALS_PORT = 7001
+LOGS_PORT = 7002
+TIME_PORT = 7003
 # nitro-cli listens here for the enclave's boot heartbeat (aws-nitro-enclaves-cli ENCLAVE_READY_VSOCK_PORT).
 HEARTBEAT_PORT = 9000
-RESERVED_PORTS = {CONFIGURATION_PORT: "the configuration channel", HEARTBEAT_PORT: "nitro-cli's boot heartbeat"}
+RESERVED_PORTS = {
+    CONFIGURATION_PORT: "the configuration channel",
+    CREDENTIALS_PORT: "the credentials channel",
+    LOGS_PORT: "the log channel",
+    TIME_PORT: "the time channel",
+    HEARTBEAT_PORT: "nitro-cli's boot heartbeat",
+}
 DEFAULT_INGRESS_PORT = 8443
 DEFAULT_TLS_HOSTNAME = "localhost"
 DEFAULT_ENCLAVE_CID = 16
@@ -55,10 +66,10 @@ FIRST_ASSIGNED_LOOPBACK = ipaddress.IPv4Address("127.0.0.2")
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_TOP_LEVEL = ("format", "enclave", "relayer", "egress", "host")
+_TOP_LEVEL = ("format", "enclave", "relayer", "egress", "provisioning", "host")
 _ENCLAVE_KEYS = ("tls_hostname", "ingress_port")
 _EGRESS_KEYS = ("name", "destination", "vsock_port")
-_HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "limits")
+_HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "aws_credentials", "limits")
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ class EnclaveDocument:
     ingress_port: int = DEFAULT_INGRESS_PORT
     relayer: tuple[tuple[str, str], ...] = ()  # (variable, environment string), sorted by name
     egress: tuple[EgressRoute, ...] = ()  # sorted by name
+    provisioning: ProvisioningSection = field(default_factory=ProvisioningSection)  # where secrets come from
 
     def __post_init__(self) -> None:
         _check_hostname("enclave.tls_hostname", self.tls_hostname)
@@ -117,10 +129,12 @@ class EnclaveDocument:
         environment = dict(self.relayer)
         urls = [(name, environment[name]) for name in URL_VARIABLES if environment.get(name)]
         urls += [(name, url) for name in URL_LIST_VARIABLES for url in environment.get(name, "").split(",") if url]
+        urls += list(self.provisioning.urls)
         for name, url in urls:
             host, port = url_destination(name, url)
             if (host, port) not in destinations:
-                raise ManifestError(f"relayer.{name} reaches {host}:{port}, which no [[egress]] route allows")
+                where = name if name.startswith("provisioning.") else f"relayer.{name}"
+                raise ManifestError(f"{where} reaches {host}:{port}, which no [[egress]] route allows")
 
     @property
     def relayer_environment(self) -> dict[str, str]:
@@ -132,6 +146,7 @@ class EnclaveDocument:
             "enclave": {"tls_hostname": self.tls_hostname, "ingress_port": self.ingress_port},
             "relayer": dict(self.relayer),
             "egress": [route.as_json() for route in self.egress],
+            "provisioning": self.provisioning.as_json(),
         }
 
     def canonical_json(self) -> bytes:
@@ -160,7 +175,7 @@ class EnclaveDocument:
     def from_mapping(cls, data: Mapping[str, Any]) -> EnclaveDocument:
         """From the manifest's tables (TOML) or from the enclave document (JSON); ``[host]`` must be gone."""
         _check_depth(data, "manifest", 0)
-        _reject_unknown("manifest", data, ("format", "enclave", "relayer", "egress"))
+        _reject_unknown("manifest", data, ("format", "enclave", "relayer", "egress", "provisioning"))
         if data.get("format") != FORMAT_VERSION:
             raise ManifestError(f"format must be {FORMAT_VERSION}, got {data.get('format')!r}")
         enclave = _table(data, "enclave")
@@ -176,6 +191,7 @@ class EnclaveDocument:
             ingress_port=_integer(enclave, "ingress_port", "enclave", DEFAULT_INGRESS_PORT),
             relayer=tuple(sorted((name, _relayer_value(name, value)) for name, value in relayer.items())),
             egress=tuple(sorted((_egress_route(index, item) for index, item in enumerate(egress)), key=lambda r: r.name)),
+            provisioning=ProvisioningSection.from_mapping(_table(data, "provisioning")),
         )
 
 
@@ -188,6 +204,7 @@ class HostSection:
     metrics: str = ""  # host proxy Prometheus listener, e.g. tcp:127.0.0.1:9100; empty = off
     cpu_count: int = DEFAULT_CPU_COUNT  # nitro-cli --cpu-count (whole cores: a multiple of threads per core)
     memory_mib: int = 0  # nitro-cli --memory; 0 = computed from the EIF (host_proxy.nitro)
+    aws_credentials: str = ""  # "imds" or "file:/path": handed to the enclave for its KMS calls; "" = none
     limits: tuple[tuple[str, int | float], ...] = field(default=())  # host proxy limits; checked by host_proxy
 
     def __post_init__(self) -> None:
@@ -197,6 +214,8 @@ class HostSection:
             raise ManifestError("host.cpu_count must be at least 1")
         if self.memory_mib < 0:
             raise ManifestError("host.memory_mib must be >= 0 (0 = computed from the EIF)")
+        if self.aws_credentials and self.aws_credentials != "imds" and not self.aws_credentials.startswith("file:/"):
+            raise ManifestError("host.aws_credentials must be imds or file:/absolute/path")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> HostSection:
@@ -211,6 +230,7 @@ class HostSection:
             metrics=_string(data, "metrics", "host", ""),
             cpu_count=_integer(data, "cpu_count", "host", DEFAULT_CPU_COUNT),
             memory_mib=_integer(data, "memory_mib", "host", 0),
+            aws_credentials=_string(data, "aws_credentials", "host", ""),
             limits=tuple(sorted(limits.items())),
         )
 

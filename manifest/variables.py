@@ -7,7 +7,7 @@ exactly one of them:
 * ``RELAYER_VARIABLES``: the manifest's ``[relayer]`` table, committed to PCR16 with the rest of it;
 * ``RUNTIME_VARIABLES``: set by the enclave runtime itself (where to listen, where the sidecar socket
   lives, the log format); a manifest naming one is refused;
-* ``attestation.provisioning.PROVISIONABLE_SECRETS``: only through sealed provisioning, never the host.
+* ``PROVISIONABLE_SECRETS``: only through provisioning (sealed to the attested enclave), never the host.
 
 ``tests/manifest/test_variables.py`` reads every environment lookup in the image's modules and
 fails when a name is in none of the three (or in two).
@@ -95,3 +95,16 @@ RUNTIME_VARIABLES = frozenset({"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKE
 URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "SUI_GRPC_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL",
                  "WALRUS_AGGREGATOR_URL")
 URL_LIST_VARIABLES = ("WALRUS_AGGREGATOR_URLS",)
+
+# The only names an enclave accepts as secrets; everything else in its configuration is public and committed to
+# PCR16. attestation.provisioning seals and opens them; a manifest naming one is refused.
+PROVISIONABLE_SECRETS = frozenset(
+    {
+        "SERVER_SUI_PRIVATE_KEYS",
+        "SERVER_SUI_PRIVATE_KEY",
+        "OPENAI_API_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SIDECAR_AUTH_TOKEN",
+    }
+)

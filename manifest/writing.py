@@ -21,10 +21,13 @@ def manifest_toml(deployment: Manifest, *, comment: str = "") -> str:
     for route in enclave.egress:
         lines += ["", "[[egress]]", f"name = {_string(route.name)}", f"destination = {_string(route.destination)}"]
         lines.append(f"vsock_port = {route.vsock_port}")
+    lines += _provisioning(deployment)
     lines += ["", "[host]", f"enclave_cid = {host.enclave_cid}", f"public_ingress = {_string(host.public_ingress)}"]
     if host.metrics:
         lines.append(f"metrics = {_string(host.metrics)}")
     lines += [f"cpu_count = {host.cpu_count}", f"memory_mib = {host.memory_mib}"]
+    if host.aws_credentials:
+        lines.append(f"aws_credentials = {_string(host.aws_credentials)}")
     if host.limits:
         lines += ["", "[host.limits]", *(f"{key} = {value!r}" for key, value in host.limits)]
     return "\n".join(lines) + "\n"
@@ -32,3 +35,14 @@ def manifest_toml(deployment: Manifest, *, comment: str = "") -> str:
 
 def _string(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
+
+
+def _provisioning(deployment: Manifest) -> list[str]:
+    section = deployment.enclave.provisioning
+    document = section.as_json()
+    lines = ["", "[provisioning]", f"sources = {json.dumps(list(section.sources))}", f"retry_seconds = {section.retry_seconds}"]
+    for name in ("kms", "peer"):
+        if name in document:
+            lines += ["", f"[provisioning.{name}]"]
+            lines += [f"{key} = {json.dumps(value, ensure_ascii=True)}" for key, value in document[name].items()]
+    return lines

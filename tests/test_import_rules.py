@@ -18,7 +18,9 @@ import pytest
 from tests import import_graph
 from tests.import_graph import ROOT, imports_of, is_or_under, loaded_modules, module_name, module_path, modules_in
 
-PRODUCTION_PACKAGES = ("relayer", "enclave", "sidecar", "chain", "sealcrypto", "attestation", "host_proxy", "manifest", "memwal_common")
+PRODUCTION_PACKAGES = (
+    "relayer", "enclave", "sidecar", "chain", "sealcrypto", "attestation", "host_proxy", "manifest", "memwal_common", "memwal_enclave",
+)
 DEVELOPER_PACKAGES = ("devtools", "localnet", "tests", "bench")
 RUNTIME_PACKAGES = ("enclave", "relayer", "sidecar")  # what the enclave image runs
 TEST_TOOLS = ("attestation.testing", "attestation.simulator")

@@ -95,17 +95,18 @@ class RelayerStarter:
         return fake_relayer()
 
 
-def make_runtime(pki: TestPki, *, boot_pcrs=IMAGE_PCRS, environment=None, starter=None, egress="", **options):
+def make_runtime(pki: TestPki, *, boot_pcrs=IMAGE_PCRS, environment=None, starter=None, egress="", document=None, **options):
     """A committed runtime with a simulated NSM; ``environment`` is the relayer's (non-secret) environment."""
     environment = dict(BASE_ENVIRONMENT if environment is None else environment)
     Settings.from_environ(environment).validate()
     attester = SimulatedNsm(pki=pki, clock=real_now, boot_pcrs=boot_pcrs)
+    options.setdefault("trust_root", pki.trust_root())
     runtime = EnclaveRuntime(
-        document=document_for(environment),
+        document=document or document_for(environment),
         relayer_environment=environment,
         attester=attester,
         identity=generate_identity(hostname="enclave.test", now=real_now()),
-        egress=EgressAllowlist.parse(egress),
+        egress=egress if isinstance(egress, EgressAllowlist) else EgressAllowlist.parse(egress),
         clock=real_now,
         relayer_starter=starter or RelayerStarter(),
         **options,
@@ -140,3 +141,12 @@ async def serving(runtime: EnclaveRuntime):
         shutdown.set()
         await asyncio.wait_for(task, 30)
         sock.close()
+
+
+def document_with(document: EnclaveDocument, *, egress=(), provisioning=None) -> EnclaveDocument:
+    """``document`` with more [[egress]] routes and a [provisioning] section (a mapping, as in TOML)."""
+    data = document.as_json()
+    data["egress"] = [*data["egress"], *(route.as_json() for route in egress)]
+    if provisioning is not None:
+        data["provisioning"] = provisioning
+    return EnclaveDocument.from_mapping(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import ssl
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,11 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from attestation.binding import configuration_pcr
 from attestation.client import AttestedClient, ChannelBindingError, pinned_ssl_context, provision_secrets
 from attestation.errors import FreshnessError, PolicyError, ResponseSignatureError
 from attestation.policy import PCRs
 from enclave.runtime import hypercorn_tls_config
 from enclave.tls_identity import generate_identity
+from manifest import HostSection, Manifest
+from manifest.writing import manifest_toml
 
 from .conftest import DEBUG_PCRS, IMAGE_PCRS, listening_socket, make_runtime, real_now, serving
 
@@ -160,25 +164,63 @@ class TestProvisioningOverTheAttestedChannel:
 
 
 class TestCommandLine:
-    async def test_verify_url_and_provision(self, tee_pki, tmp_path, capsys):
+    async def test_verify_url_reports_what_it_received_and_what_it_did_not_check(self, tee_pki, tmp_path, capsys):
+        from attestation._cli import main
+
+        runtime = make_runtime(tee_pki)
+        (tmp_path / "pcrs.json").write_text('{"PCR0": "%s"}' % ("aa" * 48))
+        (tmp_path / "root.pem").write_bytes(tee_pki.root_pem)
+        async with serving(runtime) as url:
+            status = await asyncio.to_thread(main, ["verify-url", url, "--test-root", str(tmp_path / "root.pem")])
+            output = capsys.readouterr().out
+        assert status == 0, output
+        assert "channel: live TLS certificate key is the attested one" in output
+        assert re.search(rf"PCR0 +{'aa' * 48}\n", output)
+        assert re.search(rf"PCR16 +{configuration_pcr(runtime.configuration_digest).hex()}\n", output)
+        assert re.search(rf"configuration sha384 +{runtime.configuration_digest.hex()}\n", output)
+        assert re.search(r"measurements +NOT CHECKED\n", output)
+        assert re.search(r"configuration +NOT CHECKED\n", output)
+        assert "verified, but NOT everything was checked" in output
+        assert " ok  binding" in output and "(NOT CHECKED: no configuration hash given)" in output
+
+    async def test_config_hash_of_the_published_manifest_is_what_the_enclave_attests(self, tee_pki, tmp_path, capsys):
+        from attestation._cli import main
+
+        runtime = make_runtime(tee_pki)
+        manifest = tmp_path / "manifest.toml"
+        manifest.write_text(manifest_toml(Manifest(runtime.document, HostSection(enclave_cid=21))))
+        assert main(["config-hash", str(manifest)]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert printed[1].encode() == runtime.document.canonical_json()
+        assert printed[2] == f"sha384  {runtime.configuration_digest.hex()}"
+        (tmp_path / "pcrs.json").write_text('{"PCR0": "%s"}' % ("aa" * 48))
+        (tmp_path / "root.pem").write_bytes(tee_pki.root_pem)
+        common = ["--pcrs", str(tmp_path / "pcrs.json"), "--test-root", str(tmp_path / "root.pem")]
+        async with serving(runtime) as url:
+            status = await asyncio.to_thread(main, ["verify-url", url, *common, "--manifest", str(manifest)])
+            output = capsys.readouterr().out
+            assert status == 0, output
+            assert re.search(r"configuration +ok \(a published hash\)", output)
+            assert re.search(r"measurements +ok \(a published set\)", output)
+            assert output.rstrip().endswith("verified, but NOT everything was checked (see above)")  # a test root
+            wrong = await asyncio.to_thread(main, ["verify-url", url, *common, "--config-hash", "00" * 48])
+            assert wrong == 1 and "configuration hash mismatch" in capsys.readouterr().err
+
+    async def test_provision_needs_the_published_configuration(self, tee_pki, tmp_path, capsys):
         from attestation._cli import main
 
         runtime = make_runtime(tee_pki)
         (tmp_path / "pcrs.json").write_text('{"PCR0": "%s"}' % ("aa" * 48))
         (tmp_path / "root.pem").write_bytes(tee_pki.root_pem)
         (tmp_path / "secrets.env").write_text("OPENAI_API_KEY=sk-from-file\n")
-        common = ["--pcrs", str(tmp_path / "pcrs.json"), "--test-root", str(tmp_path / "root.pem")]
+        common = ["--pcrs", str(tmp_path / "pcrs.json"), "--test-root", str(tmp_path / "root.pem"),
+                  "--secrets-file", str(tmp_path / "secrets.env")]  # fmt: skip
         async with serving(runtime) as url:
-            status = await asyncio.to_thread(main, ["verify-url", url, *common])
-            output = capsys.readouterr().out
-            assert status == 0, output
-            assert "binding: live TLS certificate key is the attested one" in output
-            wrong = await asyncio.to_thread(main, ["verify-url", url, *common, "--config-hash", "00" * 48])
-            assert wrong == 1 and "configuration hash mismatch" in capsys.readouterr().err
+            refused = await asyncio.to_thread(main, ["provision", url, *common])
+            assert refused == 1 and "give the published configuration" in capsys.readouterr().err
             status = await asyncio.to_thread(
-                main, ["provision", url, *common, "--secrets-file", str(tmp_path / "secrets.env"),
-                       "--config-hash", runtime.configuration_digest.hex()],
-            )  # fmt: skip
+                main, ["provision", url, *common, "--config-hash", runtime.configuration_digest.hex()]
+            )
             captured = capsys.readouterr()
             assert status == 0, captured.err
             assert "relayer: ready" in captured.out and "sk-from-file" not in captured.out

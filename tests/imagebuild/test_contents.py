@@ -50,6 +50,7 @@ class TestTheRealImage:
         tracked = set(subprocess.run(["git", "-C", str(REPOSITORY), "ls-files"], capture_output=True, text=True, check=True).stdout.split())
         assert set(contents.files) <= tracked
 
+    @pytest.mark.image  # needs the wheels `make image` fetches; runs in `make test-boot`
     def test_every_import_has_a_locked_wheel_and_numpy_only_if_imported(self, contents):
         lock = load_lock()
         cache = REPOSITORY / "build" / "cache" / "wheels"

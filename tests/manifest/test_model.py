@@ -138,7 +138,7 @@ vsock_port = 8102
         text = document.canonical_json()
         assert b" " not in text and b"\n" not in text
         parsed = json.loads(text)
-        assert list(parsed) == sorted(parsed) == ["egress", "enclave", "format", "relayer"]
+        assert list(parsed) == sorted(parsed) == ["egress", "enclave", "format", "provisioning", "relayer"]
         assert [route["name"] for route in parsed["egress"]] == sorted(route["name"] for route in parsed["egress"])
         assert document.digest() == hashlib.sha384(text).digest()
 
