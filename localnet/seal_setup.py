@@ -106,14 +106,27 @@ def deploy_seal(world: World, *, master_keys: Sequence[bytes], committee: Commit
 
 
 def _reuse(world: World, object_id: object, public_key: bytes) -> str | None:
-    """The key server object of the last run, if it still exists and holds this public key."""
-    if not isinstance(object_id, str) or world.get(object_id) is None:
-        return None
+    """The key server object of an earlier run that holds this public key, if the chain still has it.
+
+    ``object_id`` (from the last localnet.json) is only a hint: the chain is the authority, so a missing or
+    stale hint falls back to a search. Re-registering would give the same key a new object id, and every
+    ciphertext naming the old id would become unreadable."""
+    candidates = [object_id] if isinstance(object_id, str) else []
+    candidates += sorted(oid for oid, item in world.objects.items() if item.type.endswith("::key_server::KeyServer"))
+    for candidate in candidates:
+        if _holds_key(world, candidate, public_key):
+            return candidate
+    return None
+
+
+def _holds_key(world: World, object_id: str, public_key: bytes) -> bool:
+    if world.get(object_id) is None:
+        return False
     for key in (2, 1):
         record = world.find_field(object_id, "u64", bcs.u64(key))
         if record is not None:
-            return object_id if record.struct.struct("value").fields["pk"] == public_key else None
-    return None
+            return bool(record.struct.struct("value").fields["pk"] == public_key)
+    return False
 
 
 def _register_independent(world: World, index: int, url: str, public_key: bytes) -> str:

@@ -7,7 +7,7 @@ before anything is downloaded; all distinct identities share one key fetch.
 from __future__ import annotations
 
 from sidecar.protocol import BlobStatus, OpenBlobsReply, OpenBlobsRequest, OpenedBlob
-from sidecar.seal_service import SealService
+from sidecar.seal_service import SealService, Undecryptable
 from sidecar.walrus import WalrusClient
 
 
@@ -31,9 +31,12 @@ class BlobOpener:
                 status = BlobStatus.NOT_FOUND if fetch.status == "not_found" else BlobStatus.UNAVAILABLE
                 opened.append(OpenedBlob(blob_id, status))
                 continue
-            plaintext = plaintexts.get(blob_id)
-            if plaintext is None:
+            plaintext = plaintexts[blob_id]
+            if plaintext is Undecryptable.CORRUPT:
                 opened.append(OpenedBlob(blob_id, BlobStatus.CORRUPT))
+            elif isinstance(plaintext, Undecryptable):
+                # Intact, but this deployment cannot reach its key servers: never a reason to drop the memory.
+                opened.append(OpenedBlob(blob_id, BlobStatus.UNAVAILABLE))
             else:
                 opened.append(OpenedBlob(blob_id, BlobStatus.OPENED, plaintext, len(fetch.data)))
         return OpenBlobsReply(tuple(opened))

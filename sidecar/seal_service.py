@@ -15,6 +15,7 @@ names, with the threshold the ciphertext carries, from the configured servers pl
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections import Counter
@@ -50,6 +51,15 @@ KEY_TYPE_BF_BLS12381 = 0
 
 class KeyServerMisconfigured(UpstreamUnavailable):
     """A configured key server cannot be used as configured (kept apart so logs say so plainly)."""
+
+
+class Undecryptable(enum.Enum):
+    """Why a ciphertext gave no plaintext. Only CORRUPT is a property of the blob itself: a blob whose key
+    servers are not configured here (a key-server switch without SEAL_LEGACY_DECRYPT_KEY_SERVERS, or a
+    misconfigured deployment) is intact and must never be treated as garbage."""
+
+    CORRUPT = "corrupt"  # not a Seal object of this package, or it fails to decrypt with verified keys
+    UNKNOWN_KEY_SERVERS = "unknown_key_servers"  # names key servers this deployment does not know
 
 
 class SealService:
@@ -182,24 +192,26 @@ class SealService:
             raise InvalidSession("x-seal-session is for another package")
         return session
 
-    async def decrypt(self, ciphertexts: Mapping[str, bytes], *, account_id: str, session: SessionKey) -> dict[str, bytes | None]:
-        """Plaintext per key, or None where the ciphertext is corrupt or names no key servers we know.
+    async def decrypt(
+        self, ciphertexts: Mapping[str, bytes], *, account_id: str, session: SessionKey
+    ) -> dict[str, bytes | Undecryptable]:
+        """Plaintext per key, or why there is none (``Undecryptable``).
 
         Corrupt means: not a Seal object of this package, or it does not decrypt with keys that were verified
         against the key servers' public keys. Objects are grouped by the key servers and threshold they name,
         one key fetch per group; a refused session or account raises for the whole call.
         """
-        outcomes: dict[str, bytes | None] = {}
+        outcomes: dict[str, bytes | Undecryptable] = {}
         objects: dict[str, EncryptedObject] = {}
         package = bcs.address(self._package_id)
         for key, raw in ciphertexts.items():
             try:
                 obj = EncryptedObject.from_bytes(raw)
             except SealError:
-                outcomes[key] = None
+                outcomes[key] = Undecryptable.CORRUPT
                 continue
             if obj.package_id != package:
-                outcomes[key] = None
+                outcomes[key] = Undecryptable.CORRUPT
                 continue
             objects[key] = obj
         if not objects:
@@ -208,7 +220,7 @@ class SealService:
         for key, obj in objects.items():
             group = await self._servers_for(obj)
             if group is None:
-                outcomes[key] = None
+                outcomes[key] = Undecryptable.UNKNOWN_KEY_SERVERS
                 continue
             groups.setdefault(group, []).append(key)
         if not groups:
@@ -239,7 +251,7 @@ class SealService:
             decrypted = await asyncio.to_thread(decrypt_objects, members, fetched)
             for key, outcome in zip(keys, decrypted, strict=True):
                 # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
-                outcomes[key] = outcome if isinstance(outcome, bytes) else None
+                outcomes[key] = outcome if isinstance(outcome, bytes) else Undecryptable.CORRUPT
         return outcomes
 
     async def _servers_for(self, obj: EncryptedObject) -> tuple[tuple[KeyServerEndpoint, ...], int] | None:

@@ -79,3 +79,5 @@ async def test_a_fresh_venv_runs_the_quick_start_and_make_run_keeps_it_valid(tmp
         output = await asyncio.to_thread(run_quickstart, python, script)
         assert f"attested, configuration sha384 {second.configuration_digest.hex()}" in output
         assert "RememberResult(" in output  # the same account and key are accepted after the restart
+        # The memory stored before the restart is still there and still decrypts (same key servers on chain).
+        assert output.count("I am allergic to peanuts") >= 2, output

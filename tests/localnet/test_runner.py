@@ -203,6 +203,15 @@ class TestRunLocalnet:
                 assert read.content == b"persist me"
                 await self._check_account(http, again, account)
 
+    async def test_key_servers_are_found_on_chain_without_the_last_localnet_json(self, tmp_path):
+        # localnet.json is this run's output; a caller may delete it (make run does, to see the new one appear).
+        # Re-registering would give the same keys new object ids and strand every ciphertext naming the old ones.
+        async with run_localnet(tmp_path, key_servers=2, threshold=2) as info:
+            first = [server["objectId"] for server in info["seal_key_servers"]], info["seal_committee"]["objectId"]
+        (tmp_path / "localnet.json").unlink()
+        async with run_localnet(tmp_path, key_servers=2, threshold=2) as again:
+            assert ([server["objectId"] for server in again["seal_key_servers"]], again["seal_committee"]["objectId"]) == first
+
     async def test_a_network_without_json_rpc(self, tmp_path):
         async with run_localnet(tmp_path, key_servers=1, threshold=1, jsonrpc=False) as info:
             assert info["sui_rpc_url"] == "" and "sui-jsonrpc" not in info["servers"]

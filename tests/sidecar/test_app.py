@@ -12,7 +12,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from chain import bcs
 from localnet.cli import create_account
+from sealcrypto import KeyServerPublic, encrypt
+from sealcrypto.key_server_secret import KeyServerSecret
 from sidecar.protocol import MAX_OPEN_BATCH, OpenBlobsReply
 from tests.e2e.signing import seal_session_header
 from tests.sidecar.in_process import SIDECAR_TOKEN, sidecar_app
@@ -147,6 +150,18 @@ class TestOpenBlobs:
         blob_id = await self.encrypted_blob(api, localnet, http, account.owner_address, b"x")
         await faults(0, {"unavailable": True})
         await faults(1, {"lostBlobIds": [blob_id]})
+        response = await api.post("/blobs/open", json=self.request(localnet, account, [blob_id]), headers=AUTH)
+        assert response.json() == {"blobs": [{"blobId": blob_id, "status": "unavailable"}]}
+
+    async def test_intact_blobs_for_key_servers_not_configured_here_are_unavailable_not_corrupt(
+        self, api, localnet, http, account
+    ):
+        # e.g. the deployment switched key servers without listing the old ones in SEAL_LEGACY_DECRYPT_KEY_SERVERS:
+        # the memory is intact, so the relayer must keep its index row.
+        servers = [KeyServerPublic(os.urandom(32), KeyServerSecret.generate(os.urandom).public_key) for _ in range(2)]
+        sealed = encrypt(package_id=bcs.address(localnet["memwal_package_id"]), inner_id=bcs.address(account.owner_address),
+                         key_servers=servers, threshold=2, plaintext=b"kept")  # fmt: skip
+        blob_id = await self.raw_blob(localnet, http, sealed)
         response = await api.post("/blobs/open", json=self.request(localnet, account, [blob_id]), headers=AUTH)
         assert response.json() == {"blobs": [{"blobId": blob_id, "status": "unavailable"}]}
 

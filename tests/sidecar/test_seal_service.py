@@ -13,7 +13,7 @@ from chain.backends import make_chain_reader
 from localnet.cli import create_account
 from memwal_common.environment import SealServerConfig
 from sealcrypto import EncryptedObject, KeyServerSecret
-from sidecar.seal_service import KeyServerMisconfigured, SealService
+from sidecar.seal_service import KeyServerMisconfigured, SealService, Undecryptable
 from tests.e2e.signing import seal_session_header
 
 pytestmark = pytest.mark.database
@@ -49,7 +49,7 @@ async def seal(localnet, http):
         await chain.aclose()
 
 
-async def decrypt(service: SealService, account, localnet, ciphertexts: dict[str, bytes]) -> dict[str, bytes | None]:
+async def decrypt(service: SealService, account, localnet, ciphertexts: dict[str, bytes]) -> dict[str, bytes | Undecryptable]:
     session = service.open_session(seal_session_header(bytes.fromhex(account.delegate_private_key_hex),
                                                        localnet["memwal_package_id"]))
     return await service.decrypt(ciphertexts, account_id=account.account_id, session=session)
@@ -112,12 +112,12 @@ class TestSwitchToTheCommittee:
         assert EncryptedObject.from_bytes(old_ciphertext).threshold == 2
         # configured threshold 1 (the committee's), yet the old object needs both legacy servers
         switched = seal([committee(localnet)], 1, legacy=pair[:1])
-        assert await decrypt(switched, account, localnet, {"old": old_ciphertext}) == {"old": None}
+        assert await decrypt(switched, account, localnet, {"old": old_ciphertext}) == {"old": Undecryptable.UNKNOWN_KEY_SERVERS}
 
     async def test_without_the_legacy_list_old_memories_are_lost(self, localnet, http, account, old, seal):
         _, old_ciphertext = old
         switched = seal([committee(localnet)], 1)
-        assert await decrypt(switched, account, localnet, {"old": old_ciphertext}) == {"old": None}
+        assert await decrypt(switched, account, localnet, {"old": old_ciphertext}) == {"old": Undecryptable.UNKNOWN_KEY_SERVERS}
 
     async def test_legacy_servers_are_never_encrypted_to(self, localnet, http, account, old, seal):
         pair, _ = old
