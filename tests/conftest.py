@@ -12,6 +12,7 @@ tables are emptied before every test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -69,10 +70,12 @@ def _with_database_name(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-@pytest.fixture(scope="session")
-async def database_url(postgres_url: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def throwaway_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database on ``server_url``'s server, dropped on exit; the given database itself
+    (migrated, not dropped) when the role may not CREATE DATABASE."""
     name = f"memwal_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(postgres_url)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         created = True
@@ -80,7 +83,7 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
         created = False
     finally:
         await admin.close()
-    url = _with_database_name(postgres_url, name) if created else postgres_url
+    url = _with_database_name(server_url, name) if created else server_url
     connection = await asyncpg.connect(url)
     try:
         await apply_migrations(connection)
@@ -90,11 +93,17 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
         yield url
     finally:
         if created:
-            admin = await asyncpg.connect(postgres_url)
+            admin = await asyncpg.connect(server_url)
             try:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    async with throwaway_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

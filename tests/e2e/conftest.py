@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
 from devtools.devstack import DevStack
+from tests.conftest import throwaway_database
 
 E2E_RELAYER_ENV = {
     # The SDK polls job status; upstream's 30/min delegate limit would throttle a fast test run.
@@ -19,16 +22,23 @@ E2E_RELAYER_ENV = {
 }
 
 
-def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = None, sui_protocol: str | None = "graphql",
-               localnet_args: tuple[str, ...] = ()) -> DevStack:
-    return DevStack(
-        tmp_path_factory.mktemp("devstack"),
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        relayer_env={**E2E_RELAYER_ENV, **(relayer_env or {})},
-        sui_protocol=sui_protocol,
-        localnet_args=localnet_args,
-    )
+@contextlib.asynccontextmanager
+async def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = None, sui_protocol: str | None = "graphql",
+                     localnet_args: tuple[str, ...] = ()) -> AsyncIterator[DevStack]:
+    """A running stack. On an external PostgreSQL (DATABASE_URL) each stack gets its own throwaway database:
+    every stack runs a fresh localnet, and an indexer cursor or account rows left by another chain would
+    make its results depend on test order."""
+    async with contextlib.AsyncExitStack() as resources:
+        server = os.environ.get("DATABASE_URL") or None
+        database_url = await resources.enter_async_context(throwaway_database(server)) if server else None
+        yield await resources.enter_async_context(DevStack(
+            tmp_path_factory.mktemp("devstack"),
+            database_url=database_url,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            relayer_env={**E2E_RELAYER_ENV, **(relayer_env or {})},
+            sui_protocol=sui_protocol,
+            localnet_args=localnet_args,
+        ))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
