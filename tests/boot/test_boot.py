@@ -1,7 +1,8 @@
 """Boot the enclave image under QEMU (TCG) and read the serial console.
 
     TestProductionImage   the EIF's own kernel, command line and ramdisks, unchanged: the command-line
-                          virtio-mmio devices register, vsock is built in, /init runs and starts the
+                          virtio-mmio devices register, vsock is built in, /init runs, says it
+                          skips nitro-cli's boot heartbeat (no vsock device under QEMU) and starts the
                           runtime, and the runtime reaches its first external wait (configuration
                           from the parent over vsock) with its own message
     TestOverlayBoot       the same ramdisks plus a test overlay (rdinit=/testinit): every module of the
@@ -47,6 +48,8 @@ class TestProductionImage:
             device_at = machine.wait_for(COMMAND_LINE_DEVICE, timeout=BOOT_SECONDS)
             machine.wait_for(VSOCK_FAMILY, timeout=BOOT_SECONDS)
             init_at = machine.wait_for(init_program.STARTED_MESSAGE, timeout=BOOT_SECONDS)
+            # QEMU has no vsock device here: /init says it skips nitro-cli's heartbeat and goes on.
+            heartbeat_at = machine.wait_for(init_program.HEARTBEAT_ABSENT_MESSAGE, timeout=BOOT_SECONDS)
             machine.wait_for(init_program.EXEC_MESSAGE, timeout=BOOT_SECONDS)
             stop_at = machine.wait_for(RUNTIME_FIRST_STOP, timeout=BOOT_SECONDS)
             console = machine.console()
@@ -56,6 +59,7 @@ class TestProductionImage:
         assert "Traceback" not in before_stop and "Kernel panic" not in before_stop
         report("production EIF, first virtio-mmio device", device_at)
         report("production EIF, /init started", init_at)
+        report("production EIF, heartbeat skipped (no vsock device)", heartbeat_at)
         report("production EIF, runtime waits for its configuration", stop_at)
 
 
