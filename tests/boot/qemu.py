@@ -9,8 +9,8 @@
 
 Networking is QEMU's user stack with `restrict=on`: the guest reaches nothing but the explicit forwards,
 `GuestForward` (guest connects to 10.0.2.100:port, QEMU runs socat to 127.0.0.1:port on the host, one per
-connection) and
-`HostForward` (host 127.0.0.1:port -> guest port), so a test only ever talks to its own loopback servers.
+connection), `GuestFile` (guest connects to 10.0.2.100:port and reads a host file) and `HostForward`
+(host 127.0.0.1:port -> guest port), so a test only ever talks to its own loopback servers.
 """
 
 from __future__ import annotations
@@ -82,6 +82,19 @@ class GuestForward:
 
 
 @dataclass(frozen=True)
+class GuestFile:
+    """The guest connects to FORWARD_ADDRESS:guest_port and reads ``path`` (QEMU runs `cat` per connection)."""
+
+    guest_port: int
+    path: Path
+
+    def argument(self) -> str:
+        if "," in str(self.path):  # QEMU's option syntax would split the path there
+            raise ValueError(f"{self.path}: a comma cannot be passed in a QEMU forward")
+        return f"guestfwd=tcp:{FORWARD_ADDRESS}:{self.guest_port}-cmd:cat {self.path}"
+
+
+@dataclass(frozen=True)
 class HostForward:
     """The host connects to 127.0.0.1:host_port; QEMU connects to the guest's guest_port (ingress)."""
 
@@ -100,7 +113,7 @@ class Qemu:
     cpus: int = 2
     cpu_model: str = CPU_MODEL
     network: bool = False
-    guest_forwards: tuple[GuestForward, ...] = ()
+    guest_forwards: tuple[GuestForward | GuestFile, ...] = ()
     host_forwards: tuple[HostForward, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
