@@ -1,7 +1,6 @@
 """Boot an enclave image under QEMU: the pieces every boot test shares (test code, never in the image).
 
     BootImage.from_eif(path)        kernel, command line and ramdisks read out of an EIF (imagebuild.eif)
-    overlay_ramdisk(files, ...)     a cpio archive to append after the EIF's ramdisks: later archives add files
     Qemu(image, ...).start()        `-M microvm,acpi=off` (virtio-mmio devices announced on the kernel command
                                     line, as Nitro does), serial console to a file, virtio-rng standing in for
                                     the NSM hardware RNG, optional virtio-net with user networking
@@ -17,13 +16,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import cpio, eif
+from imagebuild import eif
 
 QEMU = "qemu-system-x86_64"
 GUEST_ADDRESS = "10.0.2.15"
@@ -54,17 +53,6 @@ class BootImage:
     def from_eif(cls, path: Path) -> BootImage:
         image = eif.parse(path.read_bytes())
         return cls(image.kernel, image.cmdline.decode(), tuple(image.ramdisks))
-
-    def with_overlay(self, overlay: bytes, *, extra_cmdline: str = "") -> BootImage:
-        """The same kernel and ramdisks plus one more archive (and command-line words) after them."""
-        cmdline = f"{self.cmdline} {extra_cmdline}".strip()
-        return BootImage(self.kernel, cmdline, (*self.ramdisks, overlay))
-
-
-def overlay_ramdisk(files: dict[str, bytes], *, executables: frozenset[str] = frozenset(), mtime: int = 1) -> bytes:
-    """A deterministic newc archive of `files` (path -> bytes); the kernel unpacks it over the earlier ones."""
-    entries = [cpio.CpioEntry.file(path, data, executable=path in executables) for path, data in files.items()]
-    return cpio.write_cpio(entries, mtime=mtime)
 
 
 @dataclass(frozen=True)
@@ -192,10 +180,9 @@ class Qemu:
         self.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def report_timing(label: str, seconds: float) -> None:
+    """One "boot timing:" line on the real stderr (pytest captures the rest); CI logs collect them."""
+    print(f"\nboot timing: {label}: {seconds:.1f} s", file=sys.__stderr__, flush=True)
 
 
 def keep_artifacts(workdir: Path, name: str) -> None:

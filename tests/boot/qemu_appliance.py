@@ -65,7 +65,7 @@ def free_offset(ports: list[int], *, rng: random.Random | None = None) -> int:
     raise ApplianceError(f"no free port range for {len(ports)} channels after {OFFSET_ATTEMPTS} tries")
 
 
-def test_root_from_console(console: str) -> bytes:
+def simulator_root_from_console(console: str) -> bytes:
     """The simulator's test root PEM, which ``--test-root-out -`` prints between markers."""
     start, end = console.index(ROOT_PEM_BEGIN) + len(ROOT_PEM_BEGIN), console.index(ROOT_PEM_END)
     return console[start:end].strip().replace("\r\n", "\n").encode("ascii") + b"\n"
@@ -127,7 +127,7 @@ class QemuAppliance(Appliance):
         self._progress(f"  QEMU (TCG) boots {test_eif.name}; console {machine.console_path}")
         await self._console("imported", guest_init.IMPORTED_MESSAGE)
         await self._console("serving", SERVING_MESSAGE)
-        self.layout.test_root_path.write_bytes(test_root_from_console(machine.console()))
+        self.layout.test_root_path.write_bytes(simulator_root_from_console(machine.console()))
 
     async def _console(self, key: str, text: str) -> None:
         """Wait (off the event loop) until the guest prints ``text``; record the seconds since QEMU started."""

@@ -9,14 +9,13 @@ QEMU cannot provide: test_full_boot.py boots the same application ramdisk the re
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from enclave.configuration import WAIT_MESSAGE
 from imagebuild import init_program
-from tests.boot.qemu import BootImage, Qemu
+from tests.boot.qemu import BootImage, Qemu, report_timing
 
 pytestmark = [pytest.mark.boot, pytest.mark.timeout(1800)]
 
@@ -27,10 +26,6 @@ RUNTIME_FIRST_STOP = WAIT_MESSAGE.format(channel="vsock")
 COMMAND_LINE_DEVICE = "virtio-mmio: Registering device virtio-mmio.0 at 0x"
 VSOCK_FAMILY = "NET: Registered PF_VSOCK protocol family"
 BOOT_SECONDS = 900  # TCG on 2 shared cores: generous, this is a hang detector, not a benchmark
-
-
-def report(label: str, seconds: float) -> None:
-    print(f"\nboot timing: {label}: {seconds:.1f} s", file=sys.__stderr__, flush=True)
 
 
 class TestProductionImage:
@@ -48,7 +43,7 @@ class TestProductionImage:
         assert "unknown parameter 'device' ignored" not in console
         before_stop = console[: console.index(RUNTIME_FIRST_STOP)]
         assert "Traceback" not in before_stop and "Kernel panic" not in before_stop
-        report("production EIF, first virtio-mmio device", device_at)
-        report("production EIF, /init started", init_at)
-        report("production EIF, heartbeat skipped (no vsock device)", heartbeat_at)
-        report("production EIF, runtime waits for its configuration", stop_at)
+        report_timing("production EIF, first virtio-mmio device", device_at)
+        report_timing("production EIF, /init started", init_at)
+        report_timing("production EIF, heartbeat skipped (no vsock device)", heartbeat_at)
+        report_timing("production EIF, runtime waits for its configuration", stop_at)
