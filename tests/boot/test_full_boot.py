@@ -13,16 +13,7 @@ behind its egress routes. Then, from the host, through the host proxy's public i
        attested client: the relayer and sidecar inside the guest reach PostgreSQL, Redis, Sui,
        Walrus, Seal and the OpenAI stand-in only through the host proxy's egress routes
 
-What differs from the production boot (also in README "Reproducing the image"):
-
-    command line  + ``rdinit=/testinit ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off``
-    ramdisk[0]    + the overlay: /testinit (guest_init.py) and the dev-only modules devtools/__init__,
-                  devtools/simulated_enclave, attestation/simulator, attestation/testing
-    PID 1         /testinit runs /init's own steps, imports every module of the image, reads the
-                  measurements, then execs ``python3.11 -m devtools.simulated_enclave`` (not ``-m enclave``)
-    attester      the NSM simulator under a throwaway test root, reporting the test EIF's PCR0/1/2
-                  (measured on the host, handed over as the Nitro hypervisor hands them to the NSM)
-    channels      TCP over virtio-net through QEMU forwards instead of vsock (same ports)
+What differs from the production boot, line by line: tests/boot/__init__.py (and README).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class NitroCli:
     """The parent's side of the boot heartbeat as eif_loader's enclave_ready does it: read one byte,
     refuse anything but 0xB7, echo it. ``answer`` overrides what is sent back (None: close silently)."""
 
-    def __init__(self, answer: bytes | None | str = "echo") -> None:
+    def __init__(self, answer: bytes | str | None = "echo") -> None:
         self.enclave_end, self.parent_end = socket.socketpair()
         self.answer = answer
         self.received = b""
