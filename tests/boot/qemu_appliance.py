@@ -7,6 +7,7 @@ namespace, it is the test EIF (tests/boot/overlay.py) under QEMU, whose only way
 (QEMU user networking with ``restrict=on``)::
 
     guest 10.0.2.100:7000     → host 127.0.0.1:7000+OFFSET   configuration channel (host proxy serves the manifest)
+    guest 10.0.2.100:7001-3   → host 127.0.0.1:700N+OFFSET   the parent's credentials, log and time services
     guest 10.0.2.100:81NN     → host 127.0.0.1:81NN+OFFSET   one egress route each (host proxy → upstream)
     guest 10.0.2.100:6999     → `cat measurements.json`       the test EIF's PCR0/1/2 for the simulator
     host 127.0.0.1:8443+OFFSET → guest :8443                   ingress (host proxy dials it; TLS inside)
@@ -27,16 +28,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from memwal.types import MemWalConfig
 
+from attestation.binding import EnclavePolicy
+from attestation.policy import PCRs
 from devtools.appliance import Appliance, ApplianceError
 from devtools.processes import ChildProcess, child_environment
 from devtools.simulated_enclave import ROOT_PEM_BEGIN, ROOT_PEM_END
-from manifest import CONFIGURATION_PORT
+from manifest import CONFIGURATION_PORT, CREDENTIALS_PORT, LOGS_PORT, TIME_PORT
+from memwal_enclave.sdk import AttestedMemWal, EnclaveConnection
 from tests.boot import guest_init
 from tests.boot.overlay import TestImage
 from tests.boot.qemu import BootFailure, BootImage, GuestFile, GuestForward, HostForward, Qemu, keep_artifacts
 
 INGRESS_PORT = 8443  # devtools/appliance_layout.py's, in the manifest
+# The channels the enclave dials on its parent besides egress (manifest.model); the host proxy serves
+# credentials only when [host] aws_credentials is set, which the appliance does not.
+PARENT_SERVICE_PORTS = (CONFIGURATION_PORT, CREDENTIALS_PORT, LOGS_PORT, TIME_PORT)
+LISTENING_SERVICE_PORTS = (CONFIGURATION_PORT, LOGS_PORT, TIME_PORT)
 GUEST_MEMORY_MIB = 2048  # nitro-cli needs ≥ 4 × the EIF (≈ 440 MiB); the runtime, relayer and sidecar run in it
 BOOT_SECONDS = 1200.0  # TCG on 2 shared cores: a hang detector, not a benchmark
 OFFSET_ATTEMPTS = 50
@@ -89,6 +98,12 @@ class QemuAppliance(Appliance):
         options.setdefault("timeout", GUEST_HTTP_TIMEOUT)
         return super().attested_session(expected_pcrs=expected_pcrs, **options)
 
+    def attested_memwal(self, key: str, account_id: str, *, namespace: str) -> AttestedMemWal:
+        """The official SDK through the attested client (memwal_enclave), pinned like ``attested_session``."""
+        policy = EnclavePolicy((PCRs(self.expected_pcrs),), (self.configuration_digest,), self.trust_root())
+        connection = EnclaveConnection(self.url, policy=policy, timeout=GUEST_HTTP_TIMEOUT)
+        return AttestedMemWal(MemWalConfig(key=key, account_id=account_id, server_url=self.url, namespace=namespace), connection=connection)
+
     def enclave_description(self) -> str:
         return "a QEMU guest booted from the test EIF (user networking, restrict=on: only the forwards)"
 
@@ -96,12 +111,16 @@ class QemuAppliance(Appliance):
         return f"tcp:127.0.0.1+{self.offset}"
 
     async def _start_host_proxy(self) -> None:
-        channel_ports = [CONFIGURATION_PORT, INGRESS_PORT, *(route.vsock_port for route in self.routes)]
+        channel_ports = [*PARENT_SERVICE_PORTS, INGRESS_PORT, *(route.vsock_port for route in self.routes)]
         self.offset = free_offset(channel_ports)
         log = self.layout.logs / "host-proxy.log"
         arguments = ["-m", "host_proxy", "--manifest", str(self.layout.manifest_path), "--transport", self.host_transport()]
         proxy = await self._start_child(ChildProcess("host-proxy", arguments, child_environment(), log))
-        listening = [self.layout.port, CONFIGURATION_PORT + self.offset, *(route.vsock_port + self.offset for route in self.routes)]
+        listening = [
+            self.layout.port,
+            *(port + self.offset for port in LISTENING_SERVICE_PORTS),
+            *(route.vsock_port + self.offset for route in self.routes),
+        ]
         await proxy.wait_until(lambda: not any(port_is_free(port) for port in listening), f"the host proxy did not start (see {log})")
 
     async def _start_enclave(self) -> None:
@@ -114,7 +133,7 @@ class QemuAppliance(Appliance):
         test_eif.write_bytes(self.test_image.eif_bytes)
         forwards: tuple[GuestForward | GuestFile, ...] = (
             GuestFile(guest_init.MEASUREMENTS_PORT, measurements),
-            GuestForward(CONFIGURATION_PORT, CONFIGURATION_PORT + self.offset),
+            *(GuestForward(port, port + self.offset) for port in PARENT_SERVICE_PORTS),
             *(GuestForward(route.vsock_port, route.vsock_port + self.offset) for route in self.routes),
         )
         machine = Qemu(

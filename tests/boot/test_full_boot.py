@@ -10,7 +10,7 @@ behind its egress routes. Then, from the host, through the host proxy's public i
        the test EIF's PCR0/1/2 pinned (and refuses the production EIF's PCR0/1, which this is not)
     2. sealed provisioning: the operator seals the relayer's secrets to the attested key
     3. the official memwal SDK (PyPI, unmodified) remembers and recalls one memory through the
-       attested client: the relayer and sidecar inside the guest reach PostgreSQL, Redis, Sui,
+       attested client (memwal_enclave.AttestedMemWal): the relayer and sidecar inside the guest reach PostgreSQL, Redis, Sui,
        Walrus, Seal and the OpenAI stand-in only through the host proxy's egress routes
 
 What differs from the production boot, line by line: tests/boot/__init__.py (and README).
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from memwal import MemWal
 from memwal.types import RecallParams
 
 from attestation.errors import PolicyError
@@ -104,16 +103,17 @@ class TestFullBoot:
         await appliance.create_demo_account()
         provisioned_at = appliance.machine.elapsed()
         account = appliance.account
-        async with appliance.attested_session() as session:
-            memwal = MemWal.create(
-                key=account.delegate_private_key_hex, account_id=account.account_id, server_url=session.url, namespace="qemu",
-            )  # fmt: skip
-            memwal._client = session.http
+        memwal = appliance.attested_memwal(account.delegate_private_key_hex, account.account_id, namespace="qemu")
+        try:
+            enclave = await memwal.attest()
+            assert enclave.document.pcrs[2] == appliance.test_image.measurements.pcr2
             accepted = await memwal.remember(MEMORY)
             done = await memwal.wait_for_remember_job(accepted.job_id, poll_interval_ms=1000, timeout_ms=REMEMBER_TIMEOUT_MS)
             assert done.owner == account.owner_address
             recalled = await memwal.recall(RecallParams(query="where is the spare propeller", limit=5))
             assert [memory.text for memory in recalled.results] == [MEMORY]
+        finally:
+            await memwal.close()
         report_timing("test boot, provisioned and relayer ready", provisioned_at)
         report_timing("test boot, remember → recall done", appliance.machine.elapsed())
         report_timing("provision + account + remember + recall", time.monotonic() - started)
