@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run run-plain test lint test-external test-boot bench image verify-build enclave-run venv node clean help
+.PHONY: run run-plain test lint test-external test-boot test-kernel-reproducible bench image verify-build enclave-run venv node clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,8 +54,14 @@ image: $(STAMP)  ## build the reproducible enclave image from the committed tree
 	@bash scripts/system-deps.sh
 	$(PY) -m imagebuild build
 
-test-boot: image  ## reproducibility of the image and its kernel, then boot build/image/enclave.eif under QEMU
-	BOOT_TEST_EIF=build/image/enclave.eif $(PY) -m pytest -q -m "image or boot"
+# The second cold kernel build (minutes of CPU) is its own target; CI runs it last (.ci/run, README).
+KERNEL_REBUILD_TEST := tests/imagebuild/test_kernel_reproducible.py
+test-boot: image  ## the image (kernel built once, cached), two builds give the same EIF, QEMU boots: production EIF + the full test boot
+	BOOT_TEST_EIF=build/image/enclave.eif $(PY) -m pytest -q -m "image or boot" --ignore=$(KERNEL_REBUILD_TEST)
+
+test-kernel-reproducible: $(STAMP)  ## a second kernel build from a cold cache, elsewhere, gives the same bzImage (~6 min on 2 idle cores)
+	@bash scripts/system-deps.sh
+	$(PY) -m pytest -q -m image $(KERNEL_REBUILD_TEST)
 
 verify-build: $(STAMP)  ## rebuild in a fresh directory and compare with PCRS=published.json
 	@bash scripts/system-deps.sh

@@ -208,8 +208,7 @@ class Appliance:
         title = f"host proxy from {layout.manifest_path.name}: ingress {layout.url} + {len(self.routes)} egress routes"
         async with self._step("host_proxy", title):
             await self._start_host_proxy()
-        where = "a network namespace with only lo" if self.isolate else "a plain process (NOT isolated)"
-        async with self._step("enclave", f"enclave runtime (simulator attester) in {where}"):
+        async with self._step("enclave", f"enclave runtime (simulator attester) in {self.enclave_description()}"):
             await self._start_enclave()
         if self._provision_on_start:
             await self.provision()
@@ -217,6 +216,10 @@ class Appliance:
                 await self.create_demo_account()
             self.write_quickstart()
         self.timings["total"] = time.monotonic() - started
+
+    def enclave_description(self) -> str:
+        """Where the enclave runs, for the progress lines (a QEMU test boot says otherwise)."""
+        return "a network namespace with only lo" if self.isolate else "a plain process (NOT isolated)"
 
     async def _start_databases(self) -> None:
         # Loopback TCP, not Unix sockets: the enclave reaches them through egress tunnels, like managed databases.

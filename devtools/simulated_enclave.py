@@ -3,7 +3,7 @@
 The same boot code as ``python -m enclave`` (enclave/boot.py), with a different platform injected: the
 NSM simulator signing under a throwaway TEST root (never trusted by ``Verifier.aws()``), and channels over
 Unix sockets or TCP instead of vsock. `make run` (devtools/appliance.py) starts it in a network
-namespace; a QEMU test boot starts it from an overlay ramdisk with ``--transport tcp:10.0.2.2
+namespace; the QEMU test boot (tests/boot) starts it from its overlay with ``--transport tcp:10.0.2.100
 --hosts-file /etc/hosts``. This module, the simulator and the test PKI never ship in the image
 (imagebuild/contents.py derives the image from ``python -m enclave``'s imports, and a test refuses them).
 

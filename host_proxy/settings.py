@@ -116,8 +116,10 @@ class Route:
                 )
         if self.kind == "forward" and not (isinstance(self.listen, TcpEndpoint) and is_loopback(self.listen.host)):
             raise ConfigurationError(f"forward {self.label}: listen on a loopback tcp: address inside the enclave")
-        if self.kind == "ingress" and isinstance(self.target, TcpEndpoint):
-            raise ConfigurationError(f"ingress {self.label}: the target is the enclave, vsock:CID:PORT (or unix:)")
+        if self.kind == "ingress" and isinstance(self.target, TcpEndpoint) and not is_loopback(self.target.host):
+            raise ConfigurationError(
+                f"ingress {self.label}: the target is the enclave, vsock:CID:PORT (or unix:, or a loopback tcp: QEMU forward)"
+            )
         if isinstance(self.target, (TcpEndpoint, VsockEndpoint)) and self.target.port == 0:
             raise ConfigurationError(f"{self.kind} {self.label}: target port 0 is not a destination")
 

@@ -19,7 +19,7 @@ import ast
 import fnmatch
 import itertools
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +61,13 @@ def module_path(checkout: Path, module: str) -> Path | None:
     return None
 
 
-def derive_contents(checkout: Path, entries: Iterable[str] = ENTRY_MODULES) -> ImageContents:
-    """Walk the imports from ``entries``; raises RootfsError if a forbidden or missing module is reached."""
+def derive_contents(
+    checkout: Path, entries: Iterable[str] = ENTRY_MODULES, *, forbidden: Mapping[str, str] = FORBIDDEN
+) -> ImageContents:
+    """Walk the imports from ``entries``; raises RootfsError if a ``forbidden`` or missing module is reached.
+
+    ``forbidden`` is FORBIDDEN for the image; the QEMU test boot's overlay (tests/boot) walks its dev-only
+    entry point with a narrower one."""
     ours = own_packages(checkout)
     reached: dict[str, str] = {}
     external: set[str] = set()
@@ -71,7 +76,7 @@ def derive_contents(checkout: Path, entries: Iterable[str] = ENTRY_MODULES) -> I
         module, importer = pending.pop()
         if module in reached:
             continue
-        _refuse_forbidden(module, importer, reached)
+        _refuse_forbidden(module, importer, reached, forbidden)
         path = module_path(checkout, module)
         if path is None:
             raise RootfsError(f"{importer or 'the entry points'} import(s) {module}, which is not in the checkout")
@@ -89,8 +94,8 @@ def derive_contents(checkout: Path, entries: Iterable[str] = ENTRY_MODULES) -> I
     return ImageContents(tuple(sorted(reached)), tuple(sorted(files)), frozenset(external), reached)
 
 
-def _refuse_forbidden(module: str, importer: str, reached: dict[str, str]) -> None:
-    for name, why in FORBIDDEN.items():
+def _refuse_forbidden(module: str, importer: str, reached: dict[str, str], forbidden: Mapping[str, str]) -> None:
+    for name, why in forbidden.items():
         if module == name or module.startswith(name + "."):
             chain = [importer] if importer else []
             while chain and reached.get(chain[-1]):

@@ -9,9 +9,16 @@ depends on neither: the bootstrap ramdisk carries static /dev/console, /dev/null
     1. mounts /proc, /sys, devtmpfs on /dev (the kernel's DEVTMPFS_MOUNT does not apply to an
        initramfs), tmpfs on /dev/shm and /tmp
     2. brings up the loopback interface
-    3. waits until the kernel's random pool is initialised (the NSM hardware RNG feeds it on Nitro), so
+    3. tells nitro-cli the enclave booted: connect to the parent (vsock CID 3) on port 9000, send the
+       byte 0xB7 and read it back. `nitro-cli run-enclave` listens there from before the start and
+       terminates an enclave that has not done this within 90 s per 6 GiB of EIF (error E36;
+       aws-nitro-enclaves-cli: ENCLAVE_READY_VSOCK_PORT, eif_loader's enclave_ready). Bounded by
+       HEARTBEAT_TIMEOUT_SECONDS; without a vsock path (QEMU has no vsock device here) it says so and
+       goes on, and a failed heartbeat is logged, not fatal: nitro-cli ends such an enclave itself,
+       and a debug console keeps showing why
+    4. waits until the kernel's random pool is initialised (the NSM hardware RNG feeds it on Nitro), so
        nothing in the runtime ever reads randomness before there is some
-    4. replaces itself with `python3.11 -m enclave` and a fixed environment
+    5. replaces itself with `python3.11 -m enclave` and a fixed environment
 
 Only the standard library is used; every failure is printed before PID 1 exits and the kernel panics.
 """
@@ -26,7 +33,8 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 APPLICATION_DIRECTORY = "/opt/memwal/app"
 SITE_PACKAGES = "/opt/memwal/site-packages"
@@ -52,14 +60,35 @@ RUNTIME_ENVIRONMENT = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONPATH": f"{APPLICATION_DIRECTORY}:{SITE_PACKAGES}",
 }
+# nitro-cli's boot heartbeat (aws-nitro-enclaves-cli: VMADDR_CID_PARENT, ENCLAVE_READY_VSOCK_PORT, HEART_BEAT).
+PARENT_CID = 3
+HEARTBEAT_PORT = 9000
+HEARTBEAT_BYTE = b"\xb7"
+HEARTBEAT_TIMEOUT_SECONDS = 10.0  # connect, send and echo together; nitro-cli itself waits 90 s
+# connect() errors that mean there is no vsock path to a parent at all (no AF_VSOCK, no transport or device).
+NO_VSOCK_ERRNOS = frozenset({errno.EAFNOSUPPORT, errno.ENODEV, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
 # Console lines the boot test looks for (tests/boot).
 STARTED_MESSAGE = "init: PID 1 started"
 RANDOM_WAIT_MESSAGE = "init: waiting for the kernel random pool (fed by the NSM hardware RNG)"
-EXEC_MESSAGE = "init: starting the enclave runtime: python3.11 -m enclave"
+HEARTBEAT_ANSWERED_MESSAGE = f"init: nitro-cli boot heartbeat answered (vsock cid {PARENT_CID}, port {HEARTBEAT_PORT})"
+HEARTBEAT_ABSENT_MESSAGE = (
+    f"init: no vsock path to the parent (cid {PARENT_CID}): nitro-cli boot heartbeat skipped, not a Nitro enclave"
+)
+HEARTBEAT_FAILED_MESSAGE = f"init: nitro-cli boot heartbeat failed (vsock cid {PARENT_CID}, port {HEARTBEAT_PORT})"
+EXEC_MESSAGE_PREFIX = "init: starting the enclave runtime:"
+
+Connector = Callable[[float], socket.socket]
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def exec_message(arguments: Sequence[str]) -> str:
+    return f"{EXEC_MESSAGE_PREFIX} {' '.join([os.path.basename(arguments[0]), *arguments[1:]])}"
+
+
+EXEC_MESSAGE = exec_message(RUNTIME_ARGUMENTS)
 
 
 def mount_all(mount: Callable[..., int]) -> None:
@@ -95,17 +124,63 @@ def wait_for_random_pool(
     return clock() - started
 
 
-def main() -> None:
-    say(STARTED_MESSAGE)
-    libc = ctypes.CDLL(None, use_errno=True)
-    mount_all(libc.mount)
+def connect_to_parent(timeout: float) -> socket.socket:
+    """A vsock stream to nitro-cli's heartbeat listener on the parent."""
+    sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((PARENT_CID, HEARTBEAT_PORT))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def send_heartbeat(
+    connect: Connector = connect_to_parent, *, timeout: float = HEARTBEAT_TIMEOUT_SECONDS, clock: Callable[[], float] = time.monotonic
+) -> str:
+    """Step 3: "answered", "absent" (no vsock path) or "failed"; the console line says which and why."""
+    deadline = clock() + timeout
+    try:
+        with connect(timeout) as stream:
+            stream.settimeout(max(deadline - clock(), 0.001))
+            stream.sendall(HEARTBEAT_BYTE)
+            echo = stream.recv(1)
+    except OSError as error:
+        if error.errno in NO_VSOCK_ERRNOS:
+            say(f"{HEARTBEAT_ABSENT_MESSAGE} ({os.strerror(error.errno)})")
+            return "absent"
+        reason = f"no answer within {timeout:g} s" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        say(f"{HEARTBEAT_FAILED_MESSAGE}: {reason}; continuing (nitro-cli terminates an enclave it did not hear from)")
+        return "failed"
+    if echo != HEARTBEAT_BYTE:
+        say(f"{HEARTBEAT_FAILED_MESSAGE}: the parent answered {echo!r}, not {HEARTBEAT_BYTE!r}; continuing")
+        return "failed"
+    say(HEARTBEAT_ANSWERED_MESSAGE)
+    return "answered"
+
+
+def prepare_machine() -> None:
+    """Steps 1-4: everything before the runtime starts (the QEMU test boot's init runs these too)."""
+    mount_all(ctypes.CDLL(None, use_errno=True).mount)
     loopback_up()
+    send_heartbeat()
     waited = wait_for_random_pool()
     if waited is not None:
         say(f"init: random pool ready after {waited:.1f} s")
+
+
+def start_runtime(arguments: Sequence[str] = RUNTIME_ARGUMENTS) -> NoReturn:
+    """Step 5: PID 1 becomes the runtime."""
     os.chdir(APPLICATION_DIRECTORY)
-    say(EXEC_MESSAGE)
-    os.execve(INTERPRETER, list(RUNTIME_ARGUMENTS), RUNTIME_ENVIRONMENT)  # noqa: S606 -- PID 1 becomes the runtime
+    say(exec_message(arguments))
+    os.execve(arguments[0], list(arguments), RUNTIME_ENVIRONMENT)  # noqa: S606
+
+
+def main() -> None:
+    say(STARTED_MESSAGE)
+    prepare_machine()
+    start_runtime()
 
 
 if __name__ == "__main__":

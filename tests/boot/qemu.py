@@ -1,7 +1,6 @@
 """Boot an enclave image under QEMU: the pieces every boot test shares (test code, never in the image).
 
     BootImage.from_eif(path)        kernel, command line and ramdisks read out of an EIF (imagebuild.eif)
-    overlay_ramdisk(files, ...)     a cpio archive to append after the EIF's ramdisks: later archives add files
     Qemu(image, ...).start()        `-M microvm,acpi=off` (virtio-mmio devices announced on the kernel command
                                     line, as Nitro does), serial console to a file, virtio-rng standing in for
                                     the NSM hardware RNG, optional virtio-net with user networking
@@ -9,21 +8,21 @@
 
 Networking is QEMU's user stack with `restrict=on`: the guest reaches nothing but the explicit forwards,
 `GuestForward` (guest connects to 10.0.2.100:port, QEMU runs socat to 127.0.0.1:port on the host, one per
-connection) and
-`HostForward` (host 127.0.0.1:port -> guest port), so a test only ever talks to its own loopback servers.
+connection), `GuestFile` (guest connects to 10.0.2.100:port and reads a host file) and `HostForward`
+(host 127.0.0.1:port -> guest port), so a test only ever talks to its own loopback servers.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import cpio, eif
+from imagebuild import eif
 
 QEMU = "qemu-system-x86_64"
 GUEST_ADDRESS = "10.0.2.15"
@@ -55,17 +54,6 @@ class BootImage:
         image = eif.parse(path.read_bytes())
         return cls(image.kernel, image.cmdline.decode(), tuple(image.ramdisks))
 
-    def with_overlay(self, overlay: bytes, *, extra_cmdline: str = "") -> BootImage:
-        """The same kernel and ramdisks plus one more archive (and command-line words) after them."""
-        cmdline = f"{self.cmdline} {extra_cmdline}".strip()
-        return BootImage(self.kernel, cmdline, (*self.ramdisks, overlay))
-
-
-def overlay_ramdisk(files: dict[str, bytes], *, executables: frozenset[str] = frozenset(), mtime: int = 1) -> bytes:
-    """A deterministic newc archive of `files` (path -> bytes); the kernel unpacks it over the earlier ones."""
-    entries = [cpio.CpioEntry.file(path, data, executable=path in executables) for path, data in files.items()]
-    return cpio.write_cpio(entries, mtime=mtime)
-
 
 @dataclass(frozen=True)
 class GuestForward:
@@ -79,6 +67,19 @@ class GuestForward:
 
     def argument(self) -> str:
         return f"guestfwd=tcp:{FORWARD_ADDRESS}:{self.guest_port}-cmd:socat - TCP:127.0.0.1:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class GuestFile:
+    """The guest connects to FORWARD_ADDRESS:guest_port and reads ``path`` (QEMU runs `cat` per connection)."""
+
+    guest_port: int
+    path: Path
+
+    def argument(self) -> str:
+        if "," in str(self.path):  # QEMU's option syntax would split the path there
+            raise ValueError(f"{self.path}: a comma cannot be passed in a QEMU forward")
+        return f"guestfwd=tcp:{FORWARD_ADDRESS}:{self.guest_port}-cmd:cat {self.path}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Qemu:
     cpus: int = 2
     cpu_model: str = CPU_MODEL
     network: bool = False
-    guest_forwards: tuple[GuestForward, ...] = ()
+    guest_forwards: tuple[GuestForward | GuestFile, ...] = ()
     host_forwards: tuple[HostForward, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
@@ -179,10 +180,9 @@ class Qemu:
         self.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def report_timing(label: str, seconds: float) -> None:
+    """One "boot timing:" line on the real stderr (pytest captures the rest); CI logs collect them."""
+    print(f"\nboot timing: {label}: {seconds:.1f} s", file=sys.__stderr__, flush=True)
 
 
 def keep_artifacts(workdir: Path, name: str) -> None:

@@ -1,11 +1,15 @@
 """The QEMU harness itself, without booting (these run in `make test`)."""
 
 import shutil
+import socket
 
 import pytest
 
+from devtools.appliance import ApplianceError
+from devtools.simulated_enclave import ROOT_PEM_BEGIN, ROOT_PEM_END
 from imagebuild import cpio, eif
-from tests.boot.qemu import FORWARD_ADDRESS, BootImage, GuestForward, HostForward, Qemu, overlay_ramdisk
+from tests.boot.qemu import FORWARD_ADDRESS, BootImage, GuestFile, GuestForward, HostForward, Qemu
+from tests.boot.qemu_appliance import OFFSET_ATTEMPTS, free_offset, simulator_root_from_console
 
 BZIMAGE = b"\0" * 0x202 + b"HdrS"
 
@@ -23,19 +27,6 @@ class TestBootImage:
         image = BootImage.from_eif(path)
         assert image.kernel == BZIMAGE and image.cmdline == "console=ttyS0" and image.ramdisks == tuple(ramdisks)
 
-    def test_overlay_comes_after_the_image_ramdisks(self, tmp_path):
-        path, ramdisks = eif_file(tmp_path)
-        overlay = overlay_ramdisk({"testinit": b"#!/bin/sh\n", "etc/x.json": b"{}"}, executables=frozenset({"testinit"}))
-        image = BootImage.from_eif(path).with_overlay(overlay, extra_cmdline="rdinit=/testinit")
-        assert image.ramdisks == (*ramdisks, overlay)
-        assert image.cmdline == "console=ttyS0 rdinit=/testinit"
-        members = {member.path: member for member in cpio.read_cpio(overlay)}
-        assert members["testinit"].mode & 0o111 and not members["etc/x.json"].mode & 0o111
-
-    def test_archives_concatenate_on_four_byte_boundaries(self):
-        # The kernel unpacks archives back to back only if each one ends 4-byte aligned.
-        assert len(overlay_ramdisk({"a": b"odd"})) % 4 == 0
-
 
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86_64 is not installed")
 class TestCommand:
@@ -52,3 +43,40 @@ class TestCommand:
     def test_no_network_device_unless_asked(self, tmp_path):
         command = Qemu(BootImage(BZIMAGE, "", (b"",)), tmp_path).command()
         assert "-netdev" not in command and "virtio-rng-device" in command
+
+
+class TestGuestFile:
+    def test_cat_per_connection(self, tmp_path):
+        forward = GuestFile(6999, tmp_path / "measurements.json")
+        assert forward.argument() == f"guestfwd=tcp:{FORWARD_ADDRESS}:6999-cmd:cat {tmp_path / 'measurements.json'}"
+
+    def test_a_comma_in_the_path_is_refused(self, tmp_path):
+        with pytest.raises(ValueError, match="comma"):
+            GuestFile(6999, tmp_path / "a,b.json").argument()
+
+
+class PickedOffsets:
+    def __init__(self, *offsets: int) -> None:
+        self.offsets = list(offsets)
+
+    def randrange(self, start: int, stop: int) -> int:
+        return self.offsets.pop(0)
+
+
+class TestQemuApplianceHelpers:
+    def test_an_offset_is_skipped_while_one_of_its_ports_is_taken(self):
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            first, second = port - 7000, port - 7000 + 1
+            assert free_offset([7000, 8443], rng=PickedOffsets(first, second)) == second  # type: ignore[arg-type]
+
+    def test_no_free_range_is_an_error(self):
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            offset = taken.getsockname()[1] - 7000
+            with pytest.raises(ApplianceError, match="no free port range"):
+                free_offset([7000], rng=PickedOffsets(*[offset] * OFFSET_ATTEMPTS))  # type: ignore[arg-type]
+
+    def test_the_test_root_is_read_from_the_console(self):
+        pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+        console = f"noise\r\n{ROOT_PEM_BEGIN}\r\n{pem.replace(chr(10), chr(13) + chr(10))}\r\n{ROOT_PEM_END}\r\nmore"
+        assert simulator_root_from_console(console) == (pem + "\n").encode()

@@ -67,6 +67,15 @@ class TestSettingsFromManifest:
         assert str(settings.metrics) == "tcp:127.0.0.1:9100"
         assert settings.limits.idle_timeout_seconds == 0 and settings.limits.connect_timeout_seconds == 5
 
+    def test_tcp_transport_for_a_qemu_test_boot(self):
+        # The ingress target is QEMU's host forward on loopback; every parent listener stays on loopback.
+        deployment = load_manifest(EXAMPLE)
+        settings = settings_from_manifest(deployment, ParentChannels.parse("tcp:127.0.0.1+20000", enclave_cid=16))
+        routes = {route.label: (str(route.listen), str(route.target)) for route in settings.routes}
+        assert routes["ingress"] == ("tcp:0.0.0.0:443", "tcp:127.0.0.1:28443")
+        assert routes["openai"] == ("tcp:127.0.0.1:28104", "tcp:api.openai.com:443")
+        assert settings.configuration is not None and str(settings.configuration.listen) == "tcp:127.0.0.1:27000"
+
     def test_limits_default_to_no_idle_cut_and_unknown_limits_are_refused(self):
         minimal = b'format = 1\n[host]\npublic_ingress = "tcp:127.0.0.1:8443"\n'
         settings = settings_from_manifest(parse_manifest(minimal), ParentChannels.parse("vsock", enclave_cid=16))

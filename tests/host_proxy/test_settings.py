@@ -35,6 +35,7 @@ class TestInvalid:
             ({"egress": [{"listen": "tcp:0.0.0.0:8101", "target": "tcp:a:443"}]}, "never a public TCP"),
             ({"egress": [{"listen": "tcp:10.0.0.5:8101", "target": "tcp:a:443"}]}, "never a public TCP"),
             ({"ingress": [{"listen": "tcp:0.0.0.0:443", "target": "tcp:10.0.0.1:443"}]}, "the target is the enclave"),
+            ({"ingress": [{"listen": "tcp:0.0.0.0:443", "target": "tcp:example.com:443"}]}, "the target is the enclave"),
             ({"ingress": [{"listen": "tcp:0.0.0.0:443", "target": "vsock:16:0"}]}, "target port 0"),
             ({"ingress": [INGRESS, dict(INGRESS, target="vsock:17:443")]}, "used by two routes"),
             ({"ingress": [INGRESS], "limits": {"max_connections": 0}}, "max_connections must be at least 1"),
