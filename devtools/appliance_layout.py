@@ -119,8 +119,11 @@ class ApplianceLayout:
             raise LayoutError(f"socket path {path} is longer than {MAX_UNIX_PATH_BYTES} bytes; use a shorter --data-dir")
         return path
 
-    def egress_routes(self, info: Mapping[str, Any], *, database_url: str, redis_url: str) -> tuple[EgressRoute, ...]:
-        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port, one channel port each."""
+    def egress_routes(
+        self, info: Mapping[str, Any], *, database_url: str, redis_url: str, plaintext_llm: bool = False
+    ) -> tuple[EgressRoute, ...]:
+        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port, one channel port each;
+        ``plaintext_llm`` marks the OpenAI-compatible stand-in's route ``allow_plaintext``."""
         upstreams = [
             ("sui-rpc", info["sui_rpc_url"]),
             ("sui-graphql", info["sui_graphql_url"]),
@@ -139,7 +142,7 @@ class ApplianceLayout:
             if (host, port) in seen:
                 continue
             seen.add((host, port))
-            routes.append(EgressRoute(name, host, port, FIRST_EGRESS_PORT + len(routes)))
+            routes.append(EgressRoute(name, host, port, FIRST_EGRESS_PORT + len(routes), plaintext_llm and name == "openai"))
         return tuple(routes)
 
     def tapped_ports(self, routes: tuple[EgressRoute, ...]) -> list[tuple[str, Path, Path]]:
