@@ -111,12 +111,12 @@ class Appliance:
         relayer_env: Mapping[str, str] | None = None,
         progress: Progress = print,
         fresh: bool = False,
-        embeddings: str = "openai",
-        egress_policy: str = "open",
+        embeddings: str = "local",
+        egress_policy: str = "private",
         llm_plaintext: bool = False,
     ) -> None:
-        """``embeddings``/``egress_policy``: devtools/relayer_modes.py; ``llm_plaintext`` marks the LLM stand-in's
-        route ``allow_plaintext`` (under ``egress_policy="private"`` only: the manifest refuses it otherwise)."""
+        """``embeddings``/``egress_policy`` (devtools/relayer_modes.py) default to `make run`'s; ``llm_plaintext``
+        marks the LLM stand-in's route ``allow_plaintext`` (under "private" only: the manifest refuses it otherwise)."""
         self.layout = ApplianceLayout(Path(data_dir).resolve(), port or free_port(), tapped=capture is not None)
         self.isolate = can_isolate() if isolate is None else isolate
         self.capture = capture
