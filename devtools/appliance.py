@@ -54,6 +54,7 @@ from attestation.trust import TrustRoot
 from enclave.egress import EgressAllowlist
 from host_proxy.channels import EnclaveChannels
 from localnet.cli import CreatedAccount, create_account
+from localnet.environment import EMBEDDING_MODEL as LOCALNET_EMBEDDING_MODEL
 from localnet.environment import relayer_secrets
 from manifest import EgressRoute, Manifest
 from memwal_common.signals import shutdown_on_signals
@@ -63,6 +64,7 @@ from .appliance_capture import RecordingTap, TrafficCapture
 from .appliance_layout import (
     ApplianceLayout,
     build_manifest,
+    claim_embedding_space,
     enclave_arguments,
     enclave_process_environment,
     proxy_arguments,
@@ -196,8 +198,11 @@ class Appliance:
         if self._fresh and layout.data_dir.exists():
             self._progress(f"… --fresh: removing {layout.data_dir} (demo account, keys, test root, databases)")
             shutil.rmtree(layout.data_dir)
+        has_data = (layout.data_dir / "databases").exists()
         for directory in (layout.data_dir, layout.sockets, layout.enclave_sockets, layout.host_sockets, layout.logs):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        space = f"{self._relayer_env.get('EMBEDDING_PROVIDER', 'openai')} {self._relayer_env.get('EMBEDDING_MODEL', LOCALNET_EMBEDDING_MODEL)}"
+        claim_embedding_space(layout, space, has_data=has_data)
         for stale in layout.sockets.glob("**/*.sock"):
             stale.unlink()
         if not self.isolate:

@@ -169,6 +169,28 @@ def build_manifest(
     return Manifest(document, HostSection(public_ingress=f"tcp:127.0.0.1:{layout.port}"))
 
 
+# What a data directory's vectors were embedded with before this was recorded: the localnet's stand-in.
+LEGACY_EMBEDDING_SPACE = "openai text-embedding-3-small"
+
+
+def claim_embedding_space(layout: ApplianceLayout, space: str, *, has_data: bool) -> None:
+    """Record which embeddings this data directory's vectors come from; refuse a run that would mix two.
+
+    Vectors of different models are not comparable: recall over a mix returns noise. ``space`` is
+    "<EMBEDDING_PROVIDER> <EMBEDDING_MODEL>"; a directory with databases but no record predates the local
+    model, so its vectors are the stand-in's (LEGACY_EMBEDDING_SPACE).
+    """
+    path = layout.data_dir / "embedding-space.txt"
+    recorded = path.read_text().strip() if path.exists() else (LEGACY_EMBEDDING_SPACE if has_data else "")
+    if recorded and recorded != space:
+        raise LayoutError(
+            f"{layout.data_dir} holds memories embedded with {recorded}; this run embeds with {space}, and the two "
+            "kinds of vector cannot be compared. Start over with --fresh, or choose the recorded embeddings "
+            "(--embeddings local|openai)."
+        )
+    path.write_text(space + "\n")
+
+
 def write_manifest(layout: ApplianceLayout, deployment: Manifest) -> Manifest:
     """Write ``<data-dir>/manifest.toml`` and read it back, exactly as the host proxy will."""
     layout.manifest_path.write_text(manifest_toml(deployment, comment="written by `make run` (devtools/appliance.py)"))
