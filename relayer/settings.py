@@ -71,8 +71,7 @@ class Settings:
     # --- embeddings / LLM ---
     embedding_provider: str = "openai"  # EMBEDDING_PROVIDER: openai (upstream's) | local (in-process model, no egress)
     egress_policy: str = "open"  # EGRESS_POLICY: open | private (no memory text leaves; README "Privacy")
-    # EGRESS_PLAINTEXT_DESTINATIONS (set by the enclave runtime from [[egress]] allow_plaintext routes): CSV host:port
-    plaintext_destinations: tuple[str, ...] = ()
+    plaintext_destinations: tuple[str, ...] = ()  # EGRESS_PLAINTEXT_DESTINATIONS: CSV host:port (enclave: from allow_plaintext)
     openai_api_key: Secret = field(default_factory=lambda: Secret(""))  # OPENAI_API_KEY: unset = mock embeddings, no LLM
     openai_api_base: str = "https://api.openai.com/v1"  # OPENAI_API_BASE: embeddings (openai provider) and the LLM
     embedding_model: str = "openai/text-embedding-3-small"  # EMBEDDING_MODEL: local's default is its one model
