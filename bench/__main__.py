@@ -13,7 +13,7 @@ import sys
 
 import bench
 
-_NOT_BENCHES = {"common"}
+_NOT_BENCHES = {"common", "retrieval_set"}
 
 
 def available() -> list[str]:

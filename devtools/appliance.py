@@ -54,6 +54,7 @@ from attestation.trust import TrustRoot
 from enclave.egress import EgressAllowlist
 from host_proxy.channels import EnclaveChannels
 from localnet.cli import CreatedAccount, create_account
+from localnet.environment import EMBEDDING_MODEL as LOCALNET_EMBEDDING_MODEL
 from localnet.environment import relayer_secrets
 from manifest import EgressRoute, Manifest
 from memwal_common.signals import shutdown_on_signals
@@ -63,6 +64,7 @@ from .appliance_capture import RecordingTap, TrafficCapture
 from .appliance_layout import (
     ApplianceLayout,
     build_manifest,
+    claim_embedding_space,
     enclave_arguments,
     enclave_process_environment,
     proxy_arguments,
@@ -72,6 +74,7 @@ from .appliance_layout import (
 from .appliance_netns import NetworkNamespace, can_isolate
 from .embedded_databases import start_embedded_postgres, start_embedded_redis
 from .processes import REPOSITORY, ChildProcess, StartError, child_environment, free_port, supervise
+from .relayer_modes import EGRESS_POLICIES, EMBEDDINGS, relayer_mode_environment
 
 DEFAULT_PORT = 8443
 # The demo's limits, raised from upstream's defaults (30 points/min per delegate key would stop a quick start
@@ -110,12 +113,19 @@ class Appliance:
         relayer_env: Mapping[str, str] | None = None,
         progress: Progress = print,
         fresh: bool = False,
+        embeddings: str = "local",
+        egress_policy: str = "private",
+        llm_plaintext: bool = False,
     ) -> None:
+        """``embeddings``/``egress_policy`` (devtools/relayer_modes.py) default to `make run`'s; ``llm_plaintext``
+        marks the LLM stand-in's route ``allow_plaintext`` (under "private" only: the manifest refuses it otherwise)."""
         self.layout = ApplianceLayout(Path(data_dir).resolve(), port or free_port(), tapped=capture is not None)
         self.isolate = can_isolate() if isolate is None else isolate
         self.capture = capture
         self._provision_on_start = provision
-        self._relayer_env = {**DEMO_RATE_LIMITS, **(relayer_env or {})}
+        mode = relayer_mode_environment(embeddings=embeddings, egress_policy=egress_policy)
+        self._relayer_env = {**DEMO_RATE_LIMITS, **mode, **(relayer_env or {})}
+        self.embeddings, self.egress_policy, self.llm_plaintext = embeddings, egress_policy, llm_plaintext
         self._fresh = fresh
         self._progress = progress
         self._stack = AsyncExitStack()
@@ -188,8 +198,11 @@ class Appliance:
         if self._fresh and layout.data_dir.exists():
             self._progress(f"… --fresh: removing {layout.data_dir} (demo account, keys, test root, databases)")
             shutil.rmtree(layout.data_dir)
+        has_data = (layout.data_dir / "databases").exists()
         for directory in (layout.data_dir, layout.sockets, layout.enclave_sockets, layout.host_sockets, layout.logs):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        space = f"{self._relayer_env.get('EMBEDDING_PROVIDER', 'openai')} {self._relayer_env.get('EMBEDDING_MODEL', LOCALNET_EMBEDDING_MODEL)}"
+        claim_embedding_space(layout, space, has_data=has_data)
         for stale in layout.sockets.glob("**/*.sock"):
             stale.unlink()
         if not self.isolate:
@@ -202,7 +215,9 @@ class Appliance:
             await self._start_databases()
         async with self._step("localnet", "localnet stand-ins (Sui, Walrus, Seal key servers, OpenAI-compatible)"):
             await self._start_localnet()
-        self.routes = layout.egress_routes(self.info, database_url=self.database_url, redis_url=self.redis_url)
+        self.routes = layout.egress_routes(
+            self.info, database_url=self.database_url, redis_url=self.redis_url, plaintext_llm=self.llm_plaintext
+        )
         self.manifest = write_manifest(layout, build_manifest(layout, self.info, self.routes, extra=self._relayer_env))
         self.configuration_digest = self.manifest.enclave.digest()
         title = f"host proxy from {layout.manifest_path.name}: ingress {layout.url} + {len(self.routes)} egress routes"
@@ -392,7 +407,24 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true",
         help="start over: a new demo account, keys, test root and databases (by default they are kept in --data-dir)",
     )  # fmt: skip
+    parser.add_argument(
+        "--embeddings", choices=EMBEDDINGS, default="local",
+        help="local: all-MiniLM-L6-v2 inside the enclave; openai: the localnet's OpenAI-compatible stand-in [local]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--egress-policy", choices=EGRESS_POLICIES, default="private",
+        help="private: no memory text leaves the enclave (needs --embeddings local; analyze/ask answer 403 unless "
+        "--allow-llm-plaintext); open: embeddings and LLM upstreams receive it [private]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-llm-plaintext", action="store_true",
+        help="mark the LLM stand-in's [[egress]] route allow_plaintext, so analyze/ask work under --egress-policy private",
+    )
     args = parser.parse_args(argv)
+    if args.egress_policy == "private" and args.embeddings != "local":
+        parser.error("--egress-policy private keeps memory text inside the enclave: it needs --embeddings local")
+    if args.allow_llm_plaintext and args.egress_policy != "private":
+        parser.error("--allow-llm-plaintext only means something with --egress-policy private")
 
     def progress(line: str) -> None:
         print(line, flush=True)
@@ -400,8 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     async def main_async() -> int:
         stop = shutdown_on_signals()
         appliance = Appliance(
-            args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress, fresh=args.fresh
-        )
+            args.data_dir, port=args.port, isolate=False if args.no_isolation else None, progress=progress, fresh=args.fresh,
+            embeddings=args.embeddings, egress_policy=args.egress_policy, llm_plaintext=args.allow_llm_plaintext,
+        )  # fmt: skip
         try:
             async with appliance:
                 progress(banner(appliance))

@@ -54,6 +54,15 @@ with AttestedMemWalSync.create(KEY, ACCOUNT, namespace="quickstart", **ENCLAVE) 
 '''
 
 
+def privacy_line(appliance: Appliance) -> str:
+    """Where memory text goes in this run (README "Privacy")."""
+    embeddings = "all-MiniLM-L6-v2 inside the enclave" if appliance.embeddings == "local" else "the OpenAI-compatible stand-in"
+    if appliance.egress_policy != "private":
+        return f"embeddings: {embeddings}; egress policy open (embeddings and LLM upstreams see memory text)"
+    llm = "the allowlisted LLM route only" if appliance.llm_plaintext else "nowhere: analyze/ask answer 403 (--allow-llm-plaintext)"
+    return f"embeddings: {embeddings}; egress policy private, memory text leaves for {llm}"
+
+
 def banner(appliance: Appliance) -> str:
     """What `make run` prints once everything is up."""
     isolation = (
@@ -62,6 +71,7 @@ def banner(appliance: Appliance) -> str:
     layout = appliance.layout
     routes = "\n".join(
         f"    {route.name:20} {layout.enclave_socket(route.vsock_port).name} → tcp:{route.host}:{route.port}"
+        + ("  (allow_plaintext: the LLM may receive memory text)" if route.allow_plaintext else "")
         for route in appliance.routes
     )
     limits = "\n".join(f"    {name:36} {value}" for name, value in sorted(appliance.rate_limits.items()))
@@ -73,6 +83,7 @@ def banner(appliance: Appliance) -> str:
             "(simulated Nitro attestation: a TEST root, not AWS).",
             f"  enclave        {isolation}; TLS terminates inside",
             f"  ingress        {appliance.url} → {appliance.layout.enclave_ingress}",
+            f"  privacy        {privacy_line(appliance)}",
             "  egress (host proxy, the enclave's only way out):",
             routes,
             f"  manifest       {layout.manifest_path}",

@@ -119,8 +119,11 @@ class ApplianceLayout:
             raise LayoutError(f"socket path {path} is longer than {MAX_UNIX_PATH_BYTES} bytes; use a shorter --data-dir")
         return path
 
-    def egress_routes(self, info: Mapping[str, Any], *, database_url: str, redis_url: str) -> tuple[EgressRoute, ...]:
-        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port, one channel port each."""
+    def egress_routes(
+        self, info: Mapping[str, Any], *, database_url: str, redis_url: str, plaintext_llm: bool = False
+    ) -> tuple[EgressRoute, ...]:
+        """Every upstream the relayer and sidecar dial, named, deduplicated by host:port, one channel port each;
+        ``plaintext_llm`` marks the OpenAI-compatible stand-in's route ``allow_plaintext``."""
         upstreams = [
             ("sui-rpc", info["sui_rpc_url"]),
             ("sui-graphql", info["sui_graphql_url"]),
@@ -139,7 +142,7 @@ class ApplianceLayout:
             if (host, port) in seen:
                 continue
             seen.add((host, port))
-            routes.append(EgressRoute(name, host, port, FIRST_EGRESS_PORT + len(routes)))
+            routes.append(EgressRoute(name, host, port, FIRST_EGRESS_PORT + len(routes), plaintext_llm and name == "openai"))
         return tuple(routes)
 
     def tapped_ports(self, routes: tuple[EgressRoute, ...]) -> list[tuple[str, Path, Path]]:
@@ -164,6 +167,28 @@ def build_manifest(
         }
     )
     return Manifest(document, HostSection(public_ingress=f"tcp:127.0.0.1:{layout.port}"))
+
+
+# What a data directory's vectors were embedded with before this was recorded: the localnet's stand-in.
+LEGACY_EMBEDDING_SPACE = "openai text-embedding-3-small"
+
+
+def claim_embedding_space(layout: ApplianceLayout, space: str, *, has_data: bool) -> None:
+    """Record which embeddings this data directory's vectors come from; refuse a run that would mix two.
+
+    Vectors of different models are not comparable: recall over a mix returns noise. ``space`` is
+    "<EMBEDDING_PROVIDER> <EMBEDDING_MODEL>"; a directory with databases but no record predates the local
+    model, so its vectors are the stand-in's (LEGACY_EMBEDDING_SPACE).
+    """
+    path = layout.data_dir / "embedding-space.txt"
+    recorded = path.read_text().strip() if path.exists() else (LEGACY_EMBEDDING_SPACE if has_data else "")
+    if recorded and recorded != space:
+        raise LayoutError(
+            f"{layout.data_dir} holds memories embedded with {recorded}; this run embeds with {space}, and the two "
+            "kinds of vector cannot be compared. Start over with --fresh, or choose the recorded embeddings "
+            "(--embeddings local|openai)."
+        )
+    path.write_text(space + "\n")
 
 
 def write_manifest(layout: ApplianceLayout, deployment: Manifest) -> Manifest:

@@ -27,19 +27,23 @@ from memwal_common.signals import shutdown_on_signals
 
 from .embedded_databases import start_embedded_postgres, start_embedded_redis
 from .processes import ChildProcess, StartError, child_environment, free_port, supervise
+from .relayer_modes import EMBEDDINGS, relayer_mode_environment
 
 
 class DevStack:
     def __init__(self, data_dir: Path | str, *, port: int = 0, database_url: str | None = None,
                  redis_url: str | None = None, relayer_env: dict[str, str] | None = None,
-                 sui_protocol: str | None = "graphql", localnet_args: tuple[str, ...] = (), quiet: bool = True) -> None:
+                 sui_protocol: str | None = "graphql", localnet_args: tuple[str, ...] = (), quiet: bool = True,
+                 embeddings: str = "openai") -> None:
         """``sui_protocol`` None leaves SUI_PROTOCOL unset (the relayer's default); ``localnet_args`` go to
-        ``python -m localnet`` (``--no-jsonrpc``, ``--indexing-lag-ms MS``, …)."""
+        ``python -m localnet`` (``--no-jsonrpc``, ``--indexing-lag-ms MS``, …); ``embeddings``: local or openai
+        (devtools/relayer_modes.py; the tests' default is the stand-in, `make run-plain`'s the local model)."""
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.database_url = database_url
         self.redis_url = redis_url
-        self.relayer_env = relayer_env or {}
+        self.embeddings = embeddings
+        self.relayer_env = {**relayer_mode_environment(embeddings=embeddings), **(relayer_env or {})}
         self.sui_protocol = sui_protocol
         self.localnet_args = tuple(localnet_args)
         self.quiet = quiet
@@ -147,6 +151,7 @@ def _banner(stack: DevStack) -> str:
             f"  sui grpc       {stack.info.get('sui_grpc_url') or '-'}",
             f"  sui json-rpc   {stack.info.get('sui_rpc_url') or 'off (--no-jsonrpc)'}",
             f"  read through   {stack.sui_protocol or 'graphql'}",
+            f"  embeddings     {'all-MiniLM-L6-v2 in the relayer (no text leaves it)' if stack.embeddings == 'local' else 'the OpenAI-compatible stand-in'}",
             f"  logs           {stack.data_dir / 'logs'}",
             "",
             "Use it from the official SDK (pip install memwal):",
@@ -178,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-jsonrpc", action="store_true", help="the localnet serves GraphQL and gRPC only")
     parser.add_argument("--indexing-lag-ms", type=int, default=0, metavar="MS",
                         help="the localnet's GraphQL/gRPC reads trail execution by this much [0]")
+    parser.add_argument("--embeddings", choices=EMBEDDINGS, default="local",
+                        help="local: all-MiniLM-L6-v2 in the relayer; openai: the localnet's OpenAI-compatible stand-in [local]")
     args = parser.parse_args(argv)
     if args.no_jsonrpc and args.sui_protocol == "jsonrpc":
         parser.error("--sui-protocol jsonrpc needs the localnet's JSON-RPC (drop --no-jsonrpc)")
@@ -189,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir, port=args.port, database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None, sui_protocol=args.sui_protocol,
             localnet_args=(*(["--no-jsonrpc"] if args.no_jsonrpc else []), "--indexing-lag-ms", str(args.indexing_lag_ms)),
+            embeddings=args.embeddings,
         )
         try:
             async with stack:

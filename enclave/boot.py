@@ -65,6 +65,8 @@ def relayer_environment(document: EnclaveDocument, platform: Platform) -> dict[s
     environment = {name: platform.environment[name] for name in PASSED_VARIABLES if name in platform.environment}
     environment.update(document.relayer_environment)
     environment.update({"MEMWAL_DATA_DIR": str(platform.data_directory), "LOG_FORMAT": "json"})
+    if document.plaintext_destinations:  # the committed [[egress]] routes marked allow_plaintext
+        environment["EGRESS_PLAINTEXT_DESTINATIONS"] = ",".join(document.plaintext_destinations)
     return environment
 
 

@@ -131,7 +131,8 @@ def build_image(*, checkout: Path, out: Path, cache: Path, lock: Lock | None = N
     step("image contents: the modules `python -m enclave` imports, and the wheels they need")
     contents = derive_contents(checkout)
     wheel_files = inputs.wheels(lock.wheels)
-    needed = select_wheels(contents.external_imports, [wheel_info(w.filename, wheel_files[w.filename]) for w in lock.wheels])
+    infos = [wheel_info(w.filename, wheel_files[w.filename]) for w in lock.wheels]
+    needed = select_wheels(contents.external_imports, infos, unused=lock.unused_dependencies)
     installed = [wheel for wheel in lock.wheels if canonical_name(wheel.name) in needed]
     left_out = sorted(canonical_name(wheel.name) for wheel in lock.wheels if canonical_name(wheel.name) not in needed)
     step(f"{len(contents.modules)} modules of ours, {len(installed)} of {len(lock.wheels)} wheels (not needed: {', '.join(left_out) or 'none'})")

@@ -260,16 +260,22 @@ def _applies(requirement: WheelRequirement, extras: frozenset[str]) -> bool:
     return any(marker.evaluate({**IMAGE_MARKER_ENVIRONMENT, "extra": extra}) for extra in ("", *sorted(extras)))
 
 
-def select_wheels(external_imports: Iterable[str], wheels: Iterable[WheelInfo]) -> dict[str, str]:
+def select_wheels(
+    external_imports: Iterable[str], wheels: Iterable[WheelInfo], *, unused: Iterable[str] = ()
+) -> dict[str, str]:
     """The wheels the image needs: those providing an import of ours, and everything they require
-    (with the extras each requirement asks for, e.g. pysui's ``betterproto2[grpclib]``).
+    (with the extras each requirement asks for, e.g. pysui's ``betterproto2[grpclib]``), except the
+    ``unused`` declared dependencies (the lock's ``unused_dependencies``: nothing in the image imports them).
 
     Returns canonical name -> why (``imported as X`` or ``required by Y``). An import that is neither the
     standard library nor provided by a locked wheel, or a requirement without a locked wheel, raises RootfsError.
     """
     import sys
 
+    from imagebuild.wheels import canonical_name
+
     by_name = {wheel.name: wheel for wheel in wheels}
+    skipped = {canonical_name(name) for name in unused}
     providers = {top: wheel.name for wheel in by_name.values() for top in wheel.top_level}
     why: dict[str, str] = {}
     extras_done: dict[str, frozenset[str]] = {}
@@ -291,6 +297,6 @@ def select_wheels(external_imports: Iterable[str], wheels: Iterable[WheelInfo]) 
         extras_done[distribution] = asked
         why.setdefault(distribution, reason)
         for requirement in wheel.requirements:
-            if _applies(requirement, asked):
+            if requirement.name not in skipped and _applies(requirement, asked):
                 pending.append((requirement.name, requirement.extras, f"required by {distribution}"))
     return why

@@ -66,6 +66,9 @@ class Lock:
     runtime_debs: tuple[DebianPackage, ...]
     wheels: tuple[Wheel, ...]
     excluded_requirements: dict[str, str]
+    # Declared dependencies of locked wheels that nothing in the image imports (name -> why); the image
+    # and requirements.lock (requirements-excludes.txt) leave them out.
+    unused_dependencies: dict[str, str]
     sha256: str  # of the lock file's bytes, recorded in the EIF metadata
 
 
@@ -117,6 +120,14 @@ def _kernel(raw: dict[str, Any], archives: dict[str, tuple[str, ...]]) -> Kernel
     return kernel
 
 
+def _reasons(data: dict[str, Any], key: str) -> dict[str, str]:
+    """An optional ``{name: why}`` table."""
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(name, str) and isinstance(why, str) and why for name, why in value.items()):
+        raise LockFileError(f"lock field {key!r} must map package names to a reason")
+    return dict(value)
+
+
 def parse_lock(raw: bytes) -> Lock:
     if len(raw) > MAX_LOCK_BYTES:
         raise LockFileError(f"lock file larger than {MAX_LOCK_BYTES} bytes")
@@ -144,6 +155,7 @@ def parse_lock(raw: bytes) -> Lock:
         runtime_debs=tuple(_deb(item, archives) for item in _require(data, "runtime_debs", list)),
         wheels=wheels,
         excluded_requirements=dict(_require(data, "excluded_requirements", dict)),
+        unused_dependencies=_reasons(data, "unused_dependencies"),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
     if not 0 < lock.source_date_epoch < 2**32:

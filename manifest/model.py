@@ -6,14 +6,19 @@ configures only the parent (the host proxy and ``nitro-cli``) and never reaches 
     format = 1
     [enclave]   tls_hostname, ingress_port                 → EnclaveDocument (sent, committed)
     [relayer]   NAME = value (variables.RELAYER_VARIABLES) → EnclaveDocument (sent, committed)
-    [[egress]]  name, destination = "host:port", vsock_port → EnclaveDocument (sent, committed)
+    [[egress]]  name, destination = "host:port", vsock_port, allow_plaintext → EnclaveDocument (sent, committed)
     [provisioning] sources, retry_seconds, [kms], [peer]   → EnclaveDocument (sent, committed; provisioning.py)
     [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, aws_credentials, [host.limits]
 
 Canonical JSON of the enclave document (what the host sends and PCR16 commits to): UTF-8, ASCII-escaped,
 keys sorted, no whitespace; defaults filled in; relayer values as the exact environment strings the
 relayer receives (integers in decimal, booleans ``true``/``false``, string arrays comma-joined, arrays
-of tables as compact sorted-key JSON); egress sorted by name. ``digest()`` is its SHA-384.
+of tables as compact sorted-key JSON); egress sorted by name, ``allow_plaintext`` present only when true
+(so documents without it hash as before). ``digest()`` is its SHA-384.
+
+Egress policy (relayer/egress_policy.py): under ``EGRESS_POLICY = "private"`` no memory text may leave the
+enclave. The document then requires ``EMBEDDING_PROVIDER = "local"``, and the one route that may carry
+memory text is the LLM's (the destination of OPENAI_API_BASE), only when marked ``allow_plaintext = true``.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ _NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _TOP_LEVEL = ("format", "enclave", "relayer", "egress", "provisioning", "host")
 _ENCLAVE_KEYS = ("tls_hostname", "ingress_port")
-_EGRESS_KEYS = ("name", "destination", "vsock_port")
+_EGRESS_KEYS = ("name", "destination", "vsock_port", "allow_plaintext")
+_REQUIRED_EGRESS_KEYS = ("name", "destination", "vsock_port")
 _HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "aws_credentials", "limits")
 
 
@@ -80,6 +86,7 @@ class EgressRoute:
     host: str
     port: int
     vsock_port: int
+    allow_plaintext: bool = False  # the LLM endpoint the operator lets receive memory text under EGRESS_POLICY=private
 
     @property
     def destination(self) -> str:
@@ -87,7 +94,10 @@ class EgressRoute:
         return f"{host}:{self.port}"
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "destination": self.destination, "vsock_port": self.vsock_port}
+        document: dict[str, Any] = {"name": self.name, "destination": self.destination, "vsock_port": self.vsock_port}
+        if self.allow_plaintext:
+            document["allow_plaintext"] = True
+        return document
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,33 @@ class EnclaveDocument:
                 raise ManifestError(f"egress {route.name!r}: vsock_port {route.vsock_port} is already {ports[route.vsock_port]}")
             ports[route.vsock_port] = f"the vsock_port of egress {route.name!r}"
         self._check_urls_are_allowlisted(destinations)
+        self._check_egress_policy()
+
+    def _check_egress_policy(self) -> None:
+        environment = dict(self.relayer)
+        policy = environment.get("EGRESS_POLICY", "open")
+        plaintext = [route for route in self.egress if route.allow_plaintext]
+        if policy == "private" and environment.get("EMBEDDING_PROVIDER", "openai") != "local":
+            raise ManifestError('relayer.EGRESS_POLICY = "private" keeps memory text inside: set relayer.EMBEDDING_PROVIDER = "local"')
+        if plaintext and policy != "private":
+            raise ManifestError(
+                f"egress {plaintext[0].name!r}: allow_plaintext only means something under relayer.EGRESS_POLICY = "
+                '"private" (under "open" the embedding and LLM upstreams receive memory text anyway)'
+            )
+        if not plaintext:
+            return
+        llm = url_destination("OPENAI_API_BASE", environment.get("OPENAI_API_BASE") or "https://api.openai.com/v1")
+        for route in plaintext:
+            if (route.host, route.port) != llm:
+                raise ManifestError(
+                    f"egress {route.name!r}: allow_plaintext is for the LLM endpoint (relayer.OPENAI_API_BASE, "
+                    f"{llm[0]}:{llm[1]}), not {route.destination}"
+                )
+
+    @property
+    def plaintext_destinations(self) -> tuple[str, ...]:
+        """``host:port`` of the routes that may receive memory text (EGRESS_PLAINTEXT_DESTINATIONS), sorted."""
+        return tuple(sorted(route.destination for route in self.egress if route.allow_plaintext))
 
     def _check_urls_are_allowlisted(self, destinations: set[tuple[str, int]]) -> None:
         environment = dict(self.relayer)
@@ -346,7 +383,7 @@ def _egress_route(index: int, item: Any) -> EgressRoute:
     if not isinstance(item, Mapping):
         raise ManifestError(f"{where} must be a table with name, destination and vsock_port")
     _reject_unknown(where, item, _EGRESS_KEYS)
-    for key in _EGRESS_KEYS:
+    for key in _REQUIRED_EGRESS_KEYS:
         if key not in item:
             raise ManifestError(f"{where}: {key} is required")
     name = _string(item, "name", where, "")
@@ -360,7 +397,10 @@ def _egress_route(index: int, item: Any) -> EgressRoute:
         )
     vsock_port = _integer(item, "vsock_port", where, 0)
     _check_port(f"{where}.vsock_port", vsock_port)
-    return EgressRoute(name, host, port, vsock_port)
+    allow_plaintext = item.get("allow_plaintext", False)
+    if not isinstance(allow_plaintext, bool):
+        raise ManifestError(f"{where}.allow_plaintext must be true or false")
+    return EgressRoute(name, host, port, vsock_port, allow_plaintext)
 
 
 def _relayer_value(name: str, value: Any) -> str:

@@ -34,7 +34,9 @@ RELAYER_VARIABLES = frozenset(
         "SUI_GAS_BUDGET",
         "MEMWAL_PACKAGE_ID",
         "MEMWAL_REGISTRY_ID",
-        # embeddings and LLM
+        # embeddings, LLM, and where memory text may go
+        "EMBEDDING_PROVIDER",
+        "EGRESS_POLICY",
         "OPENAI_API_BASE",
         "EMBEDDING_MODEL",
         "LLM_MODEL",
@@ -89,7 +91,10 @@ RELAYER_VARIABLES = frozenset(
     }
 )
 
-RUNTIME_VARIABLES = frozenset({"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT"})
+# EGRESS_PLAINTEXT_DESTINATIONS: the runtime derives it from the [[egress]] routes marked allow_plaintext.
+RUNTIME_VARIABLES = frozenset(
+    {"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT", "EGRESS_PLAINTEXT_DESTINATIONS"}
+)
 
 # Variables of the URLs the relayer and sidecar dial: each one's host:port must be an [[egress]] destination.
 URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "SUI_GRPC_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL",

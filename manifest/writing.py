@@ -21,6 +21,8 @@ def manifest_toml(deployment: Manifest, *, comment: str = "") -> str:
     for route in enclave.egress:
         lines += ["", "[[egress]]", f"name = {_string(route.name)}", f"destination = {_string(route.destination)}"]
         lines.append(f"vsock_port = {route.vsock_port}")
+        if route.allow_plaintext:
+            lines.append("allow_plaintext = true  # this LLM endpoint may receive memory text (EGRESS_POLICY = \"private\")")
     lines += _provisioning(deployment)
     lines += ["", "[host]", f"enclave_cid = {host.enclave_cid}", f"public_ingress = {_string(host.public_ingress)}"]
     if host.metrics:

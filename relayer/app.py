@@ -22,7 +22,10 @@ from relayer.services import Services
 def build_app(services: Services) -> Starlette:
     signed, settings = services.signed, services.settings
     route_list: list[BaseRoute] = [
-        *public.routes(sidecar=services.sidecar, job_runner=services.job_runner, settings=settings, registry=services.metrics),
+        *public.routes(
+            sidecar=services.sidecar, job_runner=services.job_runner, settings=settings, registry=services.metrics,
+            embedding=services.embedder.description, llm=services.llm,
+        ),
         *memories.routes(
             signed, preparer=services.preparer, runner=services.job_runner, jobs=services.jobs, storage=services.storage
         ),

@@ -1,12 +1,17 @@
-"""Text embeddings: the OpenAI-compatible API via the ``openai`` package, or MemWal's exact mock.
+"""Text embeddings from one of three providers, behind one ``Embedder`` that also caches recall queries.
 
-With no API key the relayer uses upstream's deterministic mock (memwal.md §6) so vectors match a MemWal
-relayer bit for bit: SHA-256(text) bytes cycled to 1536 values, v[i] = ((b/255)·2−1)·(1+sin(0.001·i)),
-with every step rounded to float32 as upstream's f32 arithmetic does.
+    EMBEDDING_PROVIDER=local    all-MiniLM-L6-v2 inside this process (relayer/local_embeddings.py): no text
+                                leaves the relayer; 384-d vectors zero-padded to the stored 1536
+    EMBEDDING_PROVIDER=openai   an OpenAI-compatible API via the ``openai`` package (upstream's behaviour);
+                                with no OPENAI_API_KEY, MemWal's exact deterministic mock instead
+
+The mock (memwal.md §6) matches a MemWal relayer bit for bit: SHA-256(text) bytes cycled to 1536 values,
+v[i] = ((b/255)·2−1)·(1+sin(0.001·i)), with every step rounded to float32 as upstream's f32 arithmetic does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import hashlib
@@ -15,13 +20,18 @@ import logging
 import math
 import struct
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import openai
 
 from memwal_common.cache_errors import CACHE_ERRORS
+from relayer.embedding_models import MOCK_MODEL, ModelDescription
 from relayer.errors import UpstreamFailed, UpstreamUnavailable
 from relayer.openai_errors import model_error
 from relayer.validation import EMBEDDING_DIMENSIONS
+
+if TYPE_CHECKING:
+    from relayer.local_embeddings import LocalEmbeddingModel
 
 logger = logging.getLogger("memwal.embeddings")
 
@@ -61,21 +71,33 @@ def mock_embedding(text: str) -> list[float]:
     ]
 
 
-class Embedder:
-    def __init__(self, *, client: openai.AsyncOpenAI | None, model: str, api_base: str, cache=None, cache_ttl_seconds: int = 600):
-        self._client = client
-        self._model = model
-        self._api_base = api_base
-        self._cache = cache  # redis.asyncio.Redis or None
-        self._cache_ttl = cache_ttl_seconds
-
-    @property
-    def uses_mock(self) -> bool:
-        return self._client is None
+class EmbeddingProvider(Protocol):
+    description: ModelDescription
+    cache_scope: str  # what, besides the text, a cached vector depends on (part of the cache key)
 
     async def embed_many(self, texts: list[str]) -> list[list[float]]:
-        if self._client is None:
-            return [mock_embedding(text) for text in texts]
+        """One stored-dimension vector per text, in order."""
+        ...
+
+
+class MockEmbeddings:
+    description = MOCK_MODEL
+
+    def __init__(self, *, cache_scope: str) -> None:
+        self.cache_scope = cache_scope
+
+    async def embed_many(self, texts: list[str]) -> list[list[float]]:
+        return [mock_embedding(text) for text in texts]
+
+
+class OpenAIEmbeddings:
+    def __init__(self, client: openai.AsyncOpenAI, *, model: str, api_base: str) -> None:
+        self._client = client
+        self._model = model
+        self.description = ModelDescription("openai", model, EMBEDDING_DIMENSIONS)
+        self.cache_scope = f"{api_base}\x00{model}"  # upstream's key material, so caches stay interchangeable
+
+    async def embed_many(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), MAX_BATCH):
             batch = texts[start : start + MAX_BATCH]
@@ -92,6 +114,34 @@ class Embedder:
                 vectors.append([float(x) for x in item.embedding])
         return vectors
 
+
+class LocalEmbeddings:
+    """The in-process model, run in a worker thread (numpy releases the GIL), one batch at a time."""
+
+    def __init__(self, model: LocalEmbeddingModel) -> None:
+        self._model = model
+        self._turn = asyncio.Lock()  # one forward pass at a time: concurrent passes only contend for the cores
+        self.description = model.description
+        self.cache_scope = f"local\x00{model.description.model}"
+
+    async def embed_many(self, texts: list[str]) -> list[list[float]]:
+        async with self._turn:
+            return await asyncio.to_thread(self._model.embed_padded, texts)
+
+
+class Embedder:
+    def __init__(self, provider: EmbeddingProvider, *, cache=None, cache_ttl_seconds: int = 600) -> None:
+        self._provider = provider
+        self._cache = cache  # redis.asyncio.Redis or None
+        self._cache_ttl = cache_ttl_seconds
+
+    @property
+    def description(self) -> ModelDescription:
+        return self._provider.description
+
+    async def embed_many(self, texts: list[str]) -> list[list[float]]:
+        return await self._provider.embed_many(texts) if texts else []
+
     async def embed(self, text: str) -> list[float]:
         return (await self.embed_many([text]))[0]
 
@@ -99,7 +149,7 @@ class Embedder:
         """Embed a recall query through the Redis cache (upstream's key scheme)."""
         if self._cache is None:
             return await self.embed(text)
-        material = f"{self._api_base}\x00{self._model}\x00{text}".encode()
+        material = f"{self._provider.cache_scope}\x00{text}".encode()
         key = "memwal:embedding:v1:" + hashlib.sha256(material).hexdigest()
         try:
             cached = await self._cache.get(key)

@@ -17,6 +17,7 @@
     ├── SealAccessDenied               403  Seal key servers refused this caller
     ├── SidecarRejected                400  the sidecar refused the input (e.g. a blob the publisher calls too large)
     ├── FeatureUnavailable             501  analyze/ask on a relayer without an LLM
+    ├── EgressPolicyRefusal            403  analyze/ask under EGRESS_POLICY=private with no LLM allowlisted
     ├── UpstreamFailed                 502  the embedding/LLM upstream answered with a permanent error or bad shape
     └── Outage                         503  worth retrying later; Retry-After
         ├── AuthUpstreamUnavailable          auth could not reach its nonce store, database or chain;
@@ -115,6 +116,10 @@ class SidecarRejected(RelayerError):
 
 class FeatureUnavailable(RelayerError):
     pass
+
+
+class EgressPolicyRefusal(RelayerError):
+    """The relayer's attested egress policy forbids sending memory text where this feature needs it."""
 
 
 class UpstreamFailed(RelayerError):

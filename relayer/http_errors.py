@@ -30,6 +30,7 @@ from relayer.errors import (
     AuthRejected,
     AuthUpstreamUnavailable,
     BodyTooLarge,
+    EgressPolicyRefusal,
     FeatureUnavailable,
     FieldError,
     InvalidRequest,
@@ -108,7 +109,7 @@ def answer_for(exc: BaseException, *, trace_id: str, retry_after_seconds: int) -
         return _client_error(403, exc.message)
     if isinstance(exc, SealSessionInvalid | SidecarRejected):
         return _client_error(400, exc.message)
-    if isinstance(exc, SealAccessDenied):
+    if isinstance(exc, SealAccessDenied | EgressPolicyRefusal):
         return _client_error(403, exc.message)
     if isinstance(exc, QuotaExceeded):
         return _client_error(402, str(exc))

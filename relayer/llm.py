@@ -14,7 +14,8 @@ from importlib import resources
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from relayer.errors import FeatureUnavailable, UpstreamUnavailable
+from relayer.egress_policy import PlaintextPolicy
+from relayer.errors import EgressPolicyRefusal, FeatureUnavailable, UpstreamUnavailable
 from relayer.openai_errors import model_error
 
 PROMPT_VERSIONS = {"extract": "extract.v6", "ask": "ask.v1"}
@@ -73,17 +74,35 @@ def _truncate(text: str, limit: int) -> str:
 
 
 class LanguageModel:
-    def __init__(self, client: openai.AsyncOpenAI | None, model: str) -> None:
+    """The chat model behind analyze, ask and long-text summaries; ``policy`` decides whether text may reach it."""
+
+    def __init__(self, client: openai.AsyncOpenAI | None, model: str, *, policy: PlaintextPolicy) -> None:
         self._client = client
         self._model = model
+        self._policy = policy
 
     @property
     def available(self) -> bool:
-        return self._client is not None
+        return self._client is not None and self._policy.llm_allowed
+
+    @property
+    def status(self) -> str:
+        """For /config: available | not-configured | refused-by-egress-policy."""
+        if not self._policy.llm_allowed:
+            return "refused-by-egress-policy"
+        return "available" if self._client is not None else "not-configured"
+
+    def require(self, feature: str) -> None:
+        """Raise the client-facing reason ``feature`` cannot use the LLM: the egress policy (403), or none set (501)."""
+        refusal = self._policy.llm_refusal(feature)
+        if refusal is not None:
+            raise EgressPolicyRefusal(refusal)
+        if self._client is None:
+            raise FeatureUnavailable(f"{feature} needs an LLM: set OPENAI_API_KEY")
 
     async def _complete(self, messages: list[ChatCompletionMessageParam], *, temperature: float, max_tokens: int) -> str | None:
-        if self._client is None:
-            raise FeatureUnavailable("This relayer has no LLM configured (OPENAI_API_KEY)")
+        self.require("this call")
+        assert self._client is not None
         try:
             response = await self._client.chat.completions.create(
                 model=self._model, messages=messages, temperature=temperature, max_tokens=max_tokens
@@ -128,7 +147,7 @@ class LanguageModel:
 
     async def summarize_for_embedding(self, text: str) -> str:
         """Shorten long texts before embedding (the full text is still what gets encrypted)."""
-        if self._client is None or len(text.encode("utf-8")) <= SUMMARIZE_ABOVE_BYTES:
+        if not self.available or len(text.encode("utf-8")) <= SUMMARIZE_ABOVE_BYTES:
             return text
         encoded = text.encode("utf-8")
         chunks = [

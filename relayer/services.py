@@ -6,6 +6,7 @@ stops the job workers first and then closes the clients and pools in reverse ord
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from relayer.database.namespaces import NamespaceIndex
 from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorStore
-from relayer.embeddings import Embedder
+from relayer.embeddings import Embedder, EmbeddingProvider, LocalEmbeddings, MockEmbeddings, OpenAIEmbeddings
 from relayer.job_runner import JobLimits, JobRunner
 from relayer.llm import LanguageModel
 from relayer.memory_decryption import MemoryReader
@@ -61,6 +62,18 @@ async def connect_database(url: str, settings: Settings, *, pool_size: int, migr
         connect_timeout=settings.database_connect_timeout_seconds,
         migrate=migrate,
     )
+
+
+async def embedding_provider(settings: Settings, openai_client: openai.AsyncOpenAI | None) -> EmbeddingProvider:
+    """EMBEDDING_PROVIDER's embeddings; the local model is loaded (once per process) in a worker thread."""
+    if settings.embedding_provider == "local":
+        # Imported here: numpy, tokenizers and 87 MiB of weights only in processes that run the model.
+        from relayer.local_embeddings import load_local_model
+
+        return LocalEmbeddings(await asyncio.to_thread(load_local_model))
+    if openai_client is None:
+        return MockEmbeddings(cache_scope=f"{settings.openai_api_base}\x00{settings.embedding_model}")
+    return OpenAIEmbeddings(openai_client, model=settings.embedding_model, api_base=settings.openai_api_base)
 
 
 async def open_services(
@@ -118,13 +131,9 @@ async def open_services(
         cache_hours=settings.account_cache_hours,
     )
     embedder = Embedder(
-        client=openai_client,
-        model=settings.embedding_model,
-        api_base=settings.openai_api_base,
-        cache=cache,
-        cache_ttl_seconds=settings.embedding_cache_ttl_seconds,
+        await embedding_provider(settings, openai_client), cache=cache, cache_ttl_seconds=settings.embedding_cache_ttl_seconds
     )
-    llm = LanguageModel(openai_client, settings.llm_model)
+    llm = LanguageModel(openai_client, settings.llm_model, policy=settings.plaintext_policy)
     storage = MemoryStorage(
         quota=StorageQuota(database, limit_bytes=settings.storage_quota_bytes),
         sidecar=sidecar,

@@ -30,6 +30,8 @@ from memwal_common.shared_settings import (
     sui_network,
     sui_protocol_from,
 )
+from relayer.egress_policy import EGRESS_POLICIES, PlaintextPolicy, parse_destinations
+from relayer.embedding_models import EMBEDDING_PROVIDERS, LOCAL_MODEL_ID
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -67,9 +69,12 @@ class Settings:
     account_cache_hours: int = 24  # DELEGATE_CACHE_HOURS
     indexer_poll_seconds: int = 5  # POLL_INTERVAL_SECS: the indexer's pause when it has caught up
     # --- embeddings / LLM ---
-    openai_api_key: Secret = field(default_factory=lambda: Secret(""))  # OPENAI_API_KEY: unset = mock embeddings
-    openai_api_base: str = "https://api.openai.com/v1"  # OPENAI_API_BASE
-    embedding_model: str = "openai/text-embedding-3-small"  # EMBEDDING_MODEL
+    embedding_provider: str = "openai"  # EMBEDDING_PROVIDER: openai (upstream's) | local (in-process model, no egress)
+    egress_policy: str = "open"  # EGRESS_POLICY: open | private (no memory text leaves; README "Privacy")
+    plaintext_destinations: tuple[str, ...] = ()  # EGRESS_PLAINTEXT_DESTINATIONS: CSV host:port (enclave: from allow_plaintext)
+    openai_api_key: Secret = field(default_factory=lambda: Secret(""))  # OPENAI_API_KEY: unset = mock embeddings, no LLM
+    openai_api_base: str = "https://api.openai.com/v1"  # OPENAI_API_BASE: embeddings (openai provider) and the LLM
+    embedding_model: str = "openai/text-embedding-3-small"  # EMBEDDING_MODEL: local's default is its one model
     llm_model: str = "openai/gpt-4o-mini"  # LLM_MODEL
     upstream_timeout_seconds: float = 30.0  # UPSTREAM_TIMEOUT_SECS: embeddings and chat calls
     embedding_cache_ttl_seconds: int = 600  # EMBEDDING_CACHE_TTL_SECS
@@ -120,11 +125,27 @@ class Settings:
             raise SettingsError("WALRUS_STORAGE_EPOCHS must be between 1 and 5")
         if self.log_format not in {"pretty", "json"}:
             raise SettingsError("LOG_FORMAT must be pretty or json")
+        self.validate_embeddings()
         if not self.seal_servers:
             raise SettingsError("SEAL_SERVER_CONFIGS must list at least one key server")
         total_weight = sum(server.weight for server in self.seal_servers)
         if not 1 <= self.effective_seal_threshold <= total_weight:
             raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
+
+    def validate_embeddings(self) -> None:
+        if self.embedding_provider not in EMBEDDING_PROVIDERS:
+            raise SettingsError(f"EMBEDDING_PROVIDER must be {' or '.join(EMBEDDING_PROVIDERS)}")
+        if self.embedding_provider == "local" and self.embedding_model != LOCAL_MODEL_ID:
+            raise SettingsError(f"EMBEDDING_PROVIDER=local runs {LOCAL_MODEL_ID}; EMBEDDING_MODEL names {self.embedding_model}")
+        if self.egress_policy not in EGRESS_POLICIES:
+            raise SettingsError(f"EGRESS_POLICY must be {' or '.join(EGRESS_POLICIES)}")
+        if self.egress_policy == "private" and self.embedding_provider != "local":
+            raise SettingsError("EGRESS_POLICY=private keeps memory text inside: it needs EMBEDDING_PROVIDER=local")
+
+    @property
+    def plaintext_policy(self) -> PlaintextPolicy:
+        """Where memory text may go under EGRESS_POLICY (relayer/egress_policy.py)."""
+        return PlaintextPolicy(self.egress_policy, llm_url=self.openai_api_base, allowed=frozenset(self.plaintext_destinations))
 
     def validate_sui(self) -> None:
         if self.sui_protocol not in SUI_PROTOCOLS:
@@ -164,6 +185,7 @@ class Settings:
         bind = env.get("BIND") or f"127.0.0.1:{env_int(env, 'PORT', 8000, minimum=0)}"
         aggregators = parse_csv(env.get("WALRUS_AGGREGATOR_URLS")) or parse_csv(env.get("WALRUS_AGGREGATOR_URL"))
         data_dir = env.get("MEMWAL_DATA_DIR", ".data")
+        provider = env.get("EMBEDDING_PROVIDER", "openai")
         return cls(
             bind=bind,
             allowed_origins=parse_csv(env.get("ALLOWED_ORIGINS")),
@@ -191,9 +213,12 @@ class Settings:
             default_account_id=env.get("MEMWAL_ACCOUNT_ID", ""),
             account_cache_hours=env_int(env, "DELEGATE_CACHE_HOURS", 24, minimum=0),
             indexer_poll_seconds=env_int(env, "POLL_INTERVAL_SECS", 5, minimum=1),
+            embedding_provider=provider,
+            egress_policy=env.get("EGRESS_POLICY", "open"),
+            plaintext_destinations=parse_destinations(env.get("EGRESS_PLAINTEXT_DESTINATIONS", "")),
             openai_api_key=Secret(env.get("OPENAI_API_KEY", "")),
             openai_api_base=env.get("OPENAI_API_BASE", "https://api.openai.com/v1").rstrip("/"),
-            embedding_model=env.get("EMBEDDING_MODEL", "openai/text-embedding-3-small"),
+            embedding_model=env.get("EMBEDDING_MODEL") or (LOCAL_MODEL_ID if provider == "local" else "openai/text-embedding-3-small"),
             llm_model=env.get("LLM_MODEL", "openai/gpt-4o-mini"),
             upstream_timeout_seconds=float(env_int(env, "UPSTREAM_TIMEOUT_SECS", 30, minimum=1)),
             embedding_cache_ttl_seconds=env_int(env, "EMBEDDING_CACHE_TTL_SECS", 600, minimum=0),

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from relayer.database.errors import DatabaseError
 from relayer.database.jobs import JobKind
 from relayer.embeddings import Embedder
-from relayer.errors import FeatureUnavailable, RelayerError
+from relayer.errors import RelayerError
 from relayer.job_runner import JobRunner
 from relayer.llm import LanguageModel
 from relayer.memory_decryption import MemoryReader
@@ -57,8 +57,7 @@ def analyze(
         text = text_field(ctx.body, "text", max_bytes=MAX_ANALYZE_TEXT_BYTES)
         namespace = namespace_field(ctx.body)
         occurred_at = occurred_at_field(ctx.body)
-        if not llm.available:
-            raise FeatureUnavailable("analyze needs an LLM: set OPENAI_API_KEY")
+        llm.require("analyze")
         related = await related_memories(embedder, reader, ctx, text, namespace)
         facts = await llm.extract_facts(text, related=related, occurred_at=occurred_at)
         if not facts:

@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from relayer import __version__
 from relayer.compatibility import version_document
+from relayer.embedding_models import ModelDescription
 from relayer.job_runner import JobRunner
-from relayer.llm import PROMPT_VERSIONS
+from relayer.llm import PROMPT_VERSIONS, LanguageModel
 from relayer.observability import Metrics
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarApi
@@ -40,7 +41,7 @@ async def version(request: Request) -> Response:
     return JSONResponse(version_document())
 
 
-def config(settings: Settings) -> Endpoint:
+def config(settings: Settings, embedding: ModelDescription, llm: LanguageModel) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         return JSONResponse(
             {
@@ -48,6 +49,10 @@ def config(settings: Settings) -> Endpoint:
                 "network": settings.sui_network,
                 "suiRpcUrl": settings.public_sui_rpc_url,
                 "rateLimitDisabled": settings.rate_limit_disabled,
+                # Beyond upstream's four keys: what a client computing vectors must match, and where text goes.
+                "embedding": embedding.as_json(),
+                "egressPolicy": settings.egress_policy,
+                "llm": llm.status,
             }
         )
 
@@ -61,10 +66,13 @@ def metrics(registry: Metrics) -> Endpoint:
     return endpoint
 
 
-def routes(*, sidecar: SidecarApi, job_runner: JobRunner, settings: Settings, registry: Metrics) -> list[Route]:
+def routes(
+    *, sidecar: SidecarApi, job_runner: JobRunner, settings: Settings, registry: Metrics, embedding: ModelDescription,
+    llm: LanguageModel,
+) -> list[Route]:
     return [
         Route("/health", health(sidecar, job_runner), methods=["GET"]),
         Route("/version", version, methods=["GET"]),
-        Route("/config", config(settings), methods=["GET"]),
+        Route("/config", config(settings, embedding, llm), methods=["GET"]),
         Route("/metrics", metrics(registry), methods=["GET"]),
     ]

@@ -9,7 +9,6 @@ from starlette.routing import Route
 
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder
-from relayer.errors import FeatureUnavailable
 from relayer.llm import LanguageModel, Memory
 from relayer.memory_decryption import MemoryReader, seal_session
 from relayer.ranking import parse_scoring_weights, rank, score, utc_now
@@ -82,8 +81,7 @@ def ask(embedder: Embedder, reader: MemoryReader, llm: LanguageModel) -> Handler
         limit = limit_field(ctx.body, default=5)
         namespace = namespace_field(ctx.body)
         session = seal_session(ctx.auth)
-        if not llm.available:
-            raise FeatureUnavailable("ask needs an LLM: set OPENAI_API_KEY")
+        llm.require("ask")
         vector = await embedder.embed(question)
         hits, opened = await reader.recall(ctx.auth, namespace, vector, limit, session=session, request_id=ctx.request_id)
         memories = [Memory(h.blob_id, opened.texts[h.blob_id], h.distance) for h in hits if h.blob_id in opened.texts]
@@ -100,7 +98,11 @@ def ask(embedder: Embedder, reader: MemoryReader, llm: LanguageModel) -> Handler
 def embed(embedder: Embedder) -> Handler:
     async def handle(ctx: RequestContext) -> tuple[int, Any]:
         text = text_field(ctx.body, "text", max_bytes=MAX_EMBED_TEXT_BYTES, empty_message="text cannot be empty")
-        return 200, {"vector": await embedder.embed(text)}
+        vector = await embedder.embed(text)
+        # The model, so a client computing vectors for the manual routes can use the same one.
+        description = embedder.description
+        return 200, {"vector": vector, "model": description.model, "provider": description.provider,
+                     "dimensions": description.dimensions}  # fmt: skip
 
     return handle
 

@@ -77,6 +77,17 @@ class TestRelayerEnvironment:
         assert environment["PYTHONPATH"] == "/opt/app"
         assert environment["MEMWAL_DATA_DIR"] == str(tmp_path / "data")
         assert set(environment) - set(document) <= {*PASSED_VARIABLES, "MEMWAL_DATA_DIR", "LOG_FORMAT"}
+        assert "EGRESS_PLAINTEXT_DESTINATIONS" not in environment
+
+    def test_the_routes_allowed_plaintext_reach_the_relayer_from_the_document(self, tee_pki, tmp_path):
+        variables = {**BASE_ENVIRONMENT, "EGRESS_POLICY": "private", "EMBEDDING_PROVIDER": "local",
+                     "OPENAI_API_BASE": "https://llm.internal:8443/v1"}  # fmt: skip
+        plain = document_for(variables).as_json()
+        for route in plain["egress"]:
+            route["allow_plaintext"] = route["destination"] == "llm.internal:8443"
+        document = EnclaveDocument.from_mapping(plain)
+        environment = relayer_environment(document, platform_for(tee_pki, tmp_path))
+        assert environment["EGRESS_PLAINTEXT_DESTINATIONS"] == "llm.internal:8443"
 
 
 class TestBuildRuntime:

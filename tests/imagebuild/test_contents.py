@@ -57,7 +57,7 @@ class TestTheRealImage:
         infos = [wheel_info(w.filename, (cache / w.filename).read_bytes()) for w in lock.wheels if (cache / w.filename).exists()]
         if len(infos) != len(lock.wheels):
             pytest.fail("build/cache/wheels is incomplete: run `make image` once to fetch the pinned wheels")
-        selected = select_wheels(contents.external_imports, infos)
+        selected = select_wheels(contents.external_imports, infos, unused=lock.unused_dependencies)
         assert ("numpy" in selected) == ("numpy" in contents.external_imports)
         assert selected["grpclib"] == "required by betterproto2"  # pysui asks for betterproto2[grpclib]
 
