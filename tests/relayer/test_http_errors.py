@@ -29,6 +29,7 @@ from relayer.database.pool import connect
 from relayer.errors import (
     AuthRejected,
     AuthUpstreamUnavailable,
+    BodyTimeout,
     BodyTooLarge,
     FeatureUnavailable,
     FieldError,
@@ -77,7 +78,6 @@ class TestAnswerFor:
         (SealAccessDenied("denied"), 403, {"error": "denied"}),
         (NotFound("Job x not found"), 404, {"error": "Job x not found"}),
         (ConstraintViolation("id of another owner"), 409, {"error": "Conflicting write"}),
-        (BodyTooLarge("too big"), 413, {"error": "too big"}),
         (UnsupportedContentType("json please"), 415, {"error": "json please"}),
         (FieldError("missing field `text`"), 422, {"error": "missing field `text`"}),
         (FeatureUnavailable("ask needs an LLM"), 501, {"error": "ask needs an LLM"}),
@@ -89,6 +89,11 @@ class TestAnswerFor:
     def test_status_and_body(self, error, status, body):
         answer = answer_for(error, trace_id="t", retry_after_seconds=5)
         assert (answer.status, answer.body, answer.headers) == (status, body, {})
+
+    @pytest.mark.parametrize("error,status", [(BodyTooLarge("too big"), 413), (BodyTimeout("too slow"), 408)])
+    def test_answers_before_the_body_ends_close_the_connection(self, error, status):
+        answer = answer_for(error, trace_id="t", retry_after_seconds=5)
+        assert (answer.status, answer.body, answer.headers) == (status, {"error": error.message}, {"Connection": "close"})
 
     @pytest.mark.parametrize("error", [
         DatabaseUnavailable("refused"), NonceStoreUnavailable("down"), SidecarUnavailable("gone"),
@@ -201,11 +206,35 @@ class TestUpstreamRefusals:
 
     async def test_storage_quota_is_402_before_any_upload(self, make_relayer, account):
         relayer = await make_relayer(env={"RATE_LIMIT_STORAGE_BYTES": "10"})
-        payload = {"encrypted_data": base64.b64encode(b"x" * 11).decode(), "vector": [0.5] * 1536}
+        ciphertext = await relayer.services.sidecar.encrypt(b"eleven bytes", owner=account.owner_address,
+                                                            package_id=relayer.info["memwal_package_id"])
+        payload = {"encrypted_data": base64.b64encode(ciphertext).decode(), "vector": [0.5] * 1536}
         relayer.sidecar_paths.clear()
         response = await relayer.call(account, "POST", "/api/remember/manual", payload)
         assert response.status_code == 402 and response.json()["error"].startswith("Storage quota exceeded")
-        assert relayer.sidecar_paths == []
+        assert relayer.operations() == []
+
+    async def test_remember_checks_the_quota_before_its_202(self, make_relayer, account):
+        # It used to answer 202 and fail the job later ("Quota Exceeded" only visible when polling).
+        relayer = await make_relayer(env={"RATE_LIMIT_STORAGE_BYTES": "10"})
+        relayer.sidecar_paths.clear()
+        response = await relayer.call(account, "POST", "/api/remember", {"text": "more than ten bytes of text"})
+        assert response.status_code == 402 and response.json()["error"].startswith("Storage quota exceeded")
+        bulk = await relayer.call(account, "POST", "/api/remember/bulk", {"items": [{"text": "another long text"}]})
+        assert bulk.status_code == 402
+        assert relayer.operations() == []  # nothing encrypted, nothing queued
+
+    async def test_a_bad_vector_is_refused_before_the_paid_upload(self, make_relayer, account):
+        # /api/remember/manual used to upload the blob (the server wallet pays) and then fail on the vector.
+        relayer = await make_relayer()
+        ciphertext = await relayer.services.sidecar.encrypt(b"secret", owner=account.owner_address,
+                                                            package_id=relayer.info["memwal_package_id"])
+        relayer.sidecar_paths.clear()
+        for vector in ([0.0] * 1536, [3e38] * 1536):
+            response = await relayer.call(account, "POST", "/api/remember/manual",
+                                          {"encrypted_data": base64.b64encode(ciphertext).decode(), "vector": vector})
+            assert response.status_code == 400, response.text
+        assert relayer.operations() == []
 
 
 class TestClientMistakesThroughTheApp:
