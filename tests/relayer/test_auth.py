@@ -27,9 +27,9 @@ from localnet.runner import serving
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World
 from relayer.auth import (
-    FAILURE_FLOOR_SECONDS,
     ACCOUNT_MISMATCH,
     EPOCH_KEY,
+    FAILURE_FLOOR_SECONDS,
     SIGNED_BEFORE_REPLAY_EPOCH,
     TIMESTAMP_OUT_OF_BOUNDS,
     Authenticator,

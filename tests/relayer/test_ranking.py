@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relayer.errors import FieldError, InvalidValue
 from relayer.api_models import RecallRequest, scoring_weights
+from relayer.errors import FieldError, InvalidValue
 from relayer.ranking import ScoringWeights, rank, score
 from relayer.validation import validate_request
 
