@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -161,16 +162,17 @@ class TestAuthFailures:
         headers = signed_headers(os.urandom(32), "POST", "/api/stats", body, account_id="")
         assert (await alice.send("POST", "/api/stats", body, headers=headers)).status_code == 401
 
-    async def test_key_of_one_account_with_the_id_of_another_never_acts_as_it(self, alice, bob, fresh):
+    async def test_key_of_one_account_with_the_id_of_another_is_a_distinct_401(self, alice, bob, fresh):
         body = body_of({"namespace": "default"})
         # An uncached key with a foreign hint: the hint is authoritative and does not hold the key.
         headers = signed_headers(fresh.seed, "POST", "/api/stats", body, account_id=bob.account.account_id)
-        assert (await fresh.send("POST", "/api/stats", body, headers=headers)).status_code == 401
-        # A cached key: the cache beats the hint (upstream), so the caller stays itself, never bob.
+        response = await fresh.send("POST", "/api/stats", body, headers=headers)
+        assert (response.status_code, response.headers.get("x-auth-error")) == (401, "ERR_ACCOUNT_MISMATCH")
+        # A cached key: upstream serves the cached account whatever the header says; we refuse to guess.
         await alice.stats("default")
         headers = signed_headers(alice.seed, "POST", "/api/stats", body, account_id=bob.account.account_id)
         response = await alice.send("POST", "/api/stats", body, headers=headers)
-        assert response.status_code == 200 and response.json()["owner"] == alice.owner
+        assert (response.status_code, response.content, response.headers.get("x-auth-error")) == (401, b"", "ERR_ACCOUNT_MISMATCH")
 
 
 class TestValidation:
@@ -192,6 +194,56 @@ class TestValidation:
             writer.close()
         assert status_line.split()[1] == b"413", status_line
         assert b"Traceback" not in rest
+
+    async def test_413_says_connection_close_and_the_next_request_gets_through(self, alice, stack):
+        # The 413 used to close the socket without saying so: a keep-alive client's next request failed.
+        body = b'{"text":"' + b"x" * (2 * 1024 * 1024) + b'"}'
+        headers = alice.sign("POST", "/api/remember", body)
+        host, port = stack.relayer_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(f"POST /api/remember HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode())
+            writer.write(body[:4096])
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)  # read() returns at EOF: the server closed
+        finally:
+            writer.close()
+        head_text = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head_text.startswith(b"http/1.1 413") and b"\r\nconnection: close" in head_text, head_text
+        async with httpx.AsyncClient(base_url=stack.relayer_url) as client:  # one keep-alive client, two requests
+            big = await client.post("/api/remember", content=body, headers=headers)
+            assert (big.status_code, big.headers["connection"]) == (413, "close")
+            assert (await client.get("/health")).status_code == 200
+
+    async def test_a_body_that_stops_arriving_is_408_and_closed(self, alice, stack):
+        body = body_of({"text": "this body never finishes"})
+        headers = alice.sign("POST", "/api/remember", body)
+        host, port = stack.relayer_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(f"POST /api/remember HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode())
+            writer.write(body[:5])  # then silence
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 30)
+        finally:
+            writer.close()
+        head_text = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head_text.startswith(b"http/1.1 408") and b"\r\nconnection: close" in head_text, head_text
+
+    @pytest.mark.parametrize("timestamp", ["¹⁷⁵⁰⁰⁰⁰⁰⁰⁰", "١٧٥٠٠٠٠٠٠٠", "9" * 5000])
+    async def test_non_ascii_or_huge_timestamp_without_credentials_is_401(self, alice, timestamp):
+        headers = {"content-type": "application/json", "x-public-key": "00" * 32, "x-signature": "00" * 64,
+                   "x-timestamp": timestamp, "x-nonce": str(uuid.uuid4())}
+        # httpx sends header values as UTF-8 bytes; the relayer sees them as latin-1 text either way.
+        response = await alice.send("POST", "/api/stats", body_of({}), headers={k: v.encode() for k, v in headers.items()})
+        assert (response.status_code, response.content) == (401, b"")
+
+    @pytest.mark.parametrize("limit", ["²", "١٢", "9" * 5000, "-1", "0"])
+    async def test_strange_query_integers_are_400(self, alice, limit):
+        response = await alice.call("GET", f"/v1/owners/{alice.owner}/namespaces?limit={quote(limit)}")
+        assert response.status_code == 400 and "ASCII digits" in response.json()["error"]
 
     async def test_malformed_json_is_400(self, alice):
         body = b'{"text": "unterminated'
