@@ -18,8 +18,10 @@ from chain.keys import decode_sui_private_key
 from chain.programmable_transaction import GasData, OwnedObjectInput, ProgrammableTransactionBuilder, TransactionData
 from chain.transactions import sign_transaction
 from localnet.cli import create_account
+from relayer.errors import SealAccessDenied
 from relayer.metrics_listener import metrics_app
 from sealcrypto import EncryptedObject
+from tests.e2e.signing import seal_session_header
 
 pytestmark = pytest.mark.database
 
@@ -182,6 +184,45 @@ async def give_blob_away(relayer, account, blob_id: str) -> None:
         gas = GasData(tuple((await chain.gas_coins(account.owner_address))[:1]), account.owner_address, await chain.gas_price(), 50_000_000)
         tx_bytes = TransactionData(builder.finish(), account.owner_address, gas).to_bcs()
         await chain.execute_transaction(tx_bytes, [sign_transaction(decode_sui_private_key(account.owner_private_key), tx_bytes)])
+
+
+class TestIssue369:
+    """B copies A's public ciphertext into B's own index with a manual remember: refused before any upload."""
+
+    async def test_a_seal_object_for_another_identity_is_403_before_upload(self, relayer, alice):
+        bob = await create_account(relayer.info, label="copycat")
+        alices = await relayer.services.sidecar.encrypt(b"alice's secret", owner=alice.owner_address,
+                                                        package_id=relayer.info["memwal_package_id"])
+        vector = (await relayer.call(bob, "POST", "/api/embed", {"text": "secret"})).json()["vector"]
+        relayer.sidecar_paths.clear()
+        response = await relayer.call(bob, "POST", "/api/remember/manual",
+                                      {"encrypted_data": base64.b64encode(alices).decode(), "vector": vector})
+        assert response.status_code == 403 and "not encrypted for your identity" in response.json()["error"]
+        assert relayer.operations() == []  # nothing uploaded, nothing paid
+
+    async def test_a_seal_object_under_another_package_is_403(self, relayer, alice):
+        mine = EncryptedObject.from_bytes(await relayer.services.sidecar.encrypt(
+            b"x", owner=alice.owner_address, package_id=relayer.info["memwal_package_id"]))
+        foreign = dataclasses.replace(mine, package_id=bytes(32)).to_bytes()
+        vector = (await relayer.call(alice, "POST", "/api/embed", {"text": "x"})).json()["vector"]
+        response = await relayer.call(alice, "POST", "/api/remember/manual",
+                                      {"encrypted_data": base64.b64encode(foreign).decode(), "vector": vector})
+        assert response.status_code == 403 and "package" in response.json()["error"]
+
+    async def test_bytes_that_are_no_seal_object_are_400(self, relayer, alice):
+        vector = (await relayer.call(alice, "POST", "/api/embed", {"text": "x"})).json()["vector"]
+        response = await relayer.call(alice, "POST", "/api/remember/manual",
+                                      {"encrypted_data": base64.b64encode(b"not a seal object").decode(), "vector": vector})
+        assert response.status_code == 400 and "not a Seal EncryptedObject" in response.json()["error"]
+
+    async def test_the_localnet_key_servers_run_the_fixed_rule(self, relayer, alice):
+        # Even past the relayer (a direct sidecar call with B's session), B cannot open A's blob.
+        bob = await create_account(relayer.info, label="direct")
+        blob_id = (await remember(relayer, alice, "only alice reads this", "fixed-rule"))["blob_id"]
+        session = seal_session_header(bytes.fromhex(bob.delegate_private_key_hex), relayer.info["memwal_package_id"])
+        with pytest.raises(SealAccessDenied):
+            await relayer.services.sidecar.open_blobs([blob_id], package_id=relayer.info["memwal_package_id"],
+                                                      account_id=bob.account_id, session=session)
 
 
 class TestRowDeletionRules:
