@@ -6,6 +6,9 @@
     metrics        [host].metrics, when set
     services       the enclave's logs (→ stdout/journald) and time channels; its AWS credentials ([host].aws_credentials)
     limits         [host.limits] over the defaults below
+    idle cuts      per route: short on the public ingress (a silent client is gone; the relayer closes idle
+                   keep-alives itself), long on egress (the enclave's database and Redis pools keep tunnels
+                   open between bursts); [host.limits] ingress_idle_timeout_seconds / egress_idle_timeout_seconds
 
 The channels (``ParentChannels``) say what a port number means: vsock on Nitro, Unix sockets for the
 local appliance, TCP for a QEMU test boot.
@@ -20,24 +23,32 @@ from manifest import CONFIGURATION_PORT, CREDENTIALS_PORT, LOGS_PORT, TIME_PORT,
 from .addresses import TcpEndpoint, parse_endpoint
 from .channels import ParentChannels
 from .errors import ConfigurationError
-from .settings import ConfigurationRoute, HostServices, Limits, Route, Settings, limits_from_mapping
+from .settings import SECONDS, ConfigurationRoute, HostServices, Limits, Route, Settings, limits_from_mapping
 
 # The enclave's clients pool their upstream connections (asyncpg, redis, httpx) and its server closes idle
 # client connections itself (hypercorn keep-alive), so the host cuts nothing for idleness unless told to.
 MANIFEST_DEFAULT_LIMITS = Limits(idle_timeout_seconds=0.0)
 INGRESS_ROUTE = "ingress"
+INGRESS_IDLE_TIMEOUT_SECONDS = 120 * SECONDS
+EGRESS_IDLE_TIMEOUT_SECONDS = 3600 * SECONDS
 
 
 def settings_from_manifest(deployment: Manifest, channels: ParentChannels) -> Settings:
     """Every route, the configuration channel, metrics and limits of ``deployment``; validated."""
     enclave, host = deployment.enclave, deployment.host
     try:
-        routes = [Route("ingress", parse_endpoint(host.public_ingress), channels.to_enclave(enclave.ingress_port), INGRESS_ROUTE)]
+        limits_data: dict[str, Any] = dict(host.limits)
+        ingress_idle = _seconds(limits_data.pop("ingress_idle_timeout_seconds", INGRESS_IDLE_TIMEOUT_SECONDS), "ingress")
+        egress_idle = _seconds(limits_data.pop("egress_idle_timeout_seconds", EGRESS_IDLE_TIMEOUT_SECONDS), "egress")
+        routes = [
+            Route("ingress", parse_endpoint(host.public_ingress), channels.to_enclave(enclave.ingress_port), INGRESS_ROUTE,
+                  idle_timeout_seconds=ingress_idle)
+        ]
         routes += [
-            Route("egress", channels.listen(route.vsock_port), TcpEndpoint(route.host, route.port), route.name)
+            Route("egress", channels.listen(route.vsock_port), TcpEndpoint(route.host, route.port), route.name,
+                  idle_timeout_seconds=egress_idle)
             for route in enclave.egress
         ]
-        limits_data: dict[str, Any] = dict(host.limits)
         limits = limits_from_mapping("host.limits", limits_data, MANIFEST_DEFAULT_LIMITS)
         metrics = parse_endpoint(host.metrics) if host.metrics else None
     except ConfigurationError as error:
@@ -51,3 +62,9 @@ def settings_from_manifest(deployment: Manifest, channels: ParentChannels) -> Se
     settings.validate()
     return settings
 
+
+
+def _seconds(value: Any, kind: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"host.limits.{kind}_idle_timeout_seconds must be a number of seconds >= 0 (0 = off)")
+    return float(value)

@@ -86,10 +86,19 @@ RELAYER_VARIABLES = frozenset(
         "SIDECAR_MAX_REQUEST_BYTES",
         "SIDECAR_TIMEOUT_SECS",
         "SUI_TIMEOUT_SECS",
+        # request bodies and health probes (issue #9)
+        "BODY_READ_TIMEOUT_SECS",
+        "MIN_BODY_BYTES_PER_SEC",
+        "HEALTH_INTERVAL_SECS",
+        "HEALTH_PROBE_TIMEOUT_SECS",
     }
 )
 
-RUNTIME_VARIABLES = frozenset({"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT"})
+# METRICS_BIND: inside an enclave the runtime serves the operator metrics on its own vsock port.
+# SIDECAR_PARENT_PID: the relayer tells its sidecar which process must stay its parent.
+RUNTIME_VARIABLES = frozenset(
+    {"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT", "METRICS_BIND", "SIDECAR_PARENT_PID"}
+)
 
 # Variables of the URLs the relayer and sidecar dial: each one's host:port must be an [[egress]] destination.
 URL_VARIABLES = ("SUI_RPC_URL", "SUI_GRAPHQL_URL", "SUI_GRPC_URL", "OPENAI_API_BASE", "WALRUS_PUBLISHER_URL",

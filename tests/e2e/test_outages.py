@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -62,10 +64,16 @@ class Servers:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def servers(tmp_path_factory):
-    running = await asyncio.to_thread(Servers, tmp_path_factory.mktemp("outage-databases"))
-    yield running
-    await asyncio.to_thread(running.stop)
+async def servers():
+    # Not under pytest's basetemp: as root PostgreSQL runs as another user, and a pytest session starting
+    # meanwhile resets pytest-of-<user> to 0700 (tests/conftest.py says more).
+    root = Path(tempfile.mkdtemp(prefix="memwal-outage-"))
+    running = await asyncio.to_thread(Servers, root)
+    try:
+        yield running
+    finally:
+        await asyncio.to_thread(running.stop)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -74,6 +74,21 @@ class TestSettingsFromManifest:
         with pytest.raises(ConfigurationError, match="host.limits: unknown key"):
             settings_from_manifest(parse_manifest(minimal + b"[host.limits]\nidle = 5\n"), ParentChannels.parse("vsock", enclave_cid=16))
 
+    def test_idle_cuts_are_short_on_ingress_and_long_on_the_database_tunnels(self):
+        from host_proxy.manifest_settings import EGRESS_IDLE_TIMEOUT_SECONDS, INGRESS_IDLE_TIMEOUT_SECONDS
+        minimal = (b'format = 1\n[[egress]]\nname = "db"\ndestination = "db.example.com:5432"\nvsock_port = 8101\n'
+                   b'[host]\npublic_ingress = "tcp:127.0.0.1:8443"\n')
+        channels = ParentChannels.parse("vsock", enclave_cid=16)
+        settings = settings_from_manifest(parse_manifest(minimal), channels)
+        idle = {route.label: route.idle_timeout(settings.limits) for route in settings.routes}
+        assert idle == {"ingress": INGRESS_IDLE_TIMEOUT_SECONDS, "db": EGRESS_IDLE_TIMEOUT_SECONDS}
+        assert 0 < INGRESS_IDLE_TIMEOUT_SECONDS < EGRESS_IDLE_TIMEOUT_SECONDS
+        tuned = minimal + b"[host.limits]\ningress_idle_timeout_seconds = 15\negress_idle_timeout_seconds = 0\n"
+        settings = settings_from_manifest(parse_manifest(tuned), channels)
+        assert {route.label: route.idle_timeout(settings.limits) for route in settings.routes} == {"ingress": 15, "db": 0}
+        with pytest.raises(ConfigurationError, match="ingress_idle_timeout_seconds"):
+            settings_from_manifest(parse_manifest(minimal + b"[host.limits]\ningress_idle_timeout_seconds = -1\n"), channels)
+
     def test_a_bad_public_ingress_names_the_manifest(self):
         deployment = parse_manifest(b'format = 1\n[host]\npublic_ingress = "0.0.0.0:443"\n')
         with pytest.raises(ConfigurationError, match="manifest: '0.0.0.0:443'"):
@@ -204,7 +219,10 @@ class TestNitroRecipeAgreesWithTheCode:
         assert f"| host proxy serves one configuration frame | {SEND_TIMEOUT_SECONDS:g} s per connection |" in recipe
         limits = MANIFEST_DEFAULT_LIMITS
         assert f"| host proxy connect to a target | {limits.connect_timeout_seconds:g} s" in recipe
-        assert f"| host proxy idle cut | {limits.idle_timeout_seconds:g} = none" in recipe
+        from host_proxy.manifest_settings import EGRESS_IDLE_TIMEOUT_SECONDS, INGRESS_IDLE_TIMEOUT_SECONDS
+        assert (f"| host proxy idle cut | per route: ingress {INGRESS_IDLE_TIMEOUT_SECONDS:g} s, "
+                f"egress {EGRESS_IDLE_TIMEOUT_SECONDS:g} s") in recipe
+        assert f"other routes `idle_timeout_seconds` {limits.idle_timeout_seconds:g} = none" in recipe
         assert f"| host proxy graceful shutdown | {limits.graceful_timeout_seconds:g} s" in recipe
         assert WAIT_MESSAGE.format(channel=EnclaveChannels.vsock().describe(CONFIGURATION_PORT)) in recipe
 
