@@ -35,10 +35,13 @@ from localnet.cli import create_account
 from tests.e2e.conftest import E2E_RELAYER_ENV
 from tests.e2e.signing import seal_session_header, signed_headers
 
-pytestmark = [pytest.mark.e2e, pytest.mark.database, pytest.mark.slow]
+# Not marked "database": CI's second pass against external servers (-m database) need not fuzz twice.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-FUZZ_EXAMPLES = int(os.environ.get("MEMWAL_FUZZ_EXAMPLES", "200"))  # per operation and mode
-STATEFUL_STEPS = int(os.environ.get("MEMWAL_FUZZ_STATEFUL_STEPS", "50"))
+# Per operation and mode. A quick pass by default; .ci/run sets MEMWAL_FUZZ_EXAMPLES=100 (two modes: 200 per route).
+FUZZ_EXAMPLES = int(os.environ.get("MEMWAL_FUZZ_EXAMPLES", "10"))
+STATEFUL_STEPS = int(os.environ.get("MEMWAL_FUZZ_STATEFUL_STEPS", str(max(10, FUZZ_EXAMPLES // 2))))
+FUZZ_TIMEOUT_SECONDS = 600 + 20 * FUZZ_EXAMPLES  # pytest-timeout's 300 s is for ordinary tests
 FUZZ_ENV = {
     **E2E_RELAYER_ENV,
     "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE": "1000000",
@@ -142,6 +145,7 @@ def operations(schema) -> list:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+@pytest.mark.timeout(FUZZ_TIMEOUT_SECONDS)
 async def test_every_operation_in_both_modes(stack, schema, signer, tally):
     failures: list[str] = []
     only = os.environ.get("MEMWAL_FUZZ_ONLY")
@@ -176,3 +180,28 @@ async def test_every_operation_in_both_modes(stack, schema, signer, tally):
                   f"{time.monotonic() - started:.1f} s", flush=True)
     assert tally.server_errors == 0
     assert failures == [], "\n\n".join(failures)
+
+
+@pytest.mark.timeout(FUZZ_TIMEOUT_SECONDS)
+async def test_stateful_links(stack, schema, signer, tally):
+    """Follow the document's links (POST /api/remember → GET /api/remember/{job_id}) with generated data."""
+    http = requests.Session()
+    http.hooks["response"].append(tally.hook("stateful"))
+    base = schema.as_state_machine()
+
+    class Workflow(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"base_url": stack.relayer_url, "session": http, "auth": signer, "timeout": 60}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, additional_checks=[no_internals_leak])
+
+    sent_before = tally.per_operation["stateful"]
+    try:
+        await asyncio.to_thread(Workflow.run, settings=settings(
+            max_examples=STATEFUL_STEPS, stateful_step_count=5, deadline=None, database=None, derandomize=True,
+            phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck)))
+    finally:
+        http.close()
+    assert tally.per_operation["stateful"] > sent_before
+    assert tally.server_errors == 0
