@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 import pytest_asyncio
+import schemathesis
 
 from chain.bcs import address as bcs_address
 from chain.jsonrpc import JsonRpcChainReader
@@ -18,6 +19,7 @@ from chain.keys import decode_sui_private_key
 from chain.programmable_transaction import GasData, OwnedObjectInput, ProgrammableTransactionBuilder, TransactionData
 from chain.transactions import sign_transaction
 from localnet.cli import create_account
+from relayer.app import build_app
 from relayer.errors import SealAccessDenied
 from relayer.metrics_listener import metrics_app
 from sealcrypto import EncryptedObject
@@ -68,6 +70,26 @@ class TestPublicRoutes:
         assert (await relayer.client.get("/version")).json()["apiVersion"] == "1.0.0"
         config = (await relayer.client.get("/config")).json()
         assert config["packageId"] == relayer.info["memwal_package_id"] and config["network"] == "localnet"
+
+    async def test_openapi_documents_every_route_from_the_models_it_validates_with(self, relayer):
+        response = await relayer.client.get("/openapi.json")
+        assert response.status_code == 200
+        document = response.json()
+        assert document["openapi"] == "3.1.0"
+        schemathesis.openapi.from_dict(document)  # a real OpenAPI loader accepts it
+        documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+        served = {(method, route.path) for route in build_app(relayer.services).routes for method in route.methods or ()
+                  if method != "HEAD"}
+        assert documented == served
+        remember = document["paths"]["/api/remember"]["post"]
+        assert remember["security"] == [{"x-public-key": [], "x-signature": [], "x-timestamp": [], "x-nonce": []}]
+        assert set(remember["responses"]) == {"202", "400", "401", "402", "408", "413", "415", "422", "426", "429", "502", "503"}
+        assert remember["responses"]["503"]["headers"]["Retry-After"] and "content" not in remember["responses"]["401"]
+        # The request schema is the model's own: its bounds come from the same types the route validates with.
+        schema = document["components"]["schemas"]["RememberRequest"]
+        assert schema["required"] == ["text"] and schema["properties"]["text"]["maxLength"] == 1024 * 1024
+        vector = document["components"]["schemas"]["ManualRecallRequest"]["properties"]["vector"]
+        assert (vector["minItems"], vector["maxItems"]) == (1536, 1536)
 
     async def test_health_reads_the_background_status_without_calling_the_sidecar(self, relayer):
         await relayer.services.health.stop()  # no background probe between the requests below
