@@ -184,6 +184,8 @@ class TestOutagesThroughTheApp:
     async def test_embedding_endpoint_unreachable_is_503(self, make_relayer, account):
         relayer = await make_relayer(env={"OPENAI_API_BASE": f"http://127.0.0.1:{free_port()}/v1"})
         assert_outage(await relayer.call(account, "POST", "/api/embed", {"text": "hello"}), during_auth=False)
+        # The LLM (chat) of analyze goes to the same upstream: 503 too, never a 500.
+        assert_outage(await relayer.call(account, "POST", "/api/analyze", {"text": "I live in Lisbon"}), during_auth=False)
 
 
 class TestUpstreamRefusals:
