@@ -29,7 +29,7 @@ from relayer.validation import (
     OccurredAt,
     RequestModel,
     Vector,
-    _invalid,
+    invalid_value,
     text_rules,
 )
 
@@ -66,13 +66,13 @@ class ScoringWeightsBody(RequestModel):
             if value is None:
                 continue
             if not math.isfinite(value):
-                raise _invalid(f"`scoring_weights.{name}` must be finite")
+                raise invalid_value(f"`scoring_weights.{name}` must be finite")
             if name != "recency_half_life_days" and not 0 <= value <= MAX_WEIGHT:
-                raise _invalid(f"`scoring_weights.{name}` must be within [0, {MAX_WEIGHT:g}]")
+                raise invalid_value(f"`scoring_weights.{name}` must be within [0, {MAX_WEIGHT:g}]")
             values[name] = float(value)
         weights = ScoringWeights(**values)
         if weights.recency > 0 and weights.recency_half_life_days < MIN_HALF_LIFE_DAYS:
-            raise _invalid("`scoring_weights.recency_half_life_days` must be positive when recency is used")
+            raise invalid_value("`scoring_weights.recency_half_life_days` must be positive when recency is used")
         return weights
 
 
@@ -97,7 +97,7 @@ class RememberBulkRequest(RequestModel):
     @model_validator(mode="after")
     def _check(self) -> RememberBulkRequest:
         if not 1 <= len(self.items) <= MAX_BULK_ITEMS:
-            raise _invalid(f"`items` must have 1..{MAX_BULK_ITEMS} entries, got {len(self.items)}")
+            raise invalid_value(f"`items` must have 1..{MAX_BULK_ITEMS} entries, got {len(self.items)}")
         return self
 
 

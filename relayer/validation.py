@@ -152,7 +152,8 @@ def field_path(location: tuple[int | str, ...]) -> str:
     return text or "body"
 
 
-def _invalid(message: str) -> PydanticCustomError:
+def invalid_value(message: str) -> PydanticCustomError:
+    """A 400 (InvalidValue) with ``message``, raised from inside a pydantic validator."""
     return PydanticCustomError("invalid_value", "{message}", {"message": message})
 
 
@@ -162,10 +163,10 @@ def _invalid(message: str) -> PydanticCustomError:
 def _text_checker(name: str, max_bytes: int, empty_message: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not value.strip():
-            raise _invalid(empty_message)
+            raise invalid_value(empty_message)
         size = len(value.encode("utf-8"))
         if size > max_bytes:
-            raise _invalid(f"`{name}` is {size} bytes; the limit is {max_bytes} bytes")
+            raise invalid_value(f"`{name}` is {size} bytes; the limit is {max_bytes} bytes")
         return value
 
     return check
@@ -183,9 +184,9 @@ def text_rules(name: str, max_bytes: int, empty_message: str = "Text cannot be e
 
 def check_namespace(value: str) -> str:
     if not value or len(value) > MAX_NAMESPACE_LENGTH:
-        raise _invalid(f"`namespace` must be 1..{MAX_NAMESPACE_LENGTH} characters")
+        raise invalid_value(f"`namespace` must be 1..{MAX_NAMESPACE_LENGTH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise _invalid("`namespace` must not contain control characters")
+        raise invalid_value("`namespace` must not contain control characters")
     return value
 
 
@@ -207,7 +208,7 @@ Namespace = Annotated[NamespaceName, BeforeValidator(_default_namespace), WithJs
 
 def _check_limit(value: int | None) -> int | None:
     if value is not None and value <= 0:
-        raise _invalid("`limit` must be a positive integer")
+        raise invalid_value("`limit` must be a positive integer")
     return value
 
 
@@ -217,16 +218,16 @@ Limit = Annotated[int | None, AfterValidator(_check_limit), Field(json_schema_ex
 
 def _check_vector(values: list[float]) -> list[float]:
     if len(values) != EMBEDDING_DIMENSIONS:
-        raise _invalid(f"`vector` must have {EMBEDDING_DIMENSIONS} dimensions, got {len(values)}")
+        raise invalid_value(f"`vector` must have {EMBEDDING_DIMENSIONS} dimensions, got {len(values)}")
     largest = 0.0
     for value in values:
         if not math.isfinite(value):
-            raise _invalid("`vector` must contain only finite numbers")
+            raise invalid_value("`vector` must contain only finite numbers")
         largest = max(largest, abs(value))
     if largest > MAX_VECTOR_COMPONENT:
-        raise _invalid(f"`vector` components must be within ±{MAX_VECTOR_COMPONENT:g}")
+        raise invalid_value(f"`vector` components must be within ±{MAX_VECTOR_COMPONENT:g}")
     if largest < MIN_VECTOR_MAGNITUDE:
-        raise _invalid("`vector` must have a non-zero norm (cosine distance needs a direction)")
+        raise invalid_value("`vector` must have a non-zero norm (cosine distance needs a direction)")
     return [float(value) for value in values]
 
 
@@ -242,15 +243,15 @@ def _decode_base64(name: str, max_bytes: int) -> Callable[[object], bytes]:
         if not isinstance(value, str):
             raise PydanticCustomError("string_type", "Input should be a valid string")
         if len(value) > (max_bytes * 4) // 3 + 8:
-            raise _invalid(f"`{name}` exceeds {max_bytes} bytes")
+            raise invalid_value(f"`{name}` exceeds {max_bytes} bytes")
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise _invalid(f"`{name}` is not valid base64") from None
+            raise invalid_value(f"`{name}` is not valid base64") from None
         if not data:
-            raise _invalid(f"`{name}` is empty")
+            raise invalid_value(f"`{name}` is empty")
         if len(data) > max_bytes:
-            raise _invalid(f"`{name}` exceeds {max_bytes} bytes")
+            raise invalid_value(f"`{name}` exceeds {max_bytes} bytes")
         return data
 
     return decode
@@ -267,7 +268,7 @@ EncryptedData = Annotated[
 
 def _check_idempotency_key(value: str) -> str:
     if not _IDEMPOTENCY_KEY.match(value):
-        raise _invalid(f"`idempotency_key` must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")
+        raise invalid_value(f"`idempotency_key` must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")
     return value
 
 
@@ -278,13 +279,13 @@ IdempotencyKey = Annotated[
 
 def _check_occurred_at(value: str) -> str:
     if len(value) > MAX_OCCURRED_AT_LENGTH:
-        raise _invalid(f"`occurred_at` must be an RFC 3339 string of at most {MAX_OCCURRED_AT_LENGTH} characters")
+        raise invalid_value(f"`occurred_at` must be an RFC 3339 string of at most {MAX_OCCURRED_AT_LENGTH} characters")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _invalid("`occurred_at` must be RFC 3339") from None
+        raise invalid_value("`occurred_at` must be RFC 3339") from None
     if parsed.tzinfo is None:
-        raise _invalid("`occurred_at` must carry a UTC offset")
+        raise invalid_value("`occurred_at` must carry a UTC offset")
     return value
 
 
@@ -295,7 +296,7 @@ OccurredAt = Annotated[
 
 def _check_job_ids(values: list[str]) -> list[str]:
     if not 1 <= len(values) <= MAX_BULK_ITEMS:
-        raise _invalid(f"`job_ids` must have 1..{MAX_BULK_ITEMS} items, got {len(values)}")
+        raise invalid_value(f"`job_ids` must have 1..{MAX_BULK_ITEMS} items, got {len(values)}")
     return values
 
 
