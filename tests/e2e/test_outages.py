@@ -141,39 +141,34 @@ def running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+async def outage_and_recovery(stack, http, caller, dependency: str, stop: Callable[[], None], start: Callable[[], None]) -> None:
+    """Stop ``dependency``: a signed request is a 503 the SDK retries and /health says so; start it again: the
+    relayer serves again by itself (no restart, no operator)."""
+    await asyncio.to_thread(stop)
+    try:
+        assert_outage(await caller.call("POST", "/api/stats", {"namespace": "default"}), during_auth=True)
+        await until(lambda: dependency_is(stack, http, dependency, False), f"/health reports {dependency} down")
+    finally:
+        await asyncio.to_thread(start)
+    await until(lambda: dependency_is(stack, http, dependency, True), f"/health reports {dependency} back")
+
+    async def served() -> bool:
+        return (await caller.call("POST", "/api/stats", {"namespace": "default"})).status_code == 200
+
+    await until(served, "a request is served again")
+
+
 class TestPostgresOutage:
     async def test_stopped_postgres_is_503_and_recovers_when_it_is_back(self, stack, servers, caller, http):
         assert (await caller.stats("default"))["memory_count"] == 0
-        await asyncio.to_thread(servers.postgres.stop)
-        try:
-            assert_outage(await caller.call("POST", "/api/stats", {"namespace": "default"}), during_auth=True)
-            await until(lambda: dependency_is(stack, http, "database", False), "/health reports the database down")
-        finally:
-            await asyncio.to_thread(servers.restart_postgres)
-        await until(lambda: dependency_is(stack, http, "database", True), "/health reports the database back")
-
-        async def served() -> bool:
-            return (await caller.call("POST", "/api/stats", {"namespace": "default"})).status_code == 200
-
-        await until(served, "a request is served again")
+        await outage_and_recovery(stack, http, caller, "database", servers.postgres.stop, servers.restart_postgres)
         job_id = await caller.remember("written after the outage", "after-postgres")
         assert (await caller.wait_done(job_id))["status"] == "done"
 
 
 class TestRedisOutage:
     async def test_stopped_redis_is_503_the_sdk_retries_and_recovers(self, stack, servers, caller, http):
-        await asyncio.to_thread(servers.redis.stop)
-        try:
-            assert_outage(await caller.call("POST", "/api/stats", {"namespace": "default"}), during_auth=True)
-            await until(lambda: dependency_is(stack, http, "redis", False), "/health reports Redis down")
-        finally:
-            await asyncio.to_thread(servers.restart_redis)
-        await until(lambda: dependency_is(stack, http, "redis", True), "/health reports Redis back")
-
-        async def served() -> bool:
-            return (await caller.call("POST", "/api/stats", {"namespace": "default"})).status_code == 200
-
-        await until(served, "a request is served again")
+        await outage_and_recovery(stack, http, caller, "redis", servers.redis.stop, servers.restart_redis)
 
     async def test_a_request_captured_before_a_redis_restart_is_not_accepted_again(self, servers, caller):
         body = body_of({"text": "only once", "namespace": "replay-restart"})
