@@ -212,6 +212,16 @@ class TestValidation:
         answer = await partial_request(stack, alice.sign("POST", "/api/remember", body), body, 5)  # then silence
         assert response_head(answer).startswith(b"http/1.1 408") and b"\r\nconnection: close" in response_head(answer)
 
+    @pytest.mark.parametrize("path,body,match", [
+        ("/api/stats", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested deeper"),
+        ("/api/remember", b'{"text": "\\ud800x"}', "not valid Unicode"),
+        ("/api/recall/manual", b'{"vector": [1e999' + b", 0.5" * 1535 + b"]}", "finite"),
+        ("/api/recall/manual", b'{"vector": [0' + b", 0" * 1535 + b"]}", "non-zero norm"),
+    ], ids=["deep-json", "lone-surrogate", "overflow-to-inf", "zero-vector"])
+    async def test_bodies_that_used_to_be_500s_are_400s(self, alice, path, body, match):
+        response = await alice.send("POST", path, body, headers=alice.sign("POST", path, body))
+        assert response.status_code == 400 and match in response.json()["error"], response.text
+
     @pytest.mark.parametrize("timestamp", ["¹⁷⁵⁰⁰⁰⁰⁰⁰⁰", "١٧٥٠٠٠٠٠٠٠", "9" * 5000])
     async def test_non_ascii_or_huge_timestamp_without_credentials_is_401(self, alice, timestamp):
         headers = {"content-type": "application/json", "x-public-key": "00" * 32, "x-signature": "00" * 64,
