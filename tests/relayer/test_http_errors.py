@@ -6,6 +6,7 @@ listens on. Client mistakes go through the in-process relayer with its real depe
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from contextlib import AsyncExitStack
@@ -254,6 +255,23 @@ class TestClientMistakesThroughTheApp:
         assert (missing.status_code, missing.json()) == (422, {"error": "missing field `query`"})
         too_big = await send(b" " * (2 * 1024 * 1024 + 1))
         assert too_big.status_code == 413 and too_big.json() == {"error": "Request body exceeds 2097152 bytes"}
+
+    async def test_a_trickled_body_below_the_minimum_rate_is_408(self, make_relayer, account):
+        # Every chunk arrives well within the grace period, but the body as a whole crawls: 10 bytes per 0.2 s
+        # against a minimum of 1 KiB/s. Before, nothing but the client ever ended such a request.
+        relayer = await make_relayer(env={"BODY_READ_TIMEOUT_SECS": "1", "MIN_BODY_BYTES_PER_SEC": "1024"})
+        body = body_of({"text": "x" * 2000})
+        headers = signed_headers(bytes.fromhex(account.delegate_private_key_hex), "POST", "/api/remember", body,
+                                 account_id=account.account_id)
+
+        async def trickle():
+            for start in range(0, len(body), 10):
+                yield body[start : start + 10]
+                await asyncio.sleep(0.2)
+
+        response = await relayer.client.post("/api/remember", content=trickle(), headers=headers)
+        assert (response.status_code, response.headers["connection"]) == (408, "close")
+        assert "bytes/s" in response.json()["error"]
 
     async def test_auth_failures(self, relayer, account):
         seed = bytes.fromhex(account.delegate_private_key_hex)
