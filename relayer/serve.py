@@ -188,8 +188,8 @@ def hypercorn_config(bind: str, settings: Settings | None = None) -> Config:
     config.graceful_timeout = limits.graceful_timeout_seconds
     config.h11_max_incomplete_size = limits.max_request_head_bytes
     config.keep_alive_timeout = limits.keep_alive_timeout_seconds
-    # A connection silent this long is closed by the server too (the app's own body deadline answers 408 first).
-    config.read_timeout = int(limits.body_read_timeout_seconds * 2)
+    # No hypercorn read_timeout: it would also cut a client silently waiting for a long answer (ask, restore).
+    # Slow bodies are bounded by the app (signed_routes.read_bounded_body: 408), idle connections by keep-alive.
     return config
 
 
