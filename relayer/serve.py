@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, cast
@@ -69,6 +69,7 @@ class SidecarProcess:
         self._environment = dict(environment)
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self.on_restart: Callable[[], Awaitable[None]] | None = None  # e.g. drop the client's stale connections
         self._stopping = False
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -119,6 +120,8 @@ class SidecarProcess:
                     continue
                 self.restarts += 1
                 logger.warning("sidecar restarted (restart %d)", self.restarts)
+                if self.on_restart is not None:
+                    await self.on_restart()
                 break
 
     async def stop(self, timeout_seconds: float) -> None:
@@ -171,6 +174,7 @@ async def start_relayer(
         os.environ.pop(name, None)
     client = SidecarClient.over_unix_socket(socket_path, token, limits)
     stack.push_async_callback(client.close)
+    sidecar.on_restart = client.reconnect
     sidecar.supervise(settings.sidecar_start_timeout_seconds)
     services = await open_services(settings, sidecar=client, stack=stack)
     services.job_runner.start()
