@@ -153,7 +153,7 @@ def operations(schema) -> list:
 @pytest.mark.timeout(FUZZ_TIMEOUT_SECONDS)
 async def test_every_operation_in_both_modes(stack, schema, tally):
     failures: list[str] = []
-    only = os.environ.get("MEMWAL_FUZZ_ONLY")
+    only = os.environ.get("MEMWAL_FUZZ_ONLY")  # e.g. "analyze": fuzz the operations whose label contains it
     for operation in operations(schema):
         if only and only not in operation.label:
             continue
@@ -168,7 +168,7 @@ async def test_every_operation_in_both_modes(stack, schema, tally):
             def exercise(case) -> None:
                 sent = time.monotonic()
                 response = case.call(base_url=stack.relayer_url, session=http, auth=signer, timeout=60)
-                if os.environ.get("MEMWAL_FUZZ_TRACE"):
+                if os.environ.get("MEMWAL_FUZZ_TRACE"):  # one line per request: status, time, size, body start
                     print(f"  {response.status_code} {time.monotonic() - sent:.2f}s {len(response.request.body or b'')}B "
                           f"{response.content[:100]!r}", flush=True)
                 case.validate_response(response, checks=CHECKS, additional_checks=[no_internals_leak])
