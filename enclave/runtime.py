@@ -3,7 +3,9 @@ relayer behind signed responses. boot.py builds it (configuration, attester, ide
 
 What it does once built:
     commit     SHA-384 of the enclave document (the manifest minus [host]) extended into PCR16, PCR16 locked
-    serve      one hypercorn server on the ingress socket boot.py opened; TLS terminates here
+    serve      one hypercorn server on the ingress socket boot.py opened; TLS terminates here. A second, plain
+               HTTP one on the metrics socket serves only the relayer's /metrics (operator-only: the parent's
+               host proxy reaches it from loopback; clients never do)
     secrets    from the manifest's [provisioning] sources (POST /provision, KMS, a peer; secret_sources.py), then
                start_relayer(...) with them merged in; a provisioned enclave answers peers' /peer/* if listed
 
@@ -210,18 +212,26 @@ class EnclaveRuntime:
                 self.identity.load_into(context)
                 logger.info("TLS certificate re-issued over the same key")
 
-    async def serve(self, listener: socket.socket, shutdown: asyncio.Event) -> None:
-        """Serve on ``listener`` (the caller keeps and closes it) until ``shutdown``; stop the relayer after."""
+    async def serve(self, listener: socket.socket, shutdown: asyncio.Event, *, metrics_listener: socket.socket | None = None) -> None:
+        """Serve on ``listener`` (the caller keeps and closes it) until ``shutdown``; stop the relayer after.
+
+        ``metrics_listener`` (the operator metrics channel) gets a plain-HTTP server of the relayer's /metrics."""
         from hypercorn.asyncio import serve as hypercorn_serve
 
         # hypercorn closes the socket it is given, so it gets a duplicate of ours.
         config, context = hypercorn_tls_config(f"fd://{os.dup(listener.fileno())}", self.identity, self._environment)
+        servers = [hypercorn_serve(self.app, config, shutdown_trigger=shutdown.wait)]  # type: ignore[arg-type]
+        if metrics_listener is not None:
+            metrics_config = Config()
+            metrics_config.bind = [f"fd://{os.dup(metrics_listener.fileno())}"]
+            metrics_config.accesslog = None
+            servers.append(hypercorn_serve(self._metrics, metrics_config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
         async with AsyncExitStack() as stack:
             relayer = asyncio.create_task(self.run_relayer(stack, shutdown))
             renewal = asyncio.create_task(self.renew_certificate_forever(context))
             try:
                 logger.info("enclave runtime serving TLS; configuration sha384 %s", self.configuration_digest.hex())
-                await hypercorn_serve(self.app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+                await asyncio.gather(*servers)
             finally:
                 for task in (relayer, renewal):
                     task.cancel()
@@ -270,6 +280,18 @@ class EnclaveRuntime:
             return JSONResponse(document, status_code=status)
         summary = "failed" if self.state is RelayerState.FAILED else "ok"
         return JSONResponse({"status": summary, "enclave": self._status()}, status_code=200)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The operator metrics socket: the relayer's /metrics once it runs, 503 before."""
+        if scope["type"] != "http":
+            return
+        metrics = getattr(getattr(self._relayer, "state", None), "metrics", None)
+        if self.state is not RelayerState.READY or metrics is None:
+            await JSONResponse({"error": "relayer not running"}, status_code=503)(scope, receive, send)
+            return
+        from relayer.metrics_listener import metrics_app
+
+        await metrics_app(metrics)(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or scope.get("path") in RUNTIME_PATHS:

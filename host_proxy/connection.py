@@ -31,7 +31,7 @@ async def handle_connection(
     pump = Pump(
         read_chunk_bytes=limits.read_chunk_bytes,
         write_buffer_bytes=limits.write_buffer_bytes,
-        idle_timeout_seconds=limits.idle_timeout_seconds,
+        idle_timeout_seconds=route.idle_timeout(limits),
         on_bytes=_byte_counter(route_metrics),
     )
     try:

@@ -100,12 +100,18 @@ class Route:
     listen: Endpoint
     target: Endpoint
     name: str = ""  # metric label; defaults to "<kind>:<listen endpoint>"
+    idle_timeout_seconds: float | None = None  # this route's idle cut (0 = none); None = limits.idle_timeout_seconds
+
+    def idle_timeout(self, limits: Limits) -> float:
+        return limits.idle_timeout_seconds if self.idle_timeout_seconds is None else self.idle_timeout_seconds
 
     @property
     def label(self) -> str:
         return self.name or f"{self.kind}:{self.listen}"
 
     def validate(self) -> None:
+        if self.idle_timeout_seconds is not None and self.idle_timeout_seconds < 0:
+            raise ConfigurationError(f"{self.kind} {self.label}: idle_timeout_seconds must be >= 0 (0 = off)")
         if self.kind == "egress":
             if not isinstance(self.target, TcpEndpoint):
                 raise ConfigurationError(f"egress {self.label}: the target must be an allowlisted tcp:HOST:PORT")
@@ -208,7 +214,7 @@ def parse_rule(kind: RouteKind, text: str, *, name: str = "") -> Route:
 def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
     """Build settings from the JSON shape below; unknown keys are errors, not silently ignored.
 
-    {"ingress": [{"listen": "tcp:0.0.0.0:443", "target": "vsock:16:443", "name": "https"}],
+    {"ingress": [{"listen": "tcp:0.0.0.0:443", "target": "vsock:16:443", "name": "https", "idle_timeout_seconds": 120}],
      "egress":  [{"listen": "vsock:ANY:8101", "target": "tcp:api.openai.com:443"}],
      "limits":  {"max_connections": 1024, "idle_timeout_seconds": 300, ...},
      "metrics": "tcp:127.0.0.1:9100"}
@@ -225,11 +231,15 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
             where = f"{kind}[{index}]"
             if not isinstance(rule, Mapping):
                 raise ConfigurationError(f"{where} must be an object with listen and target")
-            _reject_unknown(where, rule, ("listen", "target", "name"))
+            _reject_unknown(where, rule, ("listen", "target", "name", "idle_timeout_seconds"))
             listen, target, name = rule.get("listen"), rule.get("target"), rule.get("name", "")
             if not isinstance(listen, str) or not isinstance(target, str) or not isinstance(name, str):
                 raise ConfigurationError(f"{where}: listen and target are required strings")
-            routes.append(parse_rule(kind, f"{listen}={target}", name=name))
+            idle = rule.get("idle_timeout_seconds")
+            if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float))):
+                raise ConfigurationError(f"{where}.idle_timeout_seconds must be a number of seconds")
+            route = parse_rule(kind, f"{listen}={target}", name=name)
+            routes.append(replace(route, idle_timeout_seconds=None if idle is None else float(idle)))
     limits_data = data.get("limits", {})
     if not isinstance(limits_data, Mapping):
         raise ConfigurationError("'limits' must be an object")

@@ -30,9 +30,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="number of Seal key servers (default: %(default)s)")
     parser.add_argument("--threshold", type=int, default=2, metavar="T",
                         help="Seal threshold written to localnet.json (default: %(default)s)")
-    parser.add_argument("--fixed-seal-policy", action="store_true",
-                        help="key servers also check the id for delegates (MemWal issue #369 fixed); "
-                             "default: upstream's behaviour")
+    parser.add_argument("--legacy-seal-policy", dest="fixed_seal_policy", action="store_false",
+                        help="key servers run seal_approve as before MemWal PR #371: any delegate gets keys for "
+                             "any id (issue #369); default: the fixed rule")
     parser.add_argument("--committee-members", type=int, default=3, metavar="N",
                         help="members of the Seal committee behind the aggregator (default: %(default)s)")
     parser.add_argument("--committee-threshold", type=int, default=2, metavar="T",

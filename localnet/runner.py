@@ -311,7 +311,7 @@ class LocalnetOptions:
     threshold: int = 2  # Seal threshold written to localnet.json for the independent servers
     committee_members: int = DEFAULT_COMMITTEE_MEMBERS
     committee_threshold: int = DEFAULT_COMMITTEE_THRESHOLD
-    fixed_seal_policy: bool = False
+    fixed_seal_policy: bool = True  # seal_approve as fixed by MemWal PR #371 (#369); False: the old rule
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
     jsonrpc: bool = True  # False: a GraphQL/gRPC-only network, as Sui Foundation full nodes are now
     indexing_lag_seconds: float = 0.0  # GraphQL/gRPC reads trail execution by this much

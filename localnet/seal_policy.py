@@ -5,9 +5,10 @@ applies the same Move logic (MemWal ``account.move``): the account must exist an
 access is granted when (sender is the owner AND id ends with the owner's 32 address bytes) OR
 sender is one of the account's delegate addresses.
 
-Upstream's delegate branch ignores ``id`` (MemWal issue #369): any delegate of any active account
-can fetch keys for any owner's identity. ``fixed_policy=True`` adds the suffix check to the
-delegate branch too, which is what a fixed contract would do.
+Before July 2026 upstream's delegate branch ignored ``id`` (MemWal issue #369): any delegate of any
+active account could fetch keys for any owner's identity. The fix (MemWal PR #371) checks the suffix on
+the delegate branch too; that is the default here. ``fixed_policy=False`` runs the old rule, for
+compatibility tests against deployments of the old contract.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class AccountView:
 
 
 def seal_approve_allows(
-    account: AccountView | None, inner_id: bytes, sender: str, *, fixed_policy: bool = False
+    account: AccountView | None, inner_id: bytes, sender: str, *, fixed_policy: bool = True
 ) -> bool:
     """Whether ``seal_approve(inner_id, account)`` would return without aborting for ``sender``."""
     if account is None or not account.active:

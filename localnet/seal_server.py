@@ -56,7 +56,7 @@ def build_seal_server_app(
     account_lookup: AccountLookup,
     *,
     clock: Callable[[], float] = time.time,
-    fixed_policy: bool = False,
+    fixed_policy: bool = True,
     package_ids: Mapping[str, str] | None = None,
     rng: Callable[[int], bytes] = os.urandom,
 ) -> Starlette:

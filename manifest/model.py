@@ -8,7 +8,7 @@ configures only the parent (the host proxy and ``nitro-cli``) and never reaches 
     [relayer]   NAME = value (variables.RELAYER_VARIABLES) → EnclaveDocument (sent, committed)
     [[egress]]  name, destination = "host:port", vsock_port, allow_plaintext → EnclaveDocument (sent, committed)
     [provisioning] sources, retry_seconds, [kms], [peer]   → EnclaveDocument (sent, committed; provisioning.py)
-    [host]      enclave_cid, public_ingress, metrics, cpu_count, memory_mib, aws_credentials, [host.limits]
+    [host]      enclave_cid, public_ingress, metrics, relayer_metrics, cpu_count, memory_mib, aws_credentials, [host.limits]
 
 Canonical JSON of the enclave document (what the host sends and PCR16 commits to): UTF-8, ASCII-escaped,
 keys sorted, no whitespace; defaults filled in; relayer values as the exact environment strings the
@@ -46,12 +46,16 @@ LOGS_PORT = 7002
 TIME_PORT = 7003
 # nitro-cli listens here for the enclave's boot heartbeat (aws-nitro-enclaves-cli ENCLAVE_READY_VSOCK_PORT).
 HEARTBEAT_PORT = 9000
+# The enclave serves the relayer's operator metrics here (plain HTTP on vsock, never on the client port); the host
+# proxy's [host].relayer_metrics listener (loopback or a Unix socket on the parent) is the only way to it.
+METRICS_PORT = 9464
 RESERVED_PORTS = {
     CONFIGURATION_PORT: "the configuration channel",
     CREDENTIALS_PORT: "the credentials channel",
     LOGS_PORT: "the log channel",
     TIME_PORT: "the time channel",
     HEARTBEAT_PORT: "nitro-cli's boot heartbeat",
+    METRICS_PORT: "the relayer's operator metrics",
 }
 DEFAULT_INGRESS_PORT = 8443
 DEFAULT_TLS_HOSTNAME = "localhost"
@@ -75,7 +79,9 @@ _TOP_LEVEL = ("format", "enclave", "relayer", "egress", "provisioning", "host")
 _ENCLAVE_KEYS = ("tls_hostname", "ingress_port")
 _EGRESS_KEYS = ("name", "destination", "vsock_port", "allow_plaintext")
 _REQUIRED_EGRESS_KEYS = ("name", "destination", "vsock_port")
-_HOST_KEYS = ("enclave_cid", "public_ingress", "metrics", "cpu_count", "memory_mib", "aws_credentials", "limits")
+_HOST_KEYS = (
+    "enclave_cid", "public_ingress", "metrics", "relayer_metrics", "cpu_count", "memory_mib", "aws_credentials", "limits",
+)
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,7 @@ class HostSection:
     enclave_cid: int = DEFAULT_ENCLAVE_CID  # nitro-cli --enclave-cid; the host proxy's ingress target
     public_ingress: str = DEFAULT_PUBLIC_INGRESS  # where clients connect (host proxy listener)
     metrics: str = ""  # host proxy Prometheus listener, e.g. tcp:127.0.0.1:9100; empty = off
+    relayer_metrics: str = ""  # operator listener for the relayer's metrics (loopback tcp: or unix:); empty = off
     cpu_count: int = DEFAULT_CPU_COUNT  # nitro-cli --cpu-count (whole cores: a multiple of threads per core)
     memory_mib: int = 0  # nitro-cli --memory; 0 = computed from the EIF (host_proxy.nitro)
     aws_credentials: str = ""  # "imds" or "file:/path": handed to the enclave for its KMS calls; "" = none
@@ -265,6 +272,7 @@ class HostSection:
             enclave_cid=_integer(data, "enclave_cid", "host", DEFAULT_ENCLAVE_CID),
             public_ingress=_string(data, "public_ingress", "host", DEFAULT_PUBLIC_INGRESS),
             metrics=_string(data, "metrics", "host", ""),
+            relayer_metrics=_string(data, "relayer_metrics", "host", ""),
             cpu_count=_integer(data, "cpu_count", "host", DEFAULT_CPU_COUNT),
             memory_mib=_integer(data, "memory_mib", "host", 0),
             aws_credentials=_string(data, "aws_credentials", "host", ""),

@@ -88,12 +88,22 @@ RELAYER_VARIABLES = frozenset(
         "SIDECAR_MAX_REQUEST_BYTES",
         "SIDECAR_TIMEOUT_SECS",
         "SUI_TIMEOUT_SECS",
+        # request bodies and health probes (issue #9)
+        "BODY_READ_TIMEOUT_SECS",
+        "MIN_BODY_BYTES_PER_SEC",
+        "HEALTH_INTERVAL_SECS",
+        "HEALTH_PROBE_TIMEOUT_SECS",
     }
 )
 
 # EGRESS_PLAINTEXT_DESTINATIONS: the runtime derives it from the [[egress]] routes marked allow_plaintext.
+# METRICS_BIND: inside an enclave the runtime serves the operator metrics on its own vsock port.
+# SIDECAR_PARENT_PID: the relayer tells its sidecar which process must stay its parent.
 RUNTIME_VARIABLES = frozenset(
-    {"BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT", "EGRESS_PLAINTEXT_DESTINATIONS"}
+    {
+        "BIND", "PORT", "MEMWAL_DATA_DIR", "SIDECAR_SOCKET", "LOG_FORMAT", "EGRESS_PLAINTEXT_DESTINATIONS",
+        "METRICS_BIND", "SIDECAR_PARENT_PID",
+    }
 )
 
 # Variables of the URLs the relayer and sidecar dial: each one's host:port must be an [[egress]] destination.

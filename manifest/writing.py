@@ -27,6 +27,8 @@ def manifest_toml(deployment: Manifest, *, comment: str = "") -> str:
     lines += ["", "[host]", f"enclave_cid = {host.enclave_cid}", f"public_ingress = {_string(host.public_ingress)}"]
     if host.metrics:
         lines.append(f"metrics = {_string(host.metrics)}")
+    if host.relayer_metrics:
+        lines.append(f"relayer_metrics = {_string(host.relayer_metrics)}")
     lines += [f"cpu_count = {host.cpu_count}", f"memory_mib = {host.memory_mib}"]
     if host.aws_credentials:
         lines.append(f"aws_credentials = {_string(host.aws_credentials)}")

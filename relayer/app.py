@@ -1,7 +1,8 @@
 """build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus /v1 namespaces).
 
-Middleware, outermost first: request ids and HTTP metrics, CORS, then the error edge (relayer/http_errors.py)
-that answers whatever a route raises.
+Middleware, outermost first: request ids and HTTP metrics, ``Connection: close`` on answers given before the
+request body was read to its end, CORS, then the error edge (relayer/http_errors.py) that answers whatever a
+route raises. Every route is documented (relayer/openapi.py), and /openapi.json lists them all.
 """
 
 from __future__ import annotations
@@ -13,32 +14,34 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from relayer.connection_close import CloseAfterUnreadBody
 from relayer.http_errors import ErrorEdge, starlette_http_error
 from relayer.observability import ObservabilityMiddleware
+from relayer.openapi import operations_of
 from relayer.routes import admin, analyze, memories, public, search
 from relayer.services import Services
 
 
 def build_app(services: Services) -> Starlette:
     signed, settings = services.signed, services.settings
-    route_list: list[BaseRoute] = [
-        *public.routes(
-            sidecar=services.sidecar, job_runner=services.job_runner, settings=settings, registry=services.metrics,
-            embedding=services.embedder.description, llm=services.llm,
-        ),
-        *memories.routes(
-            signed, preparer=services.preparer, runner=services.job_runner, jobs=services.jobs, storage=services.storage
-        ),
-        *search.routes(signed, embedder=services.embedder, reader=services.reader, vectors=services.vectors, llm=services.llm),
-        *analyze.routes(
-            signed, embedder=services.embedder, reader=services.reader, llm=services.llm, limiter=services.limiter,
-            preparer=services.preparer, runner=services.job_runner,
-        ),
-        *admin.routes(
-            signed, sidecar=services.sidecar, reader=services.reader, vectors=services.vectors, embedder=services.embedder,
-            index=services.namespaces, package_id=settings.package_id,
-        ),
-    ]
+    route_list: list[BaseRoute] = []
+    route_list += public.routes(
+        monitor=services.health, settings=settings, embedding=services.embedder.description, llm=services.llm,
+        operations=lambda: operations_of(route_list),
+    )
+    route_list += memories.routes(
+        signed, preparer=services.preparer, runner=services.job_runner, jobs=services.jobs, storage=services.storage,
+        package_id=settings.package_id,
+    )
+    route_list += search.routes(signed, embedder=services.embedder, reader=services.reader, vectors=services.vectors, llm=services.llm)
+    route_list += analyze.routes(
+        signed, embedder=services.embedder, reader=services.reader, llm=services.llm, limiter=services.limiter,
+        preparer=services.preparer, runner=services.job_runner, storage=services.storage,
+    )
+    route_list += admin.routes(
+        signed, sidecar=services.sidecar, reader=services.reader, vectors=services.vectors, embedder=services.embedder,
+        index=services.namespaces, package_id=settings.package_id,
+    )
 
     def route_of(scope: Scope) -> str:
         for route in route_list:
@@ -47,7 +50,10 @@ def build_app(services: Services) -> Starlette:
                 return getattr(route, "path", "unknown")
         return "unknown"
 
-    middleware = [Middleware(ObservabilityMiddleware, metrics=services.metrics, route_of=route_of)]
+    middleware = [
+        Middleware(ObservabilityMiddleware, metrics=services.metrics, route_of=route_of),
+        Middleware(CloseAfterUnreadBody),
+    ]
     if settings.allowed_origins:
         middleware.append(
             Middleware(
@@ -55,7 +61,7 @@ def build_app(services: Services) -> Starlette:
                 allow_origins=list(settings.allowed_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["*"],
-                expose_headers=["x-request-id", "retry-after"],
+                expose_headers=["x-request-id", "retry-after", "x-auth-error"],
             )
         )
     middleware.append(

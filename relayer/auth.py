@@ -3,13 +3,18 @@
 Steps, in the order upstream checks them:
   (1) x-public-key, x-signature, x-timestamp present         else 401 at once
   (2) x-nonce present                                         else 426 (legacy SDK)
-  (3) nonce is a UUID, timestamp an integer within ±drift     else 401 (+ x-auth-error for drift)
+  (3) nonce is a UUID, timestamp ASCII digits within ±drift   else 401 (+ x-auth-error for drift); the
+      window is inclusive and measured in whole seconds, as the timestamp is
   (4) hex decoding and lengths of key and signature           else 401
   (5) Ed25519 over "{ts}.{METHOD}.{path_and_query}.{sha256(body)}.{nonce}.{account_id}"  else 401
   (6) consume the nonce in Redis (SET NX EX 600) — only now, so nobody can burn a victim's nonce
-      with a bad signature; a replay is 401
+      with a bad signature; a replay is 401. The store keeps a replay epoch: the second it began
+      remembering. A signature older than that cannot be checked against nonces the store has lost (a
+      restart without persistence, a FLUSHALL) and is refused (401, ERR_SIGNED_BEFORE_REPLAY_EPOCH)
   (7) resolve the account: delegate cache → hint/env → registry scan, re-verified on chain every
-      time (revocation and deactivation take effect at once)
+      time (revocation and deactivation take effect at once). An x-account-id naming an account the key
+      is not a delegate of is refused (401, ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's
+      cached account instead
 Failures raise ``AuthRejected`` (401), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
 cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
 Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
@@ -19,8 +24,11 @@ failed.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +40,7 @@ import nacl.exceptions
 import nacl.signing
 from redis.asyncio import Redis
 
+from chain.address import is_address, normalize_address
 from chain.errors import ChainError, ChainUnavailable
 from chain.reader import Account, ChainReader
 from memwal_common.cache_errors import CACHE_ERRORS
@@ -43,7 +52,10 @@ logger = logging.getLogger("memwal.auth")
 NONCE_TTL_SECONDS = 600
 FAILURE_FLOOR_SECONDS = 0.1
 TIMESTAMP_OUT_OF_BOUNDS = "ERR_TIMESTAMP_OUT_OF_BOUNDS"
+ACCOUNT_MISMATCH = "ERR_ACCOUNT_MISMATCH"
+SIGNED_BEFORE_REPLAY_EPOCH = "ERR_SIGNED_BEFORE_REPLAY_EPOCH"
 MAX_HEADER_LENGTH = 256
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: str.isdigit() also accepts "²" and "١"
 
 
 @dataclass(frozen=True)
@@ -55,9 +67,15 @@ class AuthInfo:
     seal_session: str | None
 
 
+class NonceOutcome(enum.Enum):
+    FRESH = "fresh"  # unused until now, and recorded
+    REPLAYED = "replayed"  # seen before
+    BEFORE_EPOCH = "before-epoch"  # signed before the store's replay epoch: it cannot tell
+
+
 class NonceStore(Protocol):
-    async def consume(self, nonce: str, ttl_seconds: int) -> bool:
-        """True if the nonce was unused (and is now recorded); False on replay.
+    async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
+        """Record ``nonce`` unless it was seen before or ``signed_at`` precedes the store's replay epoch.
 
         Raises ``NonceStoreUnavailable`` when it cannot tell.
         """
@@ -78,15 +96,45 @@ class DelegateCache(Protocol):
     async def delete(self, public_key: str) -> bool: ...
 
 
+# KEYS: the nonce, the epoch. ARGV: ttl, the epoch a fresh store starts (this whole second), signed_at.
+# Returns 1 fresh, 0 replayed, -1 signed before the epoch. One script, so a flush cannot slip between the reads.
+CONSUME_NONCE_SCRIPT = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[2])
+  epoch = ARGV[2]
+end
+if tonumber(ARGV[3]) < tonumber(epoch) then
+  return -1
+end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  return 1
+end
+return 0
+"""
+EPOCH_KEY = "nonce-epoch"
+
+
 class RedisNonceStore:
+    """Nonces as ``nonce:<uuid>`` keys with a TTL, plus the store's replay epoch (``nonce-epoch``, no TTL).
+
+    When Redis loses its keys (restart without persistence, FLUSHALL, eviction of the epoch), the epoch is
+    missing and is set to the current whole second: every signature made before it is refused, so no request
+    captured before the loss can be replayed within the drift window. (Timestamps are whole seconds: a request
+    signed in the very second of the loss stays replayable until that second ends.) Run Redis with
+    persistence (appendonly) so a restart loses neither nonces nor the epoch.
+    """
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._script = redis.register_script(CONSUME_NONCE_SCRIPT)
 
-    async def consume(self, nonce: str, ttl_seconds: int) -> bool:
+    async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
         try:
-            return bool(await self._redis.set(f"nonce:{nonce}", "1", nx=True, ex=ttl_seconds))
+            result = await self._script(keys=[f"nonce:{nonce}", EPOCH_KEY], args=[ttl_seconds, math.floor(now), signed_at])
         except CACHE_ERRORS as exc:
             raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
+        return {1: NonceOutcome.FRESH, 0: NonceOutcome.REPLAYED}.get(int(result), NonceOutcome.BEFORE_EPOCH)
 
 
 def canonical_message(timestamp: str, method: str, path_and_query: str, body: bytes, nonce: str, account_id: str) -> bytes:
@@ -159,9 +207,11 @@ class Authenticator:
             uuid.UUID(nonce)
         except ValueError:
             raise AuthRejected("nonce is not a UUID") from None
-        if not timestamp.isdigit():
-            raise AuthRejected("timestamp is not an integer")
-        if abs(self._clock() - int(timestamp)) > self._drift:
+        if not _TIMESTAMP.match(timestamp):
+            raise AuthRejected("timestamp is not an integer of ASCII digits")
+        now = self._clock()
+        signed_at = int(timestamp)
+        if abs(math.floor(now) - signed_at) > self._drift:
             raise AuthRejected("timestamp outside the drift window", auth_error=TIMESTAMP_OUT_OF_BOUNDS)
         # (4), (5)
         public_key = _decode_hex(public_key_hex, 32, "public key")
@@ -172,8 +222,11 @@ class Authenticator:
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
             raise AuthRejected("bad signature") from None
         # (6)
-        if not await self._nonces.consume(nonce, NONCE_TTL_SECONDS):
+        outcome = await self._nonces.consume(nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now)
+        if outcome is NonceOutcome.REPLAYED:
             raise AuthRejected("replayed nonce")
+        if outcome is NonceOutcome.BEFORE_EPOCH:
+            raise AuthRejected("signed before the nonce store's replay epoch", auth_error=SIGNED_BEFORE_REPLAY_EPOCH)
         # (7)
         account = await self._resolve(public_key, public_key_hex, account_hint)
         return AuthInfo(
@@ -187,15 +240,20 @@ class Authenticator:
     async def _resolve(self, public_key: bytes, public_key_hex: str, account_hint: str) -> Account:
         try:
             cached = await self._cache.get(public_key_hex)
-            if cached is not None:
+            # A cached account is used only when the request names no account or names that one: the client's
+            # x-account-id is authoritative, and is never silently replaced by the key's cached account.
+            if cached is not None and (not account_hint or _same_id(account_hint, cached.account_id)):
                 account = await self._verified(cached.account_id, public_key)
                 if account is not None:
                     return account
                 await self._cache.delete(public_key_hex)
-            account_id = account_hint or self._default_account_id
-            if account_id:
-                # An explicit id is authoritative: no fallback to the registry scan.
-                account = await self._verified(account_id, public_key)
+            if account_hint:
+                # An explicit id is authoritative: no fallback to the cache or the registry scan.
+                account = await self._verified(account_hint, public_key)
+                if account is None:
+                    raise AuthRejected("the key is not a delegate of the x-account-id account", auth_error=ACCOUNT_MISMATCH)
+            elif self._default_account_id:
+                account = await self._verified(self._default_account_id, public_key)
             else:
                 account = await self._scan_registry(public_key)
             if account is None:
@@ -208,6 +266,8 @@ class Authenticator:
             raise AuthRejected(f"chain error: {exc}") from None
 
     async def _verified(self, account_id: str, public_key: bytes) -> Account | None:
+        if not is_address(account_id):
+            return None
         try:
             account = await self._chain.get_account(account_id)
         except ValueError:
@@ -225,3 +285,7 @@ class Authenticator:
             if account is not None:
                 return account
         return None
+
+
+def _same_id(left: str, right: str) -> bool:
+    return is_address(left) and normalize_address(left) == normalize_address(right)

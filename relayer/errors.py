@@ -6,10 +6,12 @@
     │   ├── UnsupportedContentType     415  POST without a JSON content type
     │   ├── FieldError                 422  a missing field, or a field of the wrong JSON type
     │   ├── InvalidValue               400  a value out of range, empty text, bad base64 …
-    │   ├── BodyTooLarge               413
+    │   ├── BodyTooLarge               413  (the connection is closed)
+    │   ├── BodyTimeout                408  the body arrived too slowly (the connection is closed)
     │   └── SealSessionMissing         400  a decrypting route without x-seal-session
     ├── NotFound                       404  (the caller's own) job that does not exist
     ├── NotOwner                       403  another owner's resource
+    ├── ForeignCiphertext              403  a manual remember of a Seal object not encrypted for the caller
     ├── AuthRejected                   401  empty body; ``auth_error`` goes to x-auth-error when set
     ├── LegacySdk                      426  a signed request without x-nonce
     ├── RateLimited                    429  body names the layer; Retry-After
@@ -66,6 +68,10 @@ class BodyTooLarge(InvalidRequest):
     pass
 
 
+class BodyTimeout(InvalidRequest):
+    pass
+
+
 class SealSessionMissing(InvalidRequest):
     def __init__(self) -> None:
         super().__init__("This endpoint needs the x-seal-session header (sent by the official SDKs)")
@@ -77,6 +83,10 @@ class NotFound(RelayerError):
 
 class NotOwner(RelayerError):
     pass
+
+
+class ForeignCiphertext(RelayerError):
+    """A manual remember whose Seal object names another identity or package (MemWal #369)."""
 
 
 class AuthRejected(RelayerError):

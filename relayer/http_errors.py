@@ -29,10 +29,12 @@ from relayer.database.errors import (
 from relayer.errors import (
     AuthRejected,
     AuthUpstreamUnavailable,
+    BodyTimeout,
     BodyTooLarge,
     EgressPolicyRefusal,
     FeatureUnavailable,
     FieldError,
+    ForeignCiphertext,
     InvalidRequest,
     LegacySdk,
     NotFound,
@@ -86,14 +88,19 @@ _INVALID_REQUEST_STATUS: dict[type[InvalidRequest], int] = {
     UnsupportedContentType: 415,
     FieldError: 422,
     BodyTooLarge: 413,
+    BodyTimeout: 408,
 }
+# These answers are sent before the body was read to its end, so the connection cannot carry another request.
+_CLOSES_CONNECTION = {408, 413}
 
 
 def answer_for(exc: BaseException, *, trace_id: str, retry_after_seconds: int) -> ErrorAnswer:
     """The HTTP answer for ``exc``; unknown exceptions are a 500 with only the trace id."""
     # --- the client's mistakes and refusals ---
     if isinstance(exc, InvalidRequest):
-        return _client_error(_INVALID_REQUEST_STATUS.get(type(exc), 400), exc.message)
+        status = _INVALID_REQUEST_STATUS.get(type(exc), 400)
+        headers = {"Connection": "close"} if status in _CLOSES_CONNECTION else {}
+        return ErrorAnswer(status, {"error": exc.message}, headers)
     if isinstance(exc, AuthRejected):
         headers = {"x-auth-error": exc.auth_error} if exc.auth_error else {}
         return ErrorAnswer(401, None, headers, metric_kind="auth")
@@ -105,7 +112,7 @@ def answer_for(exc: BaseException, *, trace_id: str, retry_after_seconds: int) -
         )
     if isinstance(exc, NotFound):
         return _client_error(404, exc.message)
-    if isinstance(exc, NotOwner):
+    if isinstance(exc, NotOwner | ForeignCiphertext):
         return _client_error(403, exc.message)
     if isinstance(exc, SealSessionInvalid | SidecarRejected):
         return _client_error(400, exc.message)

@@ -37,6 +37,10 @@ class MemoryStorage:
         self._package_id = package_id
         self._epochs = storage_epochs
 
+    async def check_quota(self, owner: str, new_bytes: int) -> None:
+        """Raise QuotaExceeded (402) when ``new_bytes`` more would pass the owner's storage quota."""
+        await self._quota.check(owner, new_bytes)
+
     async def upload(self, memory: MemoryRecord, *, request_id: str | None = None) -> UploadReply:
         """Check the owner's quota, then store, tag and transfer the ciphertext (idempotent per entry id)."""
         await self._quota.check(memory.owner, len(memory.ciphertext))

@@ -42,6 +42,10 @@ class Metrics:
             "memwal_db_query_duration_seconds", "Database query duration", ["operation", "status"], registry=r
         )
         self.db_pool = Gauge("memwal_db_pool_connections", "Database pool connections", ["state"], registry=r)
+        self.blob_misses = Counter(
+            "memwal_blob_not_found_total", "Recalled blobs every aggregator called missing, by what was done",
+            ["action"], registry=r,
+        )
         self.jobs = Counter("memwal_remember_jobs_total", "Remember jobs by outcome", ["outcome"], registry=r)
 
     def render(self) -> bytes:

@@ -15,6 +15,7 @@ import openai
 from redis.asyncio import Redis
 
 from chain.backends import make_chain_reader
+from chain.reader import ChainReader
 from memwal_common.redis_client import fail_fast_redis
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache
@@ -24,16 +25,17 @@ from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder, EmbeddingProvider, LocalEmbeddings, MockEmbeddings, OpenAIEmbeddings
+from relayer.health import HealthMonitor, Probe, ProbeFailed
 from relayer.job_runner import JobLimits, JobRunner
 from relayer.llm import LanguageModel
-from relayer.memory_decryption import MemoryReader
+from relayer.memory_decryption import ChainBlobLiveness, MemoryReader
 from relayer.memory_preparation import MemoryPreparer
 from relayer.memory_storage import MemoryStorage
 from relayer.observability import Metrics
 from relayer.rate_limit import RateLimiter
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarApi
-from relayer.signed_routes import SignedRoutes
+from relayer.signed_routes import BodyLimits, SignedRoutes
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Services:
     reader: MemoryReader
     storage: MemoryStorage
     job_runner: JobRunner
+    health: HealthMonitor
 
 
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
@@ -148,11 +151,21 @@ async def open_services(
         limits=JobLimits(settings.job_concurrency, settings.job_lease_seconds, settings.job_max_attempts),
     )
     stack.push_async_callback(job_runner.stop)
+    health = HealthMonitor(
+        _probes(database, cache, sidecar, chain, settings.registry_id),
+        workers_running=lambda: job_runner.running,
+        interval_seconds=settings.health_interval_seconds,
+        timeout_seconds=settings.health_probe_timeout_seconds,
+    )
+    await health.refresh()
+    health.start()
+    stack.push_async_callback(health.stop)
+    body_limits = BodyLimits(settings.max_body_bytes, settings.body_read_timeout_seconds, settings.min_body_bytes_per_second)
     return Services(
         settings=settings,
         metrics=metrics,
         sidecar=sidecar,
-        signed=SignedRoutes(authenticator, limiter, metrics, settings.max_body_bytes),
+        signed=SignedRoutes(authenticator, limiter, metrics, body_limits),
         limiter=limiter,
         embedder=embedder,
         llm=llm,
@@ -160,7 +173,30 @@ async def open_services(
         jobs=jobs,
         namespaces=NamespaceIndex(database),
         preparer=MemoryPreparer(llm=llm, embedder=embedder, sidecar=sidecar, package_id=settings.package_id),
-        reader=MemoryReader(vectors=vectors, sidecar=sidecar, package_id=settings.package_id),
+        reader=MemoryReader(
+            vectors=vectors, sidecar=sidecar, package_id=settings.package_id,
+            liveness=ChainBlobLiveness(chain, settings.walrus_package_id),
+            on_miss=lambda action: metrics.blob_misses.labels(action).inc(),
+        ),
         storage=storage,
         job_runner=job_runner,
+        health=health,
     )
+
+
+def _probes(database: Database, cache: Redis, sidecar: SidecarApi, chain: ChainReader, registry_id: str) -> dict[str, Probe]:
+    async def postgres() -> None:
+        async with database.connection() as connection:
+            await connection.fetchval("SELECT 1")
+
+    async def redis() -> None:
+        await cache.ping()
+
+    async def sidecar_health() -> None:
+        if await sidecar.health() is None:
+            raise ProbeFailed("sidecar not healthy")
+
+    async def sui() -> None:
+        await chain.object_version(registry_id)
+
+    return {"database": postgres, "redis": redis, "sidecar": sidecar_health, "chain": sui}

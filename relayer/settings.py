@@ -47,6 +47,11 @@ class Settings:
     keep_alive_timeout_seconds: float = 30.0  # KEEP_ALIVE_TIMEOUT_SECS: idle keep-alive connections close after this
     graceful_timeout_seconds: float = 10.0  # GRACEFUL_TIMEOUT_SECS: in-flight requests finish on shutdown (also the sidecar)
     retry_after_seconds: int = 5  # RETRY_AFTER_SECS: Retry-After sent with every 503 for an outage
+    body_read_timeout_seconds: float = 10.0  # BODY_READ_TIMEOUT_SECS: grace for a request body to start arriving
+    min_body_bytes_per_second: int = 8192  # MIN_BODY_BYTES_PER_SEC: then it must average this rate, else 408 + close
+    metrics_bind: str = ""  # METRICS_BIND: operator-only Prometheus listener (host:port or unix:/path); empty = off
+    health_interval_seconds: float = 2.0  # HEALTH_INTERVAL_SECS: background dependency probes for /health
+    health_probe_timeout_seconds: float = 2.0  # HEALTH_PROBE_TIMEOUT_SECS: one probe
     log_format: str = "pretty"  # LOG_FORMAT: pretty | json (relayer, sidecar, indexer)
     # --- storage ---
     database_url: str | None = None  # DATABASE_URL (required to serve): PostgreSQL with pgvector
@@ -194,6 +199,11 @@ class Settings:
             keep_alive_timeout_seconds=float(env_int(env, "KEEP_ALIVE_TIMEOUT_SECS", 30, minimum=1)),
             graceful_timeout_seconds=float(env_int(env, "GRACEFUL_TIMEOUT_SECS", 10, minimum=0)),
             retry_after_seconds=env_int(env, "RETRY_AFTER_SECS", 5, minimum=1),
+            body_read_timeout_seconds=float(env_int(env, "BODY_READ_TIMEOUT_SECS", 10, minimum=1)),
+            min_body_bytes_per_second=env_int(env, "MIN_BODY_BYTES_PER_SEC", 8192, minimum=1),
+            metrics_bind=env.get("METRICS_BIND", ""),
+            health_interval_seconds=float(env_int(env, "HEALTH_INTERVAL_SECS", 2, minimum=1)),
+            health_probe_timeout_seconds=float(env_int(env, "HEALTH_PROBE_TIMEOUT_SECS", 2, minimum=1)),
             log_format=env.get("LOG_FORMAT", "pretty"),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,

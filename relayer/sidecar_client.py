@@ -88,18 +88,36 @@ def _domain_error(reply: ErrorReply, path: str) -> RelayerError:
 
 
 class SidecarClient:
-    def __init__(self, transport: httpx.AsyncBaseTransport, token: Secret, limits: SidecarLimits) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, token: Secret, limits: SidecarLimits, *,
+        transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
         self._limits = limits
-        self._http = httpx.AsyncClient(
+        self._token = token
+        self._transport_factory = transport_factory
+        self._http = self._client(transport)
+
+    def _client(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             transport=transport,
             base_url="http://sidecar",
-            timeout=httpx.Timeout(limits.request_timeout_seconds, connect=limits.connect_timeout_seconds),
-            headers={"Authorization": f"Bearer {token.reveal()}"},
+            timeout=httpx.Timeout(self._limits.request_timeout_seconds, connect=self._limits.connect_timeout_seconds),
+            headers={"Authorization": f"Bearer {self._token.reveal()}"},
         )
 
     @classmethod
     def over_unix_socket(cls, socket_path: str, token: Secret, limits: SidecarLimits) -> SidecarClient:
-        return cls(httpx.AsyncHTTPTransport(uds=socket_path, retries=0), token, limits)
+        def transport() -> httpx.AsyncBaseTransport:
+            return httpx.AsyncHTTPTransport(uds=socket_path, retries=0)
+
+        return cls(transport(), token, limits, transport_factory=transport)
+
+    async def reconnect(self) -> None:
+        """Drop every pooled connection: after a sidecar restart they all lead to the dead process."""
+        if self._transport_factory is None:
+            return
+        stale, self._http = self._http, self._client(self._transport_factory())
+        await stale.aclose()
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -23,11 +23,13 @@ from memwal_common.shared_settings import SIDECAR_SECRET_VARIABLES
 from memwal_common.signals import shutdown_on_signals
 from sidecar.app import build_app
 from sidecar.check import main as check_main
+from sidecar.lifeline import die_with_parent, expected_parent, watch_parent
 from sidecar.services import open_sidecar_services
 from sidecar.settings import SidecarSettings
 
 
-async def run(settings: SidecarSettings, shutdown: asyncio.Event) -> None:
+async def run(settings: SidecarSettings, shutdown: asyncio.Event, parent_pid: int | None = None) -> None:
+    watchdog = asyncio.create_task(watch_parent(parent_pid)) if parent_pid is not None else None
     config = Config()
     config.bind = [f"unix:{settings.socket_path}"]
     config.accesslog = None
@@ -39,6 +41,8 @@ async def run(settings: SidecarSettings, shutdown: asyncio.Event) -> None:
             await serve(cast(Any, build_app(services)), config, shutdown_trigger=shutdown.wait)
         finally:
             os.umask(old_umask)
+            if watchdog is not None:
+                watchdog.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         "over a Unix socket. All configuration comes from the environment (see README).",
     )
     parser.parse_args(argv)
+    # First of all: never outlive the relayer that holds our socket's other end (sidecar/lifeline.py).
+    parent_pid = expected_parent(dict(os.environ))
+    die_with_parent(parent_pid)
     try:
         settings = SidecarSettings.from_environ()
     except SettingsError as exc:
@@ -60,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def main_async() -> None:
         shutdown = shutdown_on_signals()
-        await run(settings, shutdown)
+        await run(settings, shutdown, parent_pid)
 
     asyncio.run(main_async())
     return 0

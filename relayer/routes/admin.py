@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 from starlette.routing import Route
 
+from relayer.api_models import (
+    ForgetBody,
+    ForgetRequest,
+    NamespacePageBody,
+    RestoreBody,
+    RestoreRequest,
+    StatsBody,
+    StatsRequest,
+)
 from relayer.database.namespaces import NamespaceIndex
 from relayer.database.vectors import VectorEntry, VectorStore
 from relayer.embeddings import Embedder
-from relayer.errors import InvalidValue, NotOwner
+from relayer.errors import NotOwner
 from relayer.memory_decryption import MemoryReader, seal_session
+from relayer.openapi import QueryParameter
 from relayer.sidecar_client import SidecarApi
 from relayer.signed_routes import Handler, RequestContext, SignedRoutes
-from relayer.validation import limit_field, namespace_field
+from relayer.validation import check_query_text, query_integer
 from sidecar.protocol import QueryBlobsRequest
 
 MAX_RESTORE_LIMIT = 100  # ≤ protocol.MAX_OPEN_BATCH: one restore opens its blobs in one sidecar call
 DEFAULT_NAMESPACE_PAGE = 100
 MAX_NAMESPACE_PAGE = 500
+MAX_CURSOR_LENGTH = 512
+NAMESPACE_QUERY = (
+    QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+                   f"page size (ASCII digits); larger than {MAX_NAMESPACE_PAGE} is {MAX_NAMESPACE_PAGE}"),
+    QueryParameter("updated_after", {"type": "string", "maxLength": MAX_CURSOR_LENGTH}, "the next_cursor of an earlier page"),
+)
 
 
 def restore(sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder, *, package_id: str) -> Handler:
-    async def handle(ctx: RequestContext) -> tuple[int, Any]:
-        namespace = namespace_field(ctx.body, required=True)
-        limit = limit_field(ctx.body, default=10, cap=MAX_RESTORE_LIMIT)
+    async def handle(ctx: RequestContext[RestoreRequest]) -> RestoreBody:
+        namespace = ctx.body.namespace
+        limit = 10 if ctx.body.limit is None else min(ctx.body.limit, MAX_RESTORE_LIMIT)
         session = seal_session(ctx.auth)
         owner = ctx.auth.owner
         found = await sidecar.query_blobs(QueryBlobsRequest(owner, namespace, package_id), request_id=ctx.request_id)
@@ -49,53 +64,48 @@ def restore(sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, emb
             )
         )
         restored = len(ready)
-        return 200, {
-            "restored": restored,
-            "skipped": len(indexed),
-            "total": len(found.blobs),
-            "namespace": namespace,
-            "owner": owner,
-            "truncated": len(missing) > limit or found.capped or (failed > 0 and restored == 0),
-            "failed": failed,
-        }
+        return RestoreBody(
+            restored=restored,
+            skipped=len(indexed),
+            total=len(found.blobs),
+            namespace=namespace,
+            owner=owner,
+            truncated=len(missing) > limit or found.capped or (failed > 0 and restored == 0),
+            failed=failed,
+        )
 
     return handle
 
 
 def forget(vectors: VectorStore) -> Handler:
-    async def handle(ctx: RequestContext) -> tuple[int, Any]:
-        namespace = namespace_field(ctx.body, required=True)
+    async def handle(ctx: RequestContext[ForgetRequest]) -> ForgetBody:
+        namespace = ctx.body.namespace
         deleted = await vectors.forget(ctx.auth.owner, namespace)
-        return 200, {"deleted": deleted, "namespace": namespace, "owner": ctx.auth.owner}
+        return ForgetBody(deleted=deleted, namespace=namespace, owner=ctx.auth.owner)
 
     return handle
 
 
 def stats(vectors: VectorStore) -> Handler:
-    async def handle(ctx: RequestContext) -> tuple[int, Any]:
-        namespace = namespace_field(ctx.body)
+    async def handle(ctx: RequestContext[StatsRequest]) -> StatsBody:
+        namespace = ctx.body.namespace
         result = await vectors.stats(ctx.auth.owner, namespace)
-        return 200, {
-            "memory_count": result.memory_count,
-            "storage_bytes": result.storage_bytes,
-            "namespace": namespace,
-            "owner": ctx.auth.owner,
-        }
+        return StatsBody(
+            memory_count=result.memory_count, storage_bytes=result.storage_bytes, namespace=namespace, owner=ctx.auth.owner
+        )
 
     return handle
 
 
 def namespaces(index: NamespaceIndex) -> Handler:
-    async def handle(ctx: RequestContext) -> tuple[int, Any]:
+    async def handle(ctx: RequestContext[None]) -> NamespacePageBody:
         owner = ctx.path_params["owner"]
         if owner.lower() != ctx.auth.owner.lower():
             raise NotOwner("You can only list your own namespaces")
-        raw_limit = ctx.query.get("limit")
-        if raw_limit is not None and (not raw_limit.isdigit() or int(raw_limit) <= 0):
-            raise InvalidValue("`limit` must be a positive integer")
-        limit = min(int(raw_limit), MAX_NAMESPACE_PAGE) if raw_limit else DEFAULT_NAMESPACE_PAGE
-        page = await index.page(ctx.auth.owner, ctx.query.get("updated_after"), limit)
-        return 200, page.to_json()
+        limit = query_integer(ctx.query.get("limit"), "limit")
+        cursor = check_query_text(ctx.query.get("updated_after"), "updated_after", max_length=MAX_CURSOR_LENGTH)
+        page = await index.page(ctx.auth.owner, cursor, DEFAULT_NAMESPACE_PAGE if limit is None else min(limit, MAX_NAMESPACE_PAGE))
+        return NamespacePageBody.model_validate(page.to_json())
 
     return handle
 
@@ -105,8 +115,13 @@ def routes(
     index: NamespaceIndex, package_id: str,
 ) -> list[Route]:
     return [
-        signed.route("/api/restore", restore(sidecar, reader, vectors, embedder, package_id=package_id)),
-        signed.route("/api/forget", forget(vectors)),
-        signed.route("/api/stats", stats(vectors)),
-        signed.route("/v1/owners/{owner}/namespaces", namespaces(index), ["GET"]),
+        signed.route("/api/restore", restore(sidecar, reader, vectors, embedder, package_id=package_id),
+                     summary="Re-index a namespace from the caller's blobs on Walrus", request=RestoreRequest,
+                     response=RestoreBody, errors=(403, 502)),
+        signed.route("/api/forget", forget(vectors), summary="Delete a namespace's index rows", request=ForgetRequest,
+                     response=ForgetBody),
+        signed.route("/api/stats", stats(vectors), summary="Count a namespace's memories and bytes", request=StatsRequest,
+                     response=StatsBody),
+        signed.route("/v1/owners/{owner}/namespaces", namespaces(index), summary="List the caller's namespaces",
+                     request=None, response=NamespacePageBody, errors=(403,), query=NAMESPACE_QUERY),
     ]

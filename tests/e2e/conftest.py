@@ -18,6 +18,7 @@ E2E_RELAYER_ENV = {
     "RATE_LIMIT_REQUESTS_PER_MINUTE": "2000",
     "RATE_LIMIT_REQUESTS_PER_HOUR": "20000",
     "JOB_LEASE_SECS": "5",
+    "BODY_READ_TIMEOUT_SECS": "2",  # the slow-body test waits this long
     "LOG_FORMAT": "json",
 }
 

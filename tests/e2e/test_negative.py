@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -161,37 +162,78 @@ class TestAuthFailures:
         headers = signed_headers(os.urandom(32), "POST", "/api/stats", body, account_id="")
         assert (await alice.send("POST", "/api/stats", body, headers=headers)).status_code == 401
 
-    async def test_key_of_one_account_with_the_id_of_another_never_acts_as_it(self, alice, bob, fresh):
+    async def test_key_of_one_account_with_the_id_of_another_is_a_distinct_401(self, alice, bob, fresh):
         body = body_of({"namespace": "default"})
         # An uncached key with a foreign hint: the hint is authoritative and does not hold the key.
         headers = signed_headers(fresh.seed, "POST", "/api/stats", body, account_id=bob.account.account_id)
-        assert (await fresh.send("POST", "/api/stats", body, headers=headers)).status_code == 401
-        # A cached key: the cache beats the hint (upstream), so the caller stays itself, never bob.
+        response = await fresh.send("POST", "/api/stats", body, headers=headers)
+        assert (response.status_code, response.headers.get("x-auth-error")) == (401, "ERR_ACCOUNT_MISMATCH")
+        # A cached key: upstream serves the cached account whatever the header says; we refuse to guess.
         await alice.stats("default")
         headers = signed_headers(alice.seed, "POST", "/api/stats", body, account_id=bob.account.account_id)
         response = await alice.send("POST", "/api/stats", body, headers=headers)
-        assert response.status_code == 200 and response.json()["owner"] == alice.owner
+        assert (response.status_code, response.content, response.headers.get("x-auth-error")) == (401, b"", "ERR_ACCOUNT_MISMATCH")
+
+
+async def partial_request(stack, headers: dict[str, str], body: bytes, sent: int, path: str = "/api/remember") -> bytes:
+    """Send the head and the first ``sent`` bytes of ``body`` on a raw socket, then read until the server closes."""
+    host, port = stack.relayer_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode())
+        writer.write(body[:sent])
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)  # read() returns at EOF: the server closed
+    finally:
+        writer.close()
+
+
+def response_head(answer: bytes) -> bytes:
+    return answer.split(b"\r\n\r\n", 1)[0].lower()
 
 
 class TestValidation:
-    async def test_oversized_body_is_413(self, alice, stack):
-        # The relayer answers from the declared length without reading the body (and then closes the
-        # connection), so send the head and a little of the body on a raw socket and read the answer.
+    async def test_oversized_body_is_413_with_connection_close_and_the_next_request_gets_through(self, alice, stack):
+        # The relayer answers from the declared length without reading the body. That 413 used to close the
+        # socket without saying so, and a keep-alive client's next request on it failed.
         body = b'{"text":"' + b"x" * (2 * 1024 * 1024) + b'"}'
         headers = alice.sign("POST", "/api/remember", body)
-        host, port = stack.relayer_url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            writer.write(f"POST /api/remember HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode())
-            writer.write(body[:4096])
-            await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), 10)
-            rest = await asyncio.wait_for(reader.read(65536), 10)
-        finally:
-            writer.close()
-        assert status_line.split()[1] == b"413", status_line
-        assert b"Traceback" not in rest
+        answer = await partial_request(stack, headers, body, 4096)
+        assert response_head(answer).startswith(b"http/1.1 413") and b"\r\nconnection: close" in response_head(answer)
+        assert b"Traceback" not in answer
+        async with httpx.AsyncClient(base_url=stack.relayer_url) as client:  # one keep-alive client, two requests
+            big = await client.post("/api/remember", content=body, headers=headers)
+            assert (big.status_code, big.headers["connection"]) == (413, "close")
+            assert (await client.get("/health")).status_code == 200
+
+    async def test_a_body_that_stops_arriving_is_408_and_closed(self, alice, stack):
+        body = body_of({"text": "this body never finishes"})
+        answer = await partial_request(stack, alice.sign("POST", "/api/remember", body), body, 5)  # then silence
+        assert response_head(answer).startswith(b"http/1.1 408") and b"\r\nconnection: close" in response_head(answer)
+
+    @pytest.mark.parametrize("path,body,match", [
+        ("/api/stats", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested deeper"),
+        ("/api/remember", b'{"text": "\\ud800x"}', "not valid Unicode"),
+        ("/api/recall/manual", b'{"vector": [1e999' + b", 0.5" * 1535 + b"]}", "finite"),
+        ("/api/recall/manual", b'{"vector": [0' + b", 0" * 1535 + b"]}", "non-zero norm"),
+    ], ids=["deep-json", "lone-surrogate", "overflow-to-inf", "zero-vector"])
+    async def test_bodies_that_used_to_be_500s_are_400s(self, alice, path, body, match):
+        response = await alice.send("POST", path, body, headers=alice.sign("POST", path, body))
+        assert response.status_code == 400 and match in response.json()["error"], response.text
+
+    @pytest.mark.parametrize("timestamp", ["¹⁷⁵⁰⁰⁰⁰⁰⁰⁰", "١٧٥٠٠٠٠٠٠٠", "9" * 5000])
+    async def test_non_ascii_or_huge_timestamp_without_credentials_is_401(self, alice, timestamp):
+        headers = {"content-type": "application/json", "x-public-key": "00" * 32, "x-signature": "00" * 64,
+                   "x-timestamp": timestamp, "x-nonce": str(uuid.uuid4())}
+        # httpx sends header values as UTF-8 bytes; the relayer sees them as latin-1 text either way.
+        response = await alice.send("POST", "/api/stats", body_of({}), headers={k: v.encode() for k, v in headers.items()})
+        assert (response.status_code, response.content) == (401, b"")
+
+    @pytest.mark.parametrize("limit", ["²", "١٢", "9" * 5000, "-1", "0"])
+    async def test_strange_query_integers_are_400(self, alice, limit):
+        response = await alice.call("GET", f"/v1/owners/{alice.owner}/namespaces?limit={quote(limit)}")
+        assert response.status_code == 400 and "ASCII digits" in response.json()["error"]
 
     async def test_malformed_json_is_400(self, alice):
         body = b'{"text": "unterminated'

@@ -153,6 +153,33 @@ class TestProvisionRoute:
         second = await http.post("/provision", content=self.envelope_for(runtime, document))
         assert (second.status_code, second.json()) == (409, {"error": "already provisioned"})
 
+    async def test_operator_metrics_socket_serves_only_the_relayers_metrics(self, runtime, http, starter):
+        import asyncio
+        from contextlib import AsyncExitStack
+
+        from relayer.observability import Metrics
+
+        metrics = Metrics()
+        metrics.errors.labels("probe", "/api/x").inc()
+
+        async def start_with_metrics(*arguments):
+            app = await starter(*arguments)
+            app.state.metrics = metrics
+            return app
+
+        runtime._relayer_starter = start_with_metrics
+        operator = httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime._metrics), base_url="http://operator")
+        async with operator:
+            assert (await operator.get("/metrics")).status_code == 503  # no relayer yet
+            document = await fetch_document(http)
+            async with AsyncExitStack() as stack:
+                relayer = asyncio.create_task(runtime.run_relayer(stack, asyncio.Event()))
+                assert (await http.post("/provision", content=self.envelope_for(runtime, document))).status_code == 202
+                await asyncio.wait_for(relayer, 5)
+            served = await operator.get("/metrics")
+            assert served.status_code == 200 and 'memwal_errors_total{kind="probe",route="/api/x"} 1.0' in served.text
+        assert (await http.get("/metrics")).status_code == 404  # the client port (TLS ingress) has no metrics
+
     async def test_replayed_envelope_is_refused(self, runtime, http):
         document = await fetch_document(http)
         envelope = self.envelope_for(runtime, document)

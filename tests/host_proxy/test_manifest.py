@@ -60,7 +60,8 @@ class TestSettingsFromManifest:
         routes = {route.label: (route.kind, str(route.listen), str(route.target)) for route in settings.routes}
         assert routes["ingress"] == ("ingress", "tcp:0.0.0.0:443", "vsock:16:8443")
         assert routes["openai"] == ("egress", "vsock:ANY:8104", "tcp:api.openai.com:443")
-        assert len(routes) == 1 + len(deployment.enclave.egress)
+        assert routes["relayer-metrics"] == ("ingress", "tcp:127.0.0.1:9465", "vsock:16:9464")
+        assert len(routes) == 2 + len(deployment.enclave.egress)
         assert settings.configuration is not None
         assert str(settings.configuration.listen) == "vsock:ANY:7000"
         assert settings.configuration.document == deployment.enclave.canonical_json()
@@ -82,6 +83,33 @@ class TestSettingsFromManifest:
         assert settings.limits.idle_timeout_seconds == 0
         with pytest.raises(ConfigurationError, match="host.limits: unknown key"):
             settings_from_manifest(parse_manifest(minimal + b"[host.limits]\nidle = 5\n"), ParentChannels.parse("vsock", enclave_cid=16))
+
+    def test_idle_cuts_are_short_on_ingress_and_long_on_the_database_tunnels(self):
+        from host_proxy.manifest_settings import EGRESS_IDLE_TIMEOUT_SECONDS, INGRESS_IDLE_TIMEOUT_SECONDS
+        minimal = (b'format = 1\n[[egress]]\nname = "db"\ndestination = "db.example.com:5432"\nvsock_port = 8101\n'
+                   b'[host]\npublic_ingress = "tcp:127.0.0.1:8443"\n')
+        channels = ParentChannels.parse("vsock", enclave_cid=16)
+        settings = settings_from_manifest(parse_manifest(minimal), channels)
+        idle = {route.label: route.idle_timeout(settings.limits) for route in settings.routes}
+        assert idle == {"ingress": INGRESS_IDLE_TIMEOUT_SECONDS, "db": EGRESS_IDLE_TIMEOUT_SECONDS}
+        assert 0 < INGRESS_IDLE_TIMEOUT_SECONDS < EGRESS_IDLE_TIMEOUT_SECONDS
+        tuned = minimal + b"[host.limits]\ningress_idle_timeout_seconds = 15\negress_idle_timeout_seconds = 0\n"
+        settings = settings_from_manifest(parse_manifest(tuned), channels)
+        assert {route.label: route.idle_timeout(settings.limits) for route in settings.routes} == {"ingress": 15, "db": 0}
+        with pytest.raises(ConfigurationError, match="ingress_idle_timeout_seconds"):
+            settings_from_manifest(parse_manifest(minimal + b"[host.limits]\ningress_idle_timeout_seconds = -1\n"), channels)
+
+    def test_relayer_metrics_reach_the_enclave_only_from_an_operator_listener(self):
+        from host_proxy.manifest_settings import RELAYER_METRICS_ROUTE
+        from manifest import METRICS_PORT
+        channels = ParentChannels.parse("vsock", enclave_cid=16)
+        minimal = b'format = 1\n[host]\npublic_ingress = "tcp:0.0.0.0:443"\n'
+        assert RELAYER_METRICS_ROUTE not in {r.label for r in settings_from_manifest(parse_manifest(minimal), channels).routes}
+        settings = settings_from_manifest(parse_manifest(minimal + b'relayer_metrics = "tcp:127.0.0.1:9465"\n'), channels)
+        [route] = [r for r in settings.routes if r.label == RELAYER_METRICS_ROUTE]
+        assert (str(route.listen), str(route.target)) == ("tcp:127.0.0.1:9465", f"vsock:16:{METRICS_PORT}")
+        with pytest.raises(ConfigurationError, match="operator-only"):
+            settings_from_manifest(parse_manifest(minimal + b'relayer_metrics = "tcp:0.0.0.0:9465"\n'), channels)
 
     def test_a_bad_public_ingress_names_the_manifest(self):
         deployment = parse_manifest(b'format = 1\n[host]\npublic_ingress = "0.0.0.0:443"\n')
@@ -213,7 +241,10 @@ class TestNitroRecipeAgreesWithTheCode:
         assert f"| host proxy serves one configuration frame | {SEND_TIMEOUT_SECONDS:g} s per connection |" in recipe
         limits = MANIFEST_DEFAULT_LIMITS
         assert f"| host proxy connect to a target | {limits.connect_timeout_seconds:g} s" in recipe
-        assert f"| host proxy idle cut | {limits.idle_timeout_seconds:g} = none" in recipe
+        from host_proxy.manifest_settings import EGRESS_IDLE_TIMEOUT_SECONDS, INGRESS_IDLE_TIMEOUT_SECONDS
+        assert (f"| host proxy idle cut | per route: ingress {INGRESS_IDLE_TIMEOUT_SECONDS:g} s, "
+                f"egress {EGRESS_IDLE_TIMEOUT_SECONDS:g} s") in recipe
+        assert f"other routes `idle_timeout_seconds` {limits.idle_timeout_seconds:g} = none" in recipe
         assert f"| host proxy graceful shutdown | {limits.graceful_timeout_seconds:g} s" in recipe
         assert WAIT_MESSAGE.format(channel=EnclaveChannels.vsock().describe(CONFIGURATION_PORT)) in recipe
 

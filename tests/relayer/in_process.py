@@ -74,6 +74,10 @@ class Relayer:
     info: Mapping[str, Any]
     sidecar_paths: list[str] = field(default_factory=list)
 
+    def operations(self) -> list[str]:
+        """The sidecar operations called since ``sidecar_paths`` was cleared, without the background health probes."""
+        return [path for path in self.sidecar_paths if path != "/health"]
+
     async def call(
         self, account: CreatedAccount, method: str, path: str, payload: dict[str, Any] | None = None, *,
         session: bool = False, headers: Mapping[str, str] | None = None,

@@ -27,7 +27,10 @@ from localnet.runner import serving
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World
 from relayer.auth import (
+    ACCOUNT_MISMATCH,
+    EPOCH_KEY,
     FAILURE_FLOOR_SECONDS,
+    SIGNED_BEFORE_REPLAY_EPOCH,
     TIMESTAMP_OUT_OF_BOUNDS,
     Authenticator,
     RedisNonceStore,
@@ -122,7 +125,10 @@ def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonc
 
 
 @pytest.fixture
-def harness(chain, http, redis_client, database):
+async def harness(chain, http, redis_client, database):
+    # The harness's clock is fixed in 2025: a store that has remembered nonces since 1970 never refuses it as
+    # signed before its replay epoch (TestReplayEpoch resets the epoch on purpose).
+    await redis_client.set(EPOCH_KEY, 0)
     return make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database, registry_id=chain.registry_id)
 
 
@@ -266,6 +272,46 @@ class TestAuthenticatorNonces:
         assert await redis_client.exists(f"nonce:{headers['x-nonce']}") == 1
 
 
+class TestStrictHeaders:
+    @pytest.mark.parametrize("timestamp", ["¹⁷⁵⁰⁰⁰⁰⁰⁰⁰", "١٧٥٠٠٠٠٠٠٠", "1750000000.5", "-1750000000", " 1750000000", "9" * 5000])
+    async def test_a_timestamp_of_anything_but_ascii_digits_is_401_without_credentials(self, harness, timestamp):
+        # "¹".isdigit() is True and int("¹") raises: that was a 500 for anyone, with no valid key at all.
+        headers = {"x-public-key": "00" * 32, "x-signature": "00" * 64, "x-timestamp": timestamp, "x-nonce": str(uuid.uuid4())}
+        await harness.reject(headers, match="oversized auth header|not an integer of ASCII digits")
+
+    async def test_the_window_is_inclusive_at_whole_seconds(self, chain, http, redis_client, database):
+        # At NOW + 0.9 s, a signature of NOW - 300 is exactly 300 whole seconds old: accepted.
+        harness = make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database, registry_id=chain.registry_id)
+        harness.authenticator._clock = lambda: NOW + 0.9
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        assert (await harness.call(headers_for(seed, account_id, timestamp=NOW - 300))).account_id == account_id
+        rejected = await harness.reject(headers_for(seed, account_id, timestamp=NOW - 301), match="drift window")
+        assert rejected.auth_error == TIMESTAMP_OUT_OF_BOUNDS
+
+
+class TestReplayEpoch:
+    """A nonce store that lost its keys refuses every signature made before it started remembering again."""
+
+    async def test_flushed_store_refuses_a_captured_request(self, harness, chain, redis_client):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        captured = headers_for(seed, account_id, timestamp=NOW - 10)
+        await harness.call(captured)
+        await redis_client.flushall()  # the nonce is gone, and with it the epoch
+        rejected = await harness.reject(captured, match="replay epoch")
+        assert rejected.auth_error == SIGNED_BEFORE_REPLAY_EPOCH
+        assert int(await redis_client.get(EPOCH_KEY)) == NOW  # the store remembers from now on
+        assert (await harness.call(headers_for(seed, account_id, timestamp=NOW))).account_id == account_id
+
+    async def test_a_store_that_kept_its_epoch_still_knows_its_nonces(self, harness, chain, redis_client):
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        headers = headers_for(seed, account_id, timestamp=NOW - 200)
+        await harness.call(headers)
+        await harness.reject(headers, match="replayed nonce")
+
+
 class TestAuthenticatorResolution:
     async def test_unknown_key_registry_scan_is_401(self, harness):
         seed = os.urandom(32)
@@ -275,13 +321,15 @@ class TestAuthenticatorResolution:
         seed = os.urandom(32)
         chain.account_with_key(seed)
         other = chain.account_with_key(os.urandom(32))
-        await harness.reject(headers_for(seed, other), match="not registered")  # no fall back to the registry scan
+        rejected = await harness.reject(headers_for(seed, other), match="not a delegate of the x-account-id")  # no scan
+        assert rejected.auth_error == ACCOUNT_MISMATCH
 
     async def test_malformed_or_missing_hint(self, harness, chain):
         seed = os.urandom(32)
         chain.account_with_key(seed)
-        await harness.reject(headers_for(seed, "not-an-address"), match="not registered|chain error")
-        await harness.reject(headers_for(seed, "0x" + "ab" * 32), match="not registered")
+        for hint in ("not-an-address", "0x" + "ab" * 32):
+            rejected = await harness.reject(headers_for(seed, hint), match="not a delegate of the x-account-id")
+            assert rejected.auth_error == ACCOUNT_MISMATCH
 
     async def test_registry_scan_finds_and_caches(self, harness, chain):
         seed = os.urandom(32)
@@ -299,16 +347,25 @@ class TestAuthenticatorResolution:
                                registry_id=chain.registry_id, default_account_id=default)
         await harness.reject(headers_for(seed, ""), match="not registered")
 
-    async def test_cache_beats_hint(self, harness, chain):
+    async def test_hint_beats_cache(self, harness, chain):
+        # Upstream serves the cached account whatever x-account-id says; we act as the account the client named.
         seed = os.urandom(32)
         first = chain.account_with_key(seed)
         second = chain.account_with_key(seed)
         public_key_hex = bytes(nacl.signing.SigningKey(seed).verify_key).hex()
         await harness.cache.put(public_key_hex, first, chain.owner_of(first), ttl=timedelta(hours=1))
-        info = await harness.call(headers_for(seed, second))
-        assert info.account_id == first
-        await harness.cache.delete(public_key_hex)
         assert (await harness.call(headers_for(seed, second))).account_id == second
+        assert (await harness.call(headers_for(seed, first))).account_id == first
+        assert (await harness.call(headers_for(seed, ""))).account_id == first  # no hint: the cache
+
+    async def test_hint_naming_an_account_the_key_is_not_on_is_a_distinct_401(self, harness, chain):
+        seed = os.urandom(32)
+        mine = chain.account_with_key(seed)
+        theirs = chain.account_with_key(os.urandom(32))
+        assert (await harness.call(headers_for(seed, mine))).account_id == mine  # cached now
+        rejected = await harness.reject(headers_for(seed, theirs), match="not a delegate of the x-account-id")
+        assert rejected.auth_error == ACCOUNT_MISMATCH
+        assert (await harness.call(headers_for(seed, mine))).account_id == mine
 
     async def test_revoked_key_is_401_and_cache_row_deleted(self, harness, chain):
         seed = os.urandom(32)
@@ -316,7 +373,7 @@ class TestAuthenticatorResolution:
         info = await harness.call(headers_for(seed, account_id))
         assert await harness.cache.get(info.public_key_hex) is not None
         chain.world.remove_delegate_key(account_id, info.public_key)
-        await harness.reject(headers_for(seed, account_id), match="not registered")
+        await harness.reject(headers_for(seed, account_id), match="not a delegate of the x-account-id")
         assert await harness.cache.get(info.public_key_hex) is None
 
     async def test_deactivated_account_is_401_and_cache_row_deleted(self, harness, chain):
@@ -325,7 +382,7 @@ class TestAuthenticatorResolution:
         info = await harness.call(headers_for(seed, ""))
         chain.world.set_active(account_id, False)
         await harness.reject(headers_for(seed, ""), match="not registered")
-        await harness.reject(headers_for(seed, account_id), match="not registered")
+        await harness.reject(headers_for(seed, account_id), match="not a delegate of the x-account-id")
         assert await harness.cache.get(info.public_key_hex) is None
 
     async def test_stale_cache_row_falls_through_to_hint(self, harness, chain):

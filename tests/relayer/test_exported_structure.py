@@ -53,6 +53,17 @@ class TestExportedStructure:
         ]
         assert offenders == []
 
+    def test_relayer_reads_only_seal_object_headers(self):
+        # The relayer parses a Seal object's header (relayer/seal_objects.py) and nothing else of sealcrypto.
+        allowed = ("sealcrypto.encrypted_object", "sealcrypto.errors")
+        offenders = [
+            f"{path.relative_to(ROOT)}: {module}"
+            for path in modules_in("relayer")
+            for module, _ in imports_of(path)
+            if is_or_under(module, "sealcrypto") and not any(is_or_under(module, name) for name in allowed)
+        ]
+        assert offenders == []
+
     def test_keys_module_is_private(self):
         text = (ROOT / "sidecar" / "_keys.py").read_text(encoding="utf-8")
         assert "__slots__" in text and "def __repr__" in text  # seeds never show in a repr

@@ -6,6 +6,7 @@ listens on. Client mistakes go through the in-process relayer with its real depe
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from contextlib import AsyncExitStack
@@ -29,6 +30,7 @@ from relayer.database.pool import connect
 from relayer.errors import (
     AuthRejected,
     AuthUpstreamUnavailable,
+    BodyTimeout,
     BodyTooLarge,
     FeatureUnavailable,
     FieldError,
@@ -77,7 +79,6 @@ class TestAnswerFor:
         (SealAccessDenied("denied"), 403, {"error": "denied"}),
         (NotFound("Job x not found"), 404, {"error": "Job x not found"}),
         (ConstraintViolation("id of another owner"), 409, {"error": "Conflicting write"}),
-        (BodyTooLarge("too big"), 413, {"error": "too big"}),
         (UnsupportedContentType("json please"), 415, {"error": "json please"}),
         (FieldError("missing field `text`"), 422, {"error": "missing field `text`"}),
         (FeatureUnavailable("ask needs an LLM"), 501, {"error": "ask needs an LLM"}),
@@ -89,6 +90,11 @@ class TestAnswerFor:
     def test_status_and_body(self, error, status, body):
         answer = answer_for(error, trace_id="t", retry_after_seconds=5)
         assert (answer.status, answer.body, answer.headers) == (status, body, {})
+
+    @pytest.mark.parametrize("error,status", [(BodyTooLarge("too big"), 413), (BodyTimeout("too slow"), 408)])
+    def test_answers_before_the_body_ends_close_the_connection(self, error, status):
+        answer = answer_for(error, trace_id="t", retry_after_seconds=5)
+        assert (answer.status, answer.body, answer.headers) == (status, {"error": error.message}, {"Connection": "close"})
 
     @pytest.mark.parametrize("error", [
         DatabaseUnavailable("refused"), NonceStoreUnavailable("down"), SidecarUnavailable("gone"),
@@ -179,6 +185,8 @@ class TestOutagesThroughTheApp:
     async def test_embedding_endpoint_unreachable_is_503(self, make_relayer, account):
         relayer = await make_relayer(env={"OPENAI_API_BASE": f"http://127.0.0.1:{free_port()}/v1"})
         assert_outage(await relayer.call(account, "POST", "/api/embed", {"text": "hello"}), during_auth=False)
+        # The LLM (chat) of analyze goes to the same upstream: 503 too, never a 500.
+        assert_outage(await relayer.call(account, "POST", "/api/analyze", {"text": "I live in Lisbon"}), during_auth=False)
 
 
 class TestUpstreamRefusals:
@@ -201,11 +209,35 @@ class TestUpstreamRefusals:
 
     async def test_storage_quota_is_402_before_any_upload(self, make_relayer, account):
         relayer = await make_relayer(env={"RATE_LIMIT_STORAGE_BYTES": "10"})
-        payload = {"encrypted_data": base64.b64encode(b"x" * 11).decode(), "vector": [0.5] * 1536}
+        ciphertext = await relayer.services.sidecar.encrypt(b"eleven bytes", owner=account.owner_address,
+                                                            package_id=relayer.info["memwal_package_id"])
+        payload = {"encrypted_data": base64.b64encode(ciphertext).decode(), "vector": [0.5] * 1536}
         relayer.sidecar_paths.clear()
         response = await relayer.call(account, "POST", "/api/remember/manual", payload)
         assert response.status_code == 402 and response.json()["error"].startswith("Storage quota exceeded")
-        assert relayer.sidecar_paths == []
+        assert relayer.operations() == []
+
+    async def test_remember_checks_the_quota_before_its_202(self, make_relayer, account):
+        # It used to answer 202 and fail the job later ("Quota Exceeded" only visible when polling).
+        relayer = await make_relayer(env={"RATE_LIMIT_STORAGE_BYTES": "10"})
+        relayer.sidecar_paths.clear()
+        response = await relayer.call(account, "POST", "/api/remember", {"text": "more than ten bytes of text"})
+        assert response.status_code == 402 and response.json()["error"].startswith("Storage quota exceeded")
+        bulk = await relayer.call(account, "POST", "/api/remember/bulk", {"items": [{"text": "another long text"}]})
+        assert bulk.status_code == 402
+        assert relayer.operations() == []  # nothing encrypted, nothing queued
+
+    async def test_a_bad_vector_is_refused_before_the_paid_upload(self, make_relayer, account):
+        # /api/remember/manual used to upload the blob (the server wallet pays) and then fail on the vector.
+        relayer = await make_relayer()
+        ciphertext = await relayer.services.sidecar.encrypt(b"secret", owner=account.owner_address,
+                                                            package_id=relayer.info["memwal_package_id"])
+        relayer.sidecar_paths.clear()
+        for vector in ([0.0] * 1536, [3e38] * 1536):
+            response = await relayer.call(account, "POST", "/api/remember/manual",
+                                          {"encrypted_data": base64.b64encode(ciphertext).decode(), "vector": vector})
+            assert response.status_code == 400, response.text
+        assert relayer.operations() == []
 
 
 class TestClientMistakesThroughTheApp:
@@ -223,6 +255,23 @@ class TestClientMistakesThroughTheApp:
         assert (missing.status_code, missing.json()) == (422, {"error": "missing field `query`"})
         too_big = await send(b" " * (2 * 1024 * 1024 + 1))
         assert too_big.status_code == 413 and too_big.json() == {"error": "Request body exceeds 2097152 bytes"}
+
+    async def test_a_trickled_body_below_the_minimum_rate_is_408(self, make_relayer, account):
+        # Every chunk arrives well within the grace period, but the body as a whole crawls: 10 bytes per 0.2 s
+        # against a minimum of 1 KiB/s. Before, nothing but the client ever ended such a request.
+        relayer = await make_relayer(env={"BODY_READ_TIMEOUT_SECS": "1", "MIN_BODY_BYTES_PER_SEC": "1024"})
+        body = body_of({"text": "x" * 2000})
+        headers = signed_headers(bytes.fromhex(account.delegate_private_key_hex), "POST", "/api/remember", body,
+                                 account_id=account.account_id)
+
+        async def trickle():
+            for start in range(0, len(body), 10):
+                yield body[start : start + 10]
+                await asyncio.sleep(0.2)
+
+        response = await relayer.client.post("/api/remember", content=trickle(), headers=headers)
+        assert (response.status_code, response.headers["connection"]) == (408, "close")
+        assert "bytes/s" in response.json()["error"]
 
     async def test_auth_failures(self, relayer, account):
         seed = bytes.fromhex(account.delegate_private_key_hex)

@@ -6,18 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from relayer.api_models import RecallRequest, scoring_weights
 from relayer.errors import FieldError, InvalidValue
-from relayer.ranking import ScoringWeights, parse_scoring_weights, rank, score
+from relayer.ranking import ScoringWeights, rank, score
+from relayer.validation import validate_request
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class TestParseScoringWeights:
+class TestScoringWeightsBody:
     @pytest.mark.parametrize("value,match", [([1], "must be an object"), ({"semantic": "1"}, "must be a number"),
                                              ({"recency": True}, "must be a number")])
     def test_wrong_types_are_422(self, value, match):
         with pytest.raises(FieldError, match=match):
-            parse_scoring_weights(value)
+            validate_request(RecallRequest, {"query": "q", "scoring_weights": value})
 
     @pytest.mark.parametrize("value,match", [
         ({"semantic": float("nan")}, "finite"), ({"importance": float("inf")}, "finite"),
@@ -26,14 +28,17 @@ class TestParseScoringWeights:
     ])
     def test_out_of_range_is_400(self, value, match):
         with pytest.raises(InvalidValue, match=match):
-            parse_scoring_weights(value)
+            validate_request(RecallRequest, {"query": "q", "scoring_weights": value})
 
     def test_defaults_and_nulls(self):
-        assert parse_scoring_weights(None) == ScoringWeights()
-        assert parse_scoring_weights({"semantic": None}) == ScoringWeights()
+        def parsed(value):
+            return scoring_weights(validate_request(RecallRequest, {"query": "q", "scoring_weights": value}).scoring_weights)
+
+        assert parsed(None) == ScoringWeights()
+        assert parsed({"semantic": None}) == ScoringWeights()
         assert not ScoringWeights().active
-        assert parse_scoring_weights({"importance": 0.5}).active
-        assert parse_scoring_weights({"recency": 0, "recency_half_life_days": 0}) == ScoringWeights(recency_half_life_days=0.0)
+        assert parsed({"importance": 0.5}).active
+        assert parsed({"recency": 0, "recency_half_life_days": 0}) == ScoringWeights(recency_half_life_days=0.0)
 
 
 class TestScore:

@@ -100,16 +100,16 @@ class TestPolicy:
             await fetch(OWNER_SEED, [owner_id(OTHER_OWNER)])
         assert info.value.permanent
 
-    async def test_delegate_allowed_including_foreign_ids_upstream(self):
-        # MemWal issue #369: the delegate branch ignores the id.
-        assert await fetch(DELEGATE_SEED, [owner_id(OWNER)])
-        assert await fetch(DELEGATE_SEED, [owner_id(OTHER_OWNER)])
+    async def test_legacy_policy_lets_delegates_fetch_foreign_ids(self):
+        # MemWal issue #369, kept behind a flag for compatibility tests: the old delegate branch ignores the id.
+        legacy = apps(fixed_policy=False)
+        assert await fetch(DELEGATE_SEED, [owner_id(OWNER)], server_apps=legacy)
+        assert await fetch(DELEGATE_SEED, [owner_id(OTHER_OWNER)], server_apps=legacy)
 
-    async def test_fixed_policy_limits_delegates_to_the_owner_id(self):
-        fixed = apps(fixed_policy=True)
-        assert await fetch(DELEGATE_SEED, [owner_id(OWNER)], server_apps=fixed)
+    async def test_fixed_policy_by_default_limits_delegates_to_the_owner_id(self):
+        assert await fetch(DELEGATE_SEED, [owner_id(OWNER)])
         with pytest.raises(KeyServerError, match="NoAccess"):
-            await fetch(DELEGATE_SEED, [owner_id(OTHER_OWNER)], server_apps=fixed)
+            await fetch(DELEGATE_SEED, [owner_id(OTHER_OWNER)])
 
     async def test_stranger_denied(self):
         with pytest.raises(KeyServerError, match="NoAccess"):

@@ -1,0 +1,366 @@
+"""The relayer's HTTP contract as pydantic models: what every route accepts and answers.
+
+Routes validate their bodies with the request models (relayer/validation.py turns the first problem into a 422
+or a 400) and build their answers from the response models; /openapi.json is generated from the same classes
+(relayer/openapi.py), so the published description is the enforced one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from relayer.ranking import MAX_WEIGHT, MIN_HALF_LIFE_DAYS, ScoringWeights
+from relayer.validation import (
+    MAX_ANALYZE_TEXT_BYTES,
+    MAX_BULK_ITEMS,
+    MAX_BULK_TEXT_BYTES,
+    MAX_EMBED_TEXT_BYTES,
+    MAX_QUERY_BYTES,
+    MAX_REMEMBER_TEXT_BYTES,
+    EncryptedData,
+    IdempotencyKey,
+    JobIds,
+    Limit,
+    Namespace,
+    NamespaceName,
+    OccurredAt,
+    RequestModel,
+    Vector,
+    invalid_value,
+    text_rules,
+)
+
+RememberText = Annotated[str, *text_rules("text", MAX_REMEMBER_TEXT_BYTES)]
+BulkText = Annotated[str, *text_rules("text", MAX_BULK_TEXT_BYTES)]
+AnalyzeText = Annotated[str, *text_rules("text", MAX_ANALYZE_TEXT_BYTES)]
+QueryText = Annotated[str, *text_rules("query", MAX_QUERY_BYTES, "Query cannot be empty")]
+QuestionText = Annotated[str, *text_rules("question", MAX_QUERY_BYTES, "Question cannot be empty")]
+EmbedText = Annotated[str, *text_rules("text", MAX_EMBED_TEXT_BYTES, "text cannot be empty")]
+Weight = float | None
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+
+class ScoringWeightsBody(RequestModel):
+    """Recall ranking: score = semantic·(1−distance) + recency·2^(−age/half-life) + importance·importance."""
+
+    semantic: Weight = Field(default=None, json_schema_extra={"minimum": 0, "maximum": MAX_WEIGHT})
+    recency: Weight = Field(default=None, json_schema_extra={"minimum": 0, "maximum": MAX_WEIGHT})
+    recency_half_life_days: Weight = Field(default=None, json_schema_extra={"minimum": MIN_HALF_LIFE_DAYS})
+    importance: Weight = Field(default=None, json_schema_extra={"minimum": 0, "maximum": MAX_WEIGHT})
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoringWeightsBody:
+        self.weights()
+        return self
+
+    def weights(self) -> ScoringWeights:
+        """The weights with defaults filled in; out-of-range values are refused (400) naming the field."""
+        values: dict[str, float] = {}
+        for name in ("semantic", "recency", "recency_half_life_days", "importance"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                raise invalid_value(f"`scoring_weights.{name}` must be finite")
+            if name != "recency_half_life_days" and not 0 <= value <= MAX_WEIGHT:
+                raise invalid_value(f"`scoring_weights.{name}` must be within [0, {MAX_WEIGHT:g}]")
+            values[name] = float(value)
+        weights = ScoringWeights(**values)
+        if weights.recency > 0 and weights.recency_half_life_days < MIN_HALF_LIFE_DAYS:
+            raise invalid_value("`scoring_weights.recency_half_life_days` must be positive when recency is used")
+        return weights
+
+
+def scoring_weights(body: ScoringWeightsBody | None) -> ScoringWeights:
+    return ScoringWeights() if body is None else body.weights()
+
+
+class RememberRequest(RequestModel):
+    text: RememberText
+    namespace: Namespace = "default"
+    idempotency_key: IdempotencyKey | None = None
+
+
+class BulkItem(RequestModel):
+    text: BulkText
+    namespace: Namespace = "default"
+
+
+class RememberBulkRequest(RequestModel):
+    items: list[BulkItem] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_BULK_ITEMS})
+
+    @model_validator(mode="after")
+    def _check(self) -> RememberBulkRequest:
+        if not 1 <= len(self.items) <= MAX_BULK_ITEMS:
+            raise invalid_value(f"`items` must have 1..{MAX_BULK_ITEMS} entries, got {len(self.items)}")
+        return self
+
+
+class BulkStatusRequest(RequestModel):
+    job_ids: JobIds
+
+
+class ManualRememberRequest(RequestModel):
+    encrypted_data: EncryptedData
+    vector: Vector
+    namespace: Namespace = "default"
+
+
+class RecallRequest(RequestModel):
+    query: QueryText
+    limit: Limit = None
+    namespace: Namespace = "default"
+    scoring_weights: ScoringWeightsBody | None = None
+
+
+class ManualRecallRequest(RequestModel):
+    vector: Vector
+    limit: Limit = None
+    namespace: Namespace = "default"
+    scoring_weights: ScoringWeightsBody | None = None
+
+
+class AskRequest(RequestModel):
+    question: QuestionText
+    limit: Limit = None
+    namespace: Namespace = "default"
+
+
+class EmbedRequest(RequestModel):
+    text: EmbedText
+
+
+class AnalyzeRequest(RequestModel):
+    text: AnalyzeText
+    namespace: Namespace = "default"
+    occurred_at: OccurredAt | None = None
+
+
+class RestoreRequest(RequestModel):
+    namespace: NamespaceName
+    limit: Limit = None
+
+
+class ForgetRequest(RequestModel):
+    namespace: NamespaceName
+
+
+class StatsRequest(RequestModel):
+    namespace: Namespace = "default"
+
+
+class EmptyRequest(RequestModel):
+    """A body-less request (GET)."""
+
+
+# --- responses ------------------------------------------------------------------------------------------
+
+
+class ResponseModel(BaseModel):
+    """Base of every answer body. Optional fields are left out when unset (upstream omits them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+JobState = Literal["pending", "running", "uploaded", "done", "failed"]
+
+
+class ErrorBody(ResponseModel):
+    error: str
+
+
+class RateLimitBody(ResponseModel):
+    error: str
+    layer: Literal["delegate_key", "account_burst", "account_sustained"]
+    limit: str
+    retry_after_seconds: int
+
+
+class RememberAccepted(ResponseModel):
+    job_id: str
+    status: JobState
+
+
+class JobStatusBody(ResponseModel):
+    job_id: str
+    status: JobState
+    owner: str
+    namespace: str
+    blob_id: str | None = None
+    error: str | None = None
+
+
+class BulkAccepted(ResponseModel):
+    job_ids: list[str]
+    total: int
+    status: Literal["pending"]
+
+
+class BulkStatusEntry(ResponseModel):
+    job_id: str
+    status: JobState | Literal["not_found"]
+    blob_id: str | None = None
+    error: str | None = None
+
+
+class BulkStatusBody(ResponseModel):
+    results: list[BulkStatusEntry]
+
+
+class ManualRememberBody(ResponseModel):
+    id: str
+    blob_id: str
+    owner: str
+    namespace: str
+
+
+class RecallResult(ResponseModel):
+    blob_id: str
+    text: str
+    distance: float
+    created_at: str
+    score: float | None = None
+
+
+class RecallBody(ResponseModel):
+    results: list[RecallResult]
+    total: int
+    dropped_count: int | None = None
+
+
+class ManualRecallResult(ResponseModel):
+    blob_id: str
+    distance: float
+    created_at: str
+    importance: float
+
+
+class ManualRecallBody(ResponseModel):
+    results: list[ManualRecallResult]
+    total: int
+
+
+class AskMemory(ResponseModel):
+    blob_id: str
+    text: str
+    distance: float
+
+
+class AskBody(ResponseModel):
+    answer: str
+    memories_used: int
+    memories: list[AskMemory]
+
+
+class EmbedBody(ResponseModel):
+    vector: list[float]
+    # The model, so a client computing vectors for the manual routes can use the same one.
+    model: str
+    provider: str
+    dimensions: int
+
+
+class Fact(ResponseModel):
+    text: str
+    id: str
+    job_id: str
+
+
+class AnalyzeBody(ResponseModel):
+    job_ids: list[str]
+    facts: list[Fact]
+    fact_count: int
+    status: Literal["pending"]
+    owner: str
+
+
+class RestoreBody(ResponseModel):
+    restored: int
+    skipped: int
+    total: int
+    namespace: str
+    owner: str
+    truncated: bool
+    failed: int
+
+
+class ForgetBody(ResponseModel):
+    deleted: int
+    namespace: str
+    owner: str
+
+
+class StatsBody(ResponseModel):
+    memory_count: int
+    storage_bytes: int
+    namespace: str
+    owner: str
+
+
+class NamespaceSummaryBody(ResponseModel):
+    id: str
+    name: str
+    memory_count: int
+    storage_used: int
+    updated_at: str
+
+
+class NamespacePageBody(ResponseModel):
+    namespaces: list[NamespaceSummaryBody]
+    next_cursor: str
+    has_more: bool
+    snapshot_version: int
+
+
+class DependencyStatus(ResponseModel):
+    """One dependency as the background health monitor last saw it."""
+
+    ok: bool
+    checked_at: str | None = None  # RFC 3339; absent before the first probe
+    error: str | None = None  # a short reason, never a secret or a payload
+
+
+class HealthBody(ResponseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")  # the /version fields are folded in
+    status: Literal["ok", "degraded"]
+    version: str
+    mode: str
+    prompt_versions: dict[str, str]
+    write_ready: bool
+    dependencies: dict[str, DependencyStatus]
+
+
+class VersionBody(ResponseModel):
+    relayerVersion: str
+    apiVersion: str
+    minSupportedSdk: dict[str, str]
+    featureFlags: dict[str, bool]
+    deprecations: list[dict[str, str]]
+    build: dict[str, str]
+
+
+class EmbeddingModelBody(ResponseModel):
+    provider: str
+    model: str
+    dimensions: int
+    storedDimensions: int
+    padding: Literal["zeros", "none"]
+
+
+class ConfigBody(ResponseModel):
+    packageId: str
+    network: str
+    suiRpcUrl: str
+    rateLimitDisabled: bool
+    embedding: EmbeddingModelBody
+    egressPolicy: str
+    llm: str  # available | not-configured | refused-by-egress-policy
+
