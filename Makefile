@@ -47,7 +47,7 @@ lint: $(STAMP)  ## ruff on everything, mypy on the checked packages
 test-external: $(STAMP) $(NODE_STAMP)  ## database-facing tests against DATABASE_URL / REDIS_URL
 	$(PY) -m pytest -q -m database
 
-bench: $(STAMP)  ## run the benchmarks in bench/
+bench: $(STAMP)  ## run every benchmark in bench/, then one table of subject vs baseline ratios (build/bench/summary.json)
 	$(PY) -m bench
 
 image: $(STAMP)  ## build the reproducible enclave image from the committed tree (HEAD; kernel compiled from source, cached) and print its PCRs

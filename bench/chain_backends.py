@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import LatencySummary, percentile, print_table, write_report
+from bench.common import Comparison, LatencySummary, percentile, print_table, write_report
 from chain.backends import SUI_PROTOCOLS, make_chain_reader
 from chain.reader import ChainReader
 from localnet.cli import create_account
@@ -110,6 +110,13 @@ def main() -> None:
     samples = asyncio.run(_measure(args.rounds, args.accounts))
     rows: list[list[object]] = []
     report: dict[str, dict[str, dict[str, float]]] = {}
+    comparisons = [
+        Comparison.of_chunks(
+            "chain_backends", f"Sui read {operation}", subject=protocol, baseline=BASELINE, unit="ms",
+            subject_samples=per_protocol[protocol], baseline_samples=per_protocol[BASELINE], rounds=10,
+        )
+        for operation, per_protocol in samples.items() for protocol in per_protocol if protocol != BASELINE
+    ]  # fmt: skip
     for operation, per_protocol in samples.items():
         baseline = percentile(per_protocol[BASELINE], 0.5)
         report[operation] = {}
@@ -123,7 +130,7 @@ def main() -> None:
             report[operation][protocol] = {**summary.__dict__, **spread, "p50_over_jsonrpc": ratio}
     print_table(f"Sui reads of the auth path on localnet ({args.rounds} interleaved rounds, {args.accounts} accounts)",
                 ["read", "backend", "p50 ms", "p10 ms", "p90 ms", "p99 ms", "stdev ms", "p50 / jsonrpc"], rows)
-    print(f"\nreport: {write_report('chain_backends', {'rounds': args.rounds, 'accounts': args.accounts, 'reads': report})}")
+    print(f"\nreport: {write_report('chain_backends', {'rounds': args.rounds, 'accounts': args.accounts, 'reads': report}, comparisons)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Helpers shared by the benches: timing, percentiles, a printed table and a JSON report.
+"""Helpers shared by the benches: timing, percentiles, paired comparisons, a printed table and a JSON report.
 
-Reports go to ``build/bench/<name>.json`` at the repository root (``build/`` is git-ignored).
+Reports go to ``build/bench/<name>.json`` at the repository root (``build/`` is git-ignored). Each bench also
+states its headline results as ``Comparison`` rows (a subject against its baseline, measured interleaved in
+one run); ``python -m bench`` gathers them into one table and ``build/bench/summary.json``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import platform
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,68 @@ async def time_async(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000.0, result
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A subject against its baseline, both measured in the same rounds (interleaved, so both see the same load).
+
+    ``ratio`` is the median of the per-round ratios subject/baseline and ``ratio_low``..``ratio_high`` their
+    10th..90th percentiles: the spread a rerun on this machine can be expected to land in.
+    """
+
+    bench: str
+    metric: str
+    subject: str
+    baseline: str
+    unit: str
+    subject_value: float  # median of the per-round values
+    baseline_value: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    runs: int
+    goal: str = ""
+
+    @classmethod
+    def of_rounds(
+        cls, bench: str, metric: str, *, subject: str, baseline: str, unit: str,
+        subject_rounds: Sequence[float], baseline_rounds: Sequence[float], goal: str = "",
+    ) -> "Comparison":
+        """From per-round values (round i of the subject paired with round i of the baseline)."""
+        if len(subject_rounds) != len(baseline_rounds) or not subject_rounds:
+            raise ValueError("a comparison needs the same, non-zero number of subject and baseline rounds")
+        ratios = [s / b if b else math.nan for s, b in zip(subject_rounds, baseline_rounds)]
+        return cls(
+            bench=bench, metric=metric, subject=subject, baseline=baseline, unit=unit,
+            subject_value=percentile(subject_rounds, 0.5), baseline_value=percentile(baseline_rounds, 0.5),
+            ratio=percentile(ratios, 0.5), ratio_low=percentile(ratios, 0.1), ratio_high=percentile(ratios, 0.9),
+            runs=len(ratios), goal=goal,
+        )  # fmt: skip
+
+    @classmethod
+    def of_chunks(
+        cls, bench: str, metric: str, *, subject: str, baseline: str, unit: str,
+        subject_samples: Sequence[float], baseline_samples: Sequence[float], rounds: int, goal: str = "",
+    ) -> "Comparison":
+        """From two interleaved sample lists split into ``rounds`` consecutive chunks, each summarised by its median."""
+        return cls.of_rounds(bench, metric, subject=subject, baseline=baseline, unit=unit,
+                             subject_rounds=_chunk_medians(subject_samples, rounds),
+                             baseline_rounds=_chunk_medians(baseline_samples, rounds), goal=goal)  # fmt: skip
+
+    def row(self) -> list[Any]:
+        return [self.bench, self.metric, self.subject, self.baseline, self.subject_value, self.baseline_value,
+                self.unit, self.ratio, f"{_cell(self.ratio_low)}–{_cell(self.ratio_high)}", self.runs, self.goal]  # fmt: skip
+
+
+COMPARISON_COLUMNS = ("bench", "metric", "subject", "baseline", "subject", "baseline", "unit", "ratio",
+                      "spread p10–p90", "runs", "goal")  # fmt: skip
+
+
+def _chunk_medians(samples: Sequence[float], rounds: int) -> list[float]:
+    rounds = max(1, min(rounds, len(samples)))
+    size = len(samples) / rounds
+    return [percentile(samples[int(i * size):int((i + 1) * size)], 0.5) for i in range(rounds)]
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(column), *(len(row[index]) for row in cells)) if cells else len(column) for index, column in enumerate(columns)]
@@ -67,8 +131,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         print("  ".join(value.rjust(width) for value, width in zip(row, widths)))
 
 
-def write_report(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` plus machine facts to build/bench/<name>.json; return the path."""
+def write_report(name: str, payload: dict[str, Any], comparisons: Sequence[Comparison] = ()) -> Path:
+    """Write ``payload`` plus machine facts and the comparisons to build/bench/<name>.json; return the path."""
     REPORT_DIRECTORY.mkdir(parents=True, exist_ok=True)
     path = REPORT_DIRECTORY / f"{name}.json"
     document = {
@@ -76,6 +140,7 @@ def write_report(name: str, payload: dict[str, Any]) -> Path:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.machine()},
         **payload,
+        "comparisons": [asdict(comparison) for comparison in comparisons],
     }
     path.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     return path

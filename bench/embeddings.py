@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import LatencySummary, percentile, print_table, write_report
+from bench.common import Comparison, LatencySummary, percentile, print_table, write_report
 from bench.retrieval_set import evaluate
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -177,8 +177,19 @@ def main() -> None:
     if image:
         print_table("added to the image (wheels as installed)", ["wheel", "MiB"],
                     [*([name, size / 2**20] for name, size in image.items()), ["total", sum(image.values()) / 2**20]])  # fmt: skip
+    floor_rounds = [percentile(round_samples, 0.5) for round_samples in measured["timings"]["floor"]]
+    comparisons = [
+        Comparison.of_rounds(
+            "embeddings", f"ms per text of {measured['tokens']} tokens, one core, batches of {batch}",
+            subject="all-MiniLM-L6-v2 forward pass", baseline="its matrix products, one text", unit="ms",
+            subject_rounds=[percentile(round_samples, 0.5) / int(batch) for round_samples in rounds],
+            baseline_rounds=floor_rounds,
+        )
+        for batch, rounds in measured["timings"].items() if batch != "floor"
+    ]  # fmt: skip
     path = write_report("embeddings", {"quality": quality, "latency": latency, "memory": memory, "image_bytes": image,
-                                       "tokens": measured["tokens"], "rounds": args.rounds, "samples": args.samples})  # fmt: skip
+                                       "tokens": measured["tokens"], "rounds": args.rounds, "samples": args.samples},
+                        comparisons)  # fmt: skip
     print(f"\nreport: {path}")
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import LatencySummary, print_table, write_report
+from bench.common import Comparison, LatencySummary, print_table, write_report
 from memwal_common.signals import shutdown_on_signals
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -267,14 +267,15 @@ def main() -> None:
         for name, command in commands.items():
             processes.append(_start(command, fronts[name]))
         # Rounds interleave the variants, so a noisy neighbour on a shared machine hurts all of them alike.
-        throughput = {name: 0.0 for name in fronts}
+        throughput_rounds: dict[str, list[float]] = {name: [] for name in fronts}
         latency_samples: dict[str, list[float]] = {name: [] for name in fronts}
         for _ in range(ROUNDS):
             for name, path in fronts.items():
-                throughput[name] = max(throughput[name], measure_throughput(path, total_bytes))
+                throughput_rounds[name].append(measure_throughput(path, total_bytes))
                 latency_samples[name] += measure_latency(path, arguments.round_trips // ROUNDS)
         for name in fronts:
-            results[name] = {"throughput_mb_s": throughput[name], "latency_ms": LatencySummary.of(latency_samples[name]).__dict__}
+            results[name] = {"throughput_mb_s": max(throughput_rounds[name]),
+                             "latency_ms": LatencySummary.of(latency_samples[name]).__dict__}  # fmt: skip
         results["host_proxy"]["concurrency"] = asyncio.run(
             hold_connections(front, arguments.connections, lambda: read_metric(metrics, "host_proxy_connections_active"))
         )
@@ -304,13 +305,24 @@ def main() -> None:
         print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
     print(f"  concurrency: {held['served']}/{held['requested']} served, proxy gauge showed "
           f"{held['active_at_proxy']:.0f} active, opened in {held['open_seconds']:.2f} s")  # fmt: skip
+    baselines = [name for name in ("socat", "direct") if name in results]
+    comparisons = [
+        *(Comparison.of_rounds("host_proxy", "bulk throughput over unix sockets", subject="host_proxy", baseline=name,
+                               unit="MB/s", subject_rounds=throughput_rounds["host_proxy"],
+                               baseline_rounds=throughput_rounds[name], goal=">= 0.9 x socat")
+          for name in baselines),
+        *(Comparison.of_chunks("host_proxy", f"{MESSAGE_BYTES}-byte echo round trip", subject="host_proxy", baseline=name,
+                               unit="ms", subject_samples=latency_samples["host_proxy"],
+                               baseline_samples=latency_samples[name], rounds=ROUNDS)
+          for name in baselines),
+    ]  # fmt: skip
     report = write_report("host_proxy", {
         "parameters": {"megabytes": arguments.megabytes, "round_trips": arguments.round_trips,
                        "message_bytes": MESSAGE_BYTES, "connections": arguments.connections,
                        "open_files_limit": open_files, "socat": bool(socat), "cpus": os.cpu_count()},
         "results": results,
         "summary": summary,
-    })  # fmt: skip
+    }, comparisons)  # fmt: skip
     print(f"  report: {report.relative_to(REPOSITORY)}")
 
 

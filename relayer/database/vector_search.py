@@ -43,6 +43,9 @@ class SearchTuning:
     min_candidates: int = 100
     max_scan_tuples_floor: int = 20_000  # pgvector's default
     max_scan_tuples_ceiling: int = 1_000_000
+    # The HNSW index is on ``embedding::halfvec(1536)`` (half the index size; candidates are still re-sorted
+    # by the full-precision distance): bench/search_quality.py --halfvec measures it against the vector index.
+    hnsw_on_halfvec: bool = False
 
     def candidates(self, limit: int) -> int:
         return max(limit * self.overfetch_factor, self.min_candidates)
@@ -138,6 +141,11 @@ ORDER BY distance + 0, id
 LIMIT $4
 """  # noqa: S608
 
+# The same over an HNSW index built on the half-precision cast: its walk ranks by the cast, the re-sort does not.
+_APPROXIMATE_HALFVEC = _APPROXIMATE.replace(
+    "ORDER BY embedding <=> $3", f"ORDER BY embedding::halfvec({EMBEDDING_DIMENSIONS}) <=> $3::halfvec({EMBEDDING_DIMENSIONS})"
+)
+
 # enable_sort/enable_bitmapscan off keep the planner from answering a large scope with
 # "B-tree + full sort", which would be exact but read every row of the scope.
 _TUNE_HNSW = """
@@ -175,7 +183,8 @@ async def search_scope(
             await connection.execute(
                 _TUNE_HNSW, str(max(tuning.ef_search, min(fetch, 1000))), str(tuning.max_scan_tuples(limit, table_rows))
             )
-            rows = await connection.fetch(_APPROXIMATE, owner, namespace, query, limit, fetch)
+            approximate = _APPROXIMATE_HALFVEC if tuning.hnsw_on_halfvec else _APPROXIMATE
+            rows = await connection.fetch(approximate, owner, namespace, query, limit, fetch)
             if len(rows) < limit:
                 # The walk hit max_scan_tuples before finding enough scope members: be exact instead.
                 rows = await connection.fetch(_EXACT, owner, namespace, query, limit)

@@ -99,6 +99,43 @@ class TestLargeScopePath:
             recalls.append(len(truth & {hit.id for hit in hits}) / 10)
         assert np.mean(recalls) >= 0.9
 
+    async def test_halfvec_index_path_walks_that_index_and_keeps_full_precision_order(
+        self, database: Database, crowded_table: dict
+    ) -> None:
+        async with database.transaction() as connection:
+            definition = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
+            await connection.execute("DROP INDEX idx_vector_entries_embedding")
+            await connection.execute(
+                "CREATE INDEX idx_vector_entries_embedding_half ON vector_entries"
+                f" USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSIONS})) halfvec_cosine_ops)"
+            )
+        try:
+            await self._check_halfvec_path(database, crowded_table)
+        finally:  # the schema outlives this test (only rows are emptied between tests)
+            async with database.transaction() as connection:
+                await connection.execute("DROP INDEX idx_vector_entries_embedding_half")
+                await connection.execute(definition)
+
+    async def _check_halfvec_path(self, database: Database, crowded_table: dict) -> None:
+        halfvec = SearchTuning(exact_scan_min_rows=1, hnsw_cost_ratio=1e-9, hnsw_on_halfvec=True)
+        query = crowded_table["large"][3] + 0.3 * np.random.default_rng(5).standard_normal(EMBEDDING_DIMENSIONS)
+        async with database.transaction() as connection:
+            await connection.execute(
+                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('enable_seqscan', 'off', true),"
+                " set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+            )
+            plan = "\n".join(row[0] for row in await connection.fetch(
+                "EXPLAIN SELECT id FROM vector_entries WHERE owner = $1 AND namespace = 'large'"
+                f" ORDER BY embedding::halfvec({EMBEDDING_DIMENSIONS}) <=> $2::halfvec({EMBEDDING_DIMENSIONS}) LIMIT 40",
+                ALICE, query.astype(np.float32),
+            ))  # fmt: skip
+        assert "idx_vector_entries_embedding_half" in plan
+        hits = await search_scope(database, ALICE, "large", query, 10, halfvec)
+        ids = [f"large-{i}" for i in range(LARGE_SCOPE)]
+        truth = _exact_ids(ids, crowded_table["large"], query.astype(np.float32), 10)
+        assert [hit.distance for hit in hits] == sorted(hit.distance for hit in hits)
+        assert len({hit.id for hit in hits} & set(truth)) >= 9
+
     async def test_falls_back_to_exact_when_the_walk_stops_early(self, database: Database, crowded_table: dict) -> None:
         # One tuple budget and a tiny candidate list: HNSW cannot reach the far-away tiny scope.
         starved = SearchTuning(
