@@ -102,6 +102,8 @@ def _now() -> datetime:
 class Appliance:
     """See the module docstring. ``port=0`` picks a free host port."""
 
+    ready_timeout_seconds = READY_TIMEOUT_SECONDS  # provisioning → relayer ready (an emulated guest needs more)
+
     def __init__(
         self,
         data_dir: Path | str,
@@ -321,7 +323,7 @@ class Appliance:
         self.provisioned = True
 
     async def _wait_until_ready(self, session: AttestedSession) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        deadline = time.monotonic() + self.ready_timeout_seconds
         while time.monotonic() < deadline:
             state = (await session.http.get("/health")).json()["enclave"]["relayer"]
             if state == "ready":

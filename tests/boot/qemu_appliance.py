@@ -83,6 +83,8 @@ def simulator_root_from_console(console: str) -> bytes:
 class QemuAppliance(Appliance):
     """``Appliance`` whose enclave is ``test_image`` booted under QEMU; ``machine`` is the running QEMU."""
 
+    ready_timeout_seconds = 900.0  # under TCG the sidecar and relayer import and start many times slower
+
     def __init__(self, data_dir: Path, test_image: TestImage, *, artifacts_name: str = "full-test-boot", **options: Any) -> None:
         super().__init__(data_dir, port=0, isolate=True, **options)  # QEMU is the isolation: its own machine
         self.test_image = test_image
