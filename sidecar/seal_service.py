@@ -88,8 +88,8 @@ class SealService:
         self._timeout = timeout_seconds
         self._verify = verify_key_servers
         self._clock = clock
-        self._key_cache = key_cache or SessionKeyCache(0, clock=clock)
-        self._decryption = decryption or DecryptionPool(0)
+        self._key_cache = key_cache if key_cache is not None else SessionKeyCache(0, clock=clock)
+        self._decryption = decryption if decryption is not None else DecryptionPool(0)
         self._endpoints: dict[str, KeyServerEndpoint] = {}
         self._committee_ids: set[str] = set()  # checked against their members' keys; no /v1/service to ask
         self._possession_proven: set[str] = set()
