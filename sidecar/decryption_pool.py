@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from sealcrypto import EncryptedObject, SealError, decrypt_objects
@@ -57,19 +57,19 @@ class DecryptionPool:
     def workers(self) -> int:
         return self._workers
 
-    async def start(self) -> None:
-        """Start every worker now, so the first recall does not pay for interpreter start-up."""
+    def start(self) -> list[Future[int]]:
+        """Start every worker now, without waiting for them: the first recall then finds them ready (or
+        nearly), and the sidecar's own start (which the relayer times) does not wait for interpreters."""
         if self._workers == 0:
-            return
+            return []
         executor = self._current()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(executor, _ready) for _ in range(self._workers)))
+        return [executor.submit(_ready) for _ in range(self._workers)]
 
     def worker_pids(self) -> list[int]:
         """The live workers' process ids (operations and tests)."""
         if self._executor is None:
             return []
-        processes = getattr(self._executor, "_processes", None) or {}
+        processes = getattr(self._executor, "_processes", None) or {}  # the executor's own {pid: process}
         return sorted(processes)
 
     async def decrypt(self, objects: Sequence[EncryptedObject], keys: KeysByServer) -> list[bytes | SealError]:

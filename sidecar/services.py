@@ -47,7 +47,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
     )
     decryption = DecryptionPool(settings.seal_decrypt_workers)
     stack.callback(decryption.close)
-    await decryption.start()
+    decryption.start()
     seal = SealService(
         chain=chain,
         http=http,

@@ -32,7 +32,8 @@ def batch():
 @pytest_asyncio.fixture(loop_scope="session")
 async def pool():
     decryption = DecryptionPool(2)
-    await decryption.start()
+    started = decryption.start()
+    assert all(future.result(timeout=120) > 0 for future in started)  # each a worker's pid
     yield decryption
     decryption.close()
 
@@ -57,8 +58,7 @@ class TestSameAsSerial:
     async def test_without_workers_on_a_thread(self, batch):
         objects, keys = batch
         threaded = DecryptionPool(0)
-        await threaded.start()
-        assert threaded.worker_pids() == []
+        assert threaded.start() == [] and threaded.worker_pids() == []
         assert await threaded.decrypt(objects, keys) == decrypt_objects(objects, keys)
 
     async def test_nothing_to_do(self, pool):
