@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import LatencySummary, print_table, time_async, write_report
+from bench.common import COMPARISON_COLUMNS, Comparison, LatencySummary, print_table, time_async, write_report
 from bench.relayer import NAMESPACE, QUERY, Signer, remember_all
 from chain import bcs
 from chain.jsonrpc import JsonRpcChainReader
@@ -68,7 +68,7 @@ async def start_baseline_relayer(stack: DevStack, http: httpx.AsyncClient) -> tu
 
 
 async def measure(signer: Signer, http: httpx.AsyncClient, stack: DevStack, baseline_url: str,
-                  iterations: int, limit: int) -> dict:
+                  iterations: int, limit: int) -> tuple[dict, list[Comparison]]:
     info = stack.info
     vector = (await signer.post(http, "/api/embed", {"text": QUERY})).json()["vector"]
     if stack.database_url is None or stack.redis_url is None:
@@ -147,16 +147,27 @@ async def measure(signer: Signer, http: httpx.AsyncClient, stack: DevStack, base
     floor = summaries["search"]["p50_ms"] + open_floor
     subject, baseline = summaries["subject"]["p50_ms"], summaries["baseline"]["p50_ms"]
     open_subject, open_baseline = summaries["open_subject"]["p50_ms"], summaries["open_baseline"]["p50_ms"]
+    floor_rounds = [search + reads + decrypted / cores for search, reads, decrypted
+                    in zip(samples["search"], samples["cached_reads"], samples["decrypt"], strict=True)]
+    metric = f"recall k={limit} latency"
+    comparisons = [
+        Comparison.of_rounds("recall", metric, subject="cache + pool", baseline="neither (as before #11)", unit="ms",
+                             subject_rounds=samples["subject"], baseline_rounds=samples["baseline"]),
+        Comparison.of_rounds("recall", metric, subject="cache + pool", baseline="floor: search + reads + decrypt/cores",
+                             unit="ms", subject_rounds=samples["subject"], baseline_rounds=floor_rounds, goal=f"<= {GOAL}"),
+        Comparison.of_rounds("recall", "sidecar /blobs/open", subject="cache + pool", baseline="neither", unit="ms",
+                             subject_rounds=samples["open_subject"], baseline_rounds=samples["open_baseline"]),
+    ]
     return {"limit": limit, "hits": len(hits), "cores": cores, "latency": summaries, "floor_p50_ms": floor,
             "subject_over_floor": subject / floor, "baseline_over_floor": baseline / floor,
             "subject_over_baseline": subject / baseline, "open_floor_p50_ms": open_floor,
             "open_subject_over_floor": open_subject / open_floor, "open_baseline_over_floor": open_baseline / open_floor,
             "open_subject_over_baseline": open_subject / open_baseline, "goal_over_floor": GOAL,
             "one_core_floor_p50_ms": one_core_floor, "subject_over_one_core_floor": subject / one_core_floor,
-            "load_average": os.getloadavg()}
+            "load_average": os.getloadavg()}, comparisons
 
 
-async def run(args: argparse.Namespace) -> dict:
+async def run(args: argparse.Namespace) -> tuple[dict, list[Comparison]]:
     data_dir = Path(tempfile.mkdtemp(prefix="memwal-bench-recall-"))
     data_dir.chmod(0o755)  # embedded PostgreSQL may run as another user
     try:
@@ -169,12 +180,12 @@ async def run(args: argparse.Namespace) -> dict:
                 remember = await remember_all(signer, http, args.memories)
                 baseline, baseline_url = await start_baseline_relayer(stack, http)
                 try:
-                    recall = await measure(signer, http, stack, baseline_url, args.recalls, args.limit)
+                    recall, comparisons = await measure(signer, http, stack, baseline_url, args.recalls, args.limit)
                 finally:
                     await baseline.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    return {"memories": remember["memories"], **recall}
+    return {"memories": remember["memories"], **recall}, comparisons
 
 
 def main() -> None:
@@ -184,7 +195,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10)
     args = parser.parse_args()
     started = time.perf_counter()
-    report = asyncio.run(run(args))
+    report, comparisons = asyncio.run(run(args))
     report["wall_seconds"] = time.perf_counter() - started
     latency = report["latency"]
     rows = [[name, latency[key]["p50_ms"], latency[key]["p99_ms"], latency[key]["mean_ms"]] for name, key in (
@@ -206,7 +217,8 @@ def main() -> None:
     ])
     print(f"\none-core floor {report['one_core_floor_p50_ms']:.1f} ms (subject/that {report['subject_over_one_core_floor']:.2f}); "
           f"load average at the end {', '.join(f'{value:.2f}' for value in report['load_average'])}")
-    print(f"\nreport: {write_report('recall', report)}")
+    print_table("comparisons (median per-round ratio)", COMPARISON_COLUMNS, [comparison.row() for comparison in comparisons])
+    print(f"\nreport: {write_report('recall', report, comparisons)}")
 
 
 if __name__ == "__main__":
