@@ -59,6 +59,8 @@ RELAYER_VARIABLES = frozenset(
         "SEAL_KEY_SERVER_TIMEOUT_MS",
         "SEAL_LEGACY_DECRYPT_KEY_SERVERS",
         "SEAL_VERIFY_KEY_SERVERS",
+        "SEAL_KEY_CACHE_ENTRIES",
+        "SEAL_DECRYPT_WORKERS",
         # sidecar process, jobs, limits, caches
         "SIDECAR_START_TIMEOUT_SECS",
         "WALLET_JOB_CONCURRENCY",

@@ -40,6 +40,9 @@ class DecryptError(SealError):
     def __init__(self) -> None:
         super().__init__("decryption failed")
 
+    def __reduce__(self) -> tuple[type[DecryptError], tuple[()]]:
+        return (DecryptError, ())  # crosses process boundaries (sidecar decryption workers) without its args
+
 
 class SessionError(SealError):
     """The session is malformed, its signature does not verify, or it does not match its address."""

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from enum import IntEnum
@@ -19,6 +20,7 @@ DST_DERIVE_KEY = b"SUI-SEAL-IBE-BLS12381-H3-00"
 DST_POP = b"SUI-SEAL-IBE-BLS12381-POP-00"
 KEY_BYTES = 32
 OBJECT_ID_BYTES = 32
+IDENTITY_POINT_CACHE_SIZE = 1024
 
 
 class KeyPurpose(IntEnum):
@@ -34,7 +36,15 @@ def full_id(package_id: bytes, inner_id: bytes) -> bytes:
 
 
 def identity_point(identity: bytes) -> bls.G1Point:
-    return bls.hash_to_g1(DST_ID + bytes(identity))
+    """``H1(identity)``, memoized: one owner's memories share one identity, and hashing to G1 costs as much
+    as a third of a pairing. Only public values are kept (an identity and its curve point; points are
+    immutable)."""
+    return _identity_point(bytes(identity))
+
+
+@functools.lru_cache(maxsize=IDENTITY_POINT_CACHE_SIZE)
+def _identity_point(identity: bytes) -> bls.G1Point:
+    return bls.hash_to_g1(DST_ID + identity)
 
 
 def kdf(

@@ -157,8 +157,13 @@ class SessionKey:
     def personal_message(self) -> bytes:
         return session_message(self.mvr_name or self.package_id, self.ttl_min, self.creation_time_ms, self.session_public_key)
 
+    @property
+    def expires_at_ms(self) -> int:
+        """The last moment (ms since the epoch) this session is still used, with the SDK's safety margin."""
+        return self.creation_time_ms + self.ttl_min * 60_000 - EXPIRY_MARGIN_MS
+
     def is_expired(self, now_ms: int) -> bool:
-        return self.creation_time_ms + self.ttl_min * 60_000 - EXPIRY_MARGIN_MS < now_ms
+        return self.expires_at_ms < now_ms
 
     def check_fresh(self, clock: Callable[[], float] = time.time) -> None:
         now_ms = int(clock() * 1000)

@@ -26,7 +26,7 @@ import httpx
 from chain import bcs
 from chain.address import normalize_address
 from chain.errors import ChainError, ChainUnavailable
-from chain.reader import ChainReader, CommitteeServer, KeyServerInfo
+from chain.reader import Account, ChainReader, CommitteeServer, KeyServerInfo
 from memwal_common.environment import SealServerConfig
 from sealcrypto import (
     EncryptedObject,
@@ -38,12 +38,13 @@ from sealcrypto import (
     SessionError,
     SessionKey,
     build_seal_approve_ptb,
-    decrypt_objects,
     encrypt,
 )
 from sealcrypto.committee import verify_committee_public_key
 from sealcrypto.keyserver_client import verify_possession
+from sidecar.decryption_pool import DecryptionPool
 from sidecar.errors import AccessDenied, BadInput, InvalidSession, UpstreamUnavailable
+from sidecar.key_cache import CacheKey, SessionKeyCache, session_fingerprint
 
 logger = logging.getLogger("memwal.sidecar.seal")
 KEY_TYPE_BF_BLS12381 = 0
@@ -75,6 +76,8 @@ class SealService:
         legacy_decrypt_servers: tuple[SealServerConfig, ...] = (),
         verify_key_servers: bool = True,
         clock: Callable[[], float] = time.time,
+        key_cache: SessionKeyCache | None = None,
+        decryption: DecryptionPool | None = None,
     ) -> None:
         self._chain = chain
         self._http = http
@@ -85,6 +88,8 @@ class SealService:
         self._timeout = timeout_seconds
         self._verify = verify_key_servers
         self._clock = clock
+        self._key_cache = key_cache if key_cache is not None else SessionKeyCache(0, clock=clock)
+        self._decryption = decryption if decryption is not None else DecryptionPool(0)
         self._endpoints: dict[str, KeyServerEndpoint] = {}
         self._committee_ids: set[str] = set()  # checked against their members' keys; no /v1/service to ask
         self._possession_proven: set[str] = set()
@@ -199,7 +204,8 @@ class SealService:
 
         Corrupt means: not a Seal object of this package, or it does not decrypt with keys that were verified
         against the key servers' public keys. Objects are grouped by the key servers and threshold they name,
-        one key fetch per group; a refused session or account raises for the whole call.
+        one key fetch per group unless this session already holds the keys (``SessionKeyCache``); a refused
+        session or account raises for the whole call. Decryptions run on the ``DecryptionPool``.
         """
         outcomes: dict[str, bytes | Undecryptable] = {}
         objects: dict[str, EncryptedObject] = {}
@@ -225,6 +231,47 @@ class SealService:
             groups.setdefault(group, []).append(key)
         if not groups:
             return outcomes
+        fingerprint = session_fingerprint(session)
+        for (servers, threshold), keys in groups.items():
+            members = [objects[key] for key in keys]
+            released = await self._user_keys(servers, threshold, members, session, fingerprint, account_id)
+            decrypted = await self._decryption.decrypt(members, released)
+            for key, outcome in zip(keys, decrypted, strict=True):
+                # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
+                outcomes[key] = outcome if isinstance(outcome, bytes) else Undecryptable.CORRUPT
+        return outcomes
+
+    async def _user_keys(
+        self, servers: tuple[KeyServerEndpoint, ...], threshold: int, members: list[EncryptedObject],
+        session: SessionKey, fingerprint: bytes, account_id: str,
+    ) -> dict[bytes, dict[bytes, bytes]]:
+        """``{key-server object id: {full id: user key}}`` for ``members``: from the session's cache where the
+        key servers already released them to this session and account, else in one key-server round trip."""
+        try:
+            account_key = normalize_address(account_id)
+        except ValueError:
+            raise AccessDenied("the caller's MemWal account does not exist") from None
+        server_group = tuple((server.object_id, server.weight) for server in servers)
+        known: dict[bytes, dict[bytes, bytes]] = {}  # full id -> key-server object id -> user key
+        for full_id in dict.fromkeys(obj.full_id for obj in members):
+            cached = self._key_cache.get(CacheKey(fingerprint, account_key, full_id, server_group, threshold))
+            if cached is not None:
+                known[full_id] = cached
+        missing = [obj for obj in members if obj.full_id not in known]
+        if missing:
+            account = await self._account(account_id)
+            fetched = await self._fetch_keys(list(servers), threshold, session, account, missing)
+            for full_id in dict.fromkeys(obj.full_id for obj in missing):
+                known[full_id] = {server: per_id[full_id] for server, per_id in fetched.items() if full_id in per_id}
+                self._key_cache.put(CacheKey(fingerprint, account_key, full_id, server_group, threshold),
+                                    known[full_id], expires_at_ms=session.expires_at_ms)
+        by_server: dict[bytes, dict[bytes, bytes]] = {}
+        for full_id, per_server in known.items():
+            for server, usk in per_server.items():
+                by_server.setdefault(server, {})[full_id] = usk
+        return by_server
+
+    async def _account(self, account_id: str) -> Account:
         try:
             account = await self._chain.get_account(account_id)
         except ChainUnavailable as exc:
@@ -233,26 +280,25 @@ class SealService:
             account = None
         if account is None:
             raise AccessDenied("the caller's MemWal account does not exist")
-        for (servers, threshold), keys in groups.items():
-            members = [objects[key] for key in keys]
-            ptb = build_seal_approve_ptb(
-                self._package_id, [(obj.inner_id, account.account_id, account.initial_shared_version) for obj in members]
-            )
-            client = KeyServerClient(list(servers), threshold, self._http, self._timeout, clock=self._clock)
-            try:
-                fetched = await client.fetch_keys(ptb, session, list({obj.full_id: None for obj in members}))
-            except KeyServerError as exc:
-                if exc.permanent:
-                    raise AccessDenied(f"key servers refused: {exc.kind}") from None
-                raise UpstreamUnavailable(f"key servers unavailable: {exc.kind}") from None
-            except SessionError as exc:
-                raise InvalidSession(f"x-seal-session rejected: {exc}") from None
-            # Pairings take milliseconds each: keep them off the event loop.
-            decrypted = await asyncio.to_thread(decrypt_objects, members, fetched)
-            for key, outcome in zip(keys, decrypted, strict=True):
-                # Keys were verified against the servers' public keys, so a failure means the object is corrupt.
-                outcomes[key] = outcome if isinstance(outcome, bytes) else Undecryptable.CORRUPT
-        return outcomes
+        return account
+
+    async def _fetch_keys(
+        self, servers: list[KeyServerEndpoint], threshold: int, session: SessionKey, account: Account,
+        members: list[EncryptedObject],
+    ) -> dict[bytes, dict[bytes, bytes]]:
+        """One key-server round trip for ``members``: ``{key-server object id: {full id: user key}}``."""
+        ptb = build_seal_approve_ptb(
+            self._package_id, [(obj.inner_id, account.account_id, account.initial_shared_version) for obj in members]
+        )
+        client = KeyServerClient(servers, threshold, self._http, self._timeout, clock=self._clock)
+        try:
+            return await client.fetch_keys(ptb, session, list({obj.full_id: None for obj in members}))
+        except KeyServerError as exc:
+            if exc.permanent:
+                raise AccessDenied(f"key servers refused: {exc.kind}") from None
+            raise UpstreamUnavailable(f"key servers unavailable: {exc.kind}") from None
+        except SessionError as exc:
+            raise InvalidSession(f"x-seal-session rejected: {exc}") from None
 
     async def _servers_for(self, obj: EncryptedObject) -> tuple[tuple[KeyServerEndpoint, ...], int] | None:
         """The known servers an object names, each weighted by its share slots, and the object's threshold."""

@@ -13,6 +13,8 @@ from memwal_common.redis_client import fail_fast_redis
 from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices
 from sidecar.blob_opening import BlobOpener
+from sidecar.decryption_pool import DecryptionPool
+from sidecar.key_cache import SessionKeyCache
 from sidecar.seal_service import SealService
 from sidecar.settings import SidecarSettings
 from sidecar.uploads import UploadJournal, UploadService
@@ -43,6 +45,9 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         cache_max_bytes=settings.blob_cache_max_bytes,
         not_found_retry_seconds=settings.walrus_not_found_retry_seconds,
     )
+    decryption = DecryptionPool(settings.seal_decrypt_workers)
+    stack.callback(decryption.close)
+    decryption.start()
     seal = SealService(
         chain=chain,
         http=http,
@@ -52,6 +57,8 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         timeout_seconds=settings.seal_timeout_seconds,
         legacy_decrypt_servers=settings.seal_legacy_decrypt_servers,
         verify_key_servers=settings.seal_verify_key_servers,
+        key_cache=SessionKeyCache(settings.seal_key_cache_entries),
+        decryption=decryption,
     )
     return SidecarServices(
         token=settings.auth_token,

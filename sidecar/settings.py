@@ -26,6 +26,8 @@ from memwal_common.shared_settings import (
 from sidecar.protocol import MAX_DATA_BYTES
 
 MIB = 1024 * 1024
+MAX_DECRYPT_WORKERS = 256
+MAX_KEY_CACHE_ENTRIES = 100_000  # about 1.1 KiB each (3 key servers): at most ~110 MiB
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class SidecarSettings:
     seal_verify_key_servers: bool  # SEAL_VERIFY_KEY_SERVERS [true]: proof of possession before encrypting
     seal_threshold: int  # SEAL_THRESHOLD [min(2, total weight)]
     seal_timeout_seconds: float  # SEAL_KEY_SERVER_TIMEOUT_MS [25000]
+    seal_decrypt_workers: int  # SEAL_DECRYPT_WORKERS [CPU count]: decryption processes; 0 = a thread of the sidecar
+    seal_key_cache_entries: int  # SEAL_KEY_CACHE_ENTRIES [4096] (~1.1 KiB each): released keys per (session, account, id); 0 = off
     redis_url: str | None  # REDIS_URL: blob cache; unset = no cache
     redis_timeout_seconds: float  # REDIS_TIMEOUT_SECS [2]: connect and per-command
     blob_cache_ttl_seconds: int  # BLOB_CACHE_TTL_SECS
@@ -91,6 +95,8 @@ class SidecarSettings:
             seal_verify_key_servers=env_flag(env.get("SEAL_VERIFY_KEY_SERVERS", "true")),
             seal_threshold=seal_threshold(env, seal_servers),
             seal_timeout_seconds=env_int(env, "SEAL_KEY_SERVER_TIMEOUT_MS", 25_000, minimum=100) / 1000.0,
+            seal_decrypt_workers=env_int(env, "SEAL_DECRYPT_WORKERS", os.cpu_count() or 1, minimum=0),
+            seal_key_cache_entries=env_int(env, "SEAL_KEY_CACHE_ENTRIES", 4096, minimum=0),
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_seconds=float(env_int(env, "REDIS_TIMEOUT_SECS", 2, minimum=1)),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
@@ -130,5 +136,9 @@ class SidecarSettings:
             raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
         if self.max_blob_bytes > MAX_DATA_BYTES:
             raise SettingsError(f"WALRUS_MAX_BLOB_BYTES must be at most {MAX_DATA_BYTES} (the sidecar protocol's cap)")
+        if self.seal_decrypt_workers > MAX_DECRYPT_WORKERS:
+            raise SettingsError(f"SEAL_DECRYPT_WORKERS must be at most {MAX_DECRYPT_WORKERS}")
+        if self.seal_key_cache_entries > MAX_KEY_CACHE_ENTRIES:
+            raise SettingsError(f"SEAL_KEY_CACHE_ENTRIES must be at most {MAX_KEY_CACHE_ENTRIES}")
         if self.log_format not in {"pretty", "json"}:
             raise SettingsError("LOG_FORMAT must be pretty or json")

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 import pytest_asyncio
 
 from chain.backends import make_chain_reader
 from localnet.cli import create_account
 from memwal_common.environment import SealServerConfig
-from sealcrypto import EncryptedObject, KeyServerSecret
+from sealcrypto import EncryptedObject, KeyServerSecret, SessionKey
+from sidecar.decryption_pool import DecryptionPool
+from sidecar.errors import AccessDenied
+from sidecar.key_cache import SessionKeyCache
 from sidecar.seal_service import KeyServerMisconfigured, SealService, Undecryptable
 from tests.e2e.signing import seal_session_header
 
@@ -130,3 +134,78 @@ async def test_unknown_key_server_object_is_misconfigured(localnet, account, sea
     service = seal([SealServerConfig(localnet["memwal_registry_id"])], 1)
     with pytest.raises(KeyServerMisconfigured, match="not usable"):
         await service.encrypt(b"x", account.owner_address)
+
+
+class TestSessionKeyCache:
+    """A session's second recall of the same owner's memories skips the key servers; nothing else does."""
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def counted(self, localnet):
+        """(SealService with a key cache and a decryption pool, {"fetch_key": calls seen by the key servers})."""
+        calls = {"fetch_key": 0}
+
+        async def count(request: httpx.Request) -> None:
+            calls["fetch_key"] += request.url.path.endswith("/v1/fetch_key")
+
+        pool = DecryptionPool(2)
+        async with httpx.AsyncClient(event_hooks={"request": [count]}) as http:
+            chain = make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http)
+            service = SealService(chain=chain, http=http, servers=independent(localnet)[:2], threshold=2,
+                                  package_id=localnet["memwal_package_id"], timeout_seconds=10,
+                                  key_cache=SessionKeyCache(64), decryption=pool)
+            try:
+                yield service, calls
+            finally:
+                pool.close()
+                await chain.aclose()
+
+    async def test_the_same_session_skips_the_key_servers(self, localnet, account, counted):
+        service, calls = counted
+        ciphertexts = {f"m{n}": await service.encrypt(f"memory {n}".encode(), account.owner_address) for n in range(3)}
+        session = new_session(service, account, localnet)
+        first = await service.decrypt(ciphertexts, account_id=account.account_id, session=session)
+        after_first = calls["fetch_key"]
+        assert after_first == 2  # one request to each of the two servers
+        again = await service.decrypt(ciphertexts, account_id=account.account_id, session=session)
+        assert again == first == {f"m{n}": f"memory {n}".encode() for n in range(3)}
+        assert calls["fetch_key"] == after_first
+        newer = await service.encrypt(b"written after the first recall", account.owner_address)
+        assert await service.decrypt({"new": newer}, account_id=account.account_id, session=session) == {
+            "new": b"written after the first recall"}
+        assert calls["fetch_key"] == after_first  # same owner, same identity: still cached
+
+    async def test_another_session_asks_the_key_servers(self, localnet, account, counted):
+        service, calls = counted
+        ciphertext = await service.encrypt(b"one memory", account.owner_address)
+        await service.decrypt({"m": ciphertext}, account_id=account.account_id, session=new_session(service, account, localnet))
+        before = calls["fetch_key"]
+        other = new_session(service, account, localnet)  # the same delegate, a new session key
+        assert await service.decrypt({"m": ciphertext}, account_id=account.account_id, session=other) == {"m": b"one memory"}
+        assert calls["fetch_key"] == before + 2
+
+    async def test_the_same_session_for_another_account_is_decided_by_the_key_servers(self, localnet, account, counted):
+        service, calls = counted
+        stranger = await create_account(localnet, label="seal-service-stranger")
+        ciphertext = await service.encrypt(b"not the stranger's", account.owner_address)
+        session = new_session(service, account, localnet)
+        assert await service.decrypt({"m": ciphertext}, account_id=account.account_id, session=session) == {"m": b"not the stranger's"}
+        before = calls["fetch_key"]
+        with pytest.raises(AccessDenied):  # the delegate of `account` is nobody in the stranger's account
+            await service.decrypt({"m": ciphertext}, account_id=stranger.account_id, session=session)
+        assert calls["fetch_key"] > before
+
+    async def test_a_stranger_session_never_reads_a_cached_owner_key(self, localnet, account, counted):
+        service, calls = counted
+        stranger = await create_account(localnet, label="seal-service-thief")
+        ciphertext = await service.encrypt(b"owner only", account.owner_address)
+        await service.decrypt({"m": ciphertext}, account_id=account.account_id, session=new_session(service, account, localnet))
+        before = calls["fetch_key"]
+        thief = new_session(service, stranger, localnet)
+        with pytest.raises(AccessDenied):  # naming the owner's account with the stranger's own session
+            await service.decrypt({"m": ciphertext}, account_id=account.account_id, session=thief)
+        assert calls["fetch_key"] > before
+
+
+def new_session(service: SealService, account, localnet) -> SessionKey:
+    return service.open_session(seal_session_header(bytes.fromhex(account.delegate_private_key_hex),
+                                                    localnet["memwal_package_id"]))

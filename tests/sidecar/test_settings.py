@@ -4,6 +4,7 @@ that keep the settings inside the protocol's bounds."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -32,6 +33,11 @@ class TestSidecarSettings:
         assert (parsed.max_request_bytes, parsed.http_timeout_seconds, parsed.redis_timeout_seconds) == (4 * 1024 * 1024, 30, 2)
         assert (parsed.graceful_timeout_seconds, parsed.http_max_connections, parsed.log_format) == (10, 64, "pretty")
         assert "t" * 32 not in repr(parsed)
+        assert (parsed.seal_decrypt_workers, parsed.seal_key_cache_entries) == (os.cpu_count() or 1, 4096)
+
+    def test_decryption_without_workers_or_cache(self):
+        parsed = settings(SEAL_DECRYPT_WORKERS="0", SEAL_KEY_CACHE_ENTRIES="0")
+        assert (parsed.seal_decrypt_workers, parsed.seal_key_cache_entries) == (0, 0)
 
     def test_protocol_endpoints(self):
         assert settings(SUI_PROTOCOL="jsonrpc").sui_url == "http://sui"
@@ -50,6 +56,8 @@ class TestSidecarSettings:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"SUI_PROTOCOL": "websocket"}, "SUI_PROTOCOL"),
         ({"SUI_PROTOCOL": "grpc"}, "SUI_GRPC_URL"),
         ({"SIDECAR_AUTH_TOKEN": "short"}, "32 characters"), ({"SIDECAR_MAX_REQUEST_BYTES": "10"}, ">= 65536"),
+        ({"SEAL_DECRYPT_WORKERS": "257"}, "at most 256"), ({"SEAL_DECRYPT_WORKERS": "-1"}, "SEAL_DECRYPT_WORKERS"),
+        ({"SEAL_KEY_CACHE_ENTRIES": "100001"}, "at most 100000"),
     ])
     def test_invalid(self, overrides, match):
         with pytest.raises(SettingsError, match=match):
