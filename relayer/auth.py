@@ -11,10 +11,11 @@ Steps, in the order upstream checks them:
       with a bad signature; a replay is 401. The store keeps a replay epoch: the second it began
       remembering. A signature older than that cannot be checked against nonces the store has lost (a
       restart without persistence, a FLUSHALL) and is refused (401, ERR_SIGNED_BEFORE_REPLAY_EPOCH)
-  (7) resolve the account: delegate cache → hint/env → registry scan, re-verified on chain every
-      time (revocation and deactivation take effect at once). An x-account-id naming an account the key
-      is not a delegate of is refused (401, ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's
-      cached account instead
+  (7) resolve the account: the in-process account cache (relayer/account_cache.py) while its entry is
+      younger than AUTH_ACCOUNT_CACHE_TTL_SECS and no DelegateKeyRemoved/AccountDeactivated event dropped it;
+      else delegate cache → hint/env → registry scan, verified on chain (TTL 0: on every request, as
+      upstream). An x-account-id naming an account the key is not a delegate of is refused (401,
+      ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's cached account instead
 Failures raise ``AuthRejected`` (401), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
 cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
 Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
@@ -44,6 +45,7 @@ from chain.address import is_address, normalize_address
 from chain.errors import ChainError, ChainUnavailable
 from chain.reader import Account, ChainReader
 from memwal_common.cache_errors import CACHE_ERRORS
+from relayer.account_cache import AccountCache
 from relayer.database.errors import DatabaseUnavailable
 from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, NonceStoreUnavailable
 
@@ -160,6 +162,7 @@ class Authenticator:
         default_account_id: str = "",
         clock_drift_seconds: int = 300,
         cache_hours: int = 24,
+        accounts: AccountCache | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -170,6 +173,7 @@ class Authenticator:
         self._default_account_id = default_account_id
         self._drift = clock_drift_seconds
         self._cache_hours = cache_hours
+        self._accounts = accounts if accounts is not None else AccountCache(ttl_seconds=0, max_entries=1)
         self._clock = clock
         self._sleep = sleep
 
@@ -238,6 +242,33 @@ class Authenticator:
         )
 
     async def _resolve(self, public_key: bytes, public_key_hex: str, account_hint: str) -> Account:
+        if not self._accounts.enabled:
+            return await self._resolve_on_chain(public_key, public_key_hex, account_hint)
+        fresh = self._accounts.fresh(public_key, account_hint)
+        if fresh is not None:
+            return fresh
+        generation = self._accounts.generation  # an invalidation from now on voids what this resolution reads
+        remembered = self._accounts.remembered(public_key, account_hint)
+        account = None
+        if remembered is not None:
+            # Expired: re-verify the account it named, on chain, without the database's delegate cache.
+            account = await self._checked(remembered.account.account_id, public_key)
+            if account is None:
+                self._accounts.forget(public_key, account_hint)
+        if account is None:
+            account = await self._resolve_on_chain(public_key, public_key_hex, account_hint)
+        self._accounts.remember(public_key, account_hint, account, generation=generation)
+        return account
+
+    async def _checked(self, account_id: str, public_key: bytes) -> Account | None:
+        try:
+            return await self._verified(account_id, public_key)
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            raise AuthRejected(f"chain error: {exc}") from None
+
+    async def _resolve_on_chain(self, public_key: bytes, public_key_hex: str, account_hint: str) -> Account:
         try:
             cached = await self._cache.get(public_key_hex)
             # A cached account is used only when the request names no account or names that one: the client's

@@ -26,6 +26,7 @@ from devtools.processes import free_port
 from localnet.runner import serving
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World
+from relayer.account_cache import AccountCache
 from relayer.auth import (
     ACCOUNT_MISMATCH,
     EPOCH_KEY,
@@ -38,6 +39,7 @@ from relayer.auth import (
 )
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk
+from relayer.revocations import RevocationFollower
 from tests.e2e.signing import signed_headers
 
 pytestmark = pytest.mark.database
@@ -105,7 +107,8 @@ class Harness:
         return caught.value
 
 
-def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = ""):
+def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = "",
+                 accounts: AccountCache | None = None):
     sleeps: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -118,6 +121,7 @@ def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonc
         cache=cache,
         registry_id=registry_id,
         default_account_id=default_account_id,
+        accounts=accounts,
         clock=lambda: float(NOW),
         sleep=sleep,
     )
@@ -430,3 +434,121 @@ class TestAuthenticatorPadding:
             await authenticator.authenticate("POST", PATH, b"{}", headers_for(os.urandom(32), "", nonce="x"))
         assert time.monotonic() - started >= FAILURE_FLOOR_SECONDS
 
+
+
+class CountingChain:
+    """The real reader, counting account reads; ``during_read`` runs inside each read (a race on purpose)."""
+
+    def __init__(self, reader: JsonRpcChainReader) -> None:
+        self._reader = reader
+        self.account_reads = 0
+        self.during_read = lambda: None
+
+    async def get_account(self, account_id: str):
+        self.account_reads += 1
+        account = await self._reader.get_account(account_id)
+        self.during_read()
+        return account
+
+    def __getattr__(self, name: str):
+        return getattr(self._reader, name)
+
+
+class MonotonicClock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestAccountCacheInAuthentication:
+    """Revocation delay: a removed key is refused within the bound (the TTL), or as soon as the event is read."""
+
+    @pytest.fixture
+    def clock(self):
+        return MonotonicClock()
+
+    @pytest.fixture
+    def counting(self, chain, http):
+        return CountingChain(JsonRpcChainReader(chain.url, http=http))
+
+    def cached_harness(self, counting, redis_client, database, chain, clock, *, ttl: float):
+        accounts = AccountCache(ttl_seconds=ttl, max_entries=100, clock=clock)
+        return accounts, make_harness(counting, redis_client, database, registry_id=chain.registry_id, accounts=accounts)
+
+    async def test_a_fresh_resolution_reads_neither_chain_nor_database(self, counting, redis_client, database, chain, clock):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        reads = counting.account_reads
+        async with database.connection() as connection:
+            await connection.execute("DELETE FROM delegate_key_cache")  # a database read would now miss and rescan
+        info = await harness.call(headers_for(seed, account_id))
+        assert info.account_id == account_id and counting.account_reads == reads
+
+    async def test_ttl_zero_reads_the_chain_for_every_request(self, counting, redis_client, database, chain, clock):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=0)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        reads = counting.account_reads
+        await harness.call(headers_for(seed, account_id))
+        assert counting.account_reads == reads + 1
+
+    async def test_without_an_event_a_removed_key_is_refused_once_the_ttl_has_passed(
+        self, counting, redis_client, database, chain, clock
+    ):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        chain.world.remove_delegate_key(account_id, bytes(nacl.signing.SigningKey(seed).verify_key))
+        clock.now += 9.999
+        await harness.call(headers_for(seed, account_id))  # inside the documented delay: still served
+        clock.now += 0.001
+        await harness.reject(headers_for(seed, account_id), match="not a delegate")
+
+    async def test_an_expired_entry_is_reverified_on_chain_without_the_database(
+        self, counting, redis_client, database, chain, clock
+    ):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, ""))  # no hint: found by the registry scan, cached in both places
+        async with database.connection() as connection:
+            await connection.execute("DELETE FROM delegate_key_cache")
+        clock.now += 10
+        reads = counting.account_reads
+        info = await harness.call(headers_for(seed, ""))
+        assert info.account_id == account_id and counting.account_reads == reads + 1
+        # The database path would have scanned the registry and written the row again.
+        assert await harness.cache.get(bytes(nacl.signing.SigningKey(seed).verify_key).hex()) is None
+
+    @pytest.mark.parametrize("revoke", ["remove key", "deactivate"])
+    async def test_the_follower_drops_the_account_when_the_event_is_read(
+        self, counting, redis_client, database, chain, clock, revoke
+    ):
+        accounts, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=3600)
+        follower = RevocationFollower(counting, chain.world.packages["memwal"], accounts, poll_seconds=1)
+        await follower.poll_once()  # the history before this test
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        if revoke == "remove key":
+            chain.world.remove_delegate_key(account_id, bytes(nacl.signing.SigningKey(seed).verify_key))
+        else:
+            chain.world.set_active(account_id, False)
+        await harness.call(headers_for(seed, account_id))  # the event is not read yet: the cached window
+        assert await follower.poll_once() == 1
+        await harness.reject(headers_for(seed, account_id), match="not a delegate")
+
+    async def test_a_resolution_racing_an_invalidation_is_not_cached(self, counting, redis_client, database, chain, clock):
+        accounts, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=3600)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        counting.during_read = lambda: accounts.invalidate_account(account_id)  # the event lands mid-read
+        await harness.call(headers_for(seed, account_id))
+        counting.during_read = lambda: None
+        assert accounts.remembered(bytes(nacl.signing.SigningKey(seed).verify_key), account_id) is None
