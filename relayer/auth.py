@@ -16,7 +16,9 @@ Steps, in the order upstream checks them:
       else delegate cache → hint/env → registry scan, verified on chain (TTL 0: on every request, as
       upstream). An x-account-id naming an account the key is not a delegate of is refused (401,
       ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's cached account instead
-Failures raise ``AuthRejected`` (401), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
+Then the rate limits (relayer/rate_limit.py): with the account known from the in-process cache, steps (6) and
+the limits run as one Redis script (``ADMIT_SCRIPT``), in that order and with the same effects.
+Failures raise ``AuthRejected`` (401), ``RateLimited`` (429), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
 cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
 Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
 failed.
@@ -48,6 +50,7 @@ from memwal_common.cache_errors import CACHE_ERRORS
 from relayer.account_cache import AccountCache
 from relayer.database.errors import DatabaseUnavailable
 from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, NonceStoreUnavailable
+from relayer.rate_limit import SLIDING_WINDOW_FUNCTION, Denial, RateLimiter
 
 logger = logging.getLogger("memwal.auth")
 
@@ -82,6 +85,12 @@ class NonceStore(Protocol):
         Raises ``NonceStoreUnavailable`` when it cannot tell.
         """
 
+    async def consume_and_check(
+        self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float, limiter: RateLimiter, public_key_hex: str,
+        owner: str, weight: int,
+    ) -> tuple[NonceOutcome, Denial | None]:
+        """``consume`` and, for a fresh nonce, ``limiter.check`` — atomically, in one round trip."""
+
 
 class CachedAccount(Protocol):
     @property
@@ -98,21 +107,36 @@ class DelegateCache(Protocol):
     async def delete(self, public_key: str) -> bool: ...
 
 
-# KEYS: the nonce, the epoch. ARGV: ttl, the epoch a fresh store starts (this whole second), signed_at.
-# Returns 1 fresh, 0 replayed, -1 signed before the epoch. One script, so a flush cannot slip between the reads.
-CONSUME_NONCE_SCRIPT = """
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  redis.call('SET', KEYS[2], ARGV[2])
-  epoch = ARGV[2]
+# A Lua function: the nonce key, the epoch key; ttl, the epoch a fresh store starts (this whole second),
+# signed_at. Returns 1 fresh, 0 replayed, -1 signed before the epoch. One script, so a flush cannot slip
+# between the reads.
+CONSUME_NONCE_FUNCTION = """
+local function consume_nonce(nonce_key, epoch_key, ttl, fresh_epoch, signed_at)
+  local epoch = redis.call('GET', epoch_key)
+  if not epoch then
+    redis.call('SET', epoch_key, fresh_epoch)
+    epoch = fresh_epoch
+  end
+  if tonumber(signed_at) < tonumber(epoch) then
+    return -1
+  end
+  if redis.call('SET', nonce_key, '1', 'NX', 'EX', tonumber(ttl)) then
+    return 1
+  end
+  return 0
 end
-if tonumber(ARGV[3]) < tonumber(epoch) then
-  return -1
+"""
+CONSUME_NONCE_SCRIPT = CONSUME_NONCE_FUNCTION + "return consume_nonce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\n"
+# The nonce, then (only for a fresh one) the rate limits: KEYS = nonce, epoch, the limiter's layers; ARGV = the
+# nonce's three, then the limiter's. Returns {nonce outcome, allowed, denied layer index}: the order and the
+# effects of consume() followed by RateLimiter.check(), in one round trip.
+ADMIT_SCRIPT = CONSUME_NONCE_FUNCTION + SLIDING_WINDOW_FUNCTION + """
+local nonce = consume_nonce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if nonce ~= 1 then
+  return {nonce, 0, 0}
 end
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  return 1
-end
-return 0
+local verdict = sliding_window(3, 4)
+return {1, verdict[1], verdict[2]}
 """
 EPOCH_KEY = "nonce-epoch"
 
@@ -130,13 +154,33 @@ class RedisNonceStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(CONSUME_NONCE_SCRIPT)
+        self._admit = redis.register_script(ADMIT_SCRIPT)
 
     async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
         try:
             result = await self._script(keys=[f"nonce:{nonce}", EPOCH_KEY], args=[ttl_seconds, math.floor(now), signed_at])
         except CACHE_ERRORS as exc:
             raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
-        return {1: NonceOutcome.FRESH, 0: NonceOutcome.REPLAYED}.get(int(result), NonceOutcome.BEFORE_EPOCH)
+        return _outcome(result)
+
+    async def consume_and_check(
+        self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float, limiter: RateLimiter, public_key_hex: str,
+        owner: str, weight: int,
+    ) -> tuple[NonceOutcome, Denial | None]:
+        layers, window_args = limiter.check_arguments(public_key_hex, owner, weight)
+        keys = [f"nonce:{nonce}", EPOCH_KEY, *(layer.key for layer in layers)]
+        try:
+            outcome, allowed, index = await self._admit(
+                keys=keys, args=[ttl_seconds, math.floor(now), signed_at, *window_args]
+            )
+        except CACHE_ERRORS as exc:
+            raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
+        fresh = _outcome(outcome)
+        return fresh, (Denial(layers[int(index) - 1]) if fresh is NonceOutcome.FRESH and not allowed else None)
+
+
+def _outcome(result: object) -> NonceOutcome:
+    return {1: NonceOutcome.FRESH, 0: NonceOutcome.REPLAYED}.get(int(str(result)), NonceOutcome.BEFORE_EPOCH)
 
 
 def canonical_message(timestamp: str, method: str, path_and_query: str, body: bytes, nonce: str, account_id: str) -> bytes:
@@ -163,6 +207,7 @@ class Authenticator:
         clock_drift_seconds: int = 300,
         cache_hours: int = 24,
         accounts: AccountCache | None = None,
+        limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -174,10 +219,14 @@ class Authenticator:
         self._drift = clock_drift_seconds
         self._cache_hours = cache_hours
         self._accounts = accounts if accounts is not None else AccountCache(ttl_seconds=0, max_entries=1)
+        self._limiter = limiter
         self._clock = clock
         self._sleep = sleep
 
-    async def authenticate(self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str]) -> AuthInfo:
+    async def authenticate(
+        self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str], *, weight: int = 1
+    ) -> AuthInfo:
+        """The caller's identity, with ``weight`` charged to its rate limits (``RateLimited`` when they are spent)."""
         # (1), (2): answered at once, unpadded, as upstream.
         public_key_hex = headers.get("x-public-key", "")
         signature_hex = headers.get("x-signature", "")
@@ -191,7 +240,9 @@ class Authenticator:
             raise LegacySdk("missing x-nonce (legacy SDK)")
         started = time.monotonic()
         try:
-            return await self._verify(method, path_and_query, body, headers, public_key_hex, signature_hex, timestamp, nonce)
+            return await self._verify(
+                method, path_and_query, body, headers, public_key_hex, signature_hex, timestamp, nonce, weight
+            )
         except AuthRejected as rejected:
             logger.info("auth rejected: %s", rejected.message)
             await self._sleep(max(0.0, FAILURE_FLOOR_SECONDS - (time.monotonic() - started)))
@@ -201,7 +252,7 @@ class Authenticator:
 
     async def _verify(
         self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str],
-        public_key_hex: str, signature_hex: str, timestamp: str, nonce: str,
+        public_key_hex: str, signature_hex: str, timestamp: str, nonce: str, weight: int,
     ) -> AuthInfo:
         account_hint = headers.get("x-account-id", "")
         if any(len(v) > MAX_HEADER_LENGTH for v in (public_key_hex, signature_hex, timestamp, nonce, account_hint)):
@@ -225,14 +276,23 @@ class Authenticator:
             nacl.signing.VerifyKey(public_key).verify(message, signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
             raise AuthRejected("bad signature") from None
-        # (6)
-        outcome = await self._nonces.consume(nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now)
-        if outcome is NonceOutcome.REPLAYED:
-            raise AuthRejected("replayed nonce")
-        if outcome is NonceOutcome.BEFORE_EPOCH:
-            raise AuthRejected("signed before the nonce store's replay epoch", auth_error=SIGNED_BEFORE_REPLAY_EPOCH)
-        # (7)
-        account = await self._resolve(public_key, public_key_hex, account_hint)
+        limiter = self._limiter if self._limiter is not None and not self._limiter.disabled else None
+        account = self._accounts.fresh(public_key, account_hint) if self._accounts.enabled else None
+        if account is not None and limiter is not None:
+            # (6) + (7) + the rate limits: the account is known without I/O, so one Redis script does both.
+            outcome, denial = await self._nonces.consume_and_check(
+                nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now, limiter=limiter,
+                public_key_hex=public_key_hex, owner=account.owner, weight=weight,
+            )
+            _refuse_unless_fresh(outcome)
+        else:
+            # (6) first: a replayed request must not make us read the chain (a registry scan at worst).
+            _refuse_unless_fresh(await self._nonces.consume(nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now))
+            # (7)
+            account = await self._resolve(public_key, public_key_hex, account_hint)
+            denial = None if limiter is None else await limiter.check(public_key_hex, account.owner, weight)
+        if denial is not None:
+            raise denial.error()
         return AuthInfo(
             public_key=public_key,
             public_key_hex=public_key_hex,
@@ -316,6 +376,13 @@ class Authenticator:
             if account is not None:
                 return account
         return None
+
+
+def _refuse_unless_fresh(outcome: NonceOutcome) -> None:
+    if outcome is NonceOutcome.REPLAYED:
+        raise AuthRejected("replayed nonce")
+    if outcome is NonceOutcome.BEFORE_EPOCH:
+        raise AuthRejected("signed before the nonce store's replay epoch", auth_error=SIGNED_BEFORE_REPLAY_EPOCH)
 
 
 def _same_id(left: str, right: str) -> bool:

@@ -144,6 +144,7 @@ async def open_services(
         clock_drift_seconds=settings.clock_drift_seconds,
         cache_hours=settings.account_cache_hours,
         accounts=accounts,
+        limiter=limiter,
     )
     embedder = Embedder(
         await embedding_provider(settings, openai_client), cache=cache, cache_ttl_seconds=settings.embedding_cache_ttl_seconds
@@ -177,7 +178,7 @@ async def open_services(
         settings=settings,
         metrics=metrics,
         sidecar=sidecar,
-        signed=SignedRoutes(authenticator, limiter, metrics, body_limits),
+        signed=SignedRoutes(authenticator, metrics, body_limits),
         limiter=limiter,
         embedder=embedder,
         llm=llm,

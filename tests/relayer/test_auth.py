@@ -38,7 +38,8 @@ from relayer.auth import (
     canonical_message,
 )
 from relayer.database.delegate_cache import DelegateKeyCache
-from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk
+from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, RateLimited
+from relayer.rate_limit import RateLimiter
 from relayer.revocations import RevocationFollower
 from tests.e2e.signing import signed_headers
 
@@ -97,8 +98,9 @@ class Harness:
         self.cache = cache
         self.sleeps = sleeps
 
-    async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH):
-        return await self.authenticator.authenticate(method, path, body, headers)
+    async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH,
+                   weight: int = 1):
+        return await self.authenticator.authenticate(method, path, body, headers, weight=weight)
 
     async def reject(self, headers: dict[str, str], error: type[Exception] = AuthRejected, *, match: str | None = None,
                      **kwargs) -> Exception:
@@ -108,7 +110,7 @@ class Harness:
 
 
 def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = "",
-                 accounts: AccountCache | None = None):
+                 accounts: AccountCache | None = None, limiter: RateLimiter | None = None):
     sleeps: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -122,6 +124,7 @@ def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonc
         registry_id=registry_id,
         default_account_id=default_account_id,
         accounts=accounts,
+        limiter=limiter,
         clock=lambda: float(NOW),
         sleep=sleep,
     )
@@ -552,3 +555,82 @@ class TestAccountCacheInAuthentication:
         await harness.call(headers_for(seed, account_id))
         counting.during_read = lambda: None
         assert accounts.remembered(bytes(nacl.signing.SigningKey(seed).verify_key), account_id) is None
+
+
+async def script_calls(redis_client) -> int:
+    stats = await redis_client.info("commandstats")
+    return sum(int(value["calls"]) for name, value in stats.items() if name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+async def rate_entries(redis_client, public_key_hex: str, owner: str) -> list[int]:
+    return [await redis_client.zcard(key) for key in (f"rate:dk:{public_key_hex}", f"rate:{owner}", f"rate:hr:{owner}")]
+
+
+class TestNonceAndRateLimitInOneRoundTrip:
+    """With the account cached, the nonce and the three rate-limit layers are one Redis script, same semantics."""
+
+    @pytest.fixture
+    def admitting(self, chain, http, redis_client, database):
+        async def build(*, delegate_per_minute: int = 30) -> Harness:
+            await redis_client.set(EPOCH_KEY, 0)
+            limiter = RateLimiter(redis_client, per_minute=60, per_hour=500, delegate_per_minute=delegate_per_minute,
+                                  clock=lambda: float(NOW))
+            return make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database,
+                                registry_id=chain.registry_id, accounts=AccountCache(ttl_seconds=3600, max_entries=100),
+                                limiter=limiter)
+        return build
+
+    async def signed_in(self, harness, chain) -> tuple[bytes, str]:
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))  # resolves and caches: the next call takes the one-script path
+        return seed, account_id
+
+    async def test_a_cached_account_costs_one_script_call_and_a_resolution_two(self, admitting, chain, redis_client):
+        harness = await admitting()
+        warm_seed, warm_account = await self.signed_in(harness, chain)
+        await harness.call(headers_for(warm_seed, warm_account))  # the server has loaded both paths' scripts now
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        before = await script_calls(redis_client)
+        await harness.call(headers_for(seed, account_id))
+        resolved = await script_calls(redis_client)
+        await harness.call(headers_for(seed, account_id))
+        assert (resolved - before, await script_calls(redis_client) - resolved) == (2, 1)
+
+    async def test_charges_every_layer_like_a_separate_check(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        info = await harness.call(headers_for(seed, account_id), weight=5)
+        assert await rate_entries(redis_client, info.public_key_hex, info.owner) == [6, 6, 6]
+
+    async def test_a_replay_is_refused_and_charges_nothing(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        headers = headers_for(seed, account_id)
+        info = await harness.call(headers)
+        await harness.reject(headers, match="replayed nonce")
+        assert await rate_entries(redis_client, info.public_key_hex, info.owner) == [2, 2, 2]
+        assert 0 < await redis_client.ttl(f"nonce:{headers['x-nonce']}") <= 600
+
+    async def test_a_denial_names_the_layer_records_nothing_and_still_burns_the_nonce(self, admitting, chain, redis_client):
+        harness = await admitting(delegate_per_minute=3)
+        seed, account_id = await self.signed_in(harness, chain)
+        headers = headers_for(seed, account_id)
+        with pytest.raises(RateLimited) as denied:
+            await harness.call(headers, weight=3)
+        assert denied.value.layer == "delegate_key"
+        owner = chain.owner_of(account_id)
+        assert await rate_entries(redis_client, bytes(nacl.signing.SigningKey(seed).verify_key).hex(), owner) == [1, 1, 1]
+        await harness.reject(headers, match="replayed nonce")  # as with consume() then check(): the nonce is spent
+
+    async def test_a_flushed_store_refuses_a_captured_request_on_this_path_too(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        captured = headers_for(seed, account_id, timestamp=NOW - 10)
+        await harness.call(captured)
+        await redis_client.flushall()
+        before = await script_calls(redis_client)
+        rejected = await harness.reject(captured, match="replay epoch")
+        assert rejected.auth_error == SIGNED_BEFORE_REPLAY_EPOCH and await script_calls(redis_client) - before == 1
+        assert await redis_client.zcard(f"rate:dk:{captured['x-public-key']}") == 0
