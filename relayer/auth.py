@@ -61,6 +61,7 @@ ACCOUNT_MISMATCH = "ERR_ACCOUNT_MISMATCH"
 SIGNED_BEFORE_REPLAY_EPOCH = "ERR_SIGNED_BEFORE_REPLAY_EPOCH"
 MAX_HEADER_LENGTH = 256
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: str.isdigit() also accepts "²" and "١"
+_HEX = re.compile(r"[0-9a-fA-F]*")  # ASCII hex digits only
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def canonical_message(timestamp: str, method: str, path_and_query: str, body: by
 
 def _decode_hex(value: str, length: int, name: str) -> bytes:
     text = value[2:] if value[:2].lower() == "0x" else value
-    if len(text) != 2 * length or any(c not in "0123456789abcdefABCDEF" for c in text):
+    if len(text) != 2 * length or not _HEX.fullmatch(text):
         raise AuthRejected(f"{name} is not {length} bytes of hex")
     return bytes.fromhex(text)
 
