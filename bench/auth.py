@@ -1,13 +1,14 @@
-"""Signed-request throughput against the bare floor, with the account cache off (upstream) and on, in one run.
+"""Signed-request and /health throughput against the bare floor, account cache off (upstream) and on, in one run.
 
     python -m bench auth [--clients 16] [--seconds 2] [--rounds 5]
 
 One DevStack, two relayers on it: ``AUTH_ACCOUNT_CACHE_TTL_SECS=0`` (every request re-reads the account on
-chain, as upstream) and the default TTL. Each round measures, in rotating order, signed ``POST /api/stats``
-and ``GET /version`` on both. Requests are signed before the timed window and sent over K keep-alive
+chain, as upstream) and the default TTL. Each round measures, in rotating order, signed ``POST /api/stats``,
+``GET /health`` (answered from the background status) and ``GET /version`` on both. Requests are signed before the timed window and sent over K keep-alive
 connections by a minimal HTTP/1.1 client (wrk-like: the client's own CPU stays small on a 2-core machine).
 Rate limits are on, set high enough never to deny, so the limiter's Redis work is measured too.
-Reported per relayer: the median over rounds of signed ÷ /version req/s and its spread (min–max).
+Reported per relayer: the medians over rounds of signed ÷ /version and /health ÷ /version req/s, and their
+spreads (min–max).
 Writes build/bench/auth.json.
 """
 
@@ -63,8 +64,8 @@ class RequestSigner:
         return head.encode() + BODY
 
 
-def version_request(port: int) -> bytes:
-    return f"GET /version HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
+def get_request(port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -131,7 +132,7 @@ async def run(args: argparse.Namespace) -> dict:
     limits = {"RATE_LIMIT_REQUESTS_PER_MINUTE": HIGH_LIMIT, "RATE_LIMIT_REQUESTS_PER_HOUR": HIGH_LIMIT,
               "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE": HIGH_LIMIT, "LOG_FORMAT": "json"}
     relayers = [Relayer("ttl-0", 0, free_port()), Relayer(f"ttl-{args.ttl}", args.ttl, free_port())]
-    samples: dict[str, dict[str, list[float]]] = {r.name: {"signed": [], "version": []} for r in relayers}
+    samples: dict[str, dict[str, list[float]]] = {r.name: {"signed": [], "version": [], "health": []} for r in relayers}
     try:
         async with DevStack(data_dir, relayer_env=limits) as stack:
             signer = RequestSigner(bytes.fromhex(stack.account.delegate_private_key_hex), stack.account.account_id)
@@ -142,7 +143,7 @@ async def run(args: argparse.Namespace) -> dict:
                 await requests_per_second(relayers[0].port, iter([signer.stats_request(relayers[0].port)]), 1, 5.0)
                 await asyncio.sleep(1.1)
                 expected = {relayer.name: 2000.0 for relayer in relayers}
-                subjects = [(relayer, kind) for relayer in relayers for kind in ("signed", "version")]
+                subjects = [(relayer, kind) for relayer in relayers for kind in ("signed", "version", "health")]
                 for round_number in range(args.rounds + 1):  # round 0 warms up and is discarded
                     shift = round_number % len(subjects)
                     for relayer, kind in subjects[shift:] + subjects[:shift]:
@@ -150,7 +151,7 @@ async def run(args: argparse.Namespace) -> dict:
                             count = int(expected[relayer.name] * args.seconds * 1.5) + 200
                             requests: Iterator[bytes] = iter([signer.stats_request(relayer.port) for _ in range(count)])
                         else:
-                            requests = itertools.repeat(version_request(relayer.port))
+                            requests = itertools.repeat(get_request(relayer.port, f"/{kind}"))
                         rate = await requests_per_second(relayer.port, requests, args.clients, args.seconds)
                         if kind == "signed":
                             expected[relayer.name] = max(rate, 1.0)
@@ -163,13 +164,17 @@ async def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(data_dir, ignore_errors=True)
     results = {}
     for relayer in relayers:
-        signed, version = samples[relayer.name]["signed"], samples[relayer.name]["version"]
+        signed, version, health = (samples[relayer.name][kind] for kind in ("signed", "version", "health"))
         ratios = [s / v for s, v in zip(signed, version, strict=True)]
+        health_ratios = [h / v for h, v in zip(health, version, strict=True)]
         results[relayer.name] = {
-            "ttl_seconds": relayer.ttl_seconds, "signed_rps": signed, "version_rps": version, "ratios": ratios,
-            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "ttl_seconds": relayer.ttl_seconds, "signed_rps": signed, "version_rps": version, "health_rps": health,
+            "ratios": ratios, "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "health_ratios": health_ratios, "health_ratio_median": statistics.median(health_ratios),
+            "health_ratio_min": min(health_ratios), "health_ratio_max": max(health_ratios),
         }
-    return {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "relayers": results, "goal_ratio": 0.5}
+    return {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "relayers": results,
+            "goal_ratio": 0.5, "health_goal_ratio": 0.8}
 
 
 def main() -> None:
@@ -183,13 +188,16 @@ def main() -> None:
     rows = []
     for name, result in report["relayers"].items():
         rows.append([
-            name, statistics.median(result["signed_rps"]), statistics.median(result["version_rps"]),
-            result["ratio_median"], f"{result['ratio_min']:.3f}–{result['ratio_max']:.3f}", len(result["ratios"]),
+            name, statistics.median(result["version_rps"]), statistics.median(result["signed_rps"]),
+            result["ratio_median"], f"{result['ratio_min']:.3f}–{result['ratio_max']:.3f}",
+            statistics.median(result["health_rps"]), result["health_ratio_median"],
+            f"{result['health_ratio_min']:.3f}–{result['health_ratio_max']:.3f}", len(result["ratios"]),
         ])
     print_table(
-        f"signed POST /api/stats vs GET /version ({report['clients']} connections, {report['seconds']} s × "
-        f"{report['rounds']} rounds; goal ratio ≥ {report['goal_ratio']})",
-        ["relayer", "signed req/s", "/version req/s", "ratio", "spread", "rounds"], rows,
+        f"signed POST /api/stats and GET /health vs GET /version ({report['clients']} connections, "
+        f"{report['seconds']} s × {report['rounds']} rounds; goals: signed ≥ {report['goal_ratio']}, health ≥ 0.8)",
+        ["relayer", "/version req/s", "signed req/s", "ratio", "spread", "/health req/s", "ratio", "spread", "rounds"],
+        rows,
     )
     print(f"\nreport: {write_report('auth', report)}")
 
