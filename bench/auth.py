@@ -7,8 +7,8 @@ chain, as upstream) and the default TTL. Each round measures, in rotating order,
 ``GET /health`` (answered from the background status) and ``GET /version`` on both. Requests are signed before the timed window and sent over K keep-alive
 connections by a minimal HTTP/1.1 client (wrk-like: the client's own CPU stays small on a 2-core machine).
 Rate limits are on, set high enough never to deny, so the limiter's Redis work is measured too.
-Reported per relayer: the medians over rounds of signed ÷ /version and /health ÷ /version req/s, and their
-spreads (min–max).
+Comparison rows (bench/common.py): signed ÷ /version on each relayer (goal ≥ 0.5), cached ÷ uncached signed,
+and /health ÷ /version (goal ≥ 0.8): medians of the per-round ratios with their p10–p90 spread.
 Writes build/bench/auth.json.
 """
 
@@ -19,18 +19,18 @@ import asyncio
 import hashlib
 import itertools
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nacl.signing
 
-from bench.common import print_table, write_report
+from bench.common import COMPARISON_COLUMNS, Comparison, print_table, write_report
 from devtools.devstack import DevStack
 from devtools.processes import ChildProcess, free_port
 
@@ -126,7 +126,7 @@ async def start_relayer(stack: DevStack, relayer: Relayer, data_dir: Path) -> Ch
     return child
 
 
-async def run(args: argparse.Namespace) -> dict:
+async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
     data_dir = Path(tempfile.mkdtemp(prefix="memwal-bench-auth-"))
     data_dir.chmod(0o755)  # embedded PostgreSQL may run as another user
     limits = {"RATE_LIMIT_REQUESTS_PER_MINUTE": HIGH_LIMIT, "RATE_LIMIT_REQUESTS_PER_HOUR": HIGH_LIMIT,
@@ -162,19 +162,26 @@ async def run(args: argparse.Namespace) -> dict:
                     await child.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    results = {}
-    for relayer in relayers:
-        signed, version, health = (samples[relayer.name][kind] for kind in ("signed", "version", "health"))
-        ratios = [s / v for s, v in zip(signed, version, strict=True)]
-        health_ratios = [h / v for h, v in zip(health, version, strict=True)]
-        results[relayer.name] = {
-            "ttl_seconds": relayer.ttl_seconds, "signed_rps": signed, "version_rps": version, "health_rps": health,
-            "ratios": ratios, "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "health_ratios": health_ratios, "health_ratio_median": statistics.median(health_ratios),
-            "health_ratio_min": min(health_ratios), "health_ratio_max": max(health_ratios),
-        }
-    return {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "relayers": results,
-            "goal_ratio": 0.5, "health_goal_ratio": 0.8}
+    cached = relayers[1]
+    per_relayer = {relayer.name: samples[relayer.name] for relayer in relayers}
+    comparisons = [
+        *(Comparison.of_rounds(
+            "auth", "req/s", subject=f"signed POST /api/stats, {relayer.name}", baseline=f"GET /version, {relayer.name}",
+            unit="req/s", subject_rounds=samples[relayer.name]["signed"], baseline_rounds=samples[relayer.name]["version"],
+            goal=">= 0.5",
+        ) for relayer in relayers),
+        Comparison.of_rounds(
+            "auth", "req/s", subject=f"signed POST /api/stats, {cached.name}", baseline="signed POST /api/stats, ttl-0",
+            unit="req/s", subject_rounds=samples[cached.name]["signed"], baseline_rounds=samples["ttl-0"]["signed"],
+        ),
+        Comparison.of_rounds(
+            "auth", "req/s", subject=f"GET /health, {cached.name}", baseline=f"GET /version, {cached.name}",
+            unit="req/s", subject_rounds=samples[cached.name]["health"], baseline_rounds=samples[cached.name]["version"],
+            goal=">= 0.8",
+        ),
+    ]  # fmt: skip
+    payload = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "rounds_per_relayer": per_relayer}
+    return payload, comparisons
 
 
 def main() -> None:
@@ -184,22 +191,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds after one warm-up round [5]")
     parser.add_argument("--ttl", type=int, default=10, help="AUTH_ACCOUNT_CACHE_TTL_SECS of the cached relayer [10]")
     args = parser.parse_args()
-    report = asyncio.run(run(args))
-    rows = []
-    for name, result in report["relayers"].items():
-        rows.append([
-            name, statistics.median(result["version_rps"]), statistics.median(result["signed_rps"]),
-            result["ratio_median"], f"{result['ratio_min']:.3f}–{result['ratio_max']:.3f}",
-            statistics.median(result["health_rps"]), result["health_ratio_median"],
-            f"{result['health_ratio_min']:.3f}–{result['health_ratio_max']:.3f}", len(result["ratios"]),
-        ])
+    payload, comparisons = asyncio.run(run(args))
     print_table(
-        f"signed POST /api/stats and GET /health vs GET /version ({report['clients']} connections, "
-        f"{report['seconds']} s × {report['rounds']} rounds; goals: signed ≥ {report['goal_ratio']}, health ≥ 0.8)",
-        ["relayer", "/version req/s", "signed req/s", "ratio", "spread", "/health req/s", "ratio", "spread", "rounds"],
-        rows,
+        f"auth ({args.clients} connections, {args.seconds} s per measurement, {args.rounds} rounds)",
+        COMPARISON_COLUMNS, [comparison.row() for comparison in comparisons],
     )
-    print(f"\nreport: {write_report('auth', report)}")
+    print(f"\nreport: {write_report('auth', payload, comparisons)}")
 
 
 if __name__ == "__main__":

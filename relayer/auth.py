@@ -148,7 +148,8 @@ class RedisNonceStore:
     When Redis loses its keys (restart without persistence, FLUSHALL, eviction of the epoch), the epoch is
     missing and is set to the current whole second: every signature made before it is refused, so no request
     captured before the loss can be replayed within the drift window. (Timestamps are whole seconds: a request
-    signed in the very second of the loss stays replayable until that second ends.) Run Redis with
+    signed in the very second of the loss stays replayable until that second ends.) A relayer starting on a
+    store without an epoch starts it at its boot (``start_epoch``), not at the first request. Run Redis with
     persistence (appendonly) so a restart loses neither nonces nor the epoch.
     """
 
@@ -156,6 +157,14 @@ class RedisNonceStore:
         self._redis = redis
         self._script = redis.register_script(CONSUME_NONCE_SCRIPT)
         self._admit = redis.register_script(ADMIT_SCRIPT)
+
+    async def start_epoch(self, now: float) -> None:
+        """Start remembering at ``now`` unless the store already has an epoch (boot: so requests signed after the
+        relayer came up are never refused because the store's first use fell into a later second)."""
+        try:
+            await self._redis.set(EPOCH_KEY, math.floor(now), nx=True)
+        except CACHE_ERRORS as exc:  # the first consume sets it instead
+            logger.warning("could not start the nonce store's replay epoch: %s", type(exc).__name__)
 
     async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
         try:

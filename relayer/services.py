@@ -7,6 +7,7 @@ stops the job workers first and then closes the clients and pools in reverse ord
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -135,9 +136,11 @@ async def open_services(
     )
     revocations.start()
     stack.push_async_callback(revocations.stop)
+    nonces = RedisNonceStore(cache)
+    await nonces.start_epoch(time.time())
     authenticator = Authenticator(
         chain=chain,
-        nonces=RedisNonceStore(cache),
+        nonces=nonces,
         cache=DelegateKeyCache(database),
         registry_id=settings.registry_id,
         default_account_id=settings.default_account_id,

@@ -311,6 +311,23 @@ class TestReplayEpoch:
         assert int(await redis_client.get(EPOCH_KEY)) == NOW  # the store remembers from now on
         assert (await harness.call(headers_for(seed, account_id, timestamp=NOW))).account_id == account_id
 
+    async def test_an_epoch_started_at_boot_accepts_what_is_signed_after_it_and_never_moves_an_existing_one(
+        self, harness, chain, redis_client
+    ):
+        await redis_client.delete(EPOCH_KEY)
+        store = RedisNonceStore(redis_client)
+        await store.start_epoch(NOW - 5.5)
+        assert int(await redis_client.get(EPOCH_KEY)) == NOW - 6  # whole seconds, as timestamps are
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        # Signed after boot but before the first request reached the store: accepted (the store's first use
+        # would otherwise have started the epoch at NOW and refused it).
+        assert (await harness.call(headers_for(seed, account_id, timestamp=NOW - 3))).account_id == account_id
+        await store.start_epoch(NOW + 100)  # a restarted relayer does not move the epoch of a store that has one
+        assert int(await redis_client.get(EPOCH_KEY)) == NOW - 6
+        rejected = await harness.reject(headers_for(seed, account_id, timestamp=NOW - 7), match="replay epoch")
+        assert rejected.auth_error == SIGNED_BEFORE_REPLAY_EPOCH
+
     async def test_a_store_that_kept_its_epoch_still_knows_its_nonces(self, harness, chain, redis_client):
         seed = os.urandom(32)
         account_id = chain.account_with_key(seed)
