@@ -19,7 +19,6 @@ from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
 from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
 from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
-    ACCOUNT_CHANGE_EVENTS,
     Account,
     AccountChangeEvent,
     AccountCreatedEvent,
@@ -32,6 +31,7 @@ from chain.reader import (
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
@@ -125,10 +125,9 @@ class GraphQLChainReader:
     async def account_change_events(
         self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
     ) -> EventPage[AccountChangeEvent]:
-        if kind not in ACCOUNT_CHANGE_EVENTS:
-            raise ValueError(f"not an account change event: {kind!r}")
+        event_type = account_change_event_type(package_id, kind)
         return await self._events(
-            f"{package_id}::account::{kind}", cursor, limit, lambda edge: _account_change(kind, edge)
+            event_type, cursor, limit, lambda edge: _account_change(kind, edge)
         )
 
     async def _events(

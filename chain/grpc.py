@@ -38,7 +38,6 @@ from chain.grpc_transport import (
 )
 from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
-    ACCOUNT_CHANGE_EVENTS,
     GRPC_CURSOR_PREFIX,
     Account,
     AccountChangeEvent,
@@ -52,6 +51,7 @@ from chain.reader import (
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
@@ -262,10 +262,9 @@ class GrpcChainReader:
     async def account_change_events(
         self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
     ) -> EventPage[AccountChangeEvent]:
-        if kind not in ACCOUNT_CHANGE_EVENTS:
-            raise ValueError(f"not an account change event: {kind!r}")
+        event_type = account_change_event_type(package_id, kind)
         return await self._events(
-            f"{package_id}::account::{kind}", cursor, limit, lambda event, resume: _account_change(kind, event, resume)
+            event_type, cursor, limit, lambda event, resume: _account_change(kind, event, resume)
         )
 
     async def _events(

@@ -23,7 +23,6 @@ from chain.errors import ChainProtocolError, ObjectNotFound, TransactionRejected
 from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post_json
 from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
-    ACCOUNT_CHANGE_EVENTS,
     Account,
     AccountChangeEvent,
     AccountCreatedEvent,
@@ -36,6 +35,7 @@ from chain.reader import (
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
@@ -129,13 +129,12 @@ class JsonRpcChainReader:
     async def account_change_events(
         self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
     ) -> EventPage[AccountChangeEvent]:
-        if kind not in ACCOUNT_CHANGE_EVENTS:
-            raise ValueError(f"not an account change event: {kind!r}")
+        event_type = account_change_event_type(package_id, kind)
 
         def parse(parsed: Mapping[str, object], event_id: EventCursor) -> AccountChangeEvent:
             return AccountChangeEvent(kind, move_json.as_address(move_json.field(parsed, "account_id")), event_id)
 
-        return await self._events(f"{package_id}::account::{kind}", cursor, limit, parse)
+        return await self._events(event_type, cursor, limit, parse)
 
     async def _events(
         self, event_type: str, cursor: EventCursor | None, limit: int,

@@ -114,6 +114,13 @@ class AccountChangeEvent:
 EventT = TypeVar("EventT", AccountCreatedEvent, AccountChangeEvent)
 
 
+def account_change_event_type(package_id: str, kind: str) -> str:
+    """``<package>::account::<kind>``; ``ValueError`` unless ``kind`` is one of ``ACCOUNT_CHANGE_EVENTS``."""
+    if kind not in ACCOUNT_CHANGE_EVENTS:
+        raise ValueError(f"not an account change event: {kind!r}")
+    return f"{package_id}::account::{kind}"
+
+
 @dataclass(frozen=True)
 class EventPage(Generic[EventT]):
     events: tuple[EventT, ...]
