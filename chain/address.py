@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 ED25519_FLAG = 0x00
 ADDRESS_HEX_LENGTH = 64
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]{1,64}")  # ASCII only (str.isdigit-style checks accept other scripts)
 
 
 def sui_address(public_key: bytes, scheme_flag: int = ED25519_FLAG) -> str:
@@ -19,7 +21,7 @@ def normalize_address(value: str) -> str:
     if not isinstance(value, str):
         raise ValueError("a Sui address must be a string")
     text = value[2:] if value[:2].lower() == "0x" else value
-    if not text or len(text) > ADDRESS_HEX_LENGTH or any(c not in "0123456789abcdefABCDEF" for c in text):
+    if not _HEX_DIGITS.fullmatch(text):
         raise ValueError(f"not a Sui address: {value!r}")
     return "0x" + text.lower().rjust(ADDRESS_HEX_LENGTH, "0")
 

@@ -9,7 +9,7 @@ connection's opaque edge cursors, carried in ``EventCursor.page_cursor``.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
@@ -20,15 +20,18 @@ from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post
 from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
     Account,
+    AccountChangeEvent,
     AccountCreatedEvent,
     ChangedObject,
     DelegateKey,
     EventCursor,
     EventPage,
+    EventT,
     ExecutedTransaction,
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
@@ -114,8 +117,22 @@ class GraphQLChainReader:
                 return
         raise ChainProtocolError("registry scan exceeded the page cap")
 
-    async def account_created_events(self, package_id: str, cursor: EventCursor | None, limit: int) -> EventPage:
-        event_type = f"{package_id}::account::AccountCreated"
+    async def account_created_events(
+        self, package_id: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountCreatedEvent]:
+        return await self._events(f"{package_id}::account::AccountCreated", cursor, limit, _account_created)
+
+    async def account_change_events(
+        self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountChangeEvent]:
+        event_type = account_change_event_type(package_id, kind)
+        return await self._events(
+            event_type, cursor, limit, lambda edge: _account_change(kind, edge)
+        )
+
+    async def _events(
+        self, event_type: str, cursor: EventCursor | None, limit: int, parse: Callable[[Mapping[str, object]], EventT]
+    ) -> EventPage[EventT]:
         after = None
         if cursor is not None:
             after = cursor.graphql_cursor or await self._edge_cursor_of(event_type, cursor)
@@ -123,7 +140,7 @@ class GraphQLChainReader:
             queries.EVENTS_QUERY, {"type": event_type, "first": min(limit, queries.PAGE_SIZE), "after": after}
         )
         connection = _mapping(data.get("events"))
-        events = [_account_created(_mapping(edge)) for edge in move_json.as_list(connection.get("edges"))]
+        events = [parse(_mapping(edge)) for edge in move_json.as_list(connection.get("edges"))]
         has_next, _ = _page_info(connection)
         next_cursor = events[-1].cursor if events else cursor  # same rule as JSON-RPC's nextCursor
         return EventPage(tuple(events), next_cursor, has_next)
@@ -135,9 +152,9 @@ class GraphQLChainReader:
             data = await self.query(queries.EVENTS_QUERY, {"type": event_type, "first": queries.PAGE_SIZE, "after": after})
             connection = _mapping(data.get("events"))
             for edge in move_json.as_list(connection.get("edges")):
-                event = _account_created(_mapping(edge))
-                if (event.cursor.tx_digest, event.cursor.event_seq) == (cursor.tx_digest, cursor.event_seq):
-                    return event.cursor.page_cursor or ""
+                found = _event_cursor(_mapping(edge))
+                if (found.tx_digest, found.event_seq) == (cursor.tx_digest, cursor.event_seq):
+                    return found.page_cursor or ""
             has_next, after = _page_info(connection)
             if not has_next:
                 break
@@ -257,19 +274,31 @@ def _page_info(connection: Mapping[str, object]) -> tuple[bool, str | None]:
     return move_json.as_bool(info.get("hasNextPage")), end_cursor
 
 
-def _account_created(edge: Mapping[str, object]) -> AccountCreatedEvent:
+def _event_cursor(edge: Mapping[str, object]) -> EventCursor:
     node = _mapping(edge.get("node"))
-    parsed = move_json.fields_of(_mapping(node.get("contents")).get("json"))
-    cursor = EventCursor(
+    return EventCursor(
         tx_digest=move_json.as_string(_mapping(node.get("transaction")).get("digest")),
         event_seq=move_json.as_int(node.get("sequenceNumber")),
         page_cursor=move_json.as_string(edge.get("cursor")),
     )
+
+
+def _event_fields(edge: Mapping[str, object]) -> Mapping[str, object]:
+    return move_json.fields_of(_mapping(_mapping(edge.get("node")).get("contents")).get("json"))
+
+
+def _account_created(edge: Mapping[str, object]) -> AccountCreatedEvent:
+    parsed = _event_fields(edge)
     return AccountCreatedEvent(
         account_id=move_json.as_address(move_json.field(parsed, "account_id")),
         owner=move_json.as_address(move_json.field(parsed, "owner")),
-        cursor=cursor,
+        cursor=_event_cursor(edge),
     )
+
+
+def _account_change(kind: str, edge: Mapping[str, object]) -> AccountChangeEvent:
+    parsed = _event_fields(edge)
+    return AccountChangeEvent(kind, move_json.as_address(move_json.field(parsed, "account_id")), _event_cursor(edge))
 
 
 def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction:

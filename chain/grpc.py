@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 
 import grpclib.client
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
@@ -39,18 +40,22 @@ from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FI
 from chain.reader import (
     GRPC_CURSOR_PREFIX,
     Account,
+    AccountChangeEvent,
     AccountCreatedEvent,
     ChangedObject,
     DelegateKey,
     EventCursor,
     EventPage,
+    EventT,
     ExecutedTransaction,
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
+ItemT = TypeVar("ItemT")  # what one ListEvents frame is parsed into
 PAGE_SIZE = 50
 MAX_PAGES = 200  # 10 000 items: a bound on any paged scan, as the other backends
 MAX_STREAM_FRAMES = 4 * PAGE_SIZE + 16  # ListEvents interleaves progress frames with items
@@ -249,22 +254,38 @@ class GrpcChainReader:
         return genesis[:4].hex()  # the form GraphQL and JSON-RPC print: the genesis digest's first 4 bytes
 
     # ---- events -----------------------------------------------------------------------------------
-    async def account_created_events(self, package_id: str, cursor: EventCursor | None, limit: int) -> EventPage:
-        event_type = f"{package_id}::account::AccountCreated"
+    async def account_created_events(
+        self, package_id: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountCreatedEvent]:
+        return await self._events(f"{package_id}::account::AccountCreated", cursor, limit, _account_created)
+
+    async def account_change_events(
+        self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountChangeEvent]:
+        event_type = account_change_event_type(package_id, kind)
+        return await self._events(
+            event_type, cursor, limit, lambda event, resume: _account_change(kind, event, resume)
+        )
+
+    async def _events(
+        self, event_type: str, cursor: EventCursor | None, limit: int, parse: Callable[[v2.Event, bytes], EventT]
+    ) -> EventPage[EventT]:
         after: bytes | None = None
         if cursor is not None:
             after = _decode_cursor(cursor.grpc_cursor) if cursor.grpc_cursor else await self._cursor_of(event_type, cursor)
-        events, more = await self._list_events(event_type, after, min(limit, PAGE_SIZE))
+        events, more = await self._list_events(event_type, after, min(limit, PAGE_SIZE), parse)
         next_cursor = events[-1].cursor if events else cursor  # same rule as JSON-RPC's nextCursor
         return EventPage(tuple(events), next_cursor, more)
 
-    async def _list_events(self, event_type: str, after: bytes | None, limit: int) -> tuple[list[AccountCreatedEvent], bool]:
+    async def _list_events(
+        self, event_type: str, after: bytes | None, limit: int, parse: Callable[[v2.Event, bytes], ItemT]
+    ) -> tuple[list[ItemT], bool]:
         request = v2.ListEventsRequest(
             filter=_event_type_filter(event_type),
             options=v2.QueryOptions(limit=limit, after=after, ordering=v2.Ordering.ASCENDING),
             read_mask=field_mask("json", "transaction_digest", "event_index", "event_type"),
         )
-        events: list[AccountCreatedEvent] = []
+        events: list[ItemT] = []
         end_reason: v2.QueryEndReason | None = None
         async with translated("ListEvents"):
             frames = 0
@@ -275,7 +296,7 @@ class GrpcChainReader:
                 if frame.event is not None:
                     if frame.watermark is None or not frame.watermark.cursor:
                         raise ChainProtocolError("ListEvents frame without a resume cursor")
-                    events.append(_account_created(frame.event, frame.watermark.cursor))
+                    events.append(parse(frame.event, frame.watermark.cursor))
                 if frame.end is not None:
                     end_reason = frame.end.reason
                     break
@@ -288,13 +309,13 @@ class GrpcChainReader:
         """Find the resume cursor of an event known only by (txDigest, eventSeq), e.g. one another backend stored."""
         after: bytes | None = None
         for _ in range(MAX_PAGES):
-            events, more = await self._list_events(event_type, after, PAGE_SIZE)
-            for event in events:
-                if (event.cursor.tx_digest, event.cursor.event_seq) == (cursor.tx_digest, cursor.event_seq):
-                    return _decode_cursor(event.cursor.grpc_cursor)
-            if not events or not more:
+            found, more = await self._list_events(event_type, after, PAGE_SIZE, _event_cursor)
+            for position in found:
+                if (position.tx_digest, position.event_seq) == (cursor.tx_digest, cursor.event_seq):
+                    return _decode_cursor(position.grpc_cursor)
+            if not found or not more:
                 break
-            after = _decode_cursor(events[-1].cursor.grpc_cursor)
+            after = _decode_cursor(found[-1].grpc_cursor)
         raise ChainProtocolError("event cursor does not match any event of this type")
 
     async def account_created_notifications(self, package_id: str) -> AsyncIterator[None]:
@@ -378,18 +399,27 @@ def _decode_cursor(text: str | None) -> bytes:
         raise ChainProtocolError("stored gRPC event cursor is not base64") from exc
 
 
-def _account_created(event: v2.Event, resume_cursor: bytes) -> AccountCreatedEvent:
-    parsed = move_json.fields_of(value_to_python(event.json))
-    cursor = EventCursor(
+def _event_cursor(event: v2.Event, resume_cursor: bytes) -> EventCursor:
+    return EventCursor(
         tx_digest=move_json.as_string(event.transaction_digest),
         event_seq=move_json.as_int(event.event_index),
         page_cursor=GRPC_CURSOR_PREFIX + base64.b64encode(resume_cursor).decode("ascii"),
     )
+
+
+def _account_created(event: v2.Event, resume_cursor: bytes) -> AccountCreatedEvent:
+    parsed = move_json.fields_of(value_to_python(event.json))
     return AccountCreatedEvent(
         account_id=move_json.as_address(move_json.field(parsed, "account_id")),
         owner=move_json.as_address(move_json.field(parsed, "owner")),
-        cursor=cursor,
+        cursor=_event_cursor(event, resume_cursor),
     )
+
+
+def _account_change(kind: str, event: v2.Event, resume_cursor: bytes) -> AccountChangeEvent:
+    parsed = move_json.fields_of(value_to_python(event.json))
+    account_id = move_json.as_address(move_json.field(parsed, "account_id"))
+    return AccountChangeEvent(kind, account_id, _event_cursor(event, resume_cursor))
 
 
 def _changed_reference(change: v2.ChangedObject) -> ObjectRef:

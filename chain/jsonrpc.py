@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -24,15 +24,18 @@ from chain.http_transport import DEFAULT_TRANSPORT_LIMITS, TransportLimits, post
 from chain.key_server_records import KEY_SERVER_TYPE_SUFFIX, V1_FIELD_KEY, V2_FIELD_KEY, parse_key_server
 from chain.reader import (
     Account,
+    AccountChangeEvent,
     AccountCreatedEvent,
     ChangedObject,
     DelegateKey,
     EventCursor,
     EventPage,
+    EventT,
     ExecutedTransaction,
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    account_change_event_type,
     blob_id_from_u256,
 )
 
@@ -114,22 +117,36 @@ class JsonRpcChainReader:
             cursor = page.next_cursor
         raise ChainProtocolError("registry scan exceeded the page cap")
 
-    async def account_created_events(self, package_id: str, cursor: EventCursor | None, limit: int) -> EventPage:
-        query = {"MoveEventType": f"{package_id}::account::AccountCreated"}
+    async def account_created_events(
+        self, package_id: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountCreatedEvent]:
+        def parse(parsed: Mapping[str, object], event_id: EventCursor) -> AccountCreatedEvent:
+            account_id = move_json.as_address(move_json.field(parsed, "account_id"))
+            return AccountCreatedEvent(account_id, move_json.as_address(move_json.field(parsed, "owner")), event_id)
+
+        return await self._events(f"{package_id}::account::AccountCreated", cursor, limit, parse)
+
+    async def account_change_events(
+        self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountChangeEvent]:
+        event_type = account_change_event_type(package_id, kind)
+
+        def parse(parsed: Mapping[str, object], event_id: EventCursor) -> AccountChangeEvent:
+            return AccountChangeEvent(kind, move_json.as_address(move_json.field(parsed, "account_id")), event_id)
+
+        return await self._events(event_type, cursor, limit, parse)
+
+    async def _events(
+        self, event_type: str, cursor: EventCursor | None, limit: int,
+        parse: Callable[[Mapping[str, object], EventCursor], EventT],
+    ) -> EventPage[EventT]:
+        query = {"MoveEventType": event_type}
         wire_cursor = None if cursor is None else {"txDigest": cursor.tx_digest, "eventSeq": str(cursor.event_seq)}
         page = _page(await self.call("suix_queryEvents", [query, wire_cursor, min(limit, PAGE_SIZE), False]))
         events = []
         for raw in page.data:
             event = _mapping(raw)
-            event_id = _event_cursor(event.get("id"))
-            parsed = move_json.fields_of(event.get("parsedJson"))
-            events.append(
-                AccountCreatedEvent(
-                    account_id=move_json.as_address(move_json.field(parsed, "account_id")),
-                    owner=move_json.as_address(move_json.field(parsed, "owner")),
-                    cursor=event_id,
-                )
-            )
+            events.append(parse(move_json.fields_of(event.get("parsedJson")), _event_cursor(event.get("id"))))
         next_cursor = None if page.next_cursor is None else _event_cursor(page.next_cursor)
         return EventPage(tuple(events), next_cursor, bool(page.has_next_page))
 

@@ -17,7 +17,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 MAX_CURSOR_TEXT = 1024  # a stored event cursor is a few hundred bytes at most
 GRPC_CURSOR_PREFIX = "grpc:"  # gRPC page cursors are tagged; GraphQL's stay untagged (stored before gRPC existed)
@@ -97,9 +97,33 @@ class AccountCreatedEvent:
     cursor: EventCursor
 
 
+# ``memwal::account`` events that take authority away from a delegate key: the relayer's account cache drops
+# the account they name (relayer.account_cache). ``AccountReactivated`` and ``DelegateKeyAdded`` only grant.
+ACCOUNT_CHANGE_EVENTS = ("DelegateKeyRemoved", "AccountDeactivated")
+
+
 @dataclass(frozen=True)
-class EventPage:
-    events: tuple[AccountCreatedEvent, ...]
+class AccountChangeEvent:
+    """A ``DelegateKeyRemoved`` or ``AccountDeactivated`` event: which account changed, and where it sits."""
+
+    kind: str  # one of ACCOUNT_CHANGE_EVENTS
+    account_id: str
+    cursor: EventCursor
+
+
+EventT = TypeVar("EventT", AccountCreatedEvent, AccountChangeEvent)
+
+
+def account_change_event_type(package_id: str, kind: str) -> str:
+    """``<package>::account::<kind>``; ``ValueError`` unless ``kind`` is one of ``ACCOUNT_CHANGE_EVENTS``."""
+    if kind not in ACCOUNT_CHANGE_EVENTS:
+        raise ValueError(f"not an account change event: {kind!r}")
+    return f"{package_id}::account::{kind}"
+
+
+@dataclass(frozen=True)
+class EventPage(Generic[EventT]):
+    events: tuple[EventT, ...]
     next_cursor: EventCursor | None  # the cursor passed in when the page is empty, as on a real node
     has_next_page: bool
 
@@ -185,7 +209,13 @@ class ChainReader(Protocol):
 
     async def account_created_events(
         self, package_id: str, cursor: EventCursor | None, limit: int
-    ) -> EventPage: ...
+    ) -> EventPage[AccountCreatedEvent]: ...
+
+    async def account_change_events(
+        self, package_id: str, kind: str, cursor: EventCursor | None, limit: int
+    ) -> EventPage[AccountChangeEvent]:
+        """``<package>::account::<kind>`` events after ``cursor``, ``kind`` one of ``ACCOUNT_CHANGE_EVENTS``."""
+        ...
 
     async def object_version(self, object_id: str) -> int | None: ...
 

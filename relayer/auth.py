@@ -11,11 +11,14 @@ Steps, in the order upstream checks them:
       with a bad signature; a replay is 401. The store keeps a replay epoch: the second it began
       remembering. A signature older than that cannot be checked against nonces the store has lost (a
       restart without persistence, a FLUSHALL) and is refused (401, ERR_SIGNED_BEFORE_REPLAY_EPOCH)
-  (7) resolve the account: delegate cache → hint/env → registry scan, re-verified on chain every
-      time (revocation and deactivation take effect at once). An x-account-id naming an account the key
-      is not a delegate of is refused (401, ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's
-      cached account instead
-Failures raise ``AuthRejected`` (401), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
+  (7) resolve the account: the in-process account cache (relayer/account_cache.py) while its entry is
+      younger than AUTH_ACCOUNT_CACHE_TTL_SECS and no DelegateKeyRemoved/AccountDeactivated event dropped it;
+      else delegate cache → hint/env → registry scan, verified on chain (TTL 0: on every request, as
+      upstream). An x-account-id naming an account the key is not a delegate of is refused (401,
+      ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's cached account instead
+Then the rate limits (relayer/rate_limit.py): with the account known from the in-process cache, steps (6) and
+the limits run as one Redis script (``ADMIT_SCRIPT``), in that order and with the same effects.
+Failures raise ``AuthRejected`` (401), ``RateLimited`` (429), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
 cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
 Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
 failed.
@@ -44,8 +47,10 @@ from chain.address import is_address, normalize_address
 from chain.errors import ChainError, ChainUnavailable
 from chain.reader import Account, ChainReader
 from memwal_common.cache_errors import CACHE_ERRORS
+from relayer.account_cache import AccountCache
 from relayer.database.errors import DatabaseUnavailable
 from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, NonceStoreUnavailable
+from relayer.rate_limit import SLIDING_WINDOW_FUNCTION, Denial, RateLimiter
 
 logger = logging.getLogger("memwal.auth")
 
@@ -56,6 +61,7 @@ ACCOUNT_MISMATCH = "ERR_ACCOUNT_MISMATCH"
 SIGNED_BEFORE_REPLAY_EPOCH = "ERR_SIGNED_BEFORE_REPLAY_EPOCH"
 MAX_HEADER_LENGTH = 256
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: str.isdigit() also accepts "²" and "١"
+_HEX = re.compile(r"[0-9a-fA-F]*")  # ASCII hex digits only
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,12 @@ class NonceStore(Protocol):
         Raises ``NonceStoreUnavailable`` when it cannot tell.
         """
 
+    async def consume_and_check(
+        self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float, limiter: RateLimiter, public_key_hex: str,
+        owner: str, weight: int,
+    ) -> tuple[NonceOutcome, Denial | None]:
+        """``consume`` and, for a fresh nonce, ``limiter.check`` — atomically, in one round trip."""
+
 
 class CachedAccount(Protocol):
     @property
@@ -96,21 +108,36 @@ class DelegateCache(Protocol):
     async def delete(self, public_key: str) -> bool: ...
 
 
-# KEYS: the nonce, the epoch. ARGV: ttl, the epoch a fresh store starts (this whole second), signed_at.
-# Returns 1 fresh, 0 replayed, -1 signed before the epoch. One script, so a flush cannot slip between the reads.
-CONSUME_NONCE_SCRIPT = """
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  redis.call('SET', KEYS[2], ARGV[2])
-  epoch = ARGV[2]
+# A Lua function: the nonce key, the epoch key; ttl, the epoch a fresh store starts (this whole second),
+# signed_at. Returns 1 fresh, 0 replayed, -1 signed before the epoch. One script, so a flush cannot slip
+# between the reads.
+CONSUME_NONCE_FUNCTION = """
+local function consume_nonce(nonce_key, epoch_key, ttl, fresh_epoch, signed_at)
+  local epoch = redis.call('GET', epoch_key)
+  if not epoch then
+    redis.call('SET', epoch_key, fresh_epoch)
+    epoch = fresh_epoch
+  end
+  if tonumber(signed_at) < tonumber(epoch) then
+    return -1
+  end
+  if redis.call('SET', nonce_key, '1', 'NX', 'EX', tonumber(ttl)) then
+    return 1
+  end
+  return 0
 end
-if tonumber(ARGV[3]) < tonumber(epoch) then
-  return -1
+"""
+CONSUME_NONCE_SCRIPT = CONSUME_NONCE_FUNCTION + "return consume_nonce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\n"
+# The nonce, then (only for a fresh one) the rate limits: KEYS = nonce, epoch, the limiter's layers; ARGV = the
+# nonce's three, then the limiter's. Returns {nonce outcome, allowed, denied layer index}: the order and the
+# effects of consume() followed by RateLimiter.check(), in one round trip.
+ADMIT_SCRIPT = CONSUME_NONCE_FUNCTION + SLIDING_WINDOW_FUNCTION + """
+local nonce = consume_nonce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if nonce ~= 1 then
+  return {nonce, 0, 0}
 end
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  return 1
-end
-return 0
+local verdict = sliding_window(3, 4)
+return {1, verdict[1], verdict[2]}
 """
 EPOCH_KEY = "nonce-epoch"
 
@@ -121,20 +148,49 @@ class RedisNonceStore:
     When Redis loses its keys (restart without persistence, FLUSHALL, eviction of the epoch), the epoch is
     missing and is set to the current whole second: every signature made before it is refused, so no request
     captured before the loss can be replayed within the drift window. (Timestamps are whole seconds: a request
-    signed in the very second of the loss stays replayable until that second ends.) Run Redis with
+    signed in the very second of the loss stays replayable until that second ends.) A relayer starting on a
+    store without an epoch starts it at its boot (``start_epoch``), not at the first request. Run Redis with
     persistence (appendonly) so a restart loses neither nonces nor the epoch.
     """
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(CONSUME_NONCE_SCRIPT)
+        self._admit = redis.register_script(ADMIT_SCRIPT)
+
+    async def start_epoch(self, now: float) -> None:
+        """Start remembering at ``now`` unless the store already has an epoch (boot: so requests signed after the
+        relayer came up are never refused because the store's first use fell into a later second)."""
+        try:
+            await self._redis.set(EPOCH_KEY, math.floor(now), nx=True)
+        except CACHE_ERRORS as exc:  # the first consume sets it instead
+            logger.warning("could not start the nonce store's replay epoch: %s", type(exc).__name__)
 
     async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
         try:
             result = await self._script(keys=[f"nonce:{nonce}", EPOCH_KEY], args=[ttl_seconds, math.floor(now), signed_at])
         except CACHE_ERRORS as exc:
             raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
-        return {1: NonceOutcome.FRESH, 0: NonceOutcome.REPLAYED}.get(int(result), NonceOutcome.BEFORE_EPOCH)
+        return _outcome(result)
+
+    async def consume_and_check(
+        self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float, limiter: RateLimiter, public_key_hex: str,
+        owner: str, weight: int,
+    ) -> tuple[NonceOutcome, Denial | None]:
+        layers, window_args = limiter.check_arguments(public_key_hex, owner, weight)
+        keys = [f"nonce:{nonce}", EPOCH_KEY, *(layer.key for layer in layers)]
+        try:
+            outcome, allowed, index = await self._admit(
+                keys=keys, args=[ttl_seconds, math.floor(now), signed_at, *window_args]
+            )
+        except CACHE_ERRORS as exc:
+            raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
+        fresh = _outcome(outcome)
+        return fresh, (Denial(layers[int(index) - 1]) if fresh is NonceOutcome.FRESH and not allowed else None)
+
+
+def _outcome(result: object) -> NonceOutcome:
+    return {1: NonceOutcome.FRESH, 0: NonceOutcome.REPLAYED}.get(int(str(result)), NonceOutcome.BEFORE_EPOCH)
 
 
 def canonical_message(timestamp: str, method: str, path_and_query: str, body: bytes, nonce: str, account_id: str) -> bytes:
@@ -144,7 +200,7 @@ def canonical_message(timestamp: str, method: str, path_and_query: str, body: by
 
 def _decode_hex(value: str, length: int, name: str) -> bytes:
     text = value[2:] if value[:2].lower() == "0x" else value
-    if len(text) != 2 * length or any(c not in "0123456789abcdefABCDEF" for c in text):
+    if len(text) != 2 * length or not _HEX.fullmatch(text):
         raise AuthRejected(f"{name} is not {length} bytes of hex")
     return bytes.fromhex(text)
 
@@ -160,6 +216,8 @@ class Authenticator:
         default_account_id: str = "",
         clock_drift_seconds: int = 300,
         cache_hours: int = 24,
+        accounts: AccountCache | None = None,
+        limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -170,10 +228,15 @@ class Authenticator:
         self._default_account_id = default_account_id
         self._drift = clock_drift_seconds
         self._cache_hours = cache_hours
+        self._accounts = accounts if accounts is not None else AccountCache(ttl_seconds=0, max_entries=1)
+        self._limiter = limiter
         self._clock = clock
         self._sleep = sleep
 
-    async def authenticate(self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str]) -> AuthInfo:
+    async def authenticate(
+        self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str], *, weight: int = 1
+    ) -> AuthInfo:
+        """The caller's identity, with ``weight`` charged to its rate limits (``RateLimited`` when they are spent)."""
         # (1), (2): answered at once, unpadded, as upstream.
         public_key_hex = headers.get("x-public-key", "")
         signature_hex = headers.get("x-signature", "")
@@ -187,7 +250,9 @@ class Authenticator:
             raise LegacySdk("missing x-nonce (legacy SDK)")
         started = time.monotonic()
         try:
-            return await self._verify(method, path_and_query, body, headers, public_key_hex, signature_hex, timestamp, nonce)
+            return await self._verify(
+                method, path_and_query, body, headers, public_key_hex, signature_hex, timestamp, nonce, weight
+            )
         except AuthRejected as rejected:
             logger.info("auth rejected: %s", rejected.message)
             await self._sleep(max(0.0, FAILURE_FLOOR_SECONDS - (time.monotonic() - started)))
@@ -197,7 +262,7 @@ class Authenticator:
 
     async def _verify(
         self, method: str, path_and_query: str, body: bytes, headers: Mapping[str, str],
-        public_key_hex: str, signature_hex: str, timestamp: str, nonce: str,
+        public_key_hex: str, signature_hex: str, timestamp: str, nonce: str, weight: int,
     ) -> AuthInfo:
         account_hint = headers.get("x-account-id", "")
         if any(len(v) > MAX_HEADER_LENGTH for v in (public_key_hex, signature_hex, timestamp, nonce, account_hint)):
@@ -221,14 +286,23 @@ class Authenticator:
             nacl.signing.VerifyKey(public_key).verify(message, signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
             raise AuthRejected("bad signature") from None
-        # (6)
-        outcome = await self._nonces.consume(nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now)
-        if outcome is NonceOutcome.REPLAYED:
-            raise AuthRejected("replayed nonce")
-        if outcome is NonceOutcome.BEFORE_EPOCH:
-            raise AuthRejected("signed before the nonce store's replay epoch", auth_error=SIGNED_BEFORE_REPLAY_EPOCH)
-        # (7)
-        account = await self._resolve(public_key, public_key_hex, account_hint)
+        limiter = self._limiter if self._limiter is not None and not self._limiter.disabled else None
+        account = self._accounts.fresh(public_key, account_hint) if self._accounts.enabled else None
+        if account is not None and limiter is not None:
+            # (6) + (7) + the rate limits: the account is known without I/O, so one Redis script does both.
+            outcome, denial = await self._nonces.consume_and_check(
+                nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now, limiter=limiter,
+                public_key_hex=public_key_hex, owner=account.owner, weight=weight,
+            )
+            _refuse_unless_fresh(outcome)
+        else:
+            # (6) first: a replayed request must not make us read the chain (a registry scan at worst).
+            _refuse_unless_fresh(await self._nonces.consume(nonce, NONCE_TTL_SECONDS, signed_at=signed_at, now=now))
+            # (7)
+            account = await self._resolve(public_key, public_key_hex, account_hint)
+            denial = None if limiter is None else await limiter.check(public_key_hex, account.owner, weight)
+        if denial is not None:
+            raise denial.error()
         return AuthInfo(
             public_key=public_key,
             public_key_hex=public_key_hex,
@@ -238,6 +312,33 @@ class Authenticator:
         )
 
     async def _resolve(self, public_key: bytes, public_key_hex: str, account_hint: str) -> Account:
+        if not self._accounts.enabled:
+            return await self._resolve_on_chain(public_key, public_key_hex, account_hint)
+        fresh = self._accounts.fresh(public_key, account_hint)
+        if fresh is not None:
+            return fresh
+        generation = self._accounts.generation  # an invalidation from now on voids what this resolution reads
+        remembered = self._accounts.remembered(public_key, account_hint)
+        account = None
+        if remembered is not None:
+            # Expired: re-verify the account it named, on chain, without the database's delegate cache.
+            account = await self._checked(remembered.account.account_id, public_key)
+            if account is None:
+                self._accounts.forget(public_key, account_hint)
+        if account is None:
+            account = await self._resolve_on_chain(public_key, public_key_hex, account_hint)
+        self._accounts.remember(public_key, account_hint, account, generation=generation)
+        return account
+
+    async def _checked(self, account_id: str, public_key: bytes) -> Account | None:
+        try:
+            return await self._verified(account_id, public_key)
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            raise AuthRejected(f"chain error: {exc}") from None
+
+    async def _resolve_on_chain(self, public_key: bytes, public_key_hex: str, account_hint: str) -> Account:
         try:
             cached = await self._cache.get(public_key_hex)
             # A cached account is used only when the request names no account or names that one: the client's
@@ -285,6 +386,13 @@ class Authenticator:
             if account is not None:
                 return account
         return None
+
+
+def _refuse_unless_fresh(outcome: NonceOutcome) -> None:
+    if outcome is NonceOutcome.REPLAYED:
+        raise AuthRejected("replayed nonce")
+    if outcome is NonceOutcome.BEFORE_EPOCH:
+        raise AuthRejected("signed before the nonce store's replay epoch", auth_error=SIGNED_BEFORE_REPLAY_EPOCH)
 
 
 def _same_id(left: str, right: str) -> bool:

@@ -32,6 +32,10 @@ class Metrics:
         self.rate_limit_fallbacks = Counter(
             "memwal_rate_limit_fallbacks_total", "Rate limiter fell back to memory", ["scope"], registry=r
         )
+        self.revocation_poll_failures = Counter(
+            "memwal_revocation_poll_failures_total", "Reads of revocation events that failed (the cache TTL still bounds)",
+            registry=r,
+        )
         self.external = Histogram(
             "memwal_external_request_duration_seconds", "Calls to upstreams", ["service", "operation", "status"], registry=r
         )

@@ -1,5 +1,8 @@
 """Weighted sliding-window rate limits (memwal.md §3), three layers checked by one atomic Lua script.
 
+When the caller's account is already known (relayer/account_cache.py), relayer/auth.py runs the same Lua
+function inside its nonce script: nonce and limits in one Redis round trip.
+
 Layers: delegate key (``rate:dk:<pubkey>``, per minute), account burst (``rate:<owner>``, per minute) and
 account sustained (``rate:hr:<owner>``, per hour). Unlike upstream, the script checks every layer before
 recording anything, so a denial never charges the earlier layers, and the post-extraction analyze charge
@@ -30,33 +33,40 @@ ROUTE_WEIGHTS = {
     "/api/ask": 2,
 }
 
-# KEYS: one sorted set per layer. ARGV: now_ms, weight, force, unique, then (window_ms, limit, ttl_s)
-# per key. Returns {0, layer_index} when a layer would overflow, else {1, 0}.
-SLIDING_WINDOW_SCRIPT = """
-local now = tonumber(ARGV[1])
-local weight = tonumber(ARGV[2])
-local force = ARGV[3] == '1'
-local unique = ARGV[4]
-for i, key in ipairs(KEYS) do
-  local base = 4 + (i - 1) * 3
-  local window = tonumber(ARGV[base + 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if not force then
-    local limit = tonumber(ARGV[base + 2])
-    if redis.call('ZCARD', key) + weight > limit then
-      return {0, i}
+# A Lua function over KEYS[first_key..] (one sorted set per layer) and ARGV[first_arg..]: now_ms, weight, force,
+# unique, then (window_ms, limit, ttl_s) per key. Returns {0, layer_index} when a layer would overflow (nothing
+# recorded), else {1, 0}. relayer/auth.py runs it in the same script as the nonce check.
+SLIDING_WINDOW_FUNCTION = """
+local function sliding_window(first_key, first_arg)
+  local now = tonumber(ARGV[first_arg])
+  local weight = tonumber(ARGV[first_arg + 1])
+  local force = ARGV[first_arg + 2] == '1'
+  local unique = ARGV[first_arg + 3]
+  local layers = #KEYS - first_key + 1
+  for i = 1, layers do
+    local key = KEYS[first_key + i - 1]
+    local base = first_arg + 3 + (i - 1) * 3
+    local window = tonumber(ARGV[base + 1])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    if not force then
+      local limit = tonumber(ARGV[base + 2])
+      if redis.call('ZCARD', key) + weight > limit then
+        return {0, i}
+      end
     end
   end
-end
-for i, key in ipairs(KEYS) do
-  local base = 4 + (i - 1) * 3
-  for j = 0, weight - 1 do
-    redis.call('ZADD', key, now + j * 0.001, unique .. ':' .. j)
+  for i = 1, layers do
+    local key = KEYS[first_key + i - 1]
+    local base = first_arg + 3 + (i - 1) * 3
+    for j = 0, weight - 1 do
+      redis.call('ZADD', key, now + j * 0.001, unique .. ':' .. j)
+    end
+    redis.call('EXPIRE', key, tonumber(ARGV[base + 3]))
   end
-  redis.call('EXPIRE', key, tonumber(ARGV[base + 3]))
+  return {1, 0}
 end
-return {1, 0}
 """
+SLIDING_WINDOW_SCRIPT = SLIDING_WINDOW_FUNCTION + "return sliding_window(1, 1)\n"
 
 
 def route_weight(path: str) -> int:
@@ -142,14 +152,28 @@ class RateLimiter:
         if weight > 0:
             await self._apply(self.layers(public_key_hex, owner), weight, force=True)
 
+    @property
+    def disabled(self) -> bool:
+        return self._disabled
+
+    def check_arguments(self, public_key_hex: str, owner: str, weight: int) -> tuple[list[Layer], list[int | str]]:
+        """The layers (their keys, in order, are the function's KEYS) and ARGV with which ``SLIDING_WINDOW_FUNCTION``
+        does what ``check`` does, for a caller that runs it inside its own script."""
+        layers = self.layers(public_key_hex, owner)
+        return layers, self.window_arguments(layers, weight, force=False, now=self._clock())
+
+    def window_arguments(self, layers: list[Layer], weight: int, *, force: bool, now: float) -> list[int | str]:
+        args: list[int | str] = [int(now * 1000), weight, "1" if force else "0", uuid.uuid4().hex]
+        for layer in layers:
+            args += [layer.window_seconds * 1000, layer.limit, layer.window_seconds + 60]
+        return args
+
     async def _apply(self, layers: list[Layer], weight: int, *, force: bool) -> Denial | None:
         if self._disabled:
             return None
         now = self._clock()
         if self._script is not None:
-            args: list = [int(now * 1000), weight, "1" if force else "0", uuid.uuid4().hex]
-            for layer in layers:
-                args += [layer.window_seconds * 1000, layer.limit, layer.window_seconds + 60]
+            args = self.window_arguments(layers, weight, force=force, now=now)
             try:
                 allowed, index = await self._script(keys=[layer.key for layer in layers], args=args)
                 return None if allowed else Denial(layers[int(index) - 1])

@@ -7,6 +7,7 @@ stops the job workers first and then closes the clients and pools in reverse ord
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 from chain.backends import make_chain_reader
 from chain.reader import ChainReader
 from memwal_common.redis_client import fail_fast_redis
+from relayer.account_cache import AccountCache
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
@@ -33,6 +35,7 @@ from relayer.memory_preparation import MemoryPreparer
 from relayer.memory_storage import MemoryStorage
 from relayer.observability import Metrics
 from relayer.rate_limit import RateLimiter
+from relayer.revocations import RevocationFollower
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarApi
 from relayer.signed_routes import BodyLimits, SignedRoutes
@@ -124,14 +127,27 @@ async def open_services(
         disabled=settings.rate_limit_disabled,
         on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
     )
+    accounts = AccountCache(
+        ttl_seconds=settings.auth_account_cache_ttl_seconds, max_entries=settings.auth_account_cache_max_entries
+    )
+    revocations = RevocationFollower(
+        chain, settings.package_id, accounts, poll_seconds=settings.auth_revocation_poll_seconds,
+        on_failure=lambda: metrics.revocation_poll_failures.inc(),
+    )
+    revocations.start()
+    stack.push_async_callback(revocations.stop)
+    nonces = RedisNonceStore(cache)
+    await nonces.start_epoch(time.time())
     authenticator = Authenticator(
         chain=chain,
-        nonces=RedisNonceStore(cache),
+        nonces=nonces,
         cache=DelegateKeyCache(database),
         registry_id=settings.registry_id,
         default_account_id=settings.default_account_id,
         clock_drift_seconds=settings.clock_drift_seconds,
         cache_hours=settings.account_cache_hours,
+        accounts=accounts,
+        limiter=limiter,
     )
     embedder = Embedder(
         await embedding_provider(settings, openai_client), cache=cache, cache_ttl_seconds=settings.embedding_cache_ttl_seconds
@@ -165,7 +181,7 @@ async def open_services(
         settings=settings,
         metrics=metrics,
         sidecar=sidecar,
-        signed=SignedRoutes(authenticator, limiter, metrics, body_limits),
+        signed=SignedRoutes(authenticator, metrics, body_limits),
         limiter=limiter,
         embedder=embedder,
         llm=llm,

@@ -72,6 +72,9 @@ class Settings:
     registry_id: str = ""  # MEMWAL_REGISTRY_ID (required)
     default_account_id: str = ""  # MEMWAL_ACCOUNT_ID: account hint when a request sends none
     account_cache_hours: int = 24  # DELEGATE_CACHE_HOURS
+    auth_account_cache_ttl_seconds: int = 10  # AUTH_ACCOUNT_CACHE_TTL_SECS: trust a key→account check this long; 0 = every request
+    auth_account_cache_max_entries: int = 10_000  # AUTH_ACCOUNT_CACHE_MAX_ENTRIES: least recently used dropped first
+    auth_revocation_poll_seconds: float = 2.0  # AUTH_REVOCATION_POLL_SECS: reading DelegateKeyRemoved/AccountDeactivated
     indexer_poll_seconds: int = 5  # POLL_INTERVAL_SECS: the indexer's pause when it has caught up
     # --- embeddings / LLM ---
     embedding_provider: str = "openai"  # EMBEDDING_PROVIDER: openai (upstream's) | local (in-process model, no egress)
@@ -222,6 +225,9 @@ class Settings:
             registry_id=env.get("MEMWAL_REGISTRY_ID", ""),
             default_account_id=env.get("MEMWAL_ACCOUNT_ID", ""),
             account_cache_hours=env_int(env, "DELEGATE_CACHE_HOURS", 24, minimum=0),
+            auth_account_cache_ttl_seconds=env_int(env, "AUTH_ACCOUNT_CACHE_TTL_SECS", 10, minimum=0),
+            auth_account_cache_max_entries=env_int(env, "AUTH_ACCOUNT_CACHE_MAX_ENTRIES", 10_000, minimum=1),
+            auth_revocation_poll_seconds=float(env_int(env, "AUTH_REVOCATION_POLL_SECS", 2, minimum=1)),
             indexer_poll_seconds=env_int(env, "POLL_INTERVAL_SECS", 5, minimum=1),
             embedding_provider=provider,
             egress_policy=env.get("EGRESS_POLICY", "open"),

@@ -1,4 +1,4 @@
-"""The wrapper every signed route goes through: bounded body → auth → rate limit → typed body → handler.
+"""The wrapper every signed route goes through: bounded body → auth + rate limit → typed body → handler.
 
 Handlers receive a ``RequestContext`` whose ``body`` is the route's request model, already validated, and
 return the route's response model. Nothing here answers an error: every failure is raised as a relayer error
@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse, Response
 
 from relayer.api_models import ResponseModel
 from relayer.auth import Authenticator, AuthInfo
-from relayer.errors import BodyTimeout, BodyTooLarge, InvalidValue
+from relayer.errors import BodyTimeout, BodyTooLarge, InvalidValue, RateLimited
 from relayer.observability import Metrics
 from relayer.openapi import DocumentedRoute, Operation, QueryParameter
-from relayer.rate_limit import RateLimiter, route_weight
+from relayer.rate_limit import route_weight
 from relayer.validation import parse_json_object, validate_request
 
 RequestT = TypeVar("RequestT")  # the route's request model, or None for a GET
@@ -103,8 +103,7 @@ async def read_bounded_body(request: Request, limits: BodyLimits) -> bytes:
 class SignedRoutes:
     """What every signed route needs before its handler runs."""
 
-    authenticator: Authenticator
-    limiter: RateLimiter
+    authenticator: Authenticator  # checks the rate limits too (one Redis round trip with the nonce when it can)
     metrics: Metrics
     body_limits: BodyLimits
 
@@ -140,11 +139,13 @@ class SignedRoutes:
         async def endpoint(request: Request) -> Response:
             request_id = request.scope.get("state", {}).get("request_id", "")
             body = await read_bounded_body(request, self.body_limits)
-            auth = await self.authenticator.authenticate(request.method, path_and_query(request), body, request.headers)
-            denial = await self.limiter.check(auth.public_key_hex, auth.owner, route_weight(request.url.path))
-            if denial is not None:
-                self.metrics.rate_limit_denials.labels(denial.layer.name, operation.path).inc()
-                raise denial.error()
+            try:
+                auth = await self.authenticator.authenticate(
+                    request.method, path_and_query(request), body, request.headers, weight=route_weight(request.url.path)
+                )
+            except RateLimited as denied:
+                self.metrics.rate_limit_denials.labels(denied.layer, operation.path).inc()
+                raise
             payload: BaseModel | None = None
             if operation.request is not None:
                 payload = validate_request(operation.request, parse_json_object(body, request.headers.get("content-type")))

@@ -56,6 +56,15 @@ def affected_rows(command_tag: str) -> int:
     return int(command_tag.rsplit(" ", 1)[-1])
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), one
+    round trip per release. Nothing here leaves session state behind: settings are ``set_config(…, true)``
+    (transaction-local), advisory locks are ``pg_advisory_xact_lock``, no cursor outlives its transaction and
+    no pooled connection LISTENs (tests/relayer/database/test_pool.py checks). asyncpg still rolls back a
+    transaction left open before calling this.
+    """
+
+
 async def _prepare_connection(connection: asyncpg.Connection) -> None:
     try:
         await register_vector(connection)
@@ -97,5 +106,6 @@ async def connect(
             command_timeout=command_timeout,
             timeout=connect_timeout,
             init=_prepare_connection,
+            reset=_keep_session,
         )
     return Database(pool)

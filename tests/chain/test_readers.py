@@ -173,6 +173,29 @@ class TestEvents:
             assert [event.owner for event in resumed.events] == ["0x" + "99" * 32]
 
 
+    @BACKENDS
+    async def test_account_change_events_name_the_account_and_resume_from_a_stored_cursor(self, world, protocol):
+        keys = [bytes(nacl.signing.SigningKey(bytes([n]) * 32).verify_key) for n in (1, 2)]
+        first, second = world.create_account("0x" + "a1" * 32), world.create_account("0x" + "a2" * 32)
+        for key in keys:
+            world.add_delegate_key(first, key, "k")
+        world.remove_delegate_key(first, keys[0])
+        world.set_active(second, False)
+        world.set_active(second, True)  # reactivation grants: not an account change event
+        package = world.packages["memwal"]
+        async with reader_for(world, protocol) as reader:
+            removed = await reader.account_change_events(package, "DelegateKeyRemoved", None, 20)
+            deactivated = await reader.account_change_events(package, "AccountDeactivated", None, 20)
+            assert [(event.kind, event.account_id) for event in removed.events] == [("DelegateKeyRemoved", first)]
+            assert [(event.kind, event.account_id) for event in deactivated.events] == [("AccountDeactivated", second)]
+            world.remove_delegate_key(first, keys[1])
+            stored = EventCursor.from_json(EventCursor(removed.next_cursor.tx_digest, removed.next_cursor.event_seq).to_json())
+            resumed = await reader.account_change_events(package, "DelegateKeyRemoved", stored, 20)
+            assert [event.account_id for event in resumed.events] == [first]
+            with pytest.raises(ValueError, match="not an account change event"):
+                await reader.account_change_events(package, "AccountCreated", None, 20)
+
+
 class TestTransactions:
     @BACKENDS
     async def test_metadata_and_transfer_then_owned_blobs(self, world, protocol):

@@ -25,6 +25,9 @@ from tests.e2e.signing import body_of, signed_headers
 pytestmark = [pytest.mark.e2e, pytest.mark.database, pytest.mark.slow]
 
 VECTOR = [0.01] * 1536
+# An hour: within these tests a cached key can only be refused because the relayer read a revocation event.
+RELAYER_ENV = {"AUTH_ACCOUNT_CACHE_TTL_SECS": "3600"}
+REVOCATION_WAIT_SECONDS = 60  # how long to wait for the event to reach the relayer before calling it lost
 
 
 class Caller:
@@ -173,6 +176,26 @@ class TestAuthFailures:
         headers = signed_headers(alice.seed, "POST", "/api/stats", body, account_id=bob.account.account_id)
         response = await alice.send("POST", "/api/stats", body, headers=headers)
         assert (response.status_code, response.content, response.headers.get("x-auth-error")) == (401, b"", "ERR_ACCOUNT_MISMATCH")
+
+
+class TestRevocation:
+    """A key revoked on chain is refused by a running relayer that had it cached: the event reaches it."""
+
+    @pytest.mark.parametrize("revoke", ["remove the key", "deactivate the account"])
+    async def test_a_cached_key_is_refused_once_the_relayer_reads_the_event(self, stack, http, fresh, revoke):
+        await fresh.stats("default")  # resolved on chain and cached for an hour
+        account = fresh.account
+        base = str(stack.info.get("admin_url") or stack.info["sui_rpc_url"]).rstrip("/") + "/_localnet/accounts"
+        if revoke == "remove the key":
+            answer = await http.delete(f"{base}/{account.account_id}/delegates/{account.delegate_public_key_hex}")
+        else:
+            answer = await http.post(f"{base}/{account.account_id}/active", json={"active": False})
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + REVOCATION_WAIT_SECONDS
+        while (response := await fresh.call("POST", "/api/stats", {"namespace": "default"})).status_code == 200:
+            assert time.monotonic() < deadline, "the revocation never reached the relayer"
+            await asyncio.sleep(0.2)
+        assert (response.status_code, response.content) == (401, b"")
 
 
 async def partial_request(stack, headers: dict[str, str], body: bytes, sent: int, path: str = "/api/remember") -> bytes:

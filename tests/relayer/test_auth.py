@@ -26,6 +26,7 @@ from devtools.processes import free_port
 from localnet.runner import serving
 from localnet.sui_jsonrpc import build_sui_jsonrpc_app
 from localnet.world import World
+from relayer.account_cache import AccountCache
 from relayer.auth import (
     ACCOUNT_MISMATCH,
     EPOCH_KEY,
@@ -37,7 +38,9 @@ from relayer.auth import (
     canonical_message,
 )
 from relayer.database.delegate_cache import DelegateKeyCache
-from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk
+from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, RateLimited
+from relayer.rate_limit import RateLimiter
+from relayer.revocations import RevocationFollower
 from tests.e2e.signing import signed_headers
 
 pytestmark = pytest.mark.database
@@ -95,8 +98,9 @@ class Harness:
         self.cache = cache
         self.sleeps = sleeps
 
-    async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH):
-        return await self.authenticator.authenticate(method, path, body, headers)
+    async def call(self, headers: dict[str, str], *, body: bytes = b"{}", method: str = "POST", path: str = PATH,
+                   weight: int = 1):
+        return await self.authenticator.authenticate(method, path, body, headers, weight=weight)
 
     async def reject(self, headers: dict[str, str], error: type[Exception] = AuthRejected, *, match: str | None = None,
                      **kwargs) -> Exception:
@@ -105,7 +109,8 @@ class Harness:
         return caught.value
 
 
-def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = ""):
+def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonces=None, default_account_id: str = "",
+                 accounts: AccountCache | None = None, limiter: RateLimiter | None = None):
     sleeps: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -118,6 +123,8 @@ def make_harness(chain_reader, redis_client, database, *, registry_id: str, nonc
         cache=cache,
         registry_id=registry_id,
         default_account_id=default_account_id,
+        accounts=accounts,
+        limiter=limiter,
         clock=lambda: float(NOW),
         sleep=sleep,
     )
@@ -304,6 +311,23 @@ class TestReplayEpoch:
         assert int(await redis_client.get(EPOCH_KEY)) == NOW  # the store remembers from now on
         assert (await harness.call(headers_for(seed, account_id, timestamp=NOW))).account_id == account_id
 
+    async def test_an_epoch_started_at_boot_accepts_what_is_signed_after_it_and_never_moves_an_existing_one(
+        self, harness, chain, redis_client
+    ):
+        await redis_client.delete(EPOCH_KEY)
+        store = RedisNonceStore(redis_client)
+        await store.start_epoch(NOW - 5.5)
+        assert int(await redis_client.get(EPOCH_KEY)) == NOW - 6  # whole seconds, as timestamps are
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        # Signed after boot but before the first request reached the store: accepted (the store's first use
+        # would otherwise have started the epoch at NOW and refused it).
+        assert (await harness.call(headers_for(seed, account_id, timestamp=NOW - 3))).account_id == account_id
+        await store.start_epoch(NOW + 100)  # a restarted relayer does not move the epoch of a store that has one
+        assert int(await redis_client.get(EPOCH_KEY)) == NOW - 6
+        rejected = await harness.reject(headers_for(seed, account_id, timestamp=NOW - 7), match="replay epoch")
+        assert rejected.auth_error == SIGNED_BEFORE_REPLAY_EPOCH
+
     async def test_a_store_that_kept_its_epoch_still_knows_its_nonces(self, harness, chain, redis_client):
         seed = os.urandom(32)
         account_id = chain.account_with_key(seed)
@@ -430,3 +454,200 @@ class TestAuthenticatorPadding:
             await authenticator.authenticate("POST", PATH, b"{}", headers_for(os.urandom(32), "", nonce="x"))
         assert time.monotonic() - started >= FAILURE_FLOOR_SECONDS
 
+
+
+class CountingChain:
+    """The real reader, counting account reads; ``during_read`` runs inside each read (a race on purpose)."""
+
+    def __init__(self, reader: JsonRpcChainReader) -> None:
+        self._reader = reader
+        self.account_reads = 0
+        self.during_read = lambda: None
+
+    async def get_account(self, account_id: str):
+        self.account_reads += 1
+        account = await self._reader.get_account(account_id)
+        self.during_read()
+        return account
+
+    def __getattr__(self, name: str):
+        return getattr(self._reader, name)
+
+
+class MonotonicClock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestAccountCacheInAuthentication:
+    """Revocation delay: a removed key is refused within the bound (the TTL), or as soon as the event is read."""
+
+    @pytest.fixture
+    def clock(self):
+        return MonotonicClock()
+
+    @pytest.fixture
+    def counting(self, chain, http):
+        return CountingChain(JsonRpcChainReader(chain.url, http=http))
+
+    def cached_harness(self, counting, redis_client, database, chain, clock, *, ttl: float):
+        accounts = AccountCache(ttl_seconds=ttl, max_entries=100, clock=clock)
+        return accounts, make_harness(counting, redis_client, database, registry_id=chain.registry_id, accounts=accounts)
+
+    async def test_a_fresh_resolution_reads_neither_chain_nor_database(self, counting, redis_client, database, chain, clock):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        reads = counting.account_reads
+        async with database.connection() as connection:
+            await connection.execute("DELETE FROM delegate_key_cache")  # a database read would now miss and rescan
+        info = await harness.call(headers_for(seed, account_id))
+        assert info.account_id == account_id and counting.account_reads == reads
+
+    async def test_ttl_zero_reads_the_chain_for_every_request(self, counting, redis_client, database, chain, clock):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=0)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        reads = counting.account_reads
+        await harness.call(headers_for(seed, account_id))
+        assert counting.account_reads == reads + 1
+
+    async def test_without_an_event_a_removed_key_is_refused_once_the_ttl_has_passed(
+        self, counting, redis_client, database, chain, clock
+    ):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        chain.world.remove_delegate_key(account_id, bytes(nacl.signing.SigningKey(seed).verify_key))
+        clock.now += 9.999
+        await harness.call(headers_for(seed, account_id))  # inside the documented delay: still served
+        clock.now += 0.001
+        await harness.reject(headers_for(seed, account_id), match="not a delegate")
+
+    async def test_an_expired_entry_is_reverified_on_chain_without_the_database(
+        self, counting, redis_client, database, chain, clock
+    ):
+        _, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=10)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, ""))  # no hint: found by the registry scan, cached in both places
+        async with database.connection() as connection:
+            await connection.execute("DELETE FROM delegate_key_cache")
+        clock.now += 10
+        reads = counting.account_reads
+        info = await harness.call(headers_for(seed, ""))
+        assert info.account_id == account_id and counting.account_reads == reads + 1
+        # The database path would have scanned the registry and written the row again.
+        assert await harness.cache.get(bytes(nacl.signing.SigningKey(seed).verify_key).hex()) is None
+
+    @pytest.mark.parametrize("revoke", ["remove key", "deactivate"])
+    async def test_the_follower_drops_the_account_when_the_event_is_read(
+        self, counting, redis_client, database, chain, clock, revoke
+    ):
+        accounts, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=3600)
+        follower = RevocationFollower(counting, chain.world.packages["memwal"], accounts, poll_seconds=1)
+        await follower.poll_once()  # the history before this test
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))
+        if revoke == "remove key":
+            chain.world.remove_delegate_key(account_id, bytes(nacl.signing.SigningKey(seed).verify_key))
+        else:
+            chain.world.set_active(account_id, False)
+        await harness.call(headers_for(seed, account_id))  # the event is not read yet: the cached window
+        assert await follower.poll_once() == 1
+        await harness.reject(headers_for(seed, account_id), match="not a delegate")
+
+    async def test_a_resolution_racing_an_invalidation_is_not_cached(self, counting, redis_client, database, chain, clock):
+        accounts, harness = self.cached_harness(counting, redis_client, database, chain, clock, ttl=3600)
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        counting.during_read = lambda: accounts.invalidate_account(account_id)  # the event lands mid-read
+        await harness.call(headers_for(seed, account_id))
+        counting.during_read = lambda: None
+        assert accounts.remembered(bytes(nacl.signing.SigningKey(seed).verify_key), account_id) is None
+
+
+async def script_calls(redis_client) -> int:
+    stats = await redis_client.info("commandstats")
+    return sum(int(value["calls"]) for name, value in stats.items() if name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+async def rate_entries(redis_client, public_key_hex: str, owner: str) -> list[int]:
+    return [await redis_client.zcard(key) for key in (f"rate:dk:{public_key_hex}", f"rate:{owner}", f"rate:hr:{owner}")]
+
+
+class TestNonceAndRateLimitInOneRoundTrip:
+    """With the account cached, the nonce and the three rate-limit layers are one Redis script, same semantics."""
+
+    @pytest.fixture
+    def admitting(self, chain, http, redis_client, database):
+        async def build(*, delegate_per_minute: int = 30) -> Harness:
+            await redis_client.set(EPOCH_KEY, 0)
+            limiter = RateLimiter(redis_client, per_minute=60, per_hour=500, delegate_per_minute=delegate_per_minute,
+                                  clock=lambda: float(NOW))
+            return make_harness(JsonRpcChainReader(chain.url, http=http), redis_client, database,
+                                registry_id=chain.registry_id, accounts=AccountCache(ttl_seconds=3600, max_entries=100),
+                                limiter=limiter)
+        return build
+
+    async def signed_in(self, harness, chain) -> tuple[bytes, str]:
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        await harness.call(headers_for(seed, account_id))  # resolves and caches: the next call takes the one-script path
+        return seed, account_id
+
+    async def test_a_cached_account_costs_one_script_call_and_a_resolution_two(self, admitting, chain, redis_client):
+        harness = await admitting()
+        warm_seed, warm_account = await self.signed_in(harness, chain)
+        await harness.call(headers_for(warm_seed, warm_account))  # the server has loaded both paths' scripts now
+        seed = os.urandom(32)
+        account_id = chain.account_with_key(seed)
+        before = await script_calls(redis_client)
+        await harness.call(headers_for(seed, account_id))
+        resolved = await script_calls(redis_client)
+        await harness.call(headers_for(seed, account_id))
+        assert (resolved - before, await script_calls(redis_client) - resolved) == (2, 1)
+
+    async def test_charges_every_layer_like_a_separate_check(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        info = await harness.call(headers_for(seed, account_id), weight=5)
+        assert await rate_entries(redis_client, info.public_key_hex, info.owner) == [6, 6, 6]
+
+    async def test_a_replay_is_refused_and_charges_nothing(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        headers = headers_for(seed, account_id)
+        info = await harness.call(headers)
+        await harness.reject(headers, match="replayed nonce")
+        assert await rate_entries(redis_client, info.public_key_hex, info.owner) == [2, 2, 2]
+        assert 0 < await redis_client.ttl(f"nonce:{headers['x-nonce']}") <= 600
+
+    async def test_a_denial_names_the_layer_records_nothing_and_still_burns_the_nonce(self, admitting, chain, redis_client):
+        harness = await admitting(delegate_per_minute=3)
+        seed, account_id = await self.signed_in(harness, chain)
+        headers = headers_for(seed, account_id)
+        with pytest.raises(RateLimited) as denied:
+            await harness.call(headers, weight=3)
+        assert denied.value.layer == "delegate_key"
+        owner = chain.owner_of(account_id)
+        assert await rate_entries(redis_client, bytes(nacl.signing.SigningKey(seed).verify_key).hex(), owner) == [1, 1, 1]
+        await harness.reject(headers, match="replayed nonce")  # as with consume() then check(): the nonce is spent
+
+    async def test_a_flushed_store_refuses_a_captured_request_on_this_path_too(self, admitting, chain, redis_client):
+        harness = await admitting()
+        seed, account_id = await self.signed_in(harness, chain)
+        captured = headers_for(seed, account_id, timestamp=NOW - 10)
+        await harness.call(captured)
+        await redis_client.flushall()
+        before = await script_calls(redis_client)
+        rejected = await harness.reject(captured, match="replay epoch")
+        assert rejected.auth_error == SIGNED_BEFORE_REPLAY_EPOCH and await script_calls(redis_client) - before == 1
+        assert await redis_client.zcard(f"rate:dk:{captured['x-public-key']}") == 0

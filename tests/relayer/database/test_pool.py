@@ -106,6 +106,40 @@ class TestDatabase:
             assert await connection.fetchval("SELECT 1") == 1
 
 
+class TestRelease:
+    """No reset query on release (one round trip saved per borrow); session state is transaction-scoped."""
+
+    async def test_release_sends_nothing_to_the_server(self, database_url: str) -> None:
+        database = await connect(database_url, min_size=1, max_size=1, migrate=False)
+        try:
+            async with database.connection() as connection:
+                pid = await connection.fetchval("SELECT pg_backend_pid()")
+                await connection.execute("SELECT 'release-marker'")
+            observer = await asyncpg.connect(database_url)
+            try:
+                last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+            finally:
+                await observer.close()
+            assert last == "SELECT 'release-marker'"  # asyncpg's default would show its RESET ALL query here
+        finally:
+            await database.close()
+
+    async def test_transaction_local_settings_and_an_abandoned_transaction_do_not_leak(self, database_url: str) -> None:
+        database = await connect(database_url, min_size=1, max_size=1, migrate=False)
+        try:
+            async with database.transaction() as connection:
+                await connection.execute("SELECT set_config('enable_seqscan', 'off', true)")
+            async with database.connection() as connection:
+                assert await connection.fetchval("SHOW enable_seqscan") == "on"
+                await connection.execute("BEGIN")  # left open on purpose: asyncpg rolls it back on release
+                await connection.execute("SELECT set_config('enable_sort', 'off', true)")
+            async with database.connection() as connection:
+                assert await connection.fetchval("SHOW enable_sort") == "on"
+                assert not connection.is_in_transaction()
+        finally:
+            await database.close()
+
+
 class TestErrorMapping:
     def test_oserror_maps_to_unavailable(self) -> None:
         with pytest.raises(DatabaseUnavailable, match="Connection refused"):
