@@ -171,6 +171,7 @@ def executed_effects(world: World, done: StoredTransaction) -> dict:
                for change in done.object_changes if change["type"] != "published"]
     return {
         "digest": done.digest, "status": "SUCCESS", "executionError": None, "checkpoint": None,
+        "epoch": {"epochId": world.epoch, "referenceGasPrice": str(world.reference_gas_price)},
         "gasEffects": {"gasObject": None if done.gas_object is None else output_state(done.gas_object)},
         "objectChanges": lambda info, first=None, after=None: connection(
             changes, lambda change: change["address"], lambda change: change, first, after),

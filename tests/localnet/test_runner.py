@@ -80,7 +80,7 @@ class TestSecrets:
         first = load_or_create_secrets(tmp_path, 2, os.urandom)
         assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
         again = load_or_create_secrets(tmp_path, 2, os.urandom)
-        assert again.server_wallet_key == first.server_wallet_key
+        assert again.server_wallet_keys == first.server_wallet_keys and len(first.server_wallet_keys) == 1
         assert again.seal_master_keys == first.seal_master_keys and len(first.seal_master_keys) == 2
         assert again.openai_api_key == first.openai_api_key
 
@@ -89,11 +89,22 @@ class TestSecrets:
         more = load_or_create_secrets(tmp_path, 3, os.urandom)
         assert more.seal_master_keys[:1] == first.seal_master_keys and len(more.seal_master_keys) == 3
 
+    def test_more_wallets_keep_the_old_ones(self, tmp_path):
+        first = load_or_create_secrets(tmp_path, 1, os.urandom)
+        more = load_or_create_secrets(tmp_path, 1, os.urandom, server_wallets=3)
+        assert more.server_wallet_keys[:1] == first.server_wallet_keys and len(set(more.server_wallet_keys)) == 3
+
+    def test_single_wallet_file_of_earlier_versions_is_read(self, tmp_path):
+        key = load_or_create_secrets(tmp_path, 1, os.urandom).server_wallet_keys[0]
+        (tmp_path / "secrets.json").write_text(json.dumps({"server_wallet_key": key}))
+        assert load_or_create_secrets(tmp_path, 1, os.urandom).server_wallet_keys == (key,)
+
     def test_repr_is_redacted(self, tmp_path):
         secrets = load_or_create_secrets(tmp_path, 1, os.urandom)
-        assert secrets.server_wallet_key not in repr(secrets) and "redacted" in repr(secrets)
+        assert secrets.server_wallet_keys[0] not in repr(secrets) and "redacted" in repr(secrets)
 
-    @pytest.mark.parametrize("content", ['{"server_wallet_key": "suiprivkey1broken"}', "[1, 2]", "{not json"])
+    @pytest.mark.parametrize("content", ['{"server_wallet_key": "suiprivkey1broken"}', '{"server_wallet_keys": [1]}',
+                                         "[1, 2]", "{not json"])
     def test_malformed_file(self, tmp_path, content):
         (tmp_path / "secrets.json").write_text(content)
         with pytest.raises(StateError, match="secrets.json"):

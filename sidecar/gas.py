@@ -1,0 +1,139 @@
+"""Paying for server-wallet transactions: one gas coin per in-flight transaction, the gas price per epoch.
+
+A gas coin is an owned object: two transactions that pay with the same coin at once conflict (the
+second names a version the first consumed). So each wallet lends out its coins one per transaction
+(``GasCoinPool.lease``), and at most ``per_wallet`` transactions of one wallet are in flight. A coin's
+next version comes from the effects of the transaction that used it, never from a read (reads lag,
+``chain.consistency``). When a transaction's outcome is unknown (rejected, or the network failed
+mid-call) the coin is re-read before its next use, keeping the higher of the known and the read
+version: versions only grow, so a lagging read can never move a coin backwards.
+
+A wallet with fewer coins than ``per_wallet`` has only as many transactions in flight as it has coins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from chain.errors import ObjectNotFound
+from chain.reader import ChainReader, ExecutedTransaction, ObjectRef
+from sidecar.errors import TransferFailed
+
+logger = logging.getLogger("memwal.sidecar.gas")
+
+
+@dataclass
+class GasLease:
+    """One transaction's gas coin; ``settle`` with the coin's new reference from the transaction's effects."""
+
+    coin: ObjectRef
+    settled: ObjectRef | None = None
+
+    def settle(self, executed: ExecutedTransaction) -> None:
+        if executed.gas_object.object_id != self.coin.object_id:
+            raise TransferFailed("the transaction's effects name another gas coin")
+        self.settled = executed.gas_object
+
+
+@dataclass
+class _WalletCoins:
+    free: list[ObjectRef] = field(default_factory=list)
+    suspect: list[ObjectRef] = field(default_factory=list)  # last known reference; re-read before use
+    owned: int = 0  # free + suspect + lent out
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+
+class GasCoinPool:
+    """Per server wallet, the gas coins it pays with and which of them are lent to a transaction."""
+
+    def __init__(self, chain: ChainReader, addresses: list[str], *, per_wallet: int) -> None:
+        if per_wallet < 1:
+            raise ValueError("a wallet needs at least one transaction in flight")
+        self._chain = chain
+        self._addresses = addresses
+        self._per_wallet = per_wallet
+        self._wallets = [_WalletCoins() for _ in addresses]
+
+    @asynccontextmanager
+    async def lease(self, index: int) -> AsyncIterator[GasLease]:
+        """A coin only this transaction pays with until the block ends; waits while all are lent out."""
+        lease = GasLease(await self._acquire(index))
+        try:
+            yield lease
+        finally:
+            await self._release(index, lease)
+
+    async def _acquire(self, index: int) -> ObjectRef:
+        wallet = self._wallets[index]
+        async with wallet.changed:
+            while True:
+                if wallet.free:
+                    return wallet.free.pop()
+                if wallet.suspect:
+                    coin = await self._reread(wallet, wallet.suspect.pop())
+                    if coin is not None:
+                        return coin
+                    continue
+                if wallet.owned == 0:  # first use, or every coin vanished: nothing is lent out
+                    await self._load(index, wallet)
+                    continue
+                await wallet.changed.wait()
+
+    async def _release(self, index: int, lease: GasLease) -> None:
+        wallet = self._wallets[index]
+        async with wallet.changed:
+            if lease.settled is not None:
+                wallet.free.append(lease.settled)
+            else:
+                wallet.suspect.append(lease.coin)
+            wallet.changed.notify()
+
+    async def _reread(self, wallet: _WalletCoins, known: ObjectRef) -> ObjectRef | None:
+        try:
+            read = await self._chain.object_ref(known.object_id)
+        except ObjectNotFound:
+            wallet.owned -= 1  # merged or spent elsewhere: forget it
+            logger.warning("gas coin %s is gone; the wallet pays with its other coins", known.object_id)
+            return None
+        except BaseException:
+            wallet.suspect.append(known)
+            raise
+        return read if read.version > known.version else known
+
+    async def _load(self, index: int, wallet: _WalletCoins) -> None:
+        address = self._addresses[index]
+        coins = await self._chain.gas_coins(address)
+        if not coins:
+            raise TransferFailed(f"server wallet {address} has no gas coins")
+        wallet.free = list(coins[: self._per_wallet])
+        wallet.owned = len(wallet.free)
+
+
+class ReferenceGasPrice:
+    """The network's reference gas price, read once per epoch (effects say which epoch a transaction ran in)."""
+
+    def __init__(self, chain: ChainReader) -> None:
+        self._chain = chain
+        self._price: int | None = None
+        self._epoch: int | None = None
+
+    async def get(self) -> int:
+        if self._price is None:
+            self._price = await self._chain.gas_price()
+        return self._price
+
+    def observe(self, epoch: int | None) -> None:
+        """A transaction's effects reported ``epoch``: a new epoch may have a new price."""
+        if epoch is None:
+            return
+        if self._epoch is not None and epoch != self._epoch:
+            self._price = None
+        self._epoch = epoch
+
+    def forget(self) -> None:
+        """After a rejected transaction: the price may be why (an epoch change the effects did not show yet)."""
+        self._price = None
