@@ -62,9 +62,9 @@ def apply_transaction(world: ObjectStore, tx_bytes: bytes, signatures: list[str]
     _verify_signatures(data, tx_bytes, signatures)  # (2)
     digest = transaction_digest(tx_bytes)
     with world.lock:
-        for done in world.transactions:
-            if done.digest == digest:
-                return done  # executing the same bytes again is idempotent on Sui
+        position = world.transaction_positions.get(digest)
+        if position is not None:
+            return world.transactions[position]  # executing the same bytes again is idempotent on Sui
         gas_coins = [_checked_owned(world, data.sender, reference, "gas coin") for reference in data.gas.payment]  # (3)
         if any(coin.type != move.SUI_COIN_TYPE for coin in gas_coins) or not gas_coins:
             raise TransactionError("InvalidGasObject", "gas must be paid with Coin<SUI> objects")
