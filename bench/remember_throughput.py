@@ -4,7 +4,8 @@
 
 Two DevStacks run side by side and take turns (rounds interleaved, so both see the same machine load):
 - baseline: one server wallet, one transaction in flight (``SERVER_WALLET_MAX_IN_FLIGHT=1``), the
-  default job and upload concurrency;
+  default job and upload concurrency, and the localnet saving its whole state after every transaction
+  as it did before its journal (``--snapshot-every-transaction``);
 - subject: ``--wallets`` server wallets (``localnet --server-wallets``), ``--in-flight`` transactions per
   wallet, job and upload concurrency raised to match.
 Each round submits ``--memories`` signed ``POST /api/remember`` (16 clients) and polls until every job is
@@ -44,6 +45,7 @@ class Variant:
     in_flight: int
     job_concurrency: int | None  # None: the relayer's default
     upload_concurrency: int | None
+    localnet_args: tuple[str, ...] = ()
 
     def relayer_env(self) -> dict[str, str]:
         env = {"RATE_LIMIT_DISABLED": "1", "LOG_FORMAT": "json", "SERVER_WALLET_MAX_IN_FLIGHT": str(self.in_flight)}
@@ -99,7 +101,7 @@ async def remember_round(signer: Signer, http: httpx.AsyncClient, count: int, ro
 
 async def run(args: argparse.Namespace) -> dict:
     variants = [
-        Variant("baseline (1 wallet, 1 in flight)", 1, 1, None, None),
+        Variant("baseline (1 wallet, 1 in flight, full saves)", 1, 1, None, None, ("--snapshot-every-transaction",)),
         Variant(f"subject ({args.wallets} wallets, {args.in_flight} in flight each)", args.wallets, args.in_flight,
                 args.wallets * args.in_flight * 2, args.wallets * args.in_flight),
     ]
@@ -114,11 +116,11 @@ async def run(args: argparse.Namespace) -> dict:
                 data_dir.mkdir()
                 stack = await exits.enter_async_context(DevStack(
                     data_dir, relayer_env=variant.relayer_env(),
-                    localnet_args=("--server-wallets", str(variant.wallets))))
+                    localnet_args=("--server-wallets", str(variant.wallets), *variant.localnet_args)))
                 stacks.append((variant, stack, Signer(stack)))
             limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
             http = await exits.enter_async_context(httpx.AsyncClient(timeout=120, limits=limits))
-            for variant, stack, signer in stacks:  # warm-up: connections, gas coins, caches
+            for _variant, _stack, signer in stacks:  # warm-up: connections, gas coins, caches
                 await remember_round(signer, http, min(args.memories, 8), -1)
             for round_index in range(args.rounds):
                 for variant, stack, signer in stacks:
@@ -128,6 +130,7 @@ async def run(args: argparse.Namespace) -> dict:
                     cpu = {name: (after[name] - before.get(name, 0.0)) / seconds for name in after}
                     samples[variant.name].append({"seconds": seconds, "accepted_seconds": accepted,
                                                   "done_per_second": args.memories / seconds,
+                                                  "cpu_ms_per_memory": 1000 * sum(cpu.values()) * seconds / args.memories,
                                                   "cores_busy": sum(cpu.values()), "cores_busy_by_process": cpu})
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -140,6 +143,7 @@ async def run(args: argparse.Namespace) -> dict:
             "done_per_second_median": statistics.median(rates), "done_per_second_min": min(rates),
             "done_per_second_max": max(rates),
             "cores_busy_median": statistics.median(sample["cores_busy"] for sample in rounds),
+            "cpu_ms_per_memory_median": statistics.median(sample["cpu_ms_per_memory"] for sample in rounds),
             "localnet_cores_median": statistics.median(sample["cores_busy_by_process"].get("localnet", 0.0) for sample in rounds),
             "rounds": rounds,
         }
@@ -159,10 +163,11 @@ def main() -> None:
     args = parser.parse_args()
     report = asyncio.run(run(args))
     rows = [[name, value["done_per_second_median"], f"{value['done_per_second_min']:.1f}-{value['done_per_second_max']:.1f}",
-             value["cores_busy_median"], value["localnet_cores_median"]] for name, value in report["variants"].items()]
-    rows.append([f"ratio (goal >= {report['goal_ratio']:g})", report["ratio"], "", "", ""])
+             value["cores_busy_median"], value["localnet_cores_median"], value["cpu_ms_per_memory_median"]]
+            for name, value in report["variants"].items()]
+    rows.append([f"ratio (goal >= {report['goal_ratio']:g})", report["ratio"], "", "", "", ""])
     print_table(f"remember throughput ({report['memories_per_round']} memories x {report['rounds']} rounds, "
-                f"{report['cpu_count']} cores)", ["variant", "done/s", "spread", "cores busy", "localnet cores"], rows)
+                f"{report['cpu_count']} cores)", ["variant", "done/s", "spread", "cores busy", "localnet cores", "CPU ms/memory"], rows)
     print(f"\nreport: {write_report('remember_throughput', report)}")
 
 

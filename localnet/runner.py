@@ -323,6 +323,7 @@ class LocalnetOptions:
     indexing_lag_seconds: float = 0.0  # GraphQL/gRPC reads trail execution by this much
     walrus_not_found_seconds: float = 0.0  # aggregators answer 404 this long after certification
     server_wallets: int = 1  # funded server wallets handed to the sidecar (SERVER_SUI_PRIVATE_KEYS)
+    snapshot_every_transaction: bool = False  # the state saving before the journal (benchmarks compare)
 
     def validate(self) -> None:
         if not 1 <= self.threshold <= self.key_servers:
@@ -350,7 +351,8 @@ async def run_localnet(state_dir: Path | str, options: LocalnetOptions | None = 
     previous = _read_json(state / INFO_FILE) if (state / INFO_FILE).exists() else {}
     secrets = load_or_create_secrets(state, options.key_servers, rng, committee_threshold=options.committee_threshold,
                                      committee_members=options.committee_members, server_wallets=options.server_wallets)
-    world = World(state / WORLD_FILE, clock=clock, rng=rng, indexing_lag_seconds=options.indexing_lag_seconds)
+    world = World(state / WORLD_FILE, clock=clock, rng=rng, indexing_lag_seconds=options.indexing_lag_seconds,
+                  snapshot_every_transaction=options.snapshot_every_transaction)
     _bootstrap(world, secrets)
     memwal_package = world.packages["memwal"]
     store = BlobStore(state / BLOBS_DIRECTORY, max_blob_bytes=options.max_blob_bytes)

@@ -73,6 +73,12 @@ class TestPersistence:
         assert [line["position"] for line in lines] == list(range(transactions, len(world.transactions)))
         assert [item["object_id"] for item in lines[-1]["objects"]] == [blob]
 
+    def test_the_former_saving_writes_the_whole_state_per_transaction(self, tmp_path):
+        world = World(tmp_path / "state" / "sui.json", snapshot_every_transaction=True)
+        account_id = world.create_account("0x1")
+        assert not (tmp_path / "state" / "sui.json.journal").exists()
+        assert World(tmp_path / "state" / "sui.json").get(account_id) == world.get(account_id)
+
     def test_loading_folds_the_journal_into_the_snapshot(self, world, tmp_path):
         account_id = world.create_account("0x1")
         reloaded = World(tmp_path / "state" / "sui.json")
