@@ -8,22 +8,27 @@ next version comes from the effects of the transaction that used it, never from 
 mid-call) the coin is re-read before its next use, keeping the higher of the known and the read
 version: versions only grow, so a lagging read can never move a coin backwards.
 
-A wallet with fewer coins than ``per_wallet`` has only as many transactions in flight as it has coins.
+A wallet with fewer coins than ``per_wallet`` splits the missing ones off its first coin the first time it
+is used (one ``SplitCoins`` transaction paid by that coin, ``split`` below); if the split fails (the coin
+cannot cover it), the wallet runs with the coins it has, and says so in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from chain.errors import ObjectNotFound
+from chain.errors import ChainError, ObjectNotFound
 from chain.reader import ChainReader, ExecutedTransaction, ObjectRef
 from sidecar.errors import TransferFailed
 
 logger = logging.getLogger("memwal.sidecar.gas")
+
+# (wallet index, the coin that pays and is split, how many new coins) -> the executed split
+SplitGasCoin = Callable[[int, ObjectRef, int], Awaitable[ExecutedTransaction]]
 
 
 @dataclass
@@ -44,18 +49,21 @@ class _WalletCoins:
     free: list[ObjectRef] = field(default_factory=list)
     suspect: list[ObjectRef] = field(default_factory=list)  # last known reference; re-read before use
     owned: int = 0  # free + suspect + lent out
+    split_tried: bool = False
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
 class GasCoinPool:
     """Per server wallet, the gas coins it pays with and which of them are lent to a transaction."""
 
-    def __init__(self, chain: ChainReader, addresses: list[str], *, per_wallet: int) -> None:
+    def __init__(self, chain: ChainReader, addresses: list[str], *, per_wallet: int,
+                 split: SplitGasCoin | None = None) -> None:
         if per_wallet < 1:
             raise ValueError("a wallet needs at least one transaction in flight")
         self._chain = chain
         self._addresses = addresses
         self._per_wallet = per_wallet
+        self._split = split
         self._wallets = [_WalletCoins() for _ in addresses]
 
     @asynccontextmanager
@@ -111,6 +119,25 @@ class GasCoinPool:
             raise TransferFailed(f"server wallet {address} has no gas coins")
         wallet.free = list(coins[: self._per_wallet])
         wallet.owned = len(wallet.free)
+        missing = self._per_wallet - wallet.owned
+        if missing > 0 and self._split is not None and not wallet.split_tried:
+            wallet.split_tried = True
+            await self._split_first_coin(index, wallet, missing)
+
+    async def _split_first_coin(self, index: int, wallet: _WalletCoins, missing: int) -> None:
+        assert self._split is not None
+        payer = wallet.free.pop(0)
+        try:
+            executed = await self._split(index, payer, missing)
+        except ChainError as exc:
+            wallet.suspect.append(payer)  # a split that failed in execution still paid gas: re-read it
+            logger.warning("server wallet %s could not split %d gas coins off %s (%s); it keeps %d in flight",
+                           self._addresses[index], missing, payer.object_id, exc, wallet.owned)
+            return
+        created = [item.reference for item in executed.changed
+                   if item.created and item.owner == self._addresses[index]][:missing]
+        wallet.free += [executed.gas_object, *created]
+        wallet.owned += len(created)
 
 
 class ReferenceGasPrice:

@@ -40,6 +40,7 @@ logger = logging.getLogger("memwal.sidecar.uploads")
 JOURNAL_PREFIX = "memwal:upload:v1:"
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # longer than any job's retry window
 MAX_JOURNAL_BYTES = 1024
+SPLIT_COIN_BUDGETS = 20  # a split-off gas coin pays for at least this many transactions
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class UploadService:
         self._read_lag = read_lag
         self._slots = asyncio.Semaphore(concurrency)
         # Each in-flight transaction pays with its own gas coin, whose next version comes from effects.
-        self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet)
+        self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet,
+                                      split=self._split_gas_coin)
         self._gas_price = ReferenceGasPrice(chain)
         self.active = 0
 
@@ -171,6 +173,15 @@ class UploadService:
             raise TransferFailed(f"transfer transaction rejected: {exc}") from None
         except ChainError as exc:
             raise TransferFailed(f"transfer failed: {exc}") from None
+
+    async def _split_gas_coin(self, index: int, coin: ObjectRef, count: int) -> ExecutedTransaction:
+        """Give wallet ``index`` ``count`` more gas coins, each worth ``SPLIT_COIN_BUDGETS`` gas budgets."""
+        tx_bytes, signature = self._wallets.build_gas_split(
+            index, amounts=[self._gas_budget * SPLIT_COIN_BUDGETS] * count, gas_coin=coin,
+            gas_price=await self._gas_price.get(), gas_budget=self._gas_budget)
+        executed = await self._chain.execute_transaction(tx_bytes, [signature])
+        self._gas_price.observe(executed.epoch)
+        return executed
 
     async def _execute_tag_and_transfer(self, index: int, entry: JournalEntry, blob: ObjectRef,
                                         tags: BlobTags) -> ExecutedTransaction | None:

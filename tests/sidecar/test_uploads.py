@@ -9,14 +9,17 @@ import os
 from collections import Counter
 
 import httpx
+import nacl.signing
 import pytest
 import pytest_asyncio
 import redis.asyncio as redis
 
+from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.consistency import ReadLagPolicy
 from chain.errors import ObjectNotFound
-from chain.programmable_transaction import TransactionData
+from chain.keys import encode_sui_private_key
+from chain.programmable_transaction import SplitCoins, TransactionData
 from chain.reader import ObjectRef
 from localnet.runner import run_localnet
 from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/services.py)
@@ -62,10 +65,21 @@ class CountingChain:
 
     async def execute_transaction(self, tx_bytes, signatures):
         self.calls["execute_transaction"] += 1
-        self.gas_payments.append(tuple(coin.object_id for coin in TransactionData.from_bcs(tx_bytes).gas.payment))
-        if self.barrier is not None:  # every transaction of the round must be in flight before any executes
+        data = TransactionData.from_bcs(tx_bytes)
+        self.gas_payments.append(tuple(coin.object_id for coin in data.gas.payment))
+        splits = any(isinstance(command, SplitCoins) for command in data.transaction.commands)
+        if self.barrier is not None and not splits:  # every transfer of the round is in flight before any executes
             await asyncio.wait_for(self.barrier.wait(), timeout=60)
         return await self.inner.execute_transaction(tx_bytes, signatures)
+
+
+def new_wallet() -> tuple[str, str]:
+    seed = os.urandom(32)
+    return encode_sui_private_key(seed), sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
+
+
+async def fund(http, localnet, address: str, amount: int) -> None:
+    (await http.post(localnet["admin_url"] + "/_localnet/fund", json={"address": address, "amount": amount})).raise_for_status()
 
 
 def new_owner() -> str:
@@ -153,6 +167,32 @@ class TestTransactionsInFlight:
         assert sorted(second_round) == sorted(first_round)  # the same three coins, at newer versions
         owned = await chain.inner.owned_blobs(owner, localnet["walrus_package_id"])
         assert len(owned) == 6
+
+    async def test_a_wallet_with_one_coin_splits_off_more_and_runs_them_in_flight(self, localnet, http):
+        key, address = new_wallet()
+        await fund(http, localnet, address, 10**10)
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                              asyncio.Barrier(3))
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=3)
+        owner = new_owner()
+        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                         for _ in range(3)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        _, *transfers = chain.gas_payments  # the split went first, alone
+        assert len(transfers) == 3 and len(set(transfers)) == 3
+        assert len(await chain.inner.gas_coins(address)) == 3
+
+    async def test_a_wallet_too_poor_to_split_keeps_going_with_its_one_coin(self, localnet, http, caplog):
+        key, address = new_wallet()
+        await fund(http, localnet, address, 60_000_000)  # covers a transfer's budget, not 20 budgets more
+        chain = make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http)
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=3)
+        owner = new_owner()
+        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                         for _ in range(2)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        assert "could not split" in caplog.text
+        assert len(await chain.gas_coins(address)) == 1
 
     async def test_versions_and_gas_price_come_from_effects_not_from_reads(self, localnet, http):
         """Five transfers from one wallet: the coin list and the gas price are read once; each Blob once
