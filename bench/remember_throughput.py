@@ -11,7 +11,8 @@ Two DevStacks run side by side and take turns (rounds interleaved, so both see t
 Each round submits ``--memories`` signed ``POST /api/remember`` (16 clients) and polls until every job is
 done; done/s = memories / seconds. CPU is the user+system time of the stack's processes (localnet,
 relayer, sidecar, indexer; the databases are not counted) over the round, in cores busy. Goal (#11):
-subject ≥ 3 × baseline done/s. Writes build/bench/remember_throughput.json.
+subject ≥ 3 × baseline done/s. Comparison rows: done/s and the stack's CPU per memory. Writes
+build/bench/remember_throughput.json.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.common import print_table, write_report
+from bench.common import COMPARISON_COLUMNS, Comparison, print_table, write_report
 from bench.relayer import Signer
 from devtools.devstack import DevStack
 
@@ -147,10 +148,23 @@ async def run(args: argparse.Namespace) -> dict:
             "localnet_cores_median": statistics.median(sample["cores_busy_by_process"].get("localnet", 0.0) for sample in rounds),
             "rounds": rounds,
         }
-    baseline, subject = (summary[variant.name] for variant in variants)
     return {"memories_per_round": args.memories, "rounds": args.rounds, "cpu_count": os.cpu_count(),
-            "variants": summary, "ratio": subject["done_per_second_median"] / baseline["done_per_second_median"],
-            "goal_ratio": 3.0}
+            "variants": summary}
+
+
+def comparisons(report: dict) -> list[Comparison]:
+    """Round i of the subject against round i of the baseline (they ran back to back)."""
+    baseline, subject = report["variants"].values()
+    names = list(report["variants"])
+    pairs = list(zip(subject["rounds"], baseline["rounds"], strict=True))
+    return [
+        Comparison.of_rounds("remember_throughput", "remember done per second", subject=names[1], baseline=names[0],
+                             unit="done/s", subject_rounds=[s["done_per_second"] for s, _ in pairs],
+                             baseline_rounds=[b["done_per_second"] for _, b in pairs], goal=">= 3x (#11)"),
+        Comparison.of_rounds("remember_throughput", "stack CPU per memory", subject=names[1], baseline=names[0],
+                             unit="ms", subject_rounds=[s["cpu_ms_per_memory"] for s, _ in pairs],
+                             baseline_rounds=[b["cpu_ms_per_memory"] for _, b in pairs], goal="lower"),
+    ]
 
 
 def main() -> None:
@@ -165,10 +179,11 @@ def main() -> None:
     rows = [[name, value["done_per_second_median"], f"{value['done_per_second_min']:.1f}-{value['done_per_second_max']:.1f}",
              value["cores_busy_median"], value["localnet_cores_median"], value["cpu_ms_per_memory_median"]]
             for name, value in report["variants"].items()]
-    rows.append([f"ratio (goal >= {report['goal_ratio']:g})", report["ratio"], "", "", "", ""])
     print_table(f"remember throughput ({report['memories_per_round']} memories x {report['rounds']} rounds, "
                 f"{report['cpu_count']} cores)", ["variant", "done/s", "spread", "cores busy", "localnet cores", "CPU ms/memory"], rows)
-    print(f"\nreport: {write_report('remember_throughput', report)}")
+    compared = comparisons(report)
+    print_table("remember: subject against baseline", COMPARISON_COLUMNS, [comparison.row() for comparison in compared])
+    print(f"\nreport: {write_report('remember_throughput', report, compared)}")
 
 
 if __name__ == "__main__":
