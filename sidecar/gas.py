@@ -46,11 +46,12 @@ class GasLease:
 
 @dataclass
 class _WalletCoins:
-    free: list[ObjectRef] = field(default_factory=list)
-    suspect: list[ObjectRef] = field(default_factory=list)  # last known reference; re-read before use
-    owned: int = 0  # free + suspect + lent out
+    # Coins not lent out, each with whether its version is in doubt (re-read before use). Returning a
+    # coin is ``put_nowait``: it cannot be lost to a cancellation while the lease's task unwinds.
+    idle: asyncio.Queue[tuple[ObjectRef, bool]] = field(default_factory=asyncio.Queue)
+    owned: int = 0  # idle + lent out
     split_tried: bool = False
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    loading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class GasCoinPool:
@@ -73,32 +74,25 @@ class GasCoinPool:
         try:
             yield lease
         finally:
-            await self._release(index, lease)
+            wallet = self._wallets[index]
+            if lease.settled is not None:
+                wallet.idle.put_nowait((lease.settled, False))
+            else:  # the outcome is unknown (rejected, or the call failed): re-read before the next use
+                wallet.idle.put_nowait((lease.coin, True))
 
     async def _acquire(self, index: int) -> ObjectRef:
         wallet = self._wallets[index]
-        async with wallet.changed:
-            while True:
-                if wallet.free:
-                    return wallet.free.pop()
-                if wallet.suspect:
-                    coin = await self._reread(wallet, wallet.suspect.pop())
-                    if coin is not None:
-                        return coin
-                    continue
-                if wallet.owned == 0:  # first use, or every coin vanished: nothing is lent out
-                    await self._load(index, wallet)
-                    continue
-                await wallet.changed.wait()
-
-    async def _release(self, index: int, lease: GasLease) -> None:
-        wallet = self._wallets[index]
-        async with wallet.changed:
-            if lease.settled is not None:
-                wallet.free.append(lease.settled)
-            else:
-                wallet.suspect.append(lease.coin)
-            wallet.changed.notify()
+        while True:
+            if wallet.owned == 0:  # first use, or every coin vanished: nothing is lent out
+                async with wallet.loading:
+                    if wallet.owned == 0:
+                        await self._load(index, wallet)
+            coin, in_doubt = await wallet.idle.get()
+            if not in_doubt:
+                return coin
+            checked = await self._reread(wallet, coin)
+            if checked is not None:
+                return checked
 
     async def _reread(self, wallet: _WalletCoins, known: ObjectRef) -> ObjectRef | None:
         try:
@@ -108,36 +102,37 @@ class GasCoinPool:
             logger.warning("gas coin %s is gone; the wallet pays with its other coins", known.object_id)
             return None
         except BaseException:
-            wallet.suspect.append(known)
+            wallet.idle.put_nowait((known, True))
             raise
         return read if read.version > known.version else known
 
     async def _load(self, index: int, wallet: _WalletCoins) -> None:
         address = self._addresses[index]
-        coins = await self._chain.gas_coins(address)
+        coins = list((await self._chain.gas_coins(address))[: self._per_wallet])
         if not coins:
             raise TransferFailed(f"server wallet {address} has no gas coins")
-        wallet.free = list(coins[: self._per_wallet])
-        wallet.owned = len(wallet.free)
-        missing = self._per_wallet - wallet.owned
+        missing = self._per_wallet - len(coins)
+        entries = [(coin, False) for coin in coins]
         if missing > 0 and self._split is not None and not wallet.split_tried:
             wallet.split_tried = True
-            await self._split_first_coin(index, wallet, missing)
+            entries = await self._split_first_coin(index, coins, missing)
+        for entry in entries:
+            wallet.idle.put_nowait(entry)
+        wallet.owned = len(entries)
 
-    async def _split_first_coin(self, index: int, wallet: _WalletCoins, missing: int) -> None:
+    async def _split_first_coin(self, index: int, coins: list[ObjectRef], missing: int) -> list[tuple[ObjectRef, bool]]:
+        """The wallet's coins after splitting ``missing`` more off the first, each with whether it is in doubt."""
         assert self._split is not None
-        payer = wallet.free.pop(0)
+        payer, others = coins[0], [(coin, False) for coin in coins[1:]]
         try:
             executed = await self._split(index, payer, missing)
         except ChainError as exc:
-            wallet.suspect.append(payer)  # a split that failed in execution still paid gas: re-read it
             logger.warning("server wallet %s could not split %d gas coins off %s (%s); it keeps %d in flight",
-                           self._addresses[index], missing, payer.object_id, exc, wallet.owned)
-            return
-        created = [item.reference for item in executed.changed
+                           self._addresses[index], missing, payer.object_id, exc, len(coins))
+            return [(payer, True), *others]  # a split that failed in execution still paid gas: re-read it
+        created = [(item.reference, False) for item in executed.changed
                    if item.created and item.owner == self._addresses[index]][:missing]
-        wallet.free += [executed.gas_object, *created]
-        wallet.owned += len(created)
+        return [(executed.gas_object, False), *others, *created]
 
 
 class ReferenceGasPrice:

@@ -219,10 +219,27 @@ class TestTransactionsInFlight:
         pool = GasCoinPool(chain, WalletPool(list(localnet["server_wallet_keys"])).addresses, per_wallet=1)
         async with pool.lease(0) as lease:
             coin = lease.coin
-        newer = ObjectRef(coin.object_id, coin.version + 100, coin.digest)  # what effects would have said
-        pool._wallets[0].suspect = [newer]
+            newer = ObjectRef(coin.object_id, coin.version + 100, coin.digest)  # what effects would have said
+            lease.coin = newer  # the version this lease knew; unsettled, so it is re-read next time
         async with pool.lease(0) as lease:
-            assert lease.coin == newer
+            assert lease.coin == newer and chain.calls["object_ref"] == 1
+
+    async def test_a_lease_whose_task_is_cancelled_gives_its_coin_back(self, localnet, http):
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        pool = GasCoinPool(chain, WalletPool(list(localnet["server_wallet_keys"])).addresses, per_wallet=1)
+        inside = asyncio.Event()
+
+        async def hold() -> None:
+            async with pool.lease(0):
+                inside.set()
+                await asyncio.Event().wait()  # until cancelled, as a request whose client went away
+
+        holder = asyncio.create_task(hold())
+        await inside.wait()
+        holder.cancel()
+        await asyncio.gather(holder, return_exceptions=True)
+        async with pool.lease(0) as lease:  # the one coin is back (in doubt: re-read once)
+            assert lease.coin.object_id and chain.calls["object_ref"] == 1
 
     async def test_gas_price_is_read_again_in_a_new_epoch_only(self, localnet, http):
         chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
