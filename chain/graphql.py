@@ -316,7 +316,9 @@ def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction
         if owner is not None and _mapping(owner).get("__typename") == "AddressOwner":
             owner_address = move_json.as_address(_mapping(_mapping(owner).get("address")).get("address"))
         changed.append(ChangedObject(_object_ref(output), owner_address, change.get("idCreated") is True))
-    return ExecutedTransaction(digest, tuple(changed), _object_ref(gas))
+    epoch = effects.get("epoch")
+    epoch_id = None if epoch is None else move_json.as_int(_mapping(epoch).get("epochId"))
+    return ExecutedTransaction(digest, tuple(changed), _object_ref(gas), epoch_id)
 
 
 def _object_ref(node: Mapping[str, object]) -> ObjectRef:

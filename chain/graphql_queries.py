@@ -86,6 +86,7 @@ mutation Execute($transaction: Base64!, $signatures: [Base64!]!) {
       digest
       status
       executionError { message }
+      epoch { epochId }
       gasEffects { gasObject { address version digest } }
       objectChanges(first: 50) {
         pageInfo { hasNextPage endCursor }

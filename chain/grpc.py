@@ -443,4 +443,4 @@ def _executed(digest: str, effects: v2.TransactionEffects) -> ExecutedTransactio
         changed.append(ChangedObject(_changed_reference(change), address, created))
     if effects.gas_object is None:
         raise ChainProtocolError("transaction effects name no gas object")
-    return ExecutedTransaction(digest, tuple(changed), _changed_reference(effects.gas_object))
+    return ExecutedTransaction(digest, tuple(changed), _changed_reference(effects.gas_object), effects.epoch)

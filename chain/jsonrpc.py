@@ -368,7 +368,9 @@ def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction
                 )
             )
     gas = _mapping(effects.get("gasObject"))
-    return ExecutedTransaction(digest, tuple(changed), _reference(gas.get("reference")))
+    epoch = effects.get("executedEpoch")
+    return ExecutedTransaction(digest, tuple(changed), _reference(gas.get("reference")),
+                               None if epoch is None else move_json.as_int(epoch))
 
 
 def _reference(value: object) -> ObjectRef:

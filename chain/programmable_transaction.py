@@ -7,7 +7,7 @@ through pysui's BCS types (``pysui.sui.sui_bcs.bcs``); decoding goes through ``c
 under Sui's size caps, so every round trip checks one implementation against the other.
 
 The subset: inputs ``Pure`` and ``Object`` (owned or immutable, shared, receiving); commands
-``MoveCall`` and ``TransferObjects``; ``TransactionData`` V1 paid by gas coins, expiring ``None`` or at
+``MoveCall``, ``TransferObjects`` and ``SplitCoins``; ``TransactionData`` V1 paid by gas coins, expiring ``None`` or at
 an ``Epoch``. Anything else fails to decode with ``MalformedTransaction``. Type arguments are decoded
 (as raw TypeTag bytes, so a key server can refuse them) but not encoded: nothing here calls generic code.
 """
@@ -43,7 +43,7 @@ DIGEST_BYTES = 32
 # BCS enum tags (sui-types): CallArg, ObjectArg, Command, TypeTag.
 _CALL_ARG_PURE, _CALL_ARG_OBJECT = 0, 1
 _OBJECT_OWNED, _OBJECT_SHARED, _OBJECT_RECEIVING = 0, 1, 2
-_COMMAND_MOVE_CALL, _COMMAND_TRANSFER_OBJECTS = 0, 1
+_COMMAND_MOVE_CALL, _COMMAND_TRANSFER_OBJECTS, _COMMAND_SPLIT_COINS = 0, 1, 2
 _TYPE_TAG_VECTOR, _TYPE_TAG_STRUCT = 6, 7
 _TYPE_TAG_PRIMITIVES = frozenset({0, 1, 2, 3, 4, 5, 8, 9, 10})  # bool, u8, u64, u128, address, signer, u16, u32, u256
 
@@ -100,6 +100,10 @@ class Argument:
     def input(cls, index: int) -> Argument:
         return cls(ArgumentKind.INPUT, index)
 
+    @classmethod
+    def gas_coin(cls) -> Argument:
+        return cls(ArgumentKind.GAS_COIN)
+
 
 @dataclass(frozen=True)
 class MoveCall:
@@ -116,7 +120,15 @@ class TransferObjects:
     recipient: Argument
 
 
-Command = MoveCall | TransferObjects
+@dataclass(frozen=True)
+class SplitCoins:
+    """New coins of ``amounts`` (pure u64 arguments) taken from ``coin``; command ``i``'s result ``j`` is coin ``j``."""
+
+    coin: Argument
+    amounts: tuple[Argument, ...]
+
+
+Command = MoveCall | TransferObjects | SplitCoins
 
 
 @dataclass(frozen=True)
@@ -212,6 +224,12 @@ class ProgrammableTransactionBuilder:
     def transfer_objects(self, objects: Sequence[Argument], recipient: Argument) -> None:
         self._commands.append(TransferObjects(tuple(objects), recipient))
 
+    def split_coins(self, coin: Argument, amounts: Sequence[Argument]) -> list[Argument]:
+        """The new coins, as nested results of this command."""
+        index = len(self._commands)
+        self._commands.append(SplitCoins(coin, tuple(amounts)))
+        return [Argument(ArgumentKind.NESTED_RESULT, index, position) for position in range(len(amounts))]
+
     def finish(self) -> ProgrammableTransaction:
         if len(self._inputs) > MAX_INPUTS or len(self._commands) > MAX_COMMANDS:
             raise ValueError(f"at most {MAX_INPUTS} inputs and {MAX_COMMANDS} commands")
@@ -254,6 +272,9 @@ def _pysui_command(command: Command) -> sui_bcs.Command:
     if isinstance(command, TransferObjects):
         objects = [_pysui_argument(argument) for argument in command.objects]
         return sui_bcs.Command("TransferObjects", sui_bcs.TransferObjects(objects, _pysui_argument(command.recipient)))
+    if isinstance(command, SplitCoins):
+        amounts = [_pysui_argument(argument) for argument in command.amounts]
+        return sui_bcs.Command("SplitCoin", sui_bcs.SplitCoin(_pysui_argument(command.coin), amounts))
     if command.type_arguments:  # nothing we build is generic; pysui cannot read a TypeTag back from BCS
         raise ValueError("encoding a MoveCall with type arguments is not supported")
     call = sui_bcs.ProgrammableMoveCall(
@@ -348,6 +369,9 @@ def _read_command(reader: BcsReader) -> Command:
     if tag == _COMMAND_TRANSFER_OBJECTS:
         objects = _read_vector(reader, MAX_ARGUMENTS, _read_argument)
         return TransferObjects(objects, _read_argument(reader))
+    if tag == _COMMAND_SPLIT_COINS:
+        coin = _read_argument(reader)
+        return SplitCoins(coin, _read_vector(reader, MAX_ARGUMENTS, _read_argument))
     raise MalformedTransaction(f"command kind {tag} is not supported")
 
 

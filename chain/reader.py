@@ -194,6 +194,7 @@ class ExecutedTransaction:
     digest: str
     changed: tuple[ChangedObject, ...]
     gas_object: ObjectRef  # the (smashed) gas coin at its new version
+    epoch: int | None = None  # the epoch it executed in (gas prices change per epoch); None if not reported
 
     def reference_of(self, object_id: str) -> ObjectRef | None:
         for item in self.changed:

@@ -1,9 +1,13 @@
-"""The server-wallet transaction MemWal's sidecar sends after an upload: tag Blobs, then hand them over.
+"""The server-wallet transactions of MemWal's sidecar: tag Blobs and hand them over; split gas coins.
 
 For each Blob: ``WAL::blob::insert_or_update_metadata_pair(&mut Blob, key, value)`` for
 ``memwal_namespace``, ``memwal_owner``, ``memwal_package_id`` (and ``memwal_agent_id`` when given), then
 one ``TransferObjects([blobs], owner)``. The ``TransactionData`` is built as ``chain.programmable_transaction``
 values (encoded by pysui's BCS types) and signed offline with pysui's keypair; nothing here touches the network.
+
+The gas split (``build_gas_split_transaction``) gives one wallet several gas coins, so several of its
+transactions can be in flight: ``SplitCoins(GasCoin, [amount, …])`` then ``TransferObjects(new coins,
+sender)``, as the TypeScript SDK's ``tx.splitCoins(tx.gas, …)`` does.
 """
 
 from __future__ import annotations
@@ -20,13 +24,20 @@ from chain import bcs
 from chain.address import ED25519_FLAG, normalize_address, sui_address
 from chain.base58 import b58encode
 from chain.keys import encode_sui_private_key
-from chain.programmable_transaction import GasData, OwnedObjectInput, ProgrammableTransactionBuilder, TransactionData
+from chain.programmable_transaction import (
+    Argument,
+    GasData,
+    OwnedObjectInput,
+    ProgrammableTransactionBuilder,
+    TransactionData,
+)
 from chain.reader import ObjectRef
 
 TRANSACTION_INTENT = b"\x00\x00\x00"  # scope TransactionData, version V0, app Sui
 TRANSACTION_DIGEST_SALT = b"TransactionData::"
 MAX_BLOBS_PER_TRANSACTION = 20  # upstream's set-metadata-batch limit
 MAX_GAS_COINS = 16
+MAX_SPLIT_COINS = 64
 MAX_METADATA_VALUE_BYTES = 1024
 
 
@@ -82,8 +93,25 @@ def build_blob_metadata_transaction(
             arguments = [blob_argument, builder.pure(bcs.string(key)), builder.pure(bcs.string(value))]
             builder.move_call(walrus_package_id, "blob", "insert_or_update_metadata_pair", arguments)
     builder.transfer_objects(blob_arguments, builder.pure(bcs.address(normalize_address(tags.owner))))
-    data = TransactionData(builder.finish(), sender, GasData(tuple(gas_coins), sender, gas_price, gas_budget))
-    tx_bytes = data.to_bcs()
+    return _signed(seed, builder, sender, GasData(tuple(gas_coins), sender, gas_price, gas_budget))
+
+
+def build_gas_split_transaction(*, seed: bytes, amounts: Sequence[int], gas_coin: ObjectRef, gas_price: int,
+                                gas_budget: int) -> tuple[bytes, str]:
+    """Split coins of ``amounts`` MIST off the gas coin and keep them in the sender's wallet."""
+    if not 1 <= len(amounts) <= MAX_SPLIT_COINS:
+        raise ValueError(f"between 1 and {MAX_SPLIT_COINS} new coins per split")
+    if any(amount <= 0 for amount in amounts) or gas_price <= 0 or gas_budget <= 0:
+        raise ValueError("amounts, gas price and budget must be positive")
+    sender = sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
+    builder = ProgrammableTransactionBuilder()
+    coins = builder.split_coins(Argument.gas_coin(), [builder.pure(bcs.u64(amount)) for amount in amounts])
+    builder.transfer_objects(coins, builder.pure(bcs.address(sender)))
+    return _signed(seed, builder, sender, GasData((gas_coin,), sender, gas_price, gas_budget))
+
+
+def _signed(seed: bytes, builder: ProgrammableTransactionBuilder, sender: str, gas: GasData) -> tuple[bytes, str]:
+    tx_bytes = TransactionData(builder.finish(), sender, gas).to_bcs()
     keypair = keypair_from_keystring(encode_sui_private_key(seed))
     return tx_bytes, keypair.new_sign_secure(base64.b64encode(tx_bytes).decode("ascii"))
 

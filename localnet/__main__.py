@@ -44,6 +44,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: %(default)s)")
     parser.add_argument("--walrus-not-found-ms", type=int, default=0, metavar="MS",
                         help="aggregators answer 404 for this long after a blob is certified (default: %(default)s)")
+    parser.add_argument("--server-wallets", type=int, default=1, metavar="N",
+                        help="funded server wallets for the sidecar, each with its own gas coins; more wallets, "
+                             "more remember transactions in flight (default: %(default)s)")
+    parser.add_argument("--snapshot-every-transaction", action="store_true",
+                        help="save the whole state after each transaction instead of appending to the journal, "
+                             "as the localnet did before; for benchmarks that compare the two")
     arguments = parser.parse_args(argv)
     try:
         options(arguments).validate()
@@ -58,6 +64,7 @@ def options(arguments: argparse.Namespace) -> LocalnetOptions:
     return LocalnetOptions(
         host=arguments.host, key_servers=arguments.key_servers, threshold=arguments.threshold,
         committee_members=arguments.committee_members, committee_threshold=arguments.committee_threshold,
+        server_wallets=arguments.server_wallets, snapshot_every_transaction=arguments.snapshot_every_transaction,
         fixed_seal_policy=arguments.fixed_seal_policy, jsonrpc=not arguments.no_jsonrpc,
         indexing_lag_seconds=arguments.indexing_lag_ms / 1000, walrus_not_found_seconds=arguments.walrus_not_found_ms / 1000,
     )

@@ -1,7 +1,13 @@
 """The localnet's Sui state: objects, dynamic fields, events and transactions, stored and queried.
 
-State survives restarts: every change is written to a JSON state file (temp file + rename, so a crash
-never leaves half a file). One lock guards everything, because the JSON-RPC, GraphQL, gRPC and Walrus
+State survives restarts, and saving costs what a transaction changed, not the whole state: each
+committed transaction appends one JSON line (its objects, fields, events and record) to a journal next
+to the state file and flushes it before the transaction returns, so a process killed at any point loses
+nothing that was acknowledged (a torn last line belongs to a transaction that never returned and is
+skipped). Loading reads the snapshot, replays the journal, and folds both into a new snapshot (temp file
++ rename, then the journal is emptied); a journal past ``MAX_JOURNAL_BYTES`` is folded in the same way
+while running. Journal lines carry their transaction's position, so a line the snapshot already holds
+(a crash between the rename and emptying the journal) is not applied twice. One lock guards everything, because the JSON-RPC, GraphQL, gRPC and Walrus
 stand-ins share one store. Versions follow Sui's Lamport rule: every transaction writes its objects
 at one new version, higher than any version before it. Dynamic fields live at the object id Sui derives
 (``chain.dynamic_fields``). The Move behaviour (MemWal accounts, Walrus blobs, Seal key servers, coins)
@@ -40,6 +46,8 @@ STATE_FORMAT = 2  # 2: dynamic fields at Sui's derived ids (format 1 is migrated
 GENESIS_CHECKPOINT_DIGEST = hashlib.blake2b(b"memwal-enclave localnet genesis", digest_size=32).digest()
 CHAIN_IDENTIFIER = GENESIS_CHECKPOINT_DIGEST[:4].hex()
 MAX_STATE_BYTES = 256 * 1024 * 1024
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024  # past this, the journal is folded into the snapshot
+MAX_JOURNAL_LINE_BYTES = 16 * 1024 * 1024
 _LOADED = -1  # history position of everything read from the state file: always indexed
 
 
@@ -108,6 +116,22 @@ def _decode_object(raw: dict) -> StoredObject:
     return StoredObject(**{**raw, "contents": contents})
 
 
+def _encode_event(item: StoredEvent) -> dict:
+    return {**item.__dict__, "contents": move_values.to_storage(item.contents)}
+
+
+def _decode_event(raw: dict) -> StoredEvent:
+    return StoredEvent(**{**raw, "contents": move_values.from_storage(raw["contents"])})
+
+
+def _encode_transaction(item: StoredTransaction) -> dict:
+    return {**item.__dict__, "object_changes": list(item.object_changes), "recipients": list(item.recipients)}
+
+
+def _decode_transaction(raw: dict) -> StoredTransaction:
+    return StoredTransaction(**{**raw, "object_changes": tuple(raw["object_changes"]), "recipients": tuple(raw["recipients"])})
+
+
 class ObjectStore:
     """The localnet chain state; ``localnet.world.World`` adds the Move behaviour on top."""
 
@@ -119,14 +143,19 @@ class ObjectStore:
         rng: Callable[[int], bytes] = os.urandom,
         reference_gas_price: int = 1000,
         indexing_lag_seconds: float = 0.0,
+        snapshot_every_transaction: bool = False,
     ) -> None:
+        """``snapshot_every_transaction``: save as before the journal (the whole state per transaction), for
+        benchmarks that compare against it; the journal is the default."""
         if indexing_lag_seconds < 0:
             raise ValueError("indexing lag cannot be negative")
         self.state_path = Path(state_path) if state_path is not None else None
+        self.journal_path = self.state_path.with_name(self.state_path.name + ".journal") if self.state_path else None
         self.clock = clock
         self.rng = rng
         self.reference_gas_price = reference_gas_price
         self.indexing_lag_seconds = indexing_lag_seconds
+        self.snapshot_every_transaction = snapshot_every_transaction
         self.epoch = 1
         self.lock = threading.RLock()
         self.objects: dict[str, StoredObject] = {}
@@ -141,13 +170,26 @@ class ObjectStore:
         self.history: dict[str, list[tuple[int, StoredObject]]] = {}
         self.commit_times: list[float] = []
         self.transaction_positions: dict[str, int] = {}
-        if self.state_path is not None and self.state_path.exists():
+        if self.state_path is not None and (self.state_path.exists() or self._journal_exists()):
             self._load()
+            self.save()  # fold the journal into the snapshot: every start begins with an empty journal
 
     # ---- persistence -------------------------------------------------------------------------
+    def _journal_exists(self) -> bool:
+        return self.journal_path is not None and self.journal_path.exists() and self.journal_path.stat().st_size > 0
+
     def _load(self) -> None:
         if self.state_path is None:
             return
+        if self.state_path.exists():
+            self._load_snapshot()
+        self._replay_journal()
+        self.history = {object_id: [(_LOADED, item)] for object_id, item in self.objects.items()}
+        self.commit_times = [float("-inf")] * len(self.transactions)
+        self.transaction_positions = {tx.digest: position for position, tx in enumerate(self.transactions)}
+
+    def _load_snapshot(self) -> None:
+        assert self.state_path is not None
         if self.state_path.stat().st_size > MAX_STATE_BYTES:
             raise ValueError("localnet state file exceeds the size cap")
         raw = json.loads(self.state_path.read_text("utf-8"))
@@ -157,23 +199,69 @@ class ObjectStore:
             raise ValueError("unknown localnet state format")
         self.objects = {item["object_id"]: _decode_object(item) for item in raw["objects"]}
         self.dynamic_fields = {parent: list(ids) for parent, ids in raw["dynamic_fields"].items()}
-        self.events = [
-            StoredEvent(**{**item, "contents": move_values.from_storage(item["contents"])}) for item in raw["events"]
-        ]
-        self.transactions = [
-            StoredTransaction(**{**item, "object_changes": tuple(item["object_changes"]),
-                                 "recipients": tuple(item["recipients"])})
-            for item in raw["transactions"]
-        ]
+        self.events = [_decode_event(item) for item in raw["events"]]
+        self.transactions = [_decode_transaction(item) for item in raw["transactions"]]
         self.packages = dict(raw["packages"])
         self.registry_id = raw["registry_id"]
         self.last_version = raw["last_version"]
         self.epoch = raw["epoch"]
-        self.history = {object_id: [(_LOADED, item)] for object_id, item in self.objects.items()}
-        self.commit_times = [float("-inf")] * len(self.transactions)
-        self.transaction_positions = {tx.digest: position for position, tx in enumerate(self.transactions)}
+
+    def _replay_journal(self) -> None:
+        if not self._journal_exists():
+            return
+        assert self.journal_path is not None
+        if self.journal_path.stat().st_size > MAX_JOURNAL_BYTES + MAX_JOURNAL_LINE_BYTES:
+            raise ValueError("localnet journal exceeds the size cap")
+        with open(self.journal_path, "rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # torn by a crash mid-write: that transaction never returned to its sender
+                entry = json.loads(line)
+                if entry["position"] < len(self.transactions):
+                    continue  # already in the snapshot
+                if entry["position"] != len(self.transactions):
+                    raise ValueError("localnet journal skips a transaction")
+                self._apply_entry(entry)
+
+    def _apply_entry(self, entry: dict) -> None:
+        for raw in entry["objects"]:
+            item = _decode_object(raw)
+            self.objects[item.object_id] = item
+        for parent, field_id in entry["fields"]:
+            self.dynamic_fields.setdefault(parent, []).append(field_id)
+        self.events.extend(_decode_event(raw) for raw in entry["events"])
+        self.transactions.append(_decode_transaction(entry["transaction"]))
+        self.packages = dict(entry["packages"])
+        self.registry_id = entry["registry_id"]
+        self.last_version = entry["last_version"]
+        self.epoch = entry["epoch"]
+
+    def _append_to_journal(self, builder: TransactionBuilder, first_event: int) -> None:
+        """One transaction as one flushed line: what it changed, and where it sits in the history."""
+        if self.journal_path is None:
+            return
+        if self.snapshot_every_transaction:
+            self.save()
+            return
+        entry = {
+            "position": len(self.transactions) - 1,
+            "objects": [_encode_object(self.objects[object_id]) for object_id in builder.changes],
+            "fields": builder.new_fields,
+            "events": [_encode_event(item) for item in self.events[first_event:]],
+            "transaction": _encode_transaction(self.transactions[-1]),
+            "packages": self.packages, "registry_id": self.registry_id, "last_version": self.last_version,
+            "epoch": self.epoch,
+        }
+        line = json.dumps(entry, separators=(",", ":")).encode("utf-8") + b"\n"
+        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.journal_path, "ab") as journal:  # closed (in the kernel) before the transaction returns
+            journal.write(line)
+            size = journal.tell()
+        if size > MAX_JOURNAL_BYTES:
+            self.save()
 
     def save(self) -> None:
+        """Write the whole state as a snapshot, then empty the journal it now holds."""
         if self.state_path is None:
             return
         with self.lock:
@@ -181,11 +269,8 @@ class ObjectStore:
                 "format": STATE_FORMAT,
                 "objects": [_encode_object(item) for item in self.objects.values()],
                 "dynamic_fields": self.dynamic_fields,
-                "events": [{**item.__dict__, "contents": move_values.to_storage(item.contents)} for item in self.events],
-                "transactions": [
-                    {**item.__dict__, "object_changes": list(item.object_changes), "recipients": list(item.recipients)}
-                    for item in self.transactions
-                ],
+                "events": [_encode_event(item) for item in self.events],
+                "transactions": [_encode_transaction(item) for item in self.transactions],
                 "packages": self.packages,
                 "registry_id": self.registry_id,
                 "last_version": self.last_version,
@@ -195,6 +280,9 @@ class ObjectStore:
             temporary = self.state_path.with_name(self.state_path.name + ".tmp")
             temporary.write_text(json.dumps(raw, separators=(",", ":")), "utf-8")
             os.replace(temporary, self.state_path)
+            assert self.journal_path is not None
+            if self.journal_path.exists():
+                self.journal_path.write_bytes(b"")
 
     # ---- primitives used by localnet.move and localnet.execution ------------------------------
     def now_ms(self) -> int:
@@ -208,17 +296,15 @@ class ObjectStore:
                     gas_object: str | None = None) -> Iterator[TransactionBuilder]:
         """Run one state change as a transaction: one version, one digest, saved when it succeeds."""
         with self.lock:
-            snapshot = (dict(self.objects), {key: list(ids) for key, ids in self.dynamic_fields.items()}, len(self.events))
+            first_event = len(self.events)
             builder = TransactionBuilder(self, normalize_address(sender), digest, gas_object)
             try:
                 yield builder
             except BaseException:
-                # all or nothing, like a transaction that aborts
-                self.objects, self.dynamic_fields = snapshot[0], snapshot[1]
-                del self.events[snapshot[2]:]
+                builder.roll_back(first_event)  # all or nothing, like a transaction that aborts
                 raise
             builder.commit()
-            self.save()
+            self._append_to_journal(builder, first_event)
 
     def get(self, object_id: str) -> StoredObject | None:
         try:
@@ -328,6 +414,26 @@ class TransactionBuilder:
         self.changes: dict[str, dict] = {}
         self.recipients: list[str] = []
         self.event_count = 0
+        self.new_fields: list[tuple[str, str]] = []  # (parent id, field id), in the order they were added
+        self._before: dict[str, StoredObject | None] = {}  # each touched object as it was: the undo log
+
+    def _write(self, item: StoredObject) -> None:
+        if item.object_id not in self._before:
+            self._before[item.object_id] = self.world.objects.get(item.object_id)
+        self.world.objects[item.object_id] = item
+
+    def roll_back(self, first_event: int) -> None:
+        for object_id, before in self._before.items():
+            if before is None:
+                self.world.objects.pop(object_id, None)
+            else:
+                self.world.objects[object_id] = before
+        for parent, _ in reversed(self.new_fields):
+            fields = self.world.dynamic_fields[parent]
+            fields.pop()
+            if not fields:
+                del self.world.dynamic_fields[parent]
+        del self.world.events[first_event:]
 
     def _object_digest(self, object_id: str) -> str:
         material = f"{object_id}:{self.version}:{self.digest}".encode()
@@ -339,7 +445,7 @@ class TransactionBuilder:
         contents = Struct(type_name, {"id": Uid(object_id), **fields}) if type_name != "package" else None
         item = StoredObject(object_id, version or self.version, self._object_digest(object_id), owner, type_name,
                             contents, self.digest, name_type)
-        self.world.objects[object_id] = item
+        self._write(item)
         self._change("created" if type_name != "package" else "published", item)
         return item
 
@@ -349,7 +455,7 @@ class TransactionBuilder:
             contents = Struct(contents.type, {**contents.fields, **fields})
         updated = replace(item, version=self.version, digest=self._object_digest(item.object_id), contents=contents,
                           owner=owner if owner is not None else item.owner, previous_transaction=self.digest)
-        self.world.objects[item.object_id] = updated
+        self._write(updated)
         kind = "transferred" if owner is not None and owner != item.owner else "mutated"
         self._change(kind, updated)
         return updated
@@ -359,6 +465,7 @@ class TransactionBuilder:
         item = self.create(f"0x2::dynamic_field::Field<{name_type}, {value_type}>", {"name": name, "value": value},
                            {"ObjectOwner": parent_id}, object_id=field_id, name_type=name_type)
         self.world.dynamic_fields.setdefault(parent_id, []).append(field_id)
+        self.new_fields.append((parent_id, field_id))
         return item
 
     def emit(self, package_id: str, module: str, event_name: str, fields: dict[str, MoveValue]) -> None:

@@ -169,6 +169,7 @@ BLOBS_DIRECTORY = "blobs"
 MAX_STATE_FILE_BYTES = 1024 * 1024
 GAS_COINS = 5
 GAS_COIN_MIST = 10_000_000_000  # 10 SUI each: enough for any localnet session
+MAX_SERVER_WALLETS = 64
 AGGREGATOR_NAMES = ("a", "b")
 SUI_GRAPHQL_PATH = "/graphql"  # where build_sui_graphql_app serves
 DEFAULT_COMMITTEE_MEMBERS = 3
@@ -179,7 +180,7 @@ DEFAULT_COMMITTEE_THRESHOLD = 2
 class LocalnetSecrets:
     """Key material created on first start and kept in ``secrets.json`` (mode 0600)."""
 
-    server_wallet_key: str
+    server_wallet_keys: tuple[str, ...]
     openai_api_key: str
     seal_master_keys: tuple[bytes, ...]
     seal_committee: CommitteeKeys
@@ -225,15 +226,19 @@ def _stored_committee(stored: object, threshold: int, members: int) -> Committee
 
 def load_or_create_secrets(state_dir: Path, key_servers: int, rng: Callable[[int], bytes], *,
                            committee_threshold: int = DEFAULT_COMMITTEE_THRESHOLD,
-                           committee_members: int = DEFAULT_COMMITTEE_MEMBERS) -> LocalnetSecrets:
-    """Reuse the persisted keys; generate what is missing (also extra key servers) and persist it."""
+                           committee_members: int = DEFAULT_COMMITTEE_MEMBERS, server_wallets: int = 1) -> LocalnetSecrets:
+    """Reuse the persisted keys; generate what is missing (also extra key servers and wallets) and persist it."""
     path = state_dir / SECRETS_FILE
     stored = _read_json(path) if path.exists() else {}
     try:
         masters = [bytes.fromhex(text) for text in stored.get("seal_master_keys", [])]
-        wallet = stored.get("server_wallet_key") or encode_sui_private_key(rng(32))
-        decode_sui_private_key(wallet)
-    except ValueError as error:
+        legacy = [stored["server_wallet_key"]] if "server_wallet_key" in stored else []  # before several wallets
+        wallets = [str(key) for key in stored.get("server_wallet_keys", legacy)]
+        while len(wallets) < server_wallets:
+            wallets.append(encode_sui_private_key(rng(32)))
+        for wallet in wallets:
+            decode_sui_private_key(wallet)
+    except (ValueError, TypeError) as error:
         raise StateError(f"{SECRETS_FILE} holds a malformed key") from error
     api_key = stored.get("openai_api_key") or "sk-localnet-" + rng(24).hex()
     while len(masters) < key_servers:
@@ -241,9 +246,9 @@ def load_or_create_secrets(state_dir: Path, key_servers: int, rng: Callable[[int
     committee = _stored_committee(stored.get("seal_committee"), committee_threshold, committee_members)
     if committee is None:
         committee = new_committee_keys(committee_threshold, committee_members, rng)
-    secrets = LocalnetSecrets(wallet, api_key, tuple(masters), committee)
+    secrets = LocalnetSecrets(tuple(wallets), api_key, tuple(masters), committee)
     _write_private_json(path, {
-        "server_wallet_key": wallet, "openai_api_key": api_key, "seal_master_keys": [master.hex() for master in masters],
+        "server_wallet_keys": wallets, "openai_api_key": api_key, "seal_master_keys": [master.hex() for master in masters],
         "seal_committee": {"master_key": committee.master_key.hex(), "threshold": committee.threshold,
                            "shares": [share.hex() for share in committee.shares]},
     })
@@ -292,14 +297,15 @@ class WorldBlobChain:
 
 
 def _bootstrap(world: World, secrets: LocalnetSecrets) -> None:
-    """First start: packages, the registry and a funded server wallet (each step is idempotent)."""
+    """First start: packages, the registry and funded server wallets (each step is idempotent)."""
     world.publish_memwal_package()
     world.publish_walrus_package()
     world.create_registry()
-    wallet_address = sui_address(bytes(SigningKey(decode_sui_private_key(secrets.server_wallet_key)).verify_key))
-    if not world.owned_by(wallet_address, SUI_COIN_TYPE):
-        for _ in range(GAS_COINS):
-            world.fund(wallet_address, GAS_COIN_MIST)
+    for key in secrets.server_wallet_keys:
+        wallet_address = sui_address(bytes(SigningKey(decode_sui_private_key(key)).verify_key))
+        if not world.owned_by(wallet_address, SUI_COIN_TYPE):
+            for _ in range(GAS_COINS):
+                world.fund(wallet_address, GAS_COIN_MIST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,12 +322,16 @@ class LocalnetOptions:
     jsonrpc: bool = True  # False: a GraphQL/gRPC-only network, as Sui Foundation full nodes are now
     indexing_lag_seconds: float = 0.0  # GraphQL/gRPC reads trail execution by this much
     walrus_not_found_seconds: float = 0.0  # aggregators answer 404 this long after certification
+    server_wallets: int = 1  # funded server wallets handed to the sidecar (SERVER_SUI_PRIVATE_KEYS)
+    snapshot_every_transaction: bool = False  # the state saving before the journal (benchmarks compare)
 
     def validate(self) -> None:
         if not 1 <= self.threshold <= self.key_servers:
             raise ValueError("need 1 <= threshold <= key_servers")
         if not 2 <= self.committee_threshold <= self.committee_members:
             raise ValueError("need 2 <= committee threshold <= committee members (seal::key_server rule)")
+        if not 1 <= self.server_wallets <= MAX_SERVER_WALLETS:
+            raise ValueError(f"need 1 <= server wallets <= {MAX_SERVER_WALLETS}")
         if self.indexing_lag_seconds < 0 or self.walrus_not_found_seconds < 0:
             raise ValueError("lags cannot be negative")
 
@@ -340,8 +350,9 @@ async def run_localnet(state_dir: Path | str, options: LocalnetOptions | None = 
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     previous = _read_json(state / INFO_FILE) if (state / INFO_FILE).exists() else {}
     secrets = load_or_create_secrets(state, options.key_servers, rng, committee_threshold=options.committee_threshold,
-                                     committee_members=options.committee_members)
-    world = World(state / WORLD_FILE, clock=clock, rng=rng, indexing_lag_seconds=options.indexing_lag_seconds)
+                                     committee_members=options.committee_members, server_wallets=options.server_wallets)
+    world = World(state / WORLD_FILE, clock=clock, rng=rng, indexing_lag_seconds=options.indexing_lag_seconds,
+                  snapshot_every_transaction=options.snapshot_every_transaction)
     _bootstrap(world, secrets)
     memwal_package = world.packages["memwal"]
     store = BlobStore(state / BLOBS_DIRECTORY, max_blob_bytes=options.max_blob_bytes)
@@ -378,7 +389,7 @@ async def run_localnet(state_dir: Path | str, options: LocalnetOptions | None = 
         "openai_api_base": urls["openai"] + "/v1", "openai_api_key": secrets.openai_api_key,
         "seal_key_servers": seal.independent, "seal_threshold": options.threshold, "seal_committee": seal.committee,
         "memwal_package_id": memwal_package, "memwal_registry_id": world.registry_id,
-        "walrus_package_id": world.packages["walrus"], "server_wallet_keys": [secrets.server_wallet_key],
+        "walrus_package_id": world.packages["walrus"], "server_wallet_keys": list(secrets.server_wallet_keys[: options.server_wallets]),
         "servers": urls,
     }
     async with contextlib.AsyncExitStack() as stack:

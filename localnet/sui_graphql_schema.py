@@ -138,6 +138,7 @@ type TransactionEffects {
   status: ExecutionStatus
   executionError: ExecutionError
   checkpoint: Checkpoint
+  epoch: Epoch
   gasEffects: GasEffects
   objectChanges(first: Int, after: String): ObjectChangeConnection
 }

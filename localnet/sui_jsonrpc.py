@@ -184,7 +184,7 @@ class JsonRpcMethods:
             raise InvalidParams("signatures must be a list of base64 strings")
         done = self.world.apply_transaction(tx_bytes, signatures)
         with self.world.lock:
-            effects = render.effects(done, dict(self.world.objects))
+            effects = render.effects(done, self.world.objects, self.world.epoch)
         result: dict = {"digest": done.digest, "confirmedLocalExecution": True, "effects": effects}
         if (options or {}).get("showObjectChanges"):
             result["objectChanges"] = list(done.object_changes)

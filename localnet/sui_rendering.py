@@ -114,7 +114,7 @@ def transaction(item: StoredTransaction, options: dict) -> dict:
     return rendered
 
 
-def effects(item: StoredTransaction, current: dict[str, StoredObject]) -> dict:
+def effects(item: StoredTransaction, current: dict[str, StoredObject], epoch: int) -> dict:
     """``SuiTransactionBlockEffects``: created/mutated ``{owner, reference}`` plus the gas object."""
 
     def entry(object_id: str) -> dict:
@@ -123,7 +123,7 @@ def effects(item: StoredTransaction, current: dict[str, StoredObject]) -> dict:
                                                     "digest": found.digest}}
 
     rendered: dict = {"messageVersion": "v1", "status": {"status": "success"}, "transactionDigest": item.digest,
-                      "created": [], "mutated": []}
+                      "executedEpoch": str(epoch), "created": [], "mutated": []}
     for change in item.object_changes:
         if change["type"] in ("created", "mutated", "transferred") and change["objectId"] in current:
             rendered["created" if change["type"] == "created" else "mutated"].append(entry(change["objectId"]))

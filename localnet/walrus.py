@@ -31,6 +31,7 @@ import os
 import re
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -240,7 +241,11 @@ def _flag(request: Request, name: str) -> bool:
 def build_publisher_app(store: BlobStore, chain: BlobChain, *, max_blob_bytes: int,
                         current_epoch: Callable[[], int], publisher_address: str = DEFAULT_PUBLISHER_ADDRESS,
                         clock: Callable[[], float] = time.time) -> Starlette:
-    """``PUT /v1/blobs``; ``chain`` creates Blob objects and answers which ones the publisher's wallet owns."""
+    """``PUT /v1/blobs``; ``chain`` creates Blob objects and answers which ones the publisher's wallet owns.
+
+    The blob files are written (and fsynced) in a worker thread, so a slow disk holds up only the stores of
+    one content (a lock per blob id keeps "store, then certify" whole), not every other request."""
+    publishing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def put_blob(request: Request) -> Response:
         failure = await _apply_faults(request)
@@ -263,17 +268,22 @@ def build_publisher_app(store: BlobStore, chain: BlobChain, *, max_blob_bytes: i
         content = await _read_capped(request, max_blob_bytes)
         if content is None:
             return walrus_error(413, "BLOB_TOO_LARGE", f"the blob exceeds {max_blob_bytes} bytes")
+        lock = publishing.setdefault(blob_id_for(content), asyncio.Lock())
+        async with lock:
+            return await _publish(content, int(epochs_text), force=force, owner=owner, deletable=deletable)
+
+    async def _publish(content: bytes, epochs: int, *, force: bool, owner: str, deletable: bool) -> Response:
         epoch = current_epoch()
-        end_epoch = epoch + int(epochs_text)
-        blob_id = store.put(content)
+        end_epoch = epoch + epochs
+        blob_id = await asyncio.to_thread(store.put, content)
         if not force:
             certified = _already_certified(store, chain, publisher_address, blob_id, end_epoch, deletable)
             if certified is not None:
                 return JSONResponse({"alreadyCertified": certified})
         object_id = chain.create_blob(blob_id, len(content), owner, end_epoch=end_epoch, deletable=deletable)
         digest = hashlib.sha256(b"localnet-walrus-certify" + blob_id.encode() + object_id.encode()).digest()
-        store.record_certification(blob_id, Certification(object_id, epoch, end_epoch, b58encode(digest),
-                                                          deletable, clock()))
+        await asyncio.to_thread(store.record_certification, blob_id, Certification(
+            object_id, epoch, end_epoch, b58encode(digest), deletable, clock()))
         storage_size = encoded_length(len(content))
         storage_id = "0x" + hashlib.sha256(b"localnet-walrus-storage" + object_id.encode()).hexdigest()
         blob_object = {
@@ -282,11 +292,11 @@ def build_publisher_app(store: BlobStore, chain: BlobChain, *, max_blob_bytes: i
             "storage": {"id": storage_id, "startEpoch": epoch, "endEpoch": end_epoch, "storageSize": storage_size},
             "deletable": deletable,
         }
-        cost = math.ceil(storage_size / (1024 * 1024)) * int(epochs_text) * _PRICE_PER_MIB_PER_EPOCH
+        cost = math.ceil(storage_size / (1024 * 1024)) * epochs * _PRICE_PER_MIB_PER_EPOCH
         return JSONResponse({"newlyCreated": {
             "blobObject": blob_object,
             "resourceOperation": {"registerFromScratch": {"encodedLength": storage_size,
-                                                          "epochsAhead": int(epochs_text)}},
+                                                          "epochsAhead": epochs}},
             "cost": cost}})
 
     return _app([Route("/v1/blobs", put_blob, methods=["PUT"])], "Walrus publisher (localnet)")

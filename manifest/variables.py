@@ -35,6 +35,7 @@ RELAYER_VARIABLES = frozenset(
         "SUI_GRPC_URL",
         "SUI_READ_LAG_TIMEOUT_SECS",
         "SUI_GAS_BUDGET",
+        "SERVER_WALLET_MAX_IN_FLIGHT",
         "MEMWAL_PACKAGE_ID",
         "MEMWAL_REGISTRY_ID",
         # embeddings, LLM, and where memory text may go

@@ -30,6 +30,34 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
 
+class WorkSignal:
+    """Wakes one idle worker per queued job. (Waking every idle worker made each run a claim query that
+    found nothing: with 32 workers, 31 empty ``FOR UPDATE SKIP LOCKED`` round trips per job.) A signal sent
+    while no worker waits is kept, up to ``limit``, so a job queued between a worker's empty claim and its
+    wait is not left for the idle poll."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending = 0
+        self._changed = asyncio.Condition()
+
+    async def notify(self) -> None:
+        async with self._changed:
+            self._pending = min(self._pending + 1, self._limit)
+            self._changed.notify(1)
+
+    async def wait(self, timeout_seconds: float) -> None:
+        """Return when signalled (taking the signal), or after ``timeout_seconds`` without one."""
+        async with self._changed:
+            if self._pending == 0:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout_seconds)
+                except TimeoutError:
+                    return
+            if self._pending > 0:
+                self._pending -= 1
+
+
 @dataclass(frozen=True)
 class JobLimits:
     concurrency: int  # workers
@@ -55,7 +83,7 @@ class JobRunner:
         self._storage = storage
         self._metrics = metrics
         self._limits = limits
-        self._wake = asyncio.Event()
+        self._work = WorkSignal(limits.concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._lease_owner = f"relayer-{uuid.uuid4().hex[:12]}"
         self._stopping = False
@@ -67,7 +95,7 @@ class JobRunner:
     async def submit(self, new_job: NewJob) -> Job:
         """Queue a job (idempotent per owner + key) and wake a worker."""
         enqueued = await self._jobs.create(new_job)
-        self._wake.set()
+        await self._work.notify()
         return enqueued.job
 
     def start(self) -> None:
@@ -76,7 +104,6 @@ class JobRunner:
 
     async def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -92,11 +119,7 @@ class JobRunner:
                 job = None
                 await asyncio.sleep(IDLE_POLL_SECONDS)
             if job is None:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
-                except TimeoutError:
-                    pass
+                await self._work.wait(IDLE_POLL_SECONDS)  # other replicas' jobs: found by the poll
                 continue
             await self.process(job)
 

@@ -11,7 +11,7 @@ import nacl.signing
 
 from chain.address import sui_address
 from chain.keys import decode_sui_private_key
-from chain.transactions import BlobTags, build_blob_metadata_transaction
+from chain.transactions import BlobTags, build_blob_metadata_transaction, build_gas_split_transaction
 
 
 class WalletPool:
@@ -47,6 +47,10 @@ class WalletPool:
     def build_tag_and_transfer(self, index: int, **kwargs) -> tuple[bytes, str]:
         """Build and sign the metadata+transfer transaction with wallet ``index``."""
         return build_blob_metadata_transaction(seed=self._seeds[index], **kwargs)
+
+    def build_gas_split(self, index: int, **kwargs) -> tuple[bytes, str]:
+        """Build and sign a gas-coin split with wallet ``index``."""
+        return build_gas_split_transaction(seed=self._seeds[index], **kwargs)
 
 
 __all__ = ["BlobTags", "WalletPool"]

@@ -73,6 +73,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
             concurrency=settings.upload_concurrency,
             journal=UploadJournal(cache),
             read_lag=ReadLagPolicy(timeout_seconds=settings.read_lag_timeout_seconds),
+            transactions_per_wallet=settings.transactions_per_wallet,
         ),
         chain=chain,
         walrus_package_id=settings.walrus_package_id,

@@ -59,6 +59,7 @@ class SidecarSettings:
     blob_cache_ttl_seconds: int  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int  # BLOB_CACHE_MAX_BYTES
     gas_budget: int  # SUI_GAS_BUDGET [50_000_000]
+    transactions_per_wallet: int  # SERVER_WALLET_MAX_IN_FLIGHT [4]: each pays with its own gas coin
     max_request_bytes: int  # SIDECAR_MAX_REQUEST_BYTES [4 MiB]: larger request bodies are refused
     http_timeout_seconds: float  # SIDECAR_HTTP_TIMEOUT_SECS [30]: outbound calls without their own limit (Sui)
     http_max_connections: int  # HTTP_MAX_CONNECTIONS [64]: outbound connection pool
@@ -102,6 +103,7 @@ class SidecarSettings:
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             gas_budget=env_int(env, "SUI_GAS_BUDGET", 50_000_000, minimum=1),
+            transactions_per_wallet=env_int(env, "SERVER_WALLET_MAX_IN_FLIGHT", 4, minimum=1),
             max_request_bytes=env_int(env, "SIDECAR_MAX_REQUEST_BYTES", 4 * MIB, minimum=64 * 1024),
             http_timeout_seconds=float(env_int(env, "SIDECAR_HTTP_TIMEOUT_SECS", 30, minimum=1)),
             http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),

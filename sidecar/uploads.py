@@ -4,8 +4,10 @@ Steps: (1) a job already finished or half-done (the upload journal) resumes inst
 (2) publish, as a deletable blob sent to the job's server wallet; (3) on ``alreadyCertified``, find
 where that content's Blob is (with the owner: done; with our wallet: tag it; elsewhere, e.g. the
 publisher's own wallet: store anew with ``force``); (4) wait until the read side shows the Blob the
-publisher just created, then tag and transfer it in one transaction; (5) keep the gas coin's new
-version from that transaction's effects, and wait until reads reflect the transaction before returning.
+publisher just created, then tag and transfer it in one transaction, paid with a gas coin no other
+in-flight transaction uses (``sidecar.gas``); (5) keep the gas coin's new version from that
+transaction's effects, and wait until reads reflect the transaction before returning. Only step (4)'s
+signing and execution holds the coin: the waits before and after run while other transactions go on.
 
 Read-after-write: GraphQL and gRPC reads trail execution (``chain.consistency``), so nothing written a
 moment ago is read back blindly: our own writes come from effects, others' are waited for.
@@ -26,10 +28,11 @@ from dataclasses import dataclass
 from chain.address import normalize_address
 from chain.consistency import DEFAULT_READ_LAG_POLICY, ReadLagPolicy, wait_for_object, wait_for_transaction
 from chain.errors import ChainError, ChainUnavailable, ReadLagTimeout, TransactionRejected
-from chain.reader import ChainReader, ObjectRef
+from chain.reader import ChainReader, ExecutedTransaction, ObjectRef
 from memwal_common.cache_errors import CACHE_ERRORS
 from sidecar._keys import BlobTags, WalletPool
 from sidecar.errors import TransferFailed, UpstreamUnavailable
+from sidecar.gas import GasCoinPool, ReferenceGasPrice
 from sidecar.walrus import WalrusClient
 
 logger = logging.getLogger("memwal.sidecar.uploads")
@@ -37,6 +40,7 @@ logger = logging.getLogger("memwal.sidecar.uploads")
 JOURNAL_PREFIX = "memwal:upload:v1:"
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # longer than any job's retry window
 MAX_JOURNAL_BYTES = 1024
+SPLIT_COIN_BUDGETS = 20  # a split-off gas coin pays for at least this many transactions
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class UploadJournal:
 class UploadService:
     def __init__(self, *, chain: ChainReader, walrus: WalrusClient, wallets: WalletPool, walrus_package_id: str,
                  gas_budget: int, concurrency: int, journal: UploadJournal | None = None,
-                 read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY) -> None:
+                 read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY, transactions_per_wallet: int = 1) -> None:
         self._chain = chain
         self._walrus = walrus
         self._wallets = wallets
@@ -96,10 +100,10 @@ class UploadService:
         self._journal = journal or UploadJournal(None)
         self._read_lag = read_lag
         self._slots = asyncio.Semaphore(concurrency)
-        # Gas coins change version with every transaction: one transaction per wallet at a time, and the
-        # coin's next version comes from the last transaction's effects, not from a (lagging) read.
-        self._wallet_locks = [asyncio.Lock() for _ in range(len(wallets))]
-        self._gas: dict[int, ObjectRef] = {}
+        # Each in-flight transaction pays with its own gas coin, whose next version comes from effects.
+        self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet,
+                                      split=self._split_gas_coin)
+        self._gas_price = ReferenceGasPrice(chain)
         self.active = 0
 
     async def upload(self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int,
@@ -150,47 +154,55 @@ class UploadService:
             raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
         return None
 
-    async def _gas_coin(self, index: int) -> ObjectRef:
-        known = self._gas.get(index)
-        if known is not None:
-            return known
-        wallet = self._wallets.address(index)
-        coins = await self._chain.gas_coins(wallet)
-        if not coins:
-            raise TransferFailed(f"server wallet {wallet} has no gas coins")
-        return coins[0]
-
     async def _tag_and_transfer(self, index: int, entry: JournalEntry, tags: BlobTags) -> None:
-        async with self._wallet_locks[index]:
+        try:
+            # The publisher created the Blob a moment ago: wait until the read side has it.
+            blob = await wait_for_object(self._chain, entry.object_id, self._read_lag)
+            executed = await self._execute_tag_and_transfer(index, entry, blob, tags)
+            if executed is None:
+                return
+            try:  # later reads (restore, the next upload's lookups) must see this transaction
+                await wait_for_transaction(self._chain, executed.digest, self._read_lag)
+            except ReadLagTimeout:
+                logger.warning("transaction %s executed but reads have not caught up yet", executed.digest)
+        except ReadLagTimeout as exc:
+            raise UpstreamUnavailable(f"Sui reads lag behind: {exc}") from None
+        except ChainUnavailable as exc:
+            raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
+        except TransactionRejected as exc:
+            raise TransferFailed(f"transfer transaction rejected: {exc}") from None
+        except ChainError as exc:
+            raise TransferFailed(f"transfer failed: {exc}") from None
+
+    async def _split_gas_coin(self, index: int, coin: ObjectRef, count: int) -> ExecutedTransaction:
+        """Give wallet ``index`` ``count`` more gas coins, each worth ``SPLIT_COIN_BUDGETS`` gas budgets."""
+        tx_bytes, signature = self._wallets.build_gas_split(
+            index, amounts=[self._gas_budget * SPLIT_COIN_BUDGETS] * count, gas_coin=coin,
+            gas_price=await self._gas_price.get(), gas_budget=self._gas_budget)
+        executed = await self._chain.execute_transaction(tx_bytes, [signature])
+        self._gas_price.observe(executed.epoch)
+        return executed
+
+    async def _execute_tag_and_transfer(self, index: int, entry: JournalEntry, blob: ObjectRef,
+                                        tags: BlobTags) -> ExecutedTransaction | None:
+        """Sign and execute with a gas coin of this wallet's own; ``None`` if an earlier attempt already did."""
+        async with self._gas_coins.lease(index) as gas:
+            tx_bytes, signature = self._wallets.build_tag_and_transfer(
+                index,
+                walrus_package_id=self._walrus_package_id,
+                blobs=[blob],
+                tags=tags,
+                gas_coins=[gas.coin],
+                gas_price=await self._gas_price.get(),
+                gas_budget=self._gas_budget,
+            )
             try:
-                # The publisher created the Blob a moment ago: wait until the read side has it.
-                blob = await wait_for_object(self._chain, entry.object_id, self._read_lag)
-                tx_bytes, signature = self._wallets.build_tag_and_transfer(
-                    index,
-                    walrus_package_id=self._walrus_package_id,
-                    blobs=[blob],
-                    tags=tags,
-                    gas_coins=[await self._gas_coin(index)],
-                    gas_price=await self._chain.gas_price(),
-                    gas_budget=self._gas_budget,
-                )
-                try:
-                    executed = await self._chain.execute_transaction(tx_bytes, [signature])
-                except TransactionRejected:
-                    self._gas.pop(index, None)  # the coin (or the blob) moved on without us: read afresh next time
-                    if await self._locate(entry.blob_id, tags.owner, self._wallets.address(index)) == (entry.object_id, tags.owner):
-                        return  # an earlier attempt's transfer went through; only its record was lost
-                    raise
-                self._gas[index] = executed.gas_object
-                try:  # later reads (restore, the next upload's lookups) must see this transaction
-                    await wait_for_transaction(self._chain, executed.digest, self._read_lag)
-                except ReadLagTimeout:
-                    logger.warning("transaction %s executed but reads have not caught up yet", executed.digest)
-            except ReadLagTimeout as exc:
-                raise UpstreamUnavailable(f"Sui reads lag behind: {exc}") from None
-            except ChainUnavailable as exc:
-                raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
-            except TransactionRejected as exc:
-                raise TransferFailed(f"transfer transaction rejected: {exc}") from None
-            except ChainError as exc:
-                raise TransferFailed(f"transfer failed: {exc}") from None
+                executed = await self._chain.execute_transaction(tx_bytes, [signature])
+            except TransactionRejected:
+                self._gas_price.forget()
+                if await self._locate(entry.blob_id, tags.owner, self._wallets.address(index)) == (entry.object_id, tags.owner):
+                    return None  # an earlier attempt's transfer went through; only its record was lost
+                raise
+            gas.settle(executed)
+            self._gas_price.observe(executed.epoch)
+            return executed

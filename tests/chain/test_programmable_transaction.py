@@ -20,6 +20,7 @@ from chain.programmable_transaction import (
     PureInput,
     ReceivingInput,
     SharedObjectInput,
+    SplitCoins,
     TransactionData,
     TransferObjects,
 )
@@ -45,6 +46,7 @@ def _every_kind() -> ProgrammableTransaction:
             MoveCall(PACKAGE, "module", "function", (Argument.input(0), Argument(ArgumentKind.GAS_COIN))),
             MoveCall(PACKAGE, "module", "other", (Argument(ArgumentKind.RESULT, 0), Argument(ArgumentKind.NESTED_RESULT, 0, 1))),
             TransferObjects((Argument.input(1), Argument.input(3)), Argument.input(0)),
+            SplitCoins(Argument.gas_coin(), (Argument.input(0), Argument.input(0))),
         ),
     )
 
@@ -69,6 +71,15 @@ class TestRoundTrip:
         assert decoded.commands[0].type_arguments == (u8_vector, coin)
         with pytest.raises(ValueError, match="type arguments"):
             decoded.to_bcs()
+
+    def test_split_coins_results_are_nested_results_of_the_split(self):
+        builder = ProgrammableTransactionBuilder()
+        builder.pure(bcs.u64(1))
+        coins = builder.split_coins(Argument.gas_coin(), [builder.pure(bcs.u64(5)), builder.pure(bcs.u64(6))])
+        assert coins == [Argument(ArgumentKind.NESTED_RESULT, 0, 0), Argument(ArgumentKind.NESTED_RESULT, 0, 1)]
+        transaction = builder.finish()
+        assert transaction.commands == (SplitCoins(Argument.gas_coin(), (Argument.input(1), Argument.input(2))),)
+        assert ProgrammableTransaction.from_bcs(transaction.to_bcs()) == transaction
 
     def test_builder_reuses_equal_inputs(self):
         builder = ProgrammableTransactionBuilder()
@@ -123,7 +134,7 @@ class TestDecodingRefuses:
         [
             ([b"\x02"], [], "input kind 2"),
             ([b"\x01\x03"], [], "object input kind 3"),
-            ([], [b"\x02"], "command kind 2"),
+            ([], [b"\x03"], "command kind 3"),  # MergeCoins
             ([], [b"\x00" + bcs.address(PACKAGE) + bcs.string("m") + bcs.string("f") + b"\x00\x01\x04"], "argument kind 4"),
             ([], [b"\x00" + bcs.address(PACKAGE) + bcs.string("m") + bcs.string("f") + b"\x01\x0b\x00"], "type tag 11"),
         ],

@@ -12,11 +12,14 @@ import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from chain import bcs
 from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.errors import ObjectNotFound, TransactionRejected
+from chain.programmable_transaction import Argument, GasData, ProgrammableTransactionBuilder, TransactionData
 from chain.reader import ChainReader, CommitteeServer, EventCursor, EventNotifier, ObjectRef, blob_id_from_u256
-from chain.transactions import BlobTags, build_blob_metadata_transaction
+from chain.transactions import BlobTags, build_blob_metadata_transaction, build_gas_split_transaction, sign_transaction
+from localnet.execution import TransactionError
 from localnet.object_store import CHAIN_IDENTIFIER, MoveAbort
 from localnet.runner import listening_socket, serving_grpc
 from localnet.sui_graphql import build_sui_graphql_app
@@ -329,6 +332,36 @@ class TestEffects:
         assert blob_change.owner == USER and not blob_change.created
         metadata = world.find_field(blob, "vector<u8>", b"\x08metadata")
         assert any(item.created and item.reference.object_id == metadata.object_id for item in executed.changed)
+
+    @BACKENDS
+    async def test_effects_name_the_epoch_and_the_coins_a_split_created(self, world, protocol):
+        coin = world.fund(WALLET, 10**10)
+        async with reader_for(world, protocol) as reader:
+            tx_bytes, signature = build_gas_split_transaction(
+                seed=WALLET_SEED, amounts=[10**9, 2 * 10**9], gas_coin=await reader.object_ref(coin),
+                gas_price=await reader.gas_price(), gas_budget=50_000_000)
+            executed = await reader.execute_transaction(tx_bytes, [signature])
+            coins = await reader.gas_coins(WALLET)
+        assert executed.epoch == world.epoch
+        created = [item.reference for item in executed.changed if item.created]
+        assert all(item.owner == WALLET for item in executed.changed if item.created)
+        assert sorted(world.get(ref.object_id).struct.number("balance") for ref in created) == [10**9, 2 * 10**9]
+        assert sorted(coins, key=lambda ref: ref.object_id) == sorted([executed.gas_object, *created], key=lambda ref: ref.object_id)
+        assert world.get(coin).struct.number("balance") == 10**10 - 3 * 10**9 - 1000 * 1000  # split, then gas
+
+    @pytest.mark.parametrize("amounts, kind", [([10**10], "InsufficientCoinBalance"), ([10**9], "UnusedValueWithoutDrop")])
+    def test_a_split_beyond_the_balance_or_never_transferred_is_refused(self, world, amounts, kind):
+        coin = world.fund(WALLET, 10**10)
+        builder = ProgrammableTransactionBuilder()
+        coins = builder.split_coins(Argument.gas_coin(), [builder.pure(bcs.u64(amount)) for amount in amounts])
+        if kind == "InsufficientCoinBalance":  # the budget stays on the gas coin: all of it cannot be split off
+            builder.transfer_objects(coins, builder.pure(bcs.address(WALLET)))
+        stored = world.get(coin)
+        gas = GasData((ObjectRef(coin, stored.version, stored.digest),), WALLET, 1000, 50_000_000)
+        tx_bytes = TransactionData(builder.finish(), WALLET, gas).to_bcs()
+        with pytest.raises(TransactionError, match=kind):
+            world.apply_transaction(tx_bytes, [sign_transaction(WALLET_SEED, tx_bytes)])
+        assert world.get(coin) == stored
 
     @BACKENDS
     async def test_chain_identifier_is_the_same_on_every_backend(self, world, protocol):

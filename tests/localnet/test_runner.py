@@ -80,7 +80,7 @@ class TestSecrets:
         first = load_or_create_secrets(tmp_path, 2, os.urandom)
         assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
         again = load_or_create_secrets(tmp_path, 2, os.urandom)
-        assert again.server_wallet_key == first.server_wallet_key
+        assert again.server_wallet_keys == first.server_wallet_keys and len(first.server_wallet_keys) == 1
         assert again.seal_master_keys == first.seal_master_keys and len(first.seal_master_keys) == 2
         assert again.openai_api_key == first.openai_api_key
 
@@ -89,11 +89,22 @@ class TestSecrets:
         more = load_or_create_secrets(tmp_path, 3, os.urandom)
         assert more.seal_master_keys[:1] == first.seal_master_keys and len(more.seal_master_keys) == 3
 
+    def test_more_wallets_keep_the_old_ones(self, tmp_path):
+        first = load_or_create_secrets(tmp_path, 1, os.urandom)
+        more = load_or_create_secrets(tmp_path, 1, os.urandom, server_wallets=3)
+        assert more.server_wallet_keys[:1] == first.server_wallet_keys and len(set(more.server_wallet_keys)) == 3
+
+    def test_single_wallet_file_of_earlier_versions_is_read(self, tmp_path):
+        key = load_or_create_secrets(tmp_path, 1, os.urandom).server_wallet_keys[0]
+        (tmp_path / "secrets.json").write_text(json.dumps({"server_wallet_key": key}))
+        assert load_or_create_secrets(tmp_path, 1, os.urandom).server_wallet_keys == (key,)
+
     def test_repr_is_redacted(self, tmp_path):
         secrets = load_or_create_secrets(tmp_path, 1, os.urandom)
-        assert secrets.server_wallet_key not in repr(secrets) and "redacted" in repr(secrets)
+        assert secrets.server_wallet_keys[0] not in repr(secrets) and "redacted" in repr(secrets)
 
-    @pytest.mark.parametrize("content", ['{"server_wallet_key": "suiprivkey1broken"}', "[1, 2]", "{not json"])
+    @pytest.mark.parametrize("content", ['{"server_wallet_key": "suiprivkey1broken"}', '{"server_wallet_keys": [1]}',
+                                         "[1, 2]", "{not json"])
     def test_malformed_file(self, tmp_path, content):
         (tmp_path / "secrets.json").write_text(content)
         with pytest.raises(StateError, match="secrets.json"):
@@ -285,32 +296,71 @@ class TestRunLocalnet:
         assert sign_personal_message(delegate_seed, b"x")  # the printed key is a usable Ed25519 seed
 
 
+def start_localnet_process(state: Path) -> tuple[subprocess.Popen, list[str]]:
+    """``python -m localnet`` on ``state``, once it has printed where everything listens."""
+    process = subprocess.Popen([sys.executable, "-m", "localnet", "--state", str(state), "--key-servers", "1",
+                                "--threshold", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPOSITORY)}, cwd=REPOSITORY)
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("localnet.json"):
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert line, process.stderr.read()  # type: ignore[union-attr]
+        lines.append(line)
+    return process, lines
+
+
+def create_account_with_cli(state: Path) -> dict:
+    created = subprocess.run([sys.executable, "-m", "localnet.cli", "create-account", "--state", str(state), "--json"],
+                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+                             cwd=REPOSITORY, timeout=60, check=True)
+    return json.loads(created.stdout)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    process.stdout.close()  # type: ignore[union-attr]
+    process.stderr.close()  # type: ignore[union-attr]
+
+
 @pytest.mark.slow
 class TestCommandLine:
-    def test_runs_until_sigint_and_cli_creates_an_account(self, tmp_path):
-        environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
-        process = subprocess.Popen([sys.executable, "-m", "localnet", "--state", str(tmp_path), "--key-servers", "1",
-                                    "--threshold", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=environment, cwd=REPOSITORY)
+    def test_a_killed_localnet_restarts_with_its_state(self, tmp_path):
+        """SIGKILL right after an account was created (nothing runs at exit): the restart has the account,
+        the same key servers, and the funded wallets, read back from the snapshot and the journal."""
+        process, _ = start_localnet_process(tmp_path)
         try:
-            lines = []
-            while not lines or not lines[-1].startswith("localnet.json"):
-                line = process.stdout.readline()
-                assert line, process.stderr.read()
-                lines.append(line)
+            before = json.loads((tmp_path / "localnet.json").read_text())
+            account = create_account_with_cli(tmp_path)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            stop_process(process)
+        assert (tmp_path / "world.json.journal").stat().st_size > 0  # the account lives in the journal only
+        process, _ = start_localnet_process(tmp_path)
+        try:
+            after = json.loads((tmp_path / "localnet.json").read_text())
+            assert [server["objectId"] for server in after["seal_key_servers"]] == [
+                server["objectId"] for server in before["seal_key_servers"]]
+            assert after["server_wallet_keys"] == before["server_wallet_keys"]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+        finally:
+            stop_process(process)
+        world = World(tmp_path / "world.json")
+        stored = world.get(account["account_id"])
+        assert stored is not None and stored.struct.address("owner") == account["owner_address"]
+
+    def test_runs_until_sigint_and_cli_creates_an_account(self, tmp_path):
+        process, lines = start_localnet_process(tmp_path)
+        try:
             assert any(line.startswith("walrus-publisher") for line in lines)
-            created = subprocess.run([sys.executable, "-m", "localnet.cli", "create-account", "--state",
-                                      str(tmp_path), "--json"], capture_output=True, text=True, env=environment,
-                                     cwd=REPOSITORY, timeout=60, check=True)
-            account = json.loads(created.stdout)
+            account = create_account_with_cli(tmp_path)
             assert account["account_id"].startswith("0x") and len(account["delegate_private_key_hex"]) == 64
             assert "MemWal.create(key=" in account["sdk_snippet"]
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=30) == 0
             assert "localnet stopped" in process.stdout.read()
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()
-            process.stderr.close()
+            stop_process(process)

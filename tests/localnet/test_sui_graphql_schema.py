@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from graphql import build_schema
 
+from localnet.sui_graphql import query_preparer
 from localnet.sui_graphql_schema import SCHEMA_SDL
 from tests.sui_graphql_schema import real_schema, subset_violations
 
@@ -35,3 +36,21 @@ class TestTheCheckCanFail:
         sdl = SCHEMA_SDL.replace("union Owner = AddressOwner | ObjectOwner | Shared | Immutable",
                                  "union Owner = AddressOwner | ObjectOwner | Shared | Immutable | Transaction")
         assert subset_violations(build_schema(sdl), real_schema()) == ["union Owner has member Transaction, the real one does not"]
+
+
+class TestPreparedQueries:
+    """The server parses and validates each distinct query text once; bad queries keep their errors."""
+
+    def test_a_repeated_query_is_prepared_once(self):
+        prepare = query_preparer(build_schema(SCHEMA_SDL))
+        document, errors = prepare("query { chainIdentifier }")
+        assert document is not None and errors == ()
+        assert prepare("query { chainIdentifier }")[0] is document
+        assert prepare.cache_info().hits == 1  # type: ignore[attr-defined]
+
+    def test_syntax_and_validation_errors_are_answered(self):
+        prepare = query_preparer(build_schema(SCHEMA_SDL))
+        document, errors = prepare("query { chainIdentifier")
+        assert document is None and "Syntax Error" in errors[0].message
+        document, errors = prepare("query { invented }")
+        assert document is None and "invented" in errors[0].message

@@ -120,6 +120,14 @@ class TestPublisher:
         assert forced["blobObject"]["id"] != first["id"]
         assert [entry[2] for entry in walrus["objects"].created] == [DEFAULT_PUBLISHER_ADDRESS] * 2
 
+    async def test_concurrent_stores_of_one_content_register_it_once(self, walrus):
+        """The files are written off the event loop; storing and certifying one content stays one step."""
+        url = f"{walrus['publisher']}/v1/blobs"
+        answers = [response.json() for response in await asyncio.gather(
+            *(walrus["http"].put(url, content=b"twice at once") for _ in range(4)))]
+        assert sorted(next(iter(answer)) for answer in answers) == ["alreadyCertified"] * 3 + ["newlyCreated"]
+        assert len(walrus["objects"].created) == 1
+
     async def test_deletable_blob_handed_away_is_stored_again(self, walrus):
         url = f"{walrus['publisher']}/v1/blobs?send_object_to={OWNER}"
         first = (await walrus["http"].put(url, content=b"mine")).json()["newlyCreated"]["blobObject"]

@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections import Counter
 
 import httpx
+import nacl.signing
 import pytest
 import pytest_asyncio
 import redis.asyncio as redis
 
+from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.consistency import ReadLagPolicy
 from chain.errors import ObjectNotFound
+from chain.keys import encode_sui_private_key
+from chain.programmable_transaction import SplitCoins, TransactionData
+from chain.reader import ObjectRef
 from localnet.runner import run_localnet
 from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/services.py)
 from sidecar.errors import UpstreamUnavailable
+from sidecar.gas import GasCoinPool, ReferenceGasPrice
 from sidecar.uploads import JOURNAL_PREFIX, UploadJournal, UploadService
 from sidecar.walrus import WalrusClient
 
@@ -26,15 +33,53 @@ pytestmark = pytest.mark.database
 URLS = {"graphql": "sui_graphql_url", "grpc": "sui_grpc_url", "jsonrpc": "sui_rpc_url"}
 
 
-def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None):
-    chain = make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
+def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, chain=None, per_wallet=1, concurrency=2):
+    chain = chain or make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
     walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
                           aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
                           timeout_seconds=10, max_blob_bytes=1024 * 1024)
     uploads = UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
-                            walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=2,
-                            journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10))
+                            walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=concurrency,
+                            journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10),
+                            transactions_per_wallet=per_wallet)
     return uploads, chain
+
+
+class CountingChain:
+    """A real chain reader that counts each call by name and can hold executions at a barrier."""
+
+    def __init__(self, inner, barrier: asyncio.Barrier | None = None) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.barrier = barrier
+        self.gas_payments: list[tuple[str, ...]] = []
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        async def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+    async def execute_transaction(self, tx_bytes, signatures):
+        self.calls["execute_transaction"] += 1
+        data = TransactionData.from_bcs(tx_bytes)
+        self.gas_payments.append(tuple(coin.object_id for coin in data.gas.payment))
+        splits = any(isinstance(command, SplitCoins) for command in data.transaction.commands)
+        if self.barrier is not None and not splits:  # every transfer of the round is in flight before any executes
+            await asyncio.wait_for(self.barrier.wait(), timeout=60)
+        return await self.inner.execute_transaction(tx_bytes, signatures)
+
+
+def new_wallet() -> tuple[str, str]:
+    seed = os.urandom(32)
+    return encode_sui_private_key(seed), sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
+
+
+async def fund(http, localnet, address: str, amount: int) -> None:
+    (await http.post(localnet["admin_url"] + "/_localnet/fund", json={"address": address, "amount": amount})).raise_for_status()
 
 
 def new_owner() -> str:
@@ -103,6 +148,110 @@ class TestUploadService:
         second = await uploads.upload(data, **upload_arguments(localnet, second_owner))
         assert first.blob_id == second.blob_id and first.object_id != second.object_id
         assert [b.object_id for b in await chain.owned_blobs(second_owner, localnet["walrus_package_id"])] == [second.object_id]
+
+
+class TestTransactionsInFlight:
+    async def test_concurrent_jobs_on_one_wallet_pay_with_distinct_coins_and_all_succeed(self, localnet, http):
+        """Three transfers of one wallet are in flight at once (the barrier lets none execute before all three
+        are signed), each with its own gas coin; then three more reuse the coins at their effects' versions."""
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                              asyncio.Barrier(3))
+        uploads, _ = service(localnet, http, chain=chain, per_wallet=3, concurrency=3)
+        owner = new_owner()
+        for _ in range(2):
+            results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                             for _ in range(3)))
+            assert {result.transfer_status for result in results} == {"ok"}
+        first_round, second_round = chain.gas_payments[:3], chain.gas_payments[3:]
+        assert len({coins for coins in first_round}) == 3 and all(len(coins) == 1 for coins in first_round)
+        assert sorted(second_round) == sorted(first_round)  # the same three coins, at newer versions
+        owned = await chain.inner.owned_blobs(owner, localnet["walrus_package_id"])
+        assert len(owned) == 6
+
+    async def test_a_wallet_with_one_coin_splits_off_more_and_runs_them_in_flight(self, localnet, http):
+        key, address = new_wallet()
+        await fund(http, localnet, address, 10**10)
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                              asyncio.Barrier(3))
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=3)
+        owner = new_owner()
+        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                         for _ in range(3)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        _, *transfers = chain.gas_payments  # the split went first, alone
+        assert len(transfers) == 3 and len(set(transfers)) == 3
+        assert len(await chain.inner.gas_coins(address)) == 3
+
+    async def test_a_wallet_too_poor_to_split_keeps_going_with_its_one_coin(self, localnet, http, caplog):
+        key, address = new_wallet()
+        await fund(http, localnet, address, 60_000_000)  # covers a transfer's budget, not 20 budgets more
+        chain = make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http)
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=3)
+        owner = new_owner()
+        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                         for _ in range(2)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        assert "could not split" in caplog.text
+        assert len(await chain.gas_coins(address)) == 1
+
+    async def test_versions_and_gas_price_come_from_effects_not_from_reads(self, localnet, http):
+        """Five transfers from one wallet: the coin list and the gas price are read once; each Blob once
+        (someone else created it); the coin's later versions come from effects."""
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        uploads, _ = service(localnet, http, chain=chain)
+        owner = new_owner()
+        for _ in range(5):
+            await uploads.upload(os.urandom(140), **upload_arguments(localnet, owner))
+        assert chain.calls["execute_transaction"] == 5
+        assert chain.calls["gas_coins"] == 1 and chain.calls["gas_price"] == 1
+        assert chain.calls["object_ref"] == 5  # the fresh Blobs, never the gas coin
+
+    async def test_a_coin_whose_transaction_failed_is_reread_before_its_next_use(self, localnet, http):
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        pool = GasCoinPool(chain, WalletPool(list(localnet["server_wallet_keys"])).addresses, per_wallet=1)
+        async with pool.lease(0) as lease:
+            first = lease.coin  # not settled: as if the execution's outcome were unknown
+        async with pool.lease(0) as lease:
+            assert lease.coin == first and chain.calls["object_ref"] == 1
+
+    async def test_a_read_older_than_the_effects_never_moves_a_coin_back(self, localnet, http):
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        pool = GasCoinPool(chain, WalletPool(list(localnet["server_wallet_keys"])).addresses, per_wallet=1)
+        async with pool.lease(0) as lease:
+            coin = lease.coin
+            newer = ObjectRef(coin.object_id, coin.version + 100, coin.digest)  # what effects would have said
+            lease.coin = newer  # the version this lease knew; unsettled, so it is re-read next time
+        async with pool.lease(0) as lease:
+            assert lease.coin == newer and chain.calls["object_ref"] == 1
+
+    async def test_a_lease_whose_task_is_cancelled_gives_its_coin_back(self, localnet, http):
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        pool = GasCoinPool(chain, WalletPool(list(localnet["server_wallet_keys"])).addresses, per_wallet=1)
+        inside = asyncio.Event()
+
+        async def hold() -> None:
+            async with pool.lease(0):
+                inside.set()
+                await asyncio.Event().wait()  # until cancelled, as a request whose client went away
+
+        holder = asyncio.create_task(hold())
+        await inside.wait()
+        holder.cancel()
+        await asyncio.gather(holder, return_exceptions=True)
+        async with pool.lease(0) as lease:  # the one coin is back (in doubt: re-read once)
+            assert lease.coin.object_id and chain.calls["object_ref"] == 1
+
+    async def test_gas_price_is_read_again_in_a_new_epoch_only(self, localnet, http):
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http))
+        price = ReferenceGasPrice(chain)
+        await price.get()
+        price.observe(7)
+        price.observe(7)
+        await price.get()
+        assert chain.calls["gas_price"] == 1
+        price.observe(8)
+        await price.get()
+        assert chain.calls["gas_price"] == 2
 
 
 class TestAlreadyCertified:
