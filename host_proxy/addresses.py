@@ -115,8 +115,7 @@ def listen_socket(endpoint: Endpoint, *, backlog: int) -> socket.socket:
     """Bind and listen; the returned socket is non-blocking and ready for ``loop.sock_accept``."""
     try:
         if isinstance(endpoint, TcpEndpoint):
-            family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-            sock = socket.create_server((endpoint.host, endpoint.port), family=family, backlog=backlog)
+            sock = _tcp_listen_socket(endpoint, backlog)
         elif isinstance(endpoint, UnixEndpoint):
             _remove_stale_unix_socket(endpoint.path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -137,6 +136,30 @@ def listen_socket(endpoint: Endpoint, *, backlog: int) -> socket.socket:
     except OSError as error:
         raise ListenError(f"cannot listen on {endpoint}: {error.strerror or error}") from error
     sock.setblocking(False)
+    return sock
+
+
+def _tcp_listen_socket(endpoint: TcpEndpoint, backlog: int) -> socket.socket:
+    """A TCP listener whose accepted connections send every write at once (Nagle off).
+
+    ``socket.create_server`` makes its socket with protocol 0, and accepted sockets copy it; asyncio turns
+    Nagle off only on sockets whose ``proto`` is ``IPPROTO_TCP`` (``base_events._set_nodelay``). With 0, the
+    second small write of an answer (a response's second TLS record) waited for the client's delayed ACK:
+    about 40 ms per keep-alive request. So: protocol ``IPPROTO_TCP``, and ``TCP_NODELAY`` on the listener
+    itself (Linux copies it to each accepted socket before anyone wraps it).
+    """
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((endpoint.host, endpoint.port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

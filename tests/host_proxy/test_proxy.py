@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from host_proxy.addresses import TcpEndpoint, UnixEndpoint
+from host_proxy.addresses import TcpEndpoint, UnixEndpoint, listen_socket
 from host_proxy.settings import Limits, Route
+from tests.tcp_sockets import accepted_on, dialled_to
 
 from .conftest import close_client, open_client, running_proxy, sample, socket_buffer_bytes, target_server, wait_for
 
@@ -262,3 +263,49 @@ class TestGracefulShutdown:
             stop.set()
             await asyncio.wait_for(serving, 5)
             assert not os.path.exists(listen.path)  # the socket file is cleaned up
+
+
+class TestNagleIsOff:
+    """Every TCP socket the proxy accepts or dials sends each write at once (``TCP_NODELAY``).
+
+    With Nagle on, the second small write of an answer (a response's second TLS record) waits for the
+    client's delayed ACK: 40 ms per keep-alive request, as `make run` showed before (issue #11)."""
+
+    async def test_ingress_accepted_and_target_dialled_sockets(self):
+        async with target_server("echo") as upstream:
+            route = Route("ingress", TcpEndpoint("127.0.0.1", 0), upstream.endpoint)
+            async with running_proxy(route) as proxy:
+                ingress = proxy.addresses[route.label]
+                assert isinstance(ingress, TcpEndpoint) and isinstance(upstream.endpoint, TcpEndpoint)
+                reader, writer = await open_client(ingress)
+                try:
+                    writer.write(b"ping")
+                    assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"  # the pump is attached
+                    accepted, dialled = accepted_on(ingress.port), dialled_to(upstream.endpoint.port)
+                    assert len(accepted) == 1 and len(dialled) == 1
+                    assert accepted[0].no_delay, "the accepted client socket has Nagle on"
+                    assert dialled[0].no_delay, "the socket to the target has Nagle on"
+                finally:
+                    await close_client(writer)
+
+    async def test_side_listener_accepted_sockets(self, short_dir):
+        route = Route("ingress", unix(short_dir / "in.sock"), unix(short_dir / "t.sock"))
+        async with running_proxy(route, metrics_at=TcpEndpoint("127.0.0.1", 0)) as proxy:
+            metrics = proxy.metrics_address
+            assert isinstance(metrics, TcpEndpoint)
+            _, writer = await open_client(metrics)
+            try:
+                await wait_for(lambda: len(accepted_on(metrics.port)) == 1)
+                assert accepted_on(metrics.port)[0].no_delay
+            finally:
+                await close_client(writer)
+
+    def test_a_tcp_listener_hands_out_sockets_with_nagle_off(self):
+        listener = listen_socket(TcpEndpoint("127.0.0.1", 0), backlog=4)
+        with listener, socket.create_connection(listener.getsockname()):
+            listener.setblocking(True)
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+                # asyncio disables Nagle itself only on sockets it sees as TCP (base_events._set_nodelay).
+                assert accepted.proto == socket.IPPROTO_TCP
