@@ -13,7 +13,8 @@ operator step; its own PostgreSQL, Redis and localnet next to the plain stack's)
 enclave in a network namespace as `make run` does as root; the ingress chain is the same either way.
 
 Rounds interleave the three paths, so a noisy neighbour on a shared machine hurts all of them alike. Each
-round's p50 gives one difference (appliance − plain); the report states their median and range.
+round's p50 gives one difference (appliance − plain) and one ratio; the report states the median of each with
+its p10–p90 spread (``Comparison`` rows for `make bench`'s summary).
 Goal (issue #11): appliance ≤ plain + 3 ms. Results: table on stdout, build/bench/appliance_latency.json.
 """
 
@@ -33,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from attestation.remote import pinned_ssl_context
-from bench.common import LatencySummary, print_table, write_report
+from bench.common import Comparison, LatencySummary, percentile, print_table, write_report
 from devtools.appliance import Appliance
 from devtools.devstack import DevStack
 
@@ -72,9 +73,24 @@ def getter(client: httpx.AsyncClient, path: str) -> Request:
 
 
 def difference_spread(round_p50s: dict[str, list[float]], subject: str, baseline: str) -> dict[str, float]:
-    """Per-round p50 differences (subject − baseline): their median, min and max, in milliseconds."""
+    """Per-round p50 differences (subject − baseline): their median and p10–p90, in milliseconds."""
     differences = [s - b for s, b in zip(round_p50s[subject], round_p50s[baseline], strict=True)]
-    return {"median_ms": statistics.median(differences), "min_ms": min(differences), "max_ms": max(differences)}
+    return {
+        "median_ms": percentile(differences, 0.5),
+        "p10_ms": percentile(differences, 0.1),
+        "p90_ms": percentile(differences, 0.9),
+    }
+
+
+def comparisons(round_p50s: dict[str, list[float]], path: str) -> list[Comparison]:
+    """The appliance against the plain relayer (the goal) and against the enclave socket (the host proxy's share)."""
+    return [
+        Comparison.of_rounds(
+            "appliance_latency", f"sequential keep-alive GET {path}, p50", subject="appliance", baseline=baseline,
+            unit="ms", subject_rounds=round_p50s["appliance"], baseline_rounds=round_p50s[baseline], goal=goal,
+        )
+        for baseline, goal in (("plain", f"<= plain + {GOAL_ADDED_MS:g} ms"), ("enclave_socket", ""))
+    ]  # fmt: skip
 
 
 async def measure(arguments: argparse.Namespace, workdir: Path) -> dict:
@@ -147,7 +163,9 @@ def main() -> None:
         f"goal_added_le_{GOAL_ADDED_MS:g}ms": added["median_ms"] <= GOAL_ADDED_MS,
     }
     for label, spread in (("appliance − plain", added), ("appliance − enclave socket (the host proxy)", proxy)):
-        print(f"  {label}: p50 {spread['median_ms']:+.2f} ms (rounds {spread['min_ms']:+.2f} … {spread['max_ms']:+.2f})")
+        print(
+            f"  {label}: p50 {spread['median_ms']:+.2f} ms (p10–p90 over rounds {spread['p10_ms']:+.2f} … {spread['p90_ms']:+.2f})"
+        )
     print(f"  appliance − plain p99: {summary['appliance_minus_plain_p99_ms']:+.2f} ms")
     print(f"  goal appliance ≤ plain + {GOAL_ADDED_MS:g} ms: {summary[f'goal_added_le_{GOAL_ADDED_MS:g}ms']}")
     report = write_report("appliance_latency", {
@@ -156,7 +174,7 @@ def main() -> None:
         "results": {name: summary.__dict__ for name, summary in summaries.items()},
         "round_p50_ms": measured["round_p50s"],
         "summary": summary,
-    })  # fmt: skip
+    }, comparisons(measured["round_p50s"], arguments.path))  # fmt: skip
     print(f"  report: {report.relative_to(REPOSITORY)}")
 
 
