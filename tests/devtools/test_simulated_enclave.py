@@ -79,7 +79,10 @@ async def test_boots_as_a_process_from_the_parent_s_configuration(tmp_path):
         assert ingress.exists(), (await process.stderr.read()).decode()[-3000:]
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(ingress), verify=context)) as http:
+        # Generous: the socket is open before hypercorn serves it (the runtime imports it and the relayer's
+        # settings first), so on a loaded machine the first handshake can take longer than httpx's 5 s.
+        transport = httpx.AsyncHTTPTransport(uds=str(ingress), verify=context)
+        async with httpx.AsyncClient(transport=transport, timeout=30.0) as http:
             response = await http.get("https://localhost/attestation?nonce=01")
         attested = AttestationDocument.from_cose(response.content)
         assert EnclaveUserData.decode(attested.unverified_user_data).configuration_sha384 == document.digest()
