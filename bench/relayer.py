@@ -66,6 +66,21 @@ class Signer:
         return response
 
 
+async def wait_until_done(signer: Signer, http: httpx.AsyncClient, job_ids: list[str], *, poll_seconds: float) -> None:
+    """Poll the bulk status route (20 ids a call) until every job is done; a failed job raises."""
+    pending = list(job_ids)
+    while pending:
+        chunks = [pending[i:i + 20] for i in range(0, len(pending), 20)]
+        results = await asyncio.gather(*(signer.post(http, "/api/remember/bulk/status", {"job_ids": c}) for c in chunks))
+        statuses = {entry["job_id"]: entry["status"] for result in results for entry in result.json()["results"]}
+        failed = [job for job, status in statuses.items() if status == "failed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} remember jobs failed")
+        pending = [job for job in pending if statuses[job] != "done"]
+        if pending:
+            await asyncio.sleep(poll_seconds)
+
+
 async def remember_all(signer: Signer, http: httpx.AsyncClient, count: int) -> dict:
     foods = ["sushi", "tacos", "pho", "paella", "ramen", "curry", "pizza", "falafel"]
     texts = [f"memory {i}: I like {foods[i % len(foods)]} on day {i}" for i in range(count)]
@@ -78,17 +93,7 @@ async def remember_all(signer: Signer, http: httpx.AsyncClient, count: int) -> d
     started = time.perf_counter()
     job_ids = await asyncio.gather(*(one(text) for text in texts))
     accepted_seconds = time.perf_counter() - started
-    pending = list(job_ids)
-    while pending:
-        chunks = [pending[i:i + 20] for i in range(0, len(pending), 20)]
-        results = await asyncio.gather(*(signer.post(http, "/api/remember/bulk/status", {"job_ids": c}) for c in chunks))
-        statuses = {e["job_id"]: e["status"] for r in results for e in r.json()["results"]}
-        failed = [j for j, s in statuses.items() if s == "failed"]
-        if failed:
-            raise RuntimeError(f"{len(failed)} remember jobs failed")
-        pending = [j for j in pending if statuses[j] != "done"]
-        if pending:
-            await asyncio.sleep(0.25)
+    await wait_until_done(signer, http, job_ids, poll_seconds=0.25)
     done_seconds = time.perf_counter() - started
     return {"memories": count, "accepted_per_second": count / accepted_seconds, "done_per_second": count / done_seconds,
             "accepted_seconds": accepted_seconds, "done_seconds": done_seconds}

@@ -32,7 +32,7 @@ import httpx
 import psutil
 
 from bench.common import COMPARISON_COLUMNS, Comparison, print_table, write_report
-from bench.relayer import Signer
+from bench.relayer import Signer, wait_until_done
 from devtools.devstack import DevStack
 
 NAMESPACE = "bench-remember"
@@ -87,16 +87,7 @@ async def remember_round(signer: Signer, http: httpx.AsyncClient, count: int, ro
     started = time.perf_counter()
     pending = list(await asyncio.gather(*(one(index) for index in range(count))))
     accepted = time.perf_counter() - started
-    while pending:
-        chunks = [pending[i:i + 20] for i in range(0, len(pending), 20)]
-        results = await asyncio.gather(*(signer.post(http, "/api/remember/bulk/status", {"job_ids": c}) for c in chunks))
-        statuses = {entry["job_id"]: entry["status"] for result in results for entry in result.json()["results"]}
-        failed = [job for job, status in statuses.items() if status == "failed"]
-        if failed:
-            raise RuntimeError(f"{len(failed)} remember jobs failed")
-        pending = [job for job in pending if statuses[job] != "done"]
-        if pending:
-            await asyncio.sleep(0.05)
+    await wait_until_done(signer, http, pending, poll_seconds=0.05)
     return accepted, time.perf_counter() - started
 
 
