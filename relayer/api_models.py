@@ -89,6 +89,8 @@ class RememberRequest(RequestModel):
 class BulkItem(RequestModel):
     text: BulkText
     namespace: Namespace = "default"
+    # Beyond upstream (MemWal #940): per item, as on /api/remember; a replay returns the original job.
+    idempotency_key: IdempotencyKey | None = None
 
 
 class RememberBulkRequest(RequestModel):
@@ -111,11 +113,17 @@ class ManualRememberRequest(RequestModel):
     namespace: Namespace = "default"
 
 
+RecallSort = Literal["relevance", "recent"]
+
+
 class RecallRequest(RequestModel):
     query: QueryText
     limit: Limit = None
     namespace: Namespace = "default"
     scoring_weights: ScoringWeightsBody | None = None
+    # relevance: distance order (the default). recent: newest first among the closest candidates. Either one,
+    # when given, is the order: scoring_weights are then ignored (upstream's precedence).
+    sort: RecallSort | None = None
 
 
 class ManualRecallRequest(RequestModel):
