@@ -129,14 +129,15 @@ async def open_services(
     metrics = Metrics()
     vectors = VectorStore(database)
     jobs = JobQueue(database)
-    limiter = RateLimiter(
-        cache,
-        per_minute=settings.rate_limit_per_minute,
-        per_hour=settings.rate_limit_per_hour,
-        delegate_per_minute=settings.rate_limit_delegate_per_minute,
-        disabled=settings.rate_limit_disabled,
-        on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
-    )
+
+    def budget(per_minute: int, per_hour: int, key_per_minute: int, *, key_prefix: str = "") -> RateLimiter:
+        return RateLimiter(
+            cache, per_minute=per_minute, per_hour=per_hour, delegate_per_minute=key_per_minute,
+            disabled=settings.rate_limit_disabled, key_prefix=key_prefix,
+            on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
+        )
+
+    limiter = budget(settings.rate_limit_per_minute, settings.rate_limit_per_hour, settings.rate_limit_delegate_per_minute)
     accounts = AccountCache(
         ttl_seconds=settings.auth_account_cache_ttl_seconds, max_entries=settings.auth_account_cache_max_entries
     )
@@ -188,24 +189,10 @@ async def open_services(
     stack.push_async_callback(health.stop)
     body_limits = BodyLimits(settings.max_body_bytes, settings.body_read_timeout_seconds, settings.min_body_bytes_per_second)
     owner_tokens = OwnerTokenStore(database)
-    read_limiter = RateLimiter(
-        cache,
-        per_minute=settings.owner_read_per_minute,
-        per_hour=settings.owner_read_per_hour,
-        delegate_per_minute=settings.owner_read_key_per_minute,
-        disabled=settings.rate_limit_disabled,
-        key_prefix="read:",
-        on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
-    )
-    issuance_limiter = RateLimiter(
-        cache,
-        per_minute=settings.owner_token_owner_per_minute,
-        per_hour=settings.owner_token_owner_per_hour,
-        delegate_per_minute=settings.owner_token_per_minute,
-        disabled=settings.rate_limit_disabled,
-        key_prefix="token:",
-        on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
-    )
+    read_limiter = budget(settings.owner_read_per_minute, settings.owner_read_per_hour, settings.owner_read_key_per_minute,
+                          key_prefix="read:")
+    issuance_limiter = budget(settings.owner_token_owner_per_minute, settings.owner_token_owner_per_hour,
+                              settings.owner_token_per_minute, key_prefix="token:")
     return Services(
         settings=settings,
         metrics=metrics,

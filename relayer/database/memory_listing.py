@@ -17,14 +17,12 @@ Response shape (upstream ``services/server/src/routes/memory_read.rs``)::
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from relayer.database.cursors import decode_json_cursor, encode_json_cursor
 from relayer.database.errors import InvalidCursor, InvalidLimit
 from relayer.database.pool import Database
 
@@ -114,16 +112,11 @@ async def list_memories(database: Database, owner: str, cursor: str | None = Non
 
 def encode_cursor(cursor: MemoryCursor) -> str:
     payload = {"v": _CURSOR_VERSION, "s": cursor.snapshot, "r": cursor.row_version, "i": cursor.memory_id}
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_json_cursor(payload)
 
 
 def decode_cursor(cursor: str) -> MemoryCursor:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as error:
-        raise InvalidCursor("malformed cursor") from error
+    payload = decode_json_cursor(cursor)
     if (
         not isinstance(payload, dict)
         or set(payload) != {"v", "s", "r", "i"}

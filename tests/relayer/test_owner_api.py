@@ -4,6 +4,7 @@ localnet, the in-process sidecar; the accounts table filled by the real indexer 
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextlib import AsyncExitStack
 
 import asyncpg
@@ -62,7 +63,8 @@ class TestAccountExists:
 
 
 class TestOwnerTokens:
-    async def test_issue_use_and_revoke(self, relayer, database_url):
+    async def test_issue_use_and_revoke(self, relayer, database_url, caplog):
+        caplog.set_level(logging.DEBUG)
         account = await indexed_account(relayer, "token")
         await remember(relayer, account, "listed by a console", "console")
         issued = await issue(relayer, account.owner_address)
@@ -96,6 +98,7 @@ class TestOwnerTokens:
         again = await relayer.client.post("/v1/owner-tokens/revoke", json={"token": token},
                                           headers={"x-service-credential": CREDENTIAL})
         assert again.json() == {"revoked": False}
+        assert caplog.records and token not in caplog.text and CREDENTIAL not in caplog.text  # never logged
 
     async def test_a_token_reads_only_its_owner(self, relayer):
         alice = await indexed_account(relayer, "token-a")
