@@ -46,7 +46,9 @@ WALLET_KEY_VARIABLES = ("SERVER_SUI_PRIVATE_KEYS", "SERVER_SUI_PRIVATE_KEY")
 # What the sidecar drops from its environment once read, so nothing it might spawn inherits them.
 SIDECAR_SECRET_VARIABLES = (*WALLET_KEY_VARIABLES, "SIDECAR_AUTH_TOKEN")
 # Every secret; an enclave takes these only from a sealed provisioning envelope.
-SECRET_VARIABLES = frozenset({*SIDECAR_SECRET_VARIABLES, "OPENAI_API_KEY", "DATABASE_URL", "REDIS_URL"})
+SECRET_VARIABLES = frozenset(
+    {*SIDECAR_SECRET_VARIABLES, "OPENAI_API_KEY", "DATABASE_URL", "REDIS_URL", "OWNER_TOKEN_SERVICE_CREDENTIAL"}
+)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ class RememberRequest(RequestModel):
 class BulkItem(RequestModel):
     text: BulkText
     namespace: Namespace = "default"
+    # Beyond upstream (MemWal #940): per item, as on /api/remember; a replay returns the original job.
+    idempotency_key: IdempotencyKey | None = None
 
 
 class RememberBulkRequest(RequestModel):
@@ -111,11 +113,17 @@ class ManualRememberRequest(RequestModel):
     namespace: Namespace = "default"
 
 
+RecallSort = Literal["relevance", "recent"]
+
+
 class RecallRequest(RequestModel):
     query: QueryText
     limit: Limit = None
     namespace: Namespace = "default"
     scoring_weights: ScoringWeightsBody | None = None
+    # relevance: distance order (the default). recent: newest first among the closest candidates. Either one,
+    # when given, is the order: scoring_weights are then ignored (upstream's precedence).
+    sort: RecallSort | None = None
 
 
 class ManualRecallRequest(RequestModel):
@@ -152,6 +160,16 @@ class ForgetRequest(RequestModel):
 
 class StatsRequest(RequestModel):
     namespace: Namespace = "default"
+
+
+class OwnerTokenRequest(RequestModel):
+    owner: Annotated[str, Field(json_schema_extra={"maxLength": 66})]  # checked as a 0x + 64-hex address by the route
+    # Beyond upstream: a shorter life than OWNER_TOKEN_TTL_SECS (never longer).
+    ttl_seconds: Annotated[int, Field(ge=1, json_schema_extra={"maximum": 86_400})] | None = None
+
+
+class RevokeOwnerTokenRequest(RequestModel):
+    token: Annotated[str, Field(json_schema_extra={"minLength": 1, "maxLength": 128})]
 
 
 class EmptyRequest(RequestModel):
@@ -318,6 +336,55 @@ class NamespacePageBody(ResponseModel):
     next_cursor: str
     has_more: bool
     snapshot_version: int
+
+
+class MemoryItemBody(ResponseModel):
+    """One memory's index row: where it is and what it costs, never its content (upstream MemoryItem)."""
+
+    memory_id: str
+    namespace_id: str  # the namespace's name, as upstream
+    blob_id: str
+    created_at: str  # RFC 3339, UTC
+    size: int  # ciphertext bytes
+    agent_id: str | None  # the delegate key (hex) that wrote it, when known
+    package_id: str | None
+    status: Literal["active", "expired"]
+    end_epoch: int | None  # the Walrus epoch the blob is stored until, once recorded
+    expires_at: str | None
+
+
+class MemoryPageBody(ResponseModel):
+    memories: list[MemoryItemBody]
+    next_cursor: str | None  # null on the last page
+    has_more: bool  # beyond upstream: the same as next_cursor being set
+    snapshot_version: int  # the walk's snapshot; every page of one walk carries the same value
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # upstream sends the nulls
+
+
+class AgentBody(ResponseModel):
+    label: str
+    sui_address: str
+
+
+class AgentsBody(ResponseModel):
+    agents: list[AgentBody]
+    snapshot_version: int  # the account object's on-chain version: it moves when a delegate key is added or removed
+
+
+class OwnerTokenBody(ResponseModel):
+    token: str  # shown once; the relayer keeps only its SHA-256
+    expires_at: str  # RFC 3339, seconds, Z
+    permissions: list[str]
+
+
+class RevokeOwnerTokenBody(ResponseModel):
+    revoked: bool  # false: unknown, expired or already revoked
+
+
+class AccountExistsBody(ResponseModel):
+    exists: bool
 
 
 class DependencyStatus(ResponseModel):

@@ -1,4 +1,4 @@
-"""build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus /v1 namespaces).
+"""build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus the owner read API).
 
 Middleware, outermost first: request ids and HTTP metrics, ``Connection: close`` on answers given before the
 request body was read to its end, CORS, then the error edge (relayer/http_errors.py) that answers whatever a
@@ -18,7 +18,7 @@ from relayer.connection_close import CloseAfterUnreadBody
 from relayer.http_errors import ErrorEdge, starlette_http_error
 from relayer.observability import ObservabilityMiddleware
 from relayer.openapi import operations_of
-from relayer.routes import admin, analyze, memories, public, search
+from relayer.routes import admin, analyze, memories, owner_tokens, owners, public, search
 from relayer.services import Services
 
 
@@ -40,8 +40,12 @@ def build_app(services: Services) -> Starlette:
     )
     route_list += admin.routes(
         signed, sidecar=services.sidecar, reader=services.reader, vectors=services.vectors, embedder=services.embedder,
-        index=services.namespaces, package_id=settings.package_id,
+        package_id=settings.package_id,
     )
+    route_list += owners.routes(
+        services.owner_reads, namespace_index=services.namespaces, memory_index=services.memories, chain=services.chain,
+    )
+    route_list += owner_tokens.routes(services.token_issuance)
 
     def route_of(scope: Scope) -> str:
         for route in route_list:

@@ -65,6 +65,8 @@ class MemoryStorage:
                 namespace=memory.namespace,
                 blob_size_bytes=len(memory.ciphertext),
                 importance=memory.importance,
+                agent_id=memory.agent_id,
+                package_id=self._package_id,
             )
         )
 

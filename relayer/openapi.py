@@ -23,6 +23,12 @@ from relayer.api_models import ErrorBody, RateLimitBody, ResponseModel
 
 OPENAPI_VERSION = "3.1.0"
 SIGNED_HEADERS = ("x-public-key", "x-signature", "x-timestamp", "x-nonce")
+# Other ways a route may accept a caller (Operation.alternatives), as OpenAPI security schemes.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "owner-token": {"type": "http", "scheme": "bearer", "description": "An owner token from POST /v1/owner-tokens"},
+    "x-service-credential": {"type": "apiKey", "in": "header", "name": "x-service-credential",
+                             "description": "The operator's service credential (OWNER_TOKEN_SERVICE_CREDENTIAL)"},
+}
 # Statuses every signed route may answer before its handler runs (body, auth, rate limit, outages).
 SIGNED_GET_ERRORS = (400, 401, 426, 429, 503)
 SIGNED_POST_ERRORS = (*SIGNED_GET_ERRORS, 408, 413, 415, 422)
@@ -66,6 +72,7 @@ class Operation:
     query: tuple[QueryParameter, ...] = ()
     media_type: str = "application/json"
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI links from the success response
+    alternatives: tuple[str, ...] = ()  # SECURITY_SCHEMES accepted instead of (or, unsigned, as) the signature
 
     @property
     def operation_id(self) -> str:
@@ -142,7 +149,8 @@ def openapi_document(operations: Sequence[Operation], *, title: str, version: st
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {
-                header: {"type": "apiKey", "in": "header", "name": header} for header in SIGNED_HEADERS
+                **{header: {"type": "apiKey", "in": "header", "name": header} for header in SIGNED_HEADERS},
+                **SECURITY_SCHEMES,
             },
         },
     }
@@ -187,6 +195,8 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{operation.request.__name__}"}}},
         }
-    if operation.signed:
-        document["security"] = [{header: [] for header in SIGNED_HEADERS}]
+    security: list[dict[str, list[str]]] = [{header: [] for header in SIGNED_HEADERS}] if operation.signed else []
+    security += [{scheme: []} for scheme in operation.alternatives]
+    if security:
+        document["security"] = security
     return document

@@ -123,6 +123,7 @@ class RateLimiter:
         per_hour: int,
         delegate_per_minute: int,
         disabled: bool = False,
+        key_prefix: str = "",  # a separate budget: the owner read API uses "read:"
         clock: Callable[[], float] = time.time,
         on_fallback: Callable[[str], None] | None = None,
     ) -> None:
@@ -131,6 +132,7 @@ class RateLimiter:
         self._per_hour = per_hour
         self._delegate_per_minute = delegate_per_minute
         self._disabled = disabled
+        self._key_prefix = key_prefix
         self._clock = clock
         self._on_fallback = on_fallback or (lambda scope: None)
         self._script = redis.register_script(SLIDING_WINDOW_SCRIPT) if redis is not None else None
@@ -138,9 +140,9 @@ class RateLimiter:
 
     def layers(self, public_key_hex: str, owner: str) -> list[Layer]:
         return [
-            Layer("delegate_key", f"rate:dk:{public_key_hex}", self._delegate_per_minute, 60, 60),
-            Layer("account_burst", f"rate:{owner}", self._per_minute, 60, 60),
-            Layer("account_sustained", f"rate:hr:{owner}", self._per_hour, 3600, 300),
+            Layer("delegate_key", f"rate:{self._key_prefix}dk:{public_key_hex}", self._delegate_per_minute, 60, 60),
+            Layer("account_burst", f"rate:{self._key_prefix}{owner}", self._per_minute, 60, 60),
+            Layer("account_sustained", f"rate:{self._key_prefix}hr:{owner}", self._per_hour, 3600, 300),
         ]
 
     async def check(self, public_key_hex: str, owner: str, weight: int) -> Denial | None:

@@ -10,6 +10,7 @@ import asyncio
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import openai
@@ -20,9 +21,12 @@ from chain.reader import ChainReader
 from memwal_common.redis_client import fail_fast_redis
 from relayer.account_cache import AccountCache
 from relayer.auth import Authenticator, RedisNonceStore
+from relayer.database.accounts import AccountIndex
 from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
+from relayer.database.memory_listing import MemoryIndex
 from relayer.database.namespaces import NamespaceIndex
+from relayer.database.owner_tokens import OwnerTokenStore
 from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorStore
@@ -34,8 +38,10 @@ from relayer.memory_decryption import ChainBlobLiveness, MemoryReader
 from relayer.memory_preparation import MemoryPreparer
 from relayer.memory_storage import MemoryStorage
 from relayer.observability import Metrics
+from relayer.owner_access import OwnerReadRoutes
 from relayer.rate_limit import RateLimiter
 from relayer.revocations import RevocationFollower
+from relayer.routes.owner_tokens import TokenIssuance
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarApi
 from relayer.signed_routes import BodyLimits, SignedRoutes
@@ -58,6 +64,10 @@ class Services:
     storage: MemoryStorage
     job_runner: JobRunner
     health: HealthMonitor
+    chain: ChainReader
+    memories: MemoryIndex
+    owner_reads: OwnerReadRoutes  # token-or-signature auth and the read budget of /v1/owners/{owner}/…
+    token_issuance: TokenIssuance
 
 
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
@@ -119,14 +129,15 @@ async def open_services(
     metrics = Metrics()
     vectors = VectorStore(database)
     jobs = JobQueue(database)
-    limiter = RateLimiter(
-        cache,
-        per_minute=settings.rate_limit_per_minute,
-        per_hour=settings.rate_limit_per_hour,
-        delegate_per_minute=settings.rate_limit_delegate_per_minute,
-        disabled=settings.rate_limit_disabled,
-        on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
-    )
+
+    def budget(per_minute: int, per_hour: int, key_per_minute: int, *, key_prefix: str = "") -> RateLimiter:
+        return RateLimiter(
+            cache, per_minute=per_minute, per_hour=per_hour, delegate_per_minute=key_per_minute,
+            disabled=settings.rate_limit_disabled, key_prefix=key_prefix,
+            on_fallback=lambda scope: metrics.rate_limit_fallbacks.labels(scope).inc(),
+        )
+
+    limiter = budget(settings.rate_limit_per_minute, settings.rate_limit_per_hour, settings.rate_limit_delegate_per_minute)
     accounts = AccountCache(
         ttl_seconds=settings.auth_account_cache_ttl_seconds, max_entries=settings.auth_account_cache_max_entries
     )
@@ -177,6 +188,11 @@ async def open_services(
     health.start()
     stack.push_async_callback(health.stop)
     body_limits = BodyLimits(settings.max_body_bytes, settings.body_read_timeout_seconds, settings.min_body_bytes_per_second)
+    owner_tokens = OwnerTokenStore(database)
+    read_limiter = budget(settings.owner_read_per_minute, settings.owner_read_per_hour, settings.owner_read_key_per_minute,
+                          key_prefix="read:")
+    issuance_limiter = budget(settings.owner_token_owner_per_minute, settings.owner_token_owner_per_hour,
+                              settings.owner_token_per_minute, key_prefix="token:")
     return Services(
         settings=settings,
         metrics=metrics,
@@ -197,6 +213,14 @@ async def open_services(
         storage=storage,
         job_runner=job_runner,
         health=health,
+        chain=chain,
+        memories=MemoryIndex(database),
+        owner_reads=OwnerReadRoutes(authenticator, owner_tokens, read_limiter, metrics, body_limits),
+        token_issuance=TokenIssuance(
+            tokens=owner_tokens, accounts=AccountIndex(database), limiter=issuance_limiter, metrics=metrics,
+            body_limits=body_limits, service_credential=settings.owner_token_service_credential,
+            ttl=timedelta(seconds=settings.owner_token_ttl_seconds),
+        ),
     )
 
 

@@ -34,6 +34,8 @@ from relayer.egress_policy import EGRESS_POLICIES, PlaintextPolicy, parse_destin
 from relayer.embedding_models import EMBEDDING_PROVIDERS, LOCAL_MODEL_ID
 
 MIB = 1024 * 1024
+MIN_OWNER_TOKEN_TTL_SECONDS = 60
+MAX_OWNER_TOKEN_TTL_SECONDS = 86_400  # a day: a leaked token stays useful no longer (upstream clamps too)
 GIB = 1024 * MIB
 
 
@@ -110,6 +112,15 @@ class Settings:
     rate_limit_delegate_per_minute: int = 30  # RATE_LIMIT_DELEGATE_KEY_PER_MINUTE
     storage_quota_bytes: int = GIB  # RATE_LIMIT_STORAGE_BYTES: <= 0 is unlimited
     clock_drift_seconds: int = 300  # AUTH_MAX_CLOCK_DRIFT_SECS
+    # --- owner read API and owner tokens (a budget of their own: reads never spend the write budget) ---
+    owner_read_per_minute: int = 120  # OWNER_READ_RATE_LIMIT_PER_MINUTE: per owner
+    owner_read_per_hour: int = 3000  # OWNER_READ_RATE_LIMIT_PER_HOUR: per owner
+    owner_read_key_per_minute: int = 60  # OWNER_READ_RATE_LIMIT_KEY_PER_MINUTE: per delegate key or owner token
+    owner_token_service_credential: Secret = field(default_factory=lambda: Secret(""))  # OWNER_TOKEN_SERVICE_CREDENTIAL: empty = issuance off (401)
+    owner_token_ttl_seconds: int = 900  # OWNER_TOKEN_TTL_SECS: 60..86400
+    owner_token_per_minute: int = 30  # OWNER_TOKEN_RATE_LIMIT_PER_MINUTE: issuance per service credential
+    owner_token_owner_per_minute: int = 5  # OWNER_TOKEN_RATE_LIMIT_OWNER_PER_MINUTE: issuance per owner
+    owner_token_owner_per_hour: int = 30  # OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR: issuance per owner
     blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     # --- seal (passed to the sidecar) ---
@@ -134,6 +145,8 @@ class Settings:
         if self.log_format not in {"pretty", "json"}:
             raise SettingsError("LOG_FORMAT must be pretty or json")
         self.validate_embeddings()
+        if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.owner_token_ttl_seconds <= MAX_OWNER_TOKEN_TTL_SECONDS:
+            raise SettingsError(f"OWNER_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OWNER_TOKEN_TTL_SECONDS}")
         if not self.seal_servers:
             raise SettingsError("SEAL_SERVER_CONFIGS must list at least one key server")
         total_weight = sum(server.weight for server in self.seal_servers)
@@ -258,6 +271,14 @@ class Settings:
             rate_limit_delegate_per_minute=env_int(env, "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE", 30, minimum=1),
             storage_quota_bytes=env_int(env, "RATE_LIMIT_STORAGE_BYTES", GIB),
             clock_drift_seconds=env_int(env, "AUTH_MAX_CLOCK_DRIFT_SECS", 300, minimum=1),
+            owner_read_per_minute=env_int(env, "OWNER_READ_RATE_LIMIT_PER_MINUTE", 120, minimum=1),
+            owner_read_per_hour=env_int(env, "OWNER_READ_RATE_LIMIT_PER_HOUR", 3000, minimum=1),
+            owner_read_key_per_minute=env_int(env, "OWNER_READ_RATE_LIMIT_KEY_PER_MINUTE", 60, minimum=1),
+            owner_token_service_credential=Secret(env.get("OWNER_TOKEN_SERVICE_CREDENTIAL", "")),
+            owner_token_ttl_seconds=env_int(env, "OWNER_TOKEN_TTL_SECS", 900, minimum=MIN_OWNER_TOKEN_TTL_SECONDS),
+            owner_token_per_minute=env_int(env, "OWNER_TOKEN_RATE_LIMIT_PER_MINUTE", 30, minimum=1),
+            owner_token_owner_per_minute=env_int(env, "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_MINUTE", 5, minimum=1),
+            owner_token_owner_per_hour=env_int(env, "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR", 30, minimum=1),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             seal_servers=parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", "")),

@@ -142,6 +142,8 @@ def request_error(exc: ValidationError) -> InvalidRequest:
         return FieldError(f"`{path}` must be {_TYPE_ERRORS[kind]}")
     if kind == "invalid_value":
         return InvalidValue(str(error["ctx"]["message"]))
+    if kind == "literal_error":  # an unknown enum variant: serde's data error, 422 upstream
+        return FieldError(f"`{path}` must be {error['ctx']['expected']}")
     return InvalidValue(f"`{path}`: {error['msg']}")
 
 

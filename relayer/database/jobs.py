@@ -163,6 +163,21 @@ class JobQueue:
             row = await connection.fetchrow("SELECT * FROM remember_jobs WHERE id = $1 AND owner = $2", job_id, owner)
         return None if row is None else _job(row)
 
+    async def by_idempotency_keys(self, owner: str, keys: Collection[str]) -> dict[str, JobSummary]:
+        """``{key: job}`` for those of ``keys`` this owner already used (a fast path: ``create`` decides)."""
+        if not keys:
+            return {}
+        async with self._database.connection() as connection:
+            rows = await connection.fetch(
+                "SELECT idempotency_key, id, status, blob_id, error_msg FROM remember_jobs"
+                " WHERE owner = $1 AND idempotency_key = ANY($2::text[])",
+                owner, list(keys),
+            )
+        return {
+            row["idempotency_key"]: JobSummary(row["id"], JobStatus(row["status"]), row["blob_id"], row["error_msg"])
+            for row in rows
+        }
+
     async def statuses(self, owner: str, job_ids: Collection[str]) -> dict[str, JobSummary]:
         """Summaries of the owner's jobs among ``job_ids``; unknown and foreign ids are absent."""
         if not job_ids:

@@ -13,13 +13,11 @@ Response shape (SDK 0.2.1 ``NamespacesResult``)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from relayer.database.cursors import decode_json_cursor, encode_json_cursor
 from relayer.database.errors import InvalidCursor, InvalidLimit
 from relayer.database.pool import Database
 
@@ -113,16 +111,11 @@ async def list_namespaces(database: Database, owner: str, cursor: str | None = N
 
 def encode_cursor(position: CursorPosition) -> str:
     payload = {"v": _CURSOR_VERSION, "t": _microseconds(position.updated_at), "n": position.name}
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_json_cursor(payload)
 
 
 def decode_cursor(cursor: str) -> CursorPosition:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as error:
-        raise InvalidCursor("malformed cursor") from error
+    payload = decode_json_cursor(cursor)
     if (
         not isinstance(payload, dict)
         or set(payload) != {"v", "t", "n"}

@@ -25,6 +25,8 @@ class VectorEntry:
     namespace: str = DEFAULT_NAMESPACE
     blob_size_bytes: int = 0  # ciphertext size, counted against the storage quota
     importance: float = DEFAULT_IMPORTANCE
+    agent_id: str | None = None  # the delegate key (hex) that wrote it, for the owner's memory listing
+    package_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,12 @@ class ScopeStats:
 
 
 _UPSERT = """
-INSERT INTO vector_entries (id, owner, namespace, blob_id, embedding, blob_size_bytes, importance)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO vector_entries (id, owner, namespace, blob_id, embedding, blob_size_bytes, importance, agent_id, package_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE SET
     blob_id = EXCLUDED.blob_id,
+    agent_id = EXCLUDED.agent_id,
+    package_id = EXCLUDED.package_id,
     embedding = EXCLUDED.embedding,
     namespace = EXCLUDED.namespace,
     blob_size_bytes = EXCLUDED.blob_size_bytes,
@@ -64,7 +68,7 @@ class VectorStore:
         async with self._database.connection() as connection:
             written = await connection.fetchval(
                 _UPSERT, entry.id, entry.owner, entry.namespace, entry.blob_id, embedding,
-                entry.blob_size_bytes, float(entry.importance),
+                entry.blob_size_bytes, float(entry.importance), entry.agent_id, entry.package_id,
             )
         if written is None:
             raise ConstraintViolation(f"vector entry {entry.id} belongs to another owner")

@@ -1,4 +1,4 @@
-"""Owner-scoped maintenance: restore from Walrus, forget, stats, and the namespace listing."""
+"""Owner-scoped maintenance: restore from Walrus, forget and stats (listings: relayer/routes/owners.py)."""
 
 from __future__ import annotations
 
@@ -10,32 +10,19 @@ from starlette.routing import Route
 from relayer.api_models import (
     ForgetBody,
     ForgetRequest,
-    NamespacePageBody,
     RestoreBody,
     RestoreRequest,
     StatsBody,
     StatsRequest,
 )
-from relayer.database.namespaces import NamespaceIndex
 from relayer.database.vectors import VectorEntry, VectorStore
 from relayer.embeddings import Embedder
-from relayer.errors import NotOwner
 from relayer.memory_decryption import MemoryReader, seal_session
-from relayer.openapi import QueryParameter
 from relayer.sidecar_client import SidecarApi
 from relayer.signed_routes import Handler, RequestContext, SignedRoutes
-from relayer.validation import check_query_text, query_integer
 from sidecar.protocol import QueryBlobsRequest
 
 MAX_RESTORE_LIMIT = 100  # ≤ protocol.MAX_OPEN_BATCH: one restore opens its blobs in one sidecar call
-DEFAULT_NAMESPACE_PAGE = 100
-MAX_NAMESPACE_PAGE = 500
-MAX_CURSOR_LENGTH = 512
-NAMESPACE_QUERY = (
-    QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": 999_999_999},
-                   f"page size (ASCII digits); larger than {MAX_NAMESPACE_PAGE} is {MAX_NAMESPACE_PAGE}"),
-    QueryParameter("updated_after", {"type": "string", "maxLength": MAX_CURSOR_LENGTH}, "the next_cursor of an earlier page"),
-)
 
 
 def restore(sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder, *, package_id: str) -> Handler:
@@ -97,22 +84,9 @@ def stats(vectors: VectorStore) -> Handler:
     return handle
 
 
-def namespaces(index: NamespaceIndex) -> Handler:
-    async def handle(ctx: RequestContext[None]) -> NamespacePageBody:
-        owner = ctx.path_params["owner"]
-        if owner.lower() != ctx.auth.owner.lower():
-            raise NotOwner("You can only list your own namespaces")
-        limit = query_integer(ctx.query.get("limit"), "limit")
-        cursor = check_query_text(ctx.query.get("updated_after"), "updated_after", max_length=MAX_CURSOR_LENGTH)
-        page = await index.page(ctx.auth.owner, cursor, DEFAULT_NAMESPACE_PAGE if limit is None else min(limit, MAX_NAMESPACE_PAGE))
-        return NamespacePageBody.model_validate(page.to_json())
-
-    return handle
-
-
 def routes(
     signed: SignedRoutes, *, sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder,
-    index: NamespaceIndex, package_id: str,
+    package_id: str,
 ) -> list[Route]:
     return [
         signed.route("/api/restore", restore(sidecar, reader, vectors, embedder, package_id=package_id),
@@ -122,6 +96,4 @@ def routes(
                      response=ForgetBody),
         signed.route("/api/stats", stats(vectors), summary="Count a namespace's memories and bytes", request=StatsRequest,
                      response=StatsBody),
-        signed.route("/v1/owners/{owner}/namespaces", namespaces(index), summary="List the caller's namespaces",
-                     request=None, response=NamespacePageBody, errors=(403,), query=NAMESPACE_QUERY),
     ]

@@ -7,6 +7,8 @@ stores the ciphertext and the embedding (never the plaintext), so an accepted me
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.routing import Route
 
@@ -22,7 +24,7 @@ from relayer.api_models import (
     RememberBulkRequest,
     RememberRequest,
 )
-from relayer.database.jobs import Job, JobKind, JobQueue
+from relayer.database.jobs import Job, JobKind, JobQueue, JobSummary
 from relayer.errors import NotFound
 from relayer.job_runner import JobRunner
 from relayer.memory_preparation import MemoryPreparer, MemoryText, remember_job
@@ -45,19 +47,42 @@ def job_status_body(job: Job) -> JobStatusBody:
     )
 
 
-def remember(preparer: MemoryPreparer, runner: JobRunner, storage: MemoryStorage) -> Handler:
+def remember(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage) -> Handler:
     async def handle(ctx: RequestContext[RememberRequest]) -> RememberAccepted:
         body = ctx.body
-        # The quota is checked before the 202 (the job checks again before it uploads), so a full account
-        # hears 402 now instead of a job that fails later.
-        await storage.check_quota(ctx.auth.owner, len(body.text.encode("utf-8")))
-        [memory] = await preparer.prepare(ctx.auth.owner, [MemoryText(body.text, body.namespace, DEFAULT_IMPORTANCE)],
-                                          request_id=ctx.request_id)
-        await storage.check_quota(ctx.auth.owner, len(memory.ciphertext))
-        job = await runner.submit(remember_job(ctx.auth, memory, JobKind.REMEMBER, idempotency_key=body.idempotency_key))
-        return RememberAccepted(job_id=job.id, status=job.status.value)
+        [job] = await enqueue_memories(ctx, [MemoryText(body.text, body.namespace, DEFAULT_IMPORTANCE)], [body.idempotency_key],
+                                       preparer=preparer, runner=runner, jobs=jobs, storage=storage)
+        return RememberAccepted(job_id=job.job_id, status=job.status.value)
 
     return handle
+
+
+async def enqueue_memories(
+    ctx: RequestContext[Any], items: Sequence[MemoryText], keys: Sequence[str | None], *, preparer: MemoryPreparer,
+    runner: JobRunner, jobs: JobQueue, storage: MemoryStorage,
+) -> list[JobSummary]:
+    """One job per item, in order. An item whose idempotency key this owner already used gets that job back and
+    costs nothing (no quota, no encryption, no blob); the unique index on (owner, idempotency_key) settles
+    concurrent replays (JobQueue.create), so two at once still make one job. Items of one request sharing a key
+    share one job."""
+    owner = ctx.auth.owner
+    # Keys are printable ASCII, so "\x00<index>" names an unkeyed item without colliding with any key.
+    slots = [key if key is not None else f"\x00{index}" for index, key in enumerate(keys)]
+    jobs_by_slot = await jobs.by_idempotency_keys(owner, [key for key in keys if key is not None])
+    fresh: list[int] = []  # the first item of each slot not seen before: these are prepared and queued
+    for index, slot in enumerate(slots):
+        if slot not in jobs_by_slot and slot not in {slots[i] for i in fresh}:
+            fresh.append(index)
+    if fresh:
+        # The quota is checked before the 202 (the job checks again before it uploads), so a full account
+        # hears 402 now instead of a job that fails later.
+        await storage.check_quota(owner, sum(len(items[index].text.encode("utf-8")) for index in fresh))
+        prepared = await preparer.prepare(owner, [items[index] for index in fresh], request_id=ctx.request_id)
+        await storage.check_quota(owner, sum(len(memory.ciphertext) for memory in prepared))
+        for index, memory in zip(fresh, prepared, strict=True):
+            job = await runner.submit(remember_job(ctx.auth, memory, JobKind.REMEMBER, idempotency_key=keys[index]))
+            jobs_by_slot[slots[index]] = JobSummary(job.id, job.status, job.blob_id, job.error_msg)
+    return [jobs_by_slot[slot] for slot in slots]
 
 
 def remember_status(jobs: JobQueue) -> Handler:
@@ -71,13 +96,12 @@ def remember_status(jobs: JobQueue) -> Handler:
     return handle
 
 
-def remember_bulk(preparer: MemoryPreparer, runner: JobRunner, storage: MemoryStorage) -> Handler:
+def remember_bulk(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage) -> Handler:
     async def handle(ctx: RequestContext[RememberBulkRequest]) -> BulkAccepted:
         items = [MemoryText(item.text, item.namespace, DEFAULT_IMPORTANCE) for item in ctx.body.items]
-        await storage.check_quota(ctx.auth.owner, sum(len(item.text.encode("utf-8")) for item in items))
-        prepared = await preparer.prepare(ctx.auth.owner, items, request_id=ctx.request_id)
-        await storage.check_quota(ctx.auth.owner, sum(len(memory.ciphertext) for memory in prepared))
-        job_ids = [(await runner.submit(remember_job(ctx.auth, memory, JobKind.REMEMBER))).id for memory in prepared]
+        keys = [item.idempotency_key for item in ctx.body.items]
+        job_ids = [job.job_id for job in await enqueue_memories(ctx, items, keys, preparer=preparer, runner=runner, jobs=jobs,
+                                                                storage=storage)]
         return BulkAccepted(job_ids=job_ids, total=len(job_ids), status="pending")
 
     return handle
@@ -127,9 +151,9 @@ def routes(
     signed: SignedRoutes, *, preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage, package_id: str
 ) -> list[Route]:
     return [
-        signed.route("/api/remember", remember(preparer, runner, storage), summary="Remember a text (async job)",
+        signed.route("/api/remember", remember(preparer, runner, jobs, storage), summary="Remember a text (async job)",
                      request=RememberRequest, response=RememberAccepted, status=202, errors=(402, 502), links=JOB_STATUS_LINK),
-        signed.route("/api/remember/bulk", remember_bulk(preparer, runner, storage), summary="Remember up to 20 texts",
+        signed.route("/api/remember/bulk", remember_bulk(preparer, runner, jobs, storage), summary="Remember up to 20 texts",
                      request=RememberBulkRequest, response=BulkAccepted, status=202, errors=(402, 502)),
         signed.route("/api/remember/bulk/status", remember_bulk_status(jobs), summary="Status of up to 20 jobs",
                      request=BulkStatusRequest, response=BulkStatusBody),

@@ -20,6 +20,7 @@ from relayer.api_models import (
     RecallResult,
     scoring_weights,
 )
+from relayer.database.vector_search import Hit
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder
 from relayer.llm import LanguageModel, Memory
@@ -30,6 +31,8 @@ from relayer.validation import MAX_LIMIT
 
 DEFAULT_RECALL_LIMIT = 10
 DEFAULT_ASK_LIMIT = 5
+RECENT_OVERFETCH = 5  # sort=recent reads this many candidates per requested result …
+RECENT_MAX_CANDIDATES = 50  # … but no more than this (unless the limit itself is larger)
 
 
 def _timestamp(value: datetime) -> str:
@@ -40,14 +43,30 @@ def _limit(value: int | None, default: int) -> int:
     return default if value is None else min(value, MAX_LIMIT)
 
 
-def recall(embedder: Embedder, reader: MemoryReader) -> Handler:
+def recall_candidates(sort: str | None, limit: int) -> int:
+    """Rows to fetch: ``recent`` orders the closest few-times-``limit`` by time (a newer but unrelated memory
+    must not win), capped at 50 unless ``limit`` itself is larger (upstream's RecallSort::candidate_limit)."""
+    return max(min(limit * RECENT_OVERFETCH, RECENT_MAX_CANDIDATES), limit) if sort == "recent" else limit
+
+
+def select_for_sort(hits: list[Hit], sort: str | None, limit: int) -> list[Hit]:
+    """``recent``: newest first, the closer one first among equal times; otherwise distance order as fetched."""
+    if sort == "recent":
+        hits = sorted(hits, key=lambda hit: (-hit.created_at.timestamp(), hit.distance))
+    return hits[:limit]
+
+
+def recall(embedder: Embedder, reader: MemoryReader, vectors: VectorStore) -> Handler:
     async def handle(ctx: RequestContext[RecallRequest]) -> RecallBody:
         body = ctx.body
-        weights = scoring_weights(body.scoring_weights)
+        # An explicit sort is the order: scoring weights would re-rank it into neither order (upstream WALM-383).
+        weights = scoring_weights(None if body.sort is not None else body.scoring_weights)
         session = seal_session(ctx.auth)
         vector = await embedder.embed_query(body.query)
-        hits, opened = await reader.recall(ctx.auth, body.namespace, vector, _limit(body.limit, DEFAULT_RECALL_LIMIT),
-                                           session=session, request_id=ctx.request_id)
+        limit = _limit(body.limit, DEFAULT_RECALL_LIMIT)
+        found = await vectors.search(ctx.auth.owner, body.namespace, vector, recall_candidates(body.sort, limit))
+        hits = select_for_sort(found, body.sort, limit)
+        opened = await reader.open(ctx.auth, [hit.blob_id for hit in hits], session=session, request_id=ctx.request_id)
         kept = [hit for hit in hits if hit.blob_id in opened.texts]
         results: list[RecallResult] = []
         if weights.active:
@@ -113,7 +132,7 @@ def embed(embedder: Embedder) -> Handler:
 
 def routes(signed: SignedRoutes, *, embedder: Embedder, reader: MemoryReader, vectors: VectorStore, llm: LanguageModel) -> list[Route]:
     return [
-        signed.route("/api/recall", recall(embedder, reader), summary="Search and decrypt the caller's memories",
+        signed.route("/api/recall", recall(embedder, reader, vectors), summary="Search and decrypt the caller's memories",
                      request=RecallRequest, response=RecallBody, errors=(403, 502)),
         signed.route("/api/recall/manual", recall_manual(vectors), summary="Search by a client-made vector (no decryption)",
                      request=ManualRecallRequest, response=ManualRecallBody),

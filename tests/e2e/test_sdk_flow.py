@@ -87,6 +87,34 @@ async def test_bulk_analyze_ask_embed_stats(stack):
         await client.close()
 
 
+async def test_idempotent_remember_recent_recall_and_namespace_pages(stack):
+    client = sdk(stack, "recency")
+    try:
+        # The SDK derives an idempotency key from (30-min bucket, namespace, text): a retry is the same job.
+        first = await client.remember("I moved to Lisbon in March")
+        assert (await client.remember("I moved to Lisbon in March")).job_id == first.job_id
+        explicit = await client.remember("Bananas are yellow", idempotency_key="bananas-1")
+        assert (await client.remember("Bananas are yellow", idempotency_key="bananas-1")).job_id == explicit.job_id
+        for job_id in (first.job_id, explicit.job_id):
+            await client.wait_for_remember_job(job_id, poll_interval_ms=200, timeout_ms=30_000)
+        recent = await client.recall(RecallParams(query="where did I move?", limit=2, sort="recent"))
+        assert [m.text for m in recent.results] == ["Bananas are yellow", "I moved to Lisbon in March"]
+        assert all(m.created_at for m in recent.results) and recent.results[0].created_at >= recent.results[1].created_at
+        relevant = await client.recall(RecallParams(query="where did I move?", limit=1))
+        assert [m.text for m in relevant.results] == ["I moved to Lisbon in March"] and relevant.results[0].score is None
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await client.list_namespaces(cursor=cursor, limit=1)
+            seen += [ns.name for ns in page.namespaces]
+            cursor = page.next_cursor
+            if not page.has_more:
+                break
+        assert "recency" in seen and len(seen) == len(set(seen))
+    finally:
+        await client.close()
+
+
 async def test_forget_then_restore_after_wipe(stack):
     client = sdk(stack, "restore-me")
     try:

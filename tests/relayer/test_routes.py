@@ -326,4 +326,4 @@ class TestAskAnalyzeAndNamespaces:
         assert page.status_code == 200, page.text
         assert [n["name"] for n in page.json()["namespaces"]] == ["ns-a", "ns-b"]
         other = await relayer.call(account, "GET", f"/v1/owners/0x{'12' * 32}/namespaces")
-        assert other.status_code == 403 and other.json() == {"error": "You can only list your own namespaces"}
+        assert other.status_code == 403 and other.json() == {"error": "owner mismatch"}
