@@ -20,6 +20,7 @@ RELAYER_VARIABLES = frozenset(
         # HTTP and accounts
         "ALLOWED_ORIGINS",
         "MAX_BODY_BYTES",
+        "BODY_DRAIN_BYTES",
         "MEMWAL_ACCOUNT_ID",
         "MEMWAL_BUILD_COMMIT",
         "DELEGATE_CACHE_HOURS",

@@ -187,7 +187,10 @@ async def open_services(
     await health.refresh()
     health.start()
     stack.push_async_callback(health.stop)
-    body_limits = BodyLimits(settings.max_body_bytes, settings.body_read_timeout_seconds, settings.min_body_bytes_per_second)
+    body_limits = BodyLimits(
+        settings.max_body_bytes, settings.body_read_timeout_seconds, settings.min_body_bytes_per_second,
+        drain_bytes=settings.body_drain_bytes,
+    )
     owner_tokens = OwnerTokenStore(database)
     read_limiter = budget(settings.owner_read_per_minute, settings.owner_read_per_hour, settings.owner_read_key_per_minute,
                           key_prefix="read:")

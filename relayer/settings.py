@@ -45,6 +45,9 @@ class Settings:
     bind: str = "127.0.0.1:8000"  # BIND: host:port, unix:/path or fd://N (PORT sets the port of the default)
     allowed_origins: tuple[str, ...] = ()  # ALLOWED_ORIGINS: CSV; CORS is deny-all when empty
     max_body_bytes: int = 2 * MIB  # MAX_BODY_BYTES: protected routes reject larger bodies with 413
+    # BODY_DRAIN_BYTES: an oversized body up to this size is read and discarded before the 413, so closing the
+    # connection does not reset it under the client (which would lose the answer); larger ones are cut at once.
+    body_drain_bytes: int = 8 * MIB
     max_request_head_bytes: int = 16 * 1024  # MAX_REQUEST_HEAD_BYTES: request line + headers (hypercorn h11)
     keep_alive_timeout_seconds: float = 30.0  # KEEP_ALIVE_TIMEOUT_SECS: idle keep-alive connections close after this
     graceful_timeout_seconds: float = 10.0  # GRACEFUL_TIMEOUT_SECS: in-flight requests finish on shutdown (also the sidecar)
@@ -211,6 +214,7 @@ class Settings:
             bind=bind,
             allowed_origins=parse_csv(env.get("ALLOWED_ORIGINS")),
             max_body_bytes=env_int(env, "MAX_BODY_BYTES", 2 * MIB, minimum=1024),
+            body_drain_bytes=env_int(env, "BODY_DRAIN_BYTES", 8 * MIB, minimum=0),
             max_request_head_bytes=env_int(env, "MAX_REQUEST_HEAD_BYTES", 16 * 1024, minimum=1024),
             keep_alive_timeout_seconds=float(env_int(env, "KEEP_ALIVE_TIMEOUT_SECS", 30, minimum=1)),
             graceful_timeout_seconds=float(env_int(env, "GRACEFUL_TIMEOUT_SECS", 10, minimum=0)),

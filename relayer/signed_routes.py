@@ -9,8 +9,9 @@ and relayer/http_errors.py (the ErrorEdge middleware) maps it. Each route is a `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -46,6 +47,7 @@ class BodyLimits:
     max_bytes: int  # larger bodies are refused with 413
     read_timeout_seconds: float  # grace for the first bytes of a body …
     min_bytes_per_second: int  # … after which it must keep arriving at least this fast on average (else 408)
+    drain_bytes: int = 0  # an oversized body up to this size is read and dropped before the 413 (see below)
 
     def deadline_after(self, received: int) -> float:
         """Seconds from the start of the body by which ``received`` bytes must have arrived."""
@@ -70,33 +72,52 @@ def declared_length(request: Request) -> int | None:
 
 async def read_bounded_body(request: Request, limits: BodyLimits) -> bytes:
     """The whole body, refused when it is larger than ``max_bytes`` (413) or arrives too slowly (408)."""
+    too_large = BodyTooLarge(f"Request body exceeds {limits.max_bytes} bytes")
     declared = declared_length(request)
-    if declared is not None and declared > limits.max_bytes:
-        raise BodyTooLarge(f"Request body exceeds {limits.max_bytes} bytes")
     loop = asyncio.get_running_loop()
     started = loop.time()
+    stream = request.stream().__aiter__()
+    if declared is not None and declared > limits.max_bytes:
+        if declared <= limits.drain_bytes:
+            await _drain(stream, started, 0, limits)
+        raise too_large
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream().__aiter__()
-    while True:
-        # The next chunk must arrive before the deadline for everything received so far plus that chunk's
-        # worth of grace: a client trickling bytes slower than the minimum rate is cut off.
-        remaining = started + limits.deadline_after(size) - loop.time()
-        try:
-            async with asyncio.timeout(max(remaining, 0.0)):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise BodyTimeout(
-                f"Request body did not arrive within {limits.read_timeout_seconds:g} s "
-                f"at {limits.min_bytes_per_second} bytes/s or more"
-            ) from None
+    while (chunk := await _next_chunk(stream, started, size, limits)) is not None:
         size += len(chunk)
         if size > limits.max_bytes:
-            raise BodyTooLarge(f"Request body exceeds {limits.max_bytes} bytes")
+            await _drain(stream, started, size, limits)
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _next_chunk(stream: AsyncIterator[bytes], started: float, received: int, limits: BodyLimits) -> bytes | None:
+    """The next chunk, or None at the end. It must arrive before the deadline for everything received so far
+    plus that chunk's worth of grace: a client trickling bytes slower than the minimum rate is cut off (408)."""
+    remaining = started + limits.deadline_after(received) - asyncio.get_running_loop().time()
+    try:
+        async with asyncio.timeout(max(remaining, 0.0)):
+            return await anext(stream)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        raise BodyTimeout(
+            f"Request body did not arrive within {limits.read_timeout_seconds:g} s "
+            f"at {limits.min_bytes_per_second} bytes/s or more"
+        ) from None
+
+
+async def _drain(stream: AsyncIterator[bytes], started: float, received: int, limits: BodyLimits) -> None:
+    """Read and drop the rest of an oversized body, up to ``drain_bytes`` in all and within the body deadline.
+
+    Closing a connection with unread bytes makes the kernel reset it, and a reset can destroy the 413 before
+    the client reads it; draining first (as servers' "lingering close" does) lets the answer arrive. A body
+    past the cap, or one that stalls, is answered at once: its client may then see the reset instead.
+    """
+    with contextlib.suppress(BodyTimeout):
+        while received <= limits.drain_bytes and (chunk := await _next_chunk(stream, started, received, limits)) is not None:
+            received += len(chunk)
 
 
 @dataclass(frozen=True)
