@@ -45,9 +45,9 @@ class Settings:
     bind: str = "127.0.0.1:8000"  # BIND: host:port, unix:/path or fd://N (PORT sets the port of the default)
     allowed_origins: tuple[str, ...] = ()  # ALLOWED_ORIGINS: CSV; CORS is deny-all when empty
     max_body_bytes: int = 2 * MIB  # MAX_BODY_BYTES: protected routes reject larger bodies with 413
-    # BODY_DRAIN_BYTES: an oversized body up to this size is read and discarded before the 413, so closing the
-    # connection does not reset it under the client (which would lose the answer); larger ones are cut at once.
-    body_drain_bytes: int = 8 * MIB
+    # An oversized body up to this size is read and discarded before the 413, so closing the connection does
+    # not reset it under the client (which would lose the answer); larger ones are cut at once.
+    body_drain_bytes: int = 8 * MIB  # BODY_DRAIN_BYTES
     max_request_head_bytes: int = 16 * 1024  # MAX_REQUEST_HEAD_BYTES: request line + headers (hypercorn h11)
     keep_alive_timeout_seconds: float = 30.0  # KEEP_ALIVE_TIMEOUT_SECS: idle keep-alive connections close after this
     graceful_timeout_seconds: float = 10.0  # GRACEFUL_TIMEOUT_SECS: in-flight requests finish on shutdown (also the sidecar)
