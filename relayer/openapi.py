@@ -73,6 +73,7 @@ class Operation:
     media_type: str = "application/json"
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI links from the success response
     alternatives: tuple[str, ...] = ()  # SECURITY_SCHEMES accepted instead of (or, unsigned, as) the signature
+    rate_limit: str = ""  # which budget the route spends and how much, as `x-rate-limit` (README's API table)
 
     @property
     def operation_id(self) -> str:
@@ -190,6 +191,8 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
+    if operation.rate_limit:
+        document["x-rate-limit"] = operation.rate_limit
     if operation.request is not None:
         document["requestBody"] = {
             "required": True,

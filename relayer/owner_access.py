@@ -84,7 +84,7 @@ class OwnerReadRoutes:
     ) -> DocumentedRoute:
         operation = Operation(
             method="GET", path=path, summary=summary, response=response, signed=True, errors=(403, *errors),
-            query=tuple(query), alternatives=("owner-token",),
+            query=tuple(query), alternatives=("owner-token",), rate_limit="owner read budget, weight 1",
         )
         return DocumentedRoute(operation, self._endpoint(handler, operation))
 

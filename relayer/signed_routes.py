@@ -153,6 +153,7 @@ class SignedRoutes:
             errors=tuple(errors),
             query=tuple(query),
             links=links or {},
+            rate_limit=f"write budget, weight {route_weight(path)}",
         )
         return DocumentedRoute(operation, self._endpoint(handler, operation))
 

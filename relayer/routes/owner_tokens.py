@@ -106,7 +106,8 @@ def routes(issuance: TokenIssuance) -> list[DocumentedRoute]:
     return [
         DocumentedRoute(
             Operation("POST", "/v1/owner-tokens", "Issue an owner-scoped read token (service credential)", OwnerTokenBody,
-                      request=OwnerTokenRequest, errors=(*SERVICE_ERRORS, 429), alternatives=credential),
+                      request=OwnerTokenRequest, errors=(*SERVICE_ERRORS, 429), alternatives=credential,
+                      rate_limit="per service credential and per owner"),
             issuance.issue(),
         ),
         DocumentedRoute(

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from chain.keys import decode_sui_private_key
 from chain.programmable_transaction import GasData, OwnedObjectInput, ProgrammableTransactionBuilder, TransactionData
 from chain.transactions import sign_transaction
 from localnet.cli import create_account
+from relayer.api_table import block_of, markdown_table
 from relayer.app import build_app
 from relayer.errors import SealAccessDenied
 from relayer.metrics_listener import metrics_app
@@ -90,6 +92,15 @@ class TestPublicRoutes:
         assert schema["required"] == ["text"] and schema["properties"]["text"]["maxLength"] == 1024 * 1024
         vector = document["components"]["schemas"]["ManualRecallRequest"]["properties"]["vector"]
         assert (vector["minItems"], vector["maxItems"]) == (1536, 1536)
+
+    async def test_readme_api_table_is_the_one_generated_from_the_served_document(self, relayer):
+        document = (await relayer.client.get("/openapi.json")).json()
+        generated = markdown_table(document)
+        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+        assert block_of(readme) == generated, (
+            "README's API table is stale: run `python -m relayer api-table http://<relayer>/openapi.json "
+            "--readme README.md` against a relayer of this tree")
+        assert "| `POST /api/remember` | delegate signature | write budget, weight 5 |" in generated
 
     async def test_health_reads_the_background_status_without_calling_the_sidecar(self, relayer):
         await relayer.services.health.stop()  # no background probe between the requests below
