@@ -1,17 +1,20 @@
 """Remember throughput: memories done per second end to end, and the CPU the stack spends on them.
 
-    python -m bench remember_throughput [--memories 60] [--rounds 3] [--wallets 4] [--in-flight 4]
+    python -m bench remember_throughput [--memories 60] [--rounds 3] [--wallets 4] [--in-flight 4] [--batch 8]
 
 Two DevStacks run side by side and take turns (rounds interleaved, so both see the same machine load):
 - baseline: one server wallet, one transaction in flight (``SERVER_WALLET_MAX_IN_FLIGHT=1``), the
   default job and upload concurrency, and the localnet saving its whole state after every transaction
   as it did before its journal (``--snapshot-every-transaction``);
 - subject: ``--wallets`` server wallets (``localnet --server-wallets``), ``--in-flight`` transactions per
-  wallet, job and upload concurrency raised to match.
+  wallet, job and upload concurrency raised to match, each transfer alone (``SERVER_WALLET_BATCH_MAX_BLOBS=1``);
+- batched: the subject with twice the upload concurrency, so jobs queue for gas coins, and up to ``--batch``
+  queued jobs per transfer transaction (``sidecar.transfer_batches``).
 Each round submits ``--memories`` signed ``POST /api/remember`` (16 clients) and polls until every job is
 done; done/s = memories / seconds. CPU is the user+system time of the stack's processes (localnet,
 relayer, sidecar, indexer; the databases are not counted) over the round, in cores busy. Goal (#11):
-subject ≥ 3 × baseline done/s. Comparison rows: done/s and the stack's CPU per memory. Writes
+subject ≥ 3 × baseline done/s. Comparison rows: done/s and the stack's CPU per memory (subject and batched
+against the baseline, batched against the subject). Writes
 build/bench/remember_throughput.json.
 """
 
@@ -47,9 +50,11 @@ class Variant:
     job_concurrency: int | None  # None: the relayer's default
     upload_concurrency: int | None
     localnet_args: tuple[str, ...] = ()
+    batch: int = 1  # SERVER_WALLET_BATCH_MAX_BLOBS
 
     def relayer_env(self) -> dict[str, str]:
-        env = {"RATE_LIMIT_DISABLED": "1", "LOG_FORMAT": "json", "SERVER_WALLET_MAX_IN_FLIGHT": str(self.in_flight)}
+        env = {"RATE_LIMIT_DISABLED": "1", "LOG_FORMAT": "json", "SERVER_WALLET_MAX_IN_FLIGHT": str(self.in_flight),
+               "SERVER_WALLET_BATCH_MAX_BLOBS": str(self.batch)}
         if self.job_concurrency is not None:
             env["WALLET_JOB_CONCURRENCY"] = str(self.job_concurrency)
         if self.upload_concurrency is not None:
@@ -96,6 +101,8 @@ async def run(args: argparse.Namespace) -> dict:
         Variant("baseline (1 wallet, 1 in flight, full saves)", 1, 1, None, None, ("--snapshot-every-transaction",)),
         Variant(f"subject ({args.wallets} wallets, {args.in_flight} in flight each)", args.wallets, args.in_flight,
                 args.wallets * args.in_flight * 2, args.wallets * args.in_flight),
+        Variant(f"batched (subject, up to {args.batch} jobs per transfer)", args.wallets, args.in_flight,
+                args.wallets * args.in_flight * 2, args.wallets * args.in_flight * 2, batch=args.batch),
     ]
     root = Path(tempfile.mkdtemp(prefix="memwal-bench-remember-"))
     root.chmod(0o755)  # embedded PostgreSQL may run as another user
@@ -144,15 +151,23 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def comparisons(report: dict) -> list[Comparison]:
-    """Round i of the subject against round i of the baseline (they ran back to back)."""
-    baseline, subject = report["variants"].values()
+    """Round i of one variant against round i of another (each round ran the variants back to back)."""
     names = list(report["variants"])
-    pairs = list(zip(subject["rounds"], baseline["rounds"], strict=True))
+    baseline, subject, batched = names
     return [
-        Comparison.of_rounds("remember_throughput", "remember done per second", subject=names[1], baseline=names[0],
+        *_compared(report, subject, baseline, goal=">= 3x (#11)"),
+        *_compared(report, batched, baseline, goal=">= 3x (#11)"),
+        *_compared(report, batched, subject, goal="higher"),
+    ]
+
+
+def _compared(report: dict, subject: str, baseline: str, *, goal: str) -> list[Comparison]:
+    pairs = list(zip(report["variants"][subject]["rounds"], report["variants"][baseline]["rounds"], strict=True))
+    return [
+        Comparison.of_rounds("remember_throughput", "remember done per second", subject=subject, baseline=baseline,
                              unit="done/s", subject_rounds=[s["done_per_second"] for s, _ in pairs],
-                             baseline_rounds=[b["done_per_second"] for _, b in pairs], goal=">= 3x (#11)"),
-        Comparison.of_rounds("remember_throughput", "stack CPU per memory", subject=names[1], baseline=names[0],
+                             baseline_rounds=[b["done_per_second"] for _, b in pairs], goal=goal),
+        Comparison.of_rounds("remember_throughput", "stack CPU per memory", subject=subject, baseline=baseline,
                              unit="ms", subject_rounds=[s["cpu_ms_per_memory"] for s, _ in pairs],
                              baseline_rounds=[b["cpu_ms_per_memory"] for _, b in pairs], goal="lower"),
     ]
@@ -165,6 +180,8 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=4, help="server wallets of the subject (default: %(default)s)")
     parser.add_argument("--in-flight", type=int, default=4,
                         help="transactions in flight per wallet of the subject (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=8,
+                        help="jobs per transfer transaction of the batched variant (default: %(default)s)")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     rows = [[name, value["done_per_second_median"], f"{value['done_per_second_min']:.1f}-{value['done_per_second_max']:.1f}",

@@ -2,8 +2,9 @@
 
 For each Blob: ``WAL::blob::insert_or_update_metadata_pair(&mut Blob, key, value)`` for
 ``memwal_namespace``, ``memwal_owner``, ``memwal_package_id`` (and ``memwal_agent_id`` when given), then
-one ``TransferObjects([blobs], owner)``. The ``TransactionData`` is built as ``chain.programmable_transaction``
-values (encoded by pysui's BCS types) and signed offline with pysui's keypair; nothing here touches the network.
+one ``TransferObjects([blobs], owner)`` per owner (several jobs' Blobs may share one transaction). The
+``TransactionData`` is built as ``chain.programmable_transaction`` values (encoded by pysui's BCS types) and
+signed offline with pysui's keypair; nothing here touches the network.
 
 The gas split (``build_gas_split_transaction``) gives one wallet several gas coins, so several of its
 transactions can be in flight: ``SplitCoins(GasCoin, [amount, …])`` then ``TransferObjects(new coins,
@@ -75,24 +76,56 @@ def build_blob_metadata_transaction(
     gas_budget: int,
 ) -> tuple[bytes, str]:
     """Return ``(tx_bytes, signature_b64)`` ready for ``ChainReader.execute_transaction``."""
-    if not 1 <= len(blobs) <= MAX_BLOBS_PER_TRANSACTION:
+    return build_blob_transfers_transaction(
+        seed=seed, walrus_package_id=walrus_package_id, transfers=[BlobTransfer(blob, tags) for blob in blobs],
+        gas_coins=gas_coins, gas_price=gas_price, gas_budget=gas_budget)
+
+
+@dataclass(frozen=True)
+class BlobTransfer:
+    """One Blob to tag with its own MemWal metadata and hand to its owner."""
+
+    blob: ObjectRef
+    tags: BlobTags
+
+
+def build_blob_transfers_transaction(
+    *,
+    seed: bytes,
+    walrus_package_id: str,
+    transfers: Sequence[BlobTransfer],
+    gas_coins: Sequence[ObjectRef],
+    gas_price: int,
+    gas_budget: int,
+) -> tuple[bytes, str]:
+    """Several Blobs, each with its own tags, in one transaction: one ``TransferObjects`` per owner.
+
+    With one owner's tags this is byte for byte the transaction ``build_blob_metadata_transaction`` builds."""
+    if not 1 <= len(transfers) <= MAX_BLOBS_PER_TRANSACTION:
         raise ValueError(f"between 1 and {MAX_BLOBS_PER_TRANSACTION} blobs per transaction")
+    if len({transfer.blob.object_id for transfer in transfers}) != len(transfers):
+        raise ValueError("a Blob may appear once per transaction")
     if not 1 <= len(gas_coins) <= MAX_GAS_COINS:
         raise ValueError(f"between 1 and {MAX_GAS_COINS} gas coins")
     if gas_price <= 0 or gas_budget <= 0:
         raise ValueError("gas price and budget must be positive")
     sender = sui_address(bytes(nacl.signing.SigningKey(seed).verify_key))
     builder = ProgrammableTransactionBuilder()
-    blob_arguments = [builder.input(OwnedObjectInput(blob)) for blob in blobs]
-    pairs = tags.pairs()
-    for key, value in pairs:  # one input per distinct string, in first-use order, as the TS SDK does
+    blob_arguments = [builder.input(OwnedObjectInput(transfer.blob)) for transfer in transfers]
+    pairs = [transfer.tags.pairs() for transfer in transfers]
+    for key, value in (pair for blob_pairs in pairs for pair in blob_pairs):
+        # one input per distinct string, in first-use order, as the TS SDK does
         builder.pure(bcs.string(key))
         builder.pure(bcs.string(value))
-    for blob_argument in blob_arguments:
-        for key, value in pairs:
+    for blob_argument, blob_pairs in zip(blob_arguments, pairs, strict=True):
+        for key, value in blob_pairs:
             arguments = [blob_argument, builder.pure(bcs.string(key)), builder.pure(bcs.string(value))]
             builder.move_call(walrus_package_id, "blob", "insert_or_update_metadata_pair", arguments)
-    builder.transfer_objects(blob_arguments, builder.pure(bcs.address(normalize_address(tags.owner))))
+    by_owner: dict[str, list[Argument]] = {}
+    for blob_argument, transfer in zip(blob_arguments, transfers, strict=True):
+        by_owner.setdefault(normalize_address(transfer.tags.owner), []).append(blob_argument)
+    for owner, owned in by_owner.items():
+        builder.transfer_objects(owned, builder.pure(bcs.address(owner)))
     return _signed(seed, builder, sender, GasData(tuple(gas_coins), sender, gas_price, gas_budget))
 
 

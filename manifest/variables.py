@@ -37,6 +37,7 @@ RELAYER_VARIABLES = frozenset(
         "SUI_READ_LAG_TIMEOUT_SECS",
         "SUI_GAS_BUDGET",
         "SERVER_WALLET_MAX_IN_FLIGHT",
+        "SERVER_WALLET_BATCH_MAX_BLOBS",
         "MEMWAL_PACKAGE_ID",
         "MEMWAL_REGISTRY_ID",
         # embeddings, LLM, and where memory text may go

@@ -11,7 +11,7 @@ import nacl.signing
 
 from chain.address import sui_address
 from chain.keys import decode_sui_private_key
-from chain.transactions import BlobTags, build_blob_metadata_transaction, build_gas_split_transaction
+from chain.transactions import BlobTags, build_blob_transfers_transaction, build_gas_split_transaction
 
 
 class WalletPool:
@@ -44,9 +44,9 @@ class WalletPool:
     def address(self, index: int) -> str:
         return self._addresses[index]
 
-    def build_tag_and_transfer(self, index: int, **kwargs) -> tuple[bytes, str]:
-        """Build and sign the metadata+transfer transaction with wallet ``index``."""
-        return build_blob_metadata_transaction(seed=self._seeds[index], **kwargs)
+    def build_blob_transfers(self, index: int, **kwargs) -> tuple[bytes, str]:
+        """Build and sign a metadata+transfer transaction (one or several Blobs) with wallet ``index``."""
+        return build_blob_transfers_transaction(seed=self._seeds[index], **kwargs)
 
     def build_gas_split(self, index: int, **kwargs) -> tuple[bytes, str]:
         """Build and sign a gas-coin split with wallet ``index``."""

@@ -38,6 +38,10 @@ class GasLease:
     coin: ObjectRef
     settled: ObjectRef | None = None
 
+    def unused(self) -> None:
+        """The coin paid for nothing: it goes back at the version it was lent at."""
+        self.settled = self.coin
+
     def settle(self, executed: ExecutedTransaction) -> None:
         if executed.gas_object.object_id != self.coin.object_id:
             raise TransferFailed("the transaction's effects name another gas coin")
@@ -67,26 +71,42 @@ class GasCoinPool:
         self._split = split
         self._wallets = [_WalletCoins() for _ in addresses]
 
+    async def prepare(self, index: int) -> None:
+        """Load wallet ``index``'s coins (splitting more off on first use) unless it has them already."""
+        wallet = self._wallets[index]
+        if wallet.owned == 0:  # first use, or every coin vanished: nothing is lent out
+            async with wallet.loading:
+                if wallet.owned == 0:
+                    await self._load(index, wallet)
+
+    def has_idle(self, index: int) -> bool:
+        """Whether a lease of wallet ``index`` would start now (nothing awaited between this and ``acquire``)."""
+        return not self._wallets[index].idle.empty()
+
     @asynccontextmanager
     async def lease(self, index: int) -> AsyncIterator[GasLease]:
         """A coin only this transaction pays with until the block ends; waits while all are lent out."""
-        lease = GasLease(await self._acquire(index))
+        lease = await self.acquire(index)
         try:
             yield lease
         finally:
-            wallet = self._wallets[index]
-            if lease.settled is not None:
-                wallet.idle.put_nowait((lease.settled, False))
-            else:  # the outcome is unknown (rejected, or the call failed): re-read before the next use
-                wallet.idle.put_nowait((lease.coin, True))
+            self.release(index, lease)
+
+    async def acquire(self, index: int) -> GasLease:
+        """A coin for one transaction; ``release`` it when the transaction is done (or was never sent)."""
+        return GasLease(await self._acquire(index))
+
+    def release(self, index: int, lease: GasLease) -> None:
+        wallet = self._wallets[index]
+        if lease.settled is not None:
+            wallet.idle.put_nowait((lease.settled, False))
+        else:  # the outcome is unknown (rejected, or the call failed): re-read before the next use
+            wallet.idle.put_nowait((lease.coin, True))
 
     async def _acquire(self, index: int) -> ObjectRef:
         wallet = self._wallets[index]
         while True:
-            if wallet.owned == 0:  # first use, or every coin vanished: nothing is lent out
-                async with wallet.loading:
-                    if wallet.owned == 0:
-                        await self._load(index, wallet)
+            await self.prepare(index)
             coin, in_doubt = await wallet.idle.get()
             if not in_doubt:
                 return coin

@@ -74,6 +74,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
             journal=UploadJournal(cache),
             read_lag=ReadLagPolicy(timeout_seconds=settings.read_lag_timeout_seconds),
             transactions_per_wallet=settings.transactions_per_wallet,
+            batch_max_blobs=settings.batch_max_blobs,
         ),
         chain=chain,
         walrus_package_id=settings.walrus_package_id,

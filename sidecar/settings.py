@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chain.transactions import MAX_BLOBS_PER_TRANSACTION
 from memwal_common.environment import (
     SealServerConfig,
     SettingsError,
@@ -60,6 +61,7 @@ class SidecarSettings:
     blob_cache_max_bytes: int  # BLOB_CACHE_MAX_BYTES
     gas_budget: int  # SUI_GAS_BUDGET [50_000_000]
     transactions_per_wallet: int  # SERVER_WALLET_MAX_IN_FLIGHT [4]: each pays with its own gas coin
+    batch_max_blobs: int  # SERVER_WALLET_BATCH_MAX_BLOBS [8]: jobs one queued transfer transaction may carry; 1 = off
     max_request_bytes: int  # SIDECAR_MAX_REQUEST_BYTES [4 MiB]: larger request bodies are refused
     http_timeout_seconds: float  # SIDECAR_HTTP_TIMEOUT_SECS [30]: outbound calls without their own limit (Sui)
     http_max_connections: int  # HTTP_MAX_CONNECTIONS [64]: outbound connection pool
@@ -104,6 +106,7 @@ class SidecarSettings:
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             gas_budget=env_int(env, "SUI_GAS_BUDGET", 50_000_000, minimum=1),
             transactions_per_wallet=env_int(env, "SERVER_WALLET_MAX_IN_FLIGHT", 4, minimum=1),
+            batch_max_blobs=env_int(env, "SERVER_WALLET_BATCH_MAX_BLOBS", 8, minimum=1),
             max_request_bytes=env_int(env, "SIDECAR_MAX_REQUEST_BYTES", 4 * MIB, minimum=64 * 1024),
             http_timeout_seconds=float(env_int(env, "SIDECAR_HTTP_TIMEOUT_SECS", 30, minimum=1)),
             http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
@@ -142,5 +145,7 @@ class SidecarSettings:
             raise SettingsError(f"SEAL_DECRYPT_WORKERS must be at most {MAX_DECRYPT_WORKERS}")
         if self.seal_key_cache_entries > MAX_KEY_CACHE_ENTRIES:
             raise SettingsError(f"SEAL_KEY_CACHE_ENTRIES must be at most {MAX_KEY_CACHE_ENTRIES}")
+        if self.batch_max_blobs > MAX_BLOBS_PER_TRANSACTION:
+            raise SettingsError(f"SERVER_WALLET_BATCH_MAX_BLOBS must be at most {MAX_BLOBS_PER_TRANSACTION}")
         if self.log_format not in {"pretty", "json"}:
             raise SettingsError("LOG_FORMAT must be pretty or json")

@@ -5,7 +5,8 @@ Steps: (1) a job already finished or half-done (the upload journal) resumes inst
 where that content's Blob is (with the owner: done; with our wallet: tag it; elsewhere, e.g. the
 publisher's own wallet: store anew with ``force``); (4) wait until the read side shows the Blob the
 publisher just created, then tag and transfer it in one transaction, paid with a gas coin no other
-in-flight transaction uses (``sidecar.gas``); (5) keep the gas coin's new version from that
+in-flight transaction uses (``sidecar.gas``) — or, when all of its wallet's coins are in flight, in the next
+coin's transaction together with the other jobs waiting for it (``sidecar.transfer_batches``); (5) keep the gas coin's new version from that
 transaction's effects, and wait until reads reflect the transaction before returning. Only step (4)'s
 signing and execution holds the coin: the waits before and after run while other transactions go on.
 
@@ -23,16 +24,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.address import normalize_address
 from chain.consistency import DEFAULT_READ_LAG_POLICY, ReadLagPolicy, wait_for_object, wait_for_transaction
 from chain.errors import ChainError, ChainUnavailable, ReadLagTimeout, TransactionRejected
 from chain.reader import ChainReader, ExecutedTransaction, ObjectRef
+from chain.transactions import BlobTransfer
 from memwal_common.cache_errors import CACHE_ERRORS
 from sidecar._keys import BlobTags, WalletPool
 from sidecar.errors import TransferFailed, UpstreamUnavailable
-from sidecar.gas import GasCoinPool, ReferenceGasPrice
+from sidecar.gas import GasCoinPool, GasLease, ReferenceGasPrice
+from sidecar.transfer_batches import BATCH_REJECTED, TransferBatcher
 from sidecar.walrus import WalrusClient
 
 logger = logging.getLogger("memwal.sidecar.uploads")
@@ -91,7 +95,8 @@ class UploadJournal:
 class UploadService:
     def __init__(self, *, chain: ChainReader, walrus: WalrusClient, wallets: WalletPool, walrus_package_id: str,
                  gas_budget: int, concurrency: int, journal: UploadJournal | None = None,
-                 read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY, transactions_per_wallet: int = 1) -> None:
+                 read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY, transactions_per_wallet: int = 1,
+                 batch_max_blobs: int = 1) -> None:
         self._chain = chain
         self._walrus = walrus
         self._wallets = wallets
@@ -104,6 +109,9 @@ class UploadService:
         self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet,
                                       split=self._split_gas_coin)
         self._gas_price = ReferenceGasPrice(chain)
+        # Jobs that find every coin of their wallet in flight share the next coin's transaction.
+        self.batches = (TransferBatcher(self._gas_coins, wallets=len(wallets), max_blobs=batch_max_blobs,
+                                        execute=self._execute_batch) if batch_max_blobs > 1 else None)
         self.active = 0
 
     async def upload(self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int,
@@ -186,23 +194,34 @@ class UploadService:
     async def _execute_tag_and_transfer(self, index: int, entry: JournalEntry, blob: ObjectRef,
                                         tags: BlobTags) -> ExecutedTransaction | None:
         """Sign and execute with a gas coin of this wallet's own; ``None`` if an earlier attempt already did."""
+        await self._gas_coins.prepare(index)
+        if self.batches is not None and not self._gas_coins.has_idle(index):
+            outcome = await self.batches.join(index, BlobTransfer(blob, tags))
+            if outcome is not BATCH_REJECTED:
+                return outcome
         async with self._gas_coins.lease(index) as gas:
-            tx_bytes, signature = self._wallets.build_tag_and_transfer(
-                index,
-                walrus_package_id=self._walrus_package_id,
-                blobs=[blob],
-                tags=tags,
-                gas_coins=[gas.coin],
-                gas_price=await self._gas_price.get(),
-                gas_budget=self._gas_budget,
-            )
             try:
-                executed = await self._chain.execute_transaction(tx_bytes, [signature])
+                return await self._execute_batch(index, [BlobTransfer(blob, tags)], gas)
             except TransactionRejected:
-                self._gas_price.forget()
                 if await self._locate(entry.blob_id, tags.owner, self._wallets.address(index)) == (entry.object_id, tags.owner):
                     return None  # an earlier attempt's transfer went through; only its record was lost
                 raise
-            gas.settle(executed)
-            self._gas_price.observe(executed.epoch)
-            return executed
+
+    async def _execute_batch(self, index: int, transfers: Sequence[BlobTransfer], gas: GasLease) -> ExecutedTransaction:
+        """One transaction tagging and transferring ``transfers``, paid by ``gas`` (settled from its effects)."""
+        tx_bytes, signature = self._wallets.build_blob_transfers(
+            index,
+            walrus_package_id=self._walrus_package_id,
+            transfers=transfers,
+            gas_coins=[gas.coin],
+            gas_price=await self._gas_price.get(),
+            gas_budget=self._gas_budget * len(transfers),
+        )
+        try:
+            executed = await self._chain.execute_transaction(tx_bytes, [signature])
+        except TransactionRejected:
+            self._gas_price.forget()
+            raise
+        gas.settle(executed)
+        self._gas_price.observe(executed.epoch)
+        return executed

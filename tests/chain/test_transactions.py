@@ -9,9 +9,16 @@ import nacl.signing
 import pytest
 
 from chain.base58 import b58encode
-from chain.programmable_transaction import MoveCall, OwnedObjectInput, TransactionData, TransferObjects
+from chain.programmable_transaction import MoveCall, OwnedObjectInput, PureInput, TransactionData, TransferObjects
 from chain.reader import ObjectRef
-from chain.transactions import BlobTags, build_blob_metadata_transaction, sign_transaction, transaction_digest
+from chain.transactions import (
+    BlobTags,
+    BlobTransfer,
+    build_blob_metadata_transaction,
+    build_blob_transfers_transaction,
+    sign_transaction,
+    transaction_digest,
+)
 
 SEED = bytes(range(1, 33))
 WALRUS = "0x" + "0a" * 32
@@ -69,3 +76,56 @@ class TestBuildBlobMetadataTransaction:
     def test_rejects_bad_digest(self):
         with pytest.raises(ValueError, match="32 bytes"):
             _build(blobs=[ObjectRef("0x1", 1, "abc")])
+
+
+class TestBuildBlobTransfersTransaction:
+    """Several jobs' Blobs in one transaction, each with its own tags; one TransferObjects per owner."""
+
+    OWNER_A, OWNER_B = "0x" + "a1" * 32, "0x" + "b2" * 32
+
+    def _tags(self, owner: str, namespace: str) -> BlobTags:
+        return BlobTags(owner=owner, namespace=namespace, memwal_package_id="0x" + "ee" * 32)
+
+    def _batch(self, transfers):
+        return build_blob_transfers_transaction(seed=SEED, walrus_package_id=WALRUS, transfers=transfers,
+                                                gas_coins=[_ref(3, 9)], gas_price=1000, gas_budget=30_000_000)
+
+    def test_each_blob_gets_its_own_tags_and_goes_to_its_owner(self):
+        transfers = [BlobTransfer(_ref(1, 5), self._tags(self.OWNER_A, "notes")),
+                     BlobTransfer(_ref(2, 6), self._tags(self.OWNER_B, "work")),
+                     BlobTransfer(_ref(4, 7), self._tags(self.OWNER_A, "work"))]
+        data = TransactionData.from_bcs(self._batch(transfers)[0])
+        inputs = data.transaction.inputs
+        pure = {index: item.value for index, item in enumerate(inputs) if isinstance(item, PureInput)}
+        metadata: dict[int, dict[str, str]] = {}
+        for call in (command for command in data.transaction.commands if isinstance(command, MoveCall)):
+            blob, key, value = (argument.index for argument in call.arguments)
+            metadata.setdefault(blob, {})[_string(pure[key])] = _string(pure[value])
+        assert metadata == {
+            0: {"memwal_namespace": "notes", "memwal_owner": self.OWNER_A, "memwal_package_id": "0x" + "ee" * 32},
+            1: {"memwal_namespace": "work", "memwal_owner": self.OWNER_B, "memwal_package_id": "0x" + "ee" * 32},
+            2: {"memwal_namespace": "work", "memwal_owner": self.OWNER_A, "memwal_package_id": "0x" + "ee" * 32},
+        }
+        moves = [command for command in data.transaction.commands if isinstance(command, TransferObjects)]
+        recipients = {"0x" + pure[move.recipient.index].hex(): [argument.index for argument in move.objects]
+                      for move in moves}
+        assert recipients == {self.OWNER_A: [0, 2], self.OWNER_B: [1]}
+        assert len(pure) == len(set(pure.values()))  # every distinct string is one input
+
+    def test_one_owner_is_byte_for_byte_the_single_job_transaction(self):
+        tags = self._tags(self.OWNER_A, "notes")
+        assert self._batch([BlobTransfer(_ref(1, 5), tags), BlobTransfer(_ref(2, 6), tags)])[0] == _build(
+            blobs=[_ref(1, 5), _ref(2, 6)], tags=tags, gas_budget=30_000_000)[0]
+
+    def test_a_blob_twice_or_too_many_blobs_are_refused(self):
+        tags = self._tags(self.OWNER_A, "notes")
+        with pytest.raises(ValueError, match="once per transaction"):
+            self._batch([BlobTransfer(_ref(1, 5), tags), BlobTransfer(_ref(1, 5), tags)])
+        with pytest.raises(ValueError, match="blobs per transaction"):
+            self._batch([BlobTransfer(_ref(n, 1), tags) for n in range(1, 22)])
+
+
+def _string(encoded: bytes) -> str:
+    """A BCS string: ULEB128 length, then UTF-8 (all test strings are shorter than 128 bytes)."""
+    assert encoded[0] == len(encoded) - 1
+    return encoded[1:].decode("utf-8")

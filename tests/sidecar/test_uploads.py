@@ -17,9 +17,9 @@ import redis.asyncio as redis
 from chain.address import sui_address
 from chain.backends import make_chain_reader
 from chain.consistency import ReadLagPolicy
-from chain.errors import ObjectNotFound
+from chain.errors import ObjectNotFound, TransactionRejected
 from chain.keys import encode_sui_private_key
-from chain.programmable_transaction import SplitCoins, TransactionData
+from chain.programmable_transaction import SplitCoins, TransactionData, TransferObjects
 from chain.reader import ObjectRef
 from localnet.runner import run_localnet
 from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/services.py)
@@ -33,7 +33,8 @@ pytestmark = pytest.mark.database
 URLS = {"graphql": "sui_graphql_url", "grpc": "sui_grpc_url", "jsonrpc": "sui_rpc_url"}
 
 
-def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, chain=None, per_wallet=1, concurrency=2):
+def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, chain=None, per_wallet=1, concurrency=2,
+            batch=1):
     chain = chain or make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
     walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
                           aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
@@ -41,7 +42,7 @@ def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, ch
     uploads = UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
                             walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=concurrency,
                             journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10),
-                            transactions_per_wallet=per_wallet)
+                            transactions_per_wallet=per_wallet, batch_max_blobs=batch)
     return uploads, chain
 
 
@@ -53,6 +54,7 @@ class CountingChain:
         self.calls: Counter[str] = Counter()
         self.barrier = barrier
         self.gas_payments: list[tuple[str, ...]] = []
+        self.transfer_sizes: list[int] = []  # Blobs handed over per executed transfer transaction
 
     def __getattr__(self, name):
         method = getattr(self.inner, name)
@@ -70,7 +72,11 @@ class CountingChain:
         splits = any(isinstance(command, SplitCoins) for command in data.transaction.commands)
         if self.barrier is not None and not splits:  # every transfer of the round is in flight before any executes
             await asyncio.wait_for(self.barrier.wait(), timeout=60)
-        return await self.inner.execute_transaction(tx_bytes, signatures)
+        executed = await self.inner.execute_transaction(tx_bytes, signatures)
+        if not splits:
+            self.transfer_sizes.append(sum(len(command.objects) for command in data.transaction.commands
+                                           if isinstance(command, TransferObjects)))
+        return executed
 
 
 def new_wallet() -> tuple[str, str]:
@@ -252,6 +258,62 @@ class TestTransactionsInFlight:
         price.observe(8)
         await price.get()
         assert chain.calls["gas_price"] == 2
+
+
+class HeldFirstTransfer(CountingChain):
+    """Holds the first transfer until ``others_queued()`` says the rest wait behind it; optionally refuses
+    every transaction that carries several Blobs, as a node refusing a batch would."""
+
+    def __init__(self, inner, others_queued, *, refuse_batches: bool = False) -> None:
+        super().__init__(inner)
+        self.others_queued = others_queued
+        self.refuse_batches = refuse_batches
+        self.refused = 0
+
+    async def execute_transaction(self, tx_bytes, signatures):
+        data = TransactionData.from_bcs(tx_bytes)
+        blobs = sum(len(command.objects) for command in data.transaction.commands if isinstance(command, TransferObjects))
+        if not self.transfer_sizes and not self.refused:
+            async def queued() -> None:
+                while not self.others_queued():
+                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(queued(), timeout=60)
+        if self.refuse_batches and blobs > 1:
+            self.refused += 1
+            raise TransactionRejected("refused for the test")
+        return await super().execute_transaction(tx_bytes, signatures)
+
+
+class TestQueuedTransfersShareATransaction:
+    async def _five_jobs(self, localnet, http, *, refuse_batches: bool):
+        key, address = new_wallet()
+        await fund(http, localnet, address, 10**10)  # one coin: every job after the first waits for it
+        uploads = None
+        chain = HeldFirstTransfer(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                                  lambda: uploads is not None and uploads.batches.queued(0) == 4,
+                                  refuse_batches=refuse_batches)
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=1,
+                             concurrency=5, batch=8)
+        owners = [new_owner(), new_owner()]
+        results = await asyncio.gather(*(
+            uploads.upload(os.urandom(150), **{**upload_arguments(localnet, owners[n % 2]), "namespace": f"ns{n}"})
+            for n in range(5)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        for owner, expected in zip(owners, ([0, 2, 4], [1, 3]), strict=True):
+            held = await chain.inner.owned_blobs(owner, localnet["walrus_package_id"])
+            assert sorted(blob.metadata["memwal_namespace"] for blob in held) == [f"ns{n}" for n in expected]
+            assert {blob.metadata["memwal_owner"] for blob in held} == {owner}
+        return uploads, chain
+
+    async def test_jobs_waiting_for_the_busy_coin_go_out_together_each_to_its_owner(self, localnet, http):
+        uploads, chain = await self._five_jobs(localnet, http, refuse_batches=False)
+        assert chain.transfer_sizes == [1, 4]  # the first alone, the four that queued behind it in one
+        assert uploads.batches.batched_transactions == 1
+
+    async def test_a_refused_batch_is_sent_again_one_job_at_a_time(self, localnet, http):
+        uploads, chain = await self._five_jobs(localnet, http, refuse_batches=True)
+        assert chain.refused == 1 and chain.transfer_sizes == [1, 1, 1, 1, 1]
+        assert uploads.batches.batched_transactions == 0
 
 
 class TestAlreadyCertified:
