@@ -78,6 +78,7 @@ RELAYER_VARIABLES = frozenset(
         "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE",
         "RATE_LIMIT_STORAGE_BYTES",
         "BLOB_CACHE_TTL_SECS",
+        "REDIS_CLUSTER",
         "BLOB_CACHE_MAX_BYTES",
         # timeouts and sizes (the relayer-core branch's settings, issue #7)
         "DATABASE_COMMAND_TIMEOUT_SECS",

@@ -41,12 +41,12 @@ from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
-from redis.asyncio import Redis
 
 from chain.address import is_address, normalize_address
 from chain.errors import ChainError, ChainUnavailable
 from chain.reader import Account, ChainReader
 from memwal_common.cache_errors import CACHE_ERRORS
+from memwal_common.redis_client import RedisClient, is_cluster
 from relayer.account_cache import AccountCache
 from relayer.database.errors import DatabaseUnavailable
 from relayer.errors import AuthRejected, AuthUpstreamUnavailable, LegacySdk, NonceStoreUnavailable
@@ -140,6 +140,9 @@ local verdict = sliding_window(3, 4)
 return {1, verdict[1], verdict[2]}
 """
 EPOCH_KEY = "nonce-epoch"
+# On a Redis Cluster the nonces spread over this many hash tags, each with its own epoch in its slot: a script
+# touches one slot, and a master that loses its data resets the epochs of exactly the nonces it lost.
+CLUSTER_NONCE_TAGS = 128
 
 
 class RedisNonceStore:
@@ -151,24 +154,39 @@ class RedisNonceStore:
     signed in the very second of the loss stays replayable until that second ends.) A relayer starting on a
     store without an epoch starts it at its boot (``start_epoch``), not at the first request. Run Redis with
     persistence (appendonly) so a restart loses neither nonces nor the epoch.
+
+    On a Redis Cluster a nonce lives at ``nonce:{n<tag>}:<uuid>`` next to its tag's epoch
+    ``nonce-epoch:{n<tag>}`` (``CLUSTER_NONCE_TAGS`` tags, chosen by the nonce), and the rate limits (tagged by
+    owner, relayer/rate_limit.py) run as a second script right after a fresh nonce: the order and effects of
+    ``ADMIT_SCRIPT`` in two round trips instead of one.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
+        self._cluster = is_cluster(redis)
         self._script = redis.register_script(CONSUME_NONCE_SCRIPT)
         self._admit = redis.register_script(ADMIT_SCRIPT)
+
+    def keys(self, nonce: str) -> tuple[str, str]:
+        """The nonce's key and the key of the epoch it is checked against."""
+        if not self._cluster:
+            return f"nonce:{nonce}", EPOCH_KEY
+        tag = f"{{n{_nonce_tag(nonce)}}}"
+        return f"nonce:{tag}:{nonce}", f"{EPOCH_KEY}:{tag}"
 
     async def start_epoch(self, now: float) -> None:
         """Start remembering at ``now`` unless the store already has an epoch (boot: so requests signed after the
         relayer came up are never refused because the store's first use fell into a later second)."""
+        epochs = [f"{EPOCH_KEY}:{{n{tag}}}" for tag in range(CLUSTER_NONCE_TAGS)] if self._cluster else [EPOCH_KEY]
         try:
-            await self._redis.set(EPOCH_KEY, math.floor(now), nx=True)
+            for key in epochs:
+                await self._redis.set(key, math.floor(now), nx=True)
         except CACHE_ERRORS as exc:  # the first consume sets it instead
             logger.warning("could not start the nonce store's replay epoch: %s", type(exc).__name__)
 
     async def consume(self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float) -> NonceOutcome:
         try:
-            result = await self._script(keys=[f"nonce:{nonce}", EPOCH_KEY], args=[ttl_seconds, math.floor(now), signed_at])
+            result = await self._script(keys=list(self.keys(nonce)), args=[ttl_seconds, math.floor(now), signed_at])
         except CACHE_ERRORS as exc:
             raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
         return _outcome(result)
@@ -177,8 +195,13 @@ class RedisNonceStore:
         self, nonce: str, ttl_seconds: int, *, signed_at: int, now: float, limiter: RateLimiter, public_key_hex: str,
         owner: str, weight: int,
     ) -> tuple[NonceOutcome, Denial | None]:
+        if self._cluster:  # the nonce's slot is not the owner's: two scripts, in ADMIT_SCRIPT's order
+            outcome = await self.consume(nonce, ttl_seconds, signed_at=signed_at, now=now)
+            if outcome is not NonceOutcome.FRESH:
+                return outcome, None
+            return outcome, await limiter.check(public_key_hex, owner, weight)
         layers, window_args = limiter.check_arguments(public_key_hex, owner, weight)
-        keys = [f"nonce:{nonce}", EPOCH_KEY, *(layer.key for layer in layers)]
+        keys = [*self.keys(nonce), *(layer.key for layer in layers)]
         try:
             outcome, allowed, index = await self._admit(
                 keys=keys, args=[ttl_seconds, math.floor(now), signed_at, *window_args]
@@ -187,6 +210,10 @@ class RedisNonceStore:
             raise NonceStoreUnavailable(f"nonce store unavailable: {type(exc).__name__}") from None
         fresh = _outcome(outcome)
         return fresh, (Denial(layers[int(index) - 1]) if fresh is NonceOutcome.FRESH and not allowed else None)
+
+
+def _nonce_tag(nonce: str) -> int:
+    return int.from_bytes(hashlib.sha256(nonce.encode()).digest()[:4], "big") % CLUSTER_NONCE_TAGS
 
 
 def _outcome(result: object) -> NonceOutcome:

@@ -8,6 +8,11 @@ account sustained (``rate:hr:<owner>``, per hour). Unlike upstream, the script c
 recording anything, so a denial never charges the earlier layers, and the post-extraction analyze charge
 never resets the windows (upstream's analyze bug). If Redis is down the limiter falls back to in-process
 token buckets, so limits still hold on one relayer.
+
+On a Redis Cluster (memwal_common.redis_client.is_cluster) the owner is the keys' hash tag
+(``rate:dk:{<owner>}:<pubkey>``, ``rate:{<owner>}``, ``rate:hr:{<owner>}``), so the script's three keys share
+one slot and every relayer sharing the cluster charges the same windows. A delegate key is thereby budgeted
+per (key, owner): the same key registered on two owners' accounts has one window per owner.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from memwal_common.cache_errors import CACHE_ERRORS
+from memwal_common.redis_client import is_cluster
 from relayer.errors import RateLimited
 
 logger = logging.getLogger("memwal.rate_limit")
@@ -136,13 +142,18 @@ class RateLimiter:
         self._clock = clock
         self._on_fallback = on_fallback or (lambda scope: None)
         self._script = redis.register_script(SLIDING_WINDOW_SCRIPT) if redis is not None else None
+        self._cluster = is_cluster(redis)
         self._buckets: dict[str, _TokenBucket] = {}
 
     def layers(self, public_key_hex: str, owner: str) -> list[Layer]:
+        prefix = self._key_prefix
+        # On a cluster the owner is the hash tag: the script's keys must all live in one slot.
+        scope = f"{{{owner}}}" if self._cluster else owner
+        delegate = f"rate:{prefix}dk:{scope}:{public_key_hex}" if self._cluster else f"rate:{prefix}dk:{public_key_hex}"
         return [
-            Layer("delegate_key", f"rate:{self._key_prefix}dk:{public_key_hex}", self._delegate_per_minute, 60, 60),
-            Layer("account_burst", f"rate:{self._key_prefix}{owner}", self._per_minute, 60, 60),
-            Layer("account_sustained", f"rate:{self._key_prefix}hr:{owner}", self._per_hour, 3600, 300),
+            Layer("delegate_key", delegate, self._delegate_per_minute, 60, 60),
+            Layer("account_burst", f"rate:{prefix}{scope}", self._per_minute, 60, 60),
+            Layer("account_sustained", f"rate:{prefix}hr:{scope}", self._per_hour, 3600, 300),
         ]
 
     async def check(self, public_key_hex: str, owner: str, weight: int) -> Denial | None:

@@ -14,11 +14,10 @@ from datetime import timedelta
 
 import httpx
 import openai
-from redis.asyncio import Redis
 
 from chain.backends import make_chain_reader
 from chain.reader import ChainReader
-from memwal_common.redis_client import fail_fast_redis
+from memwal_common.redis_client import RedisClient, fail_fast_redis
 from relayer.account_cache import AccountCache
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.accounts import AccountIndex
@@ -94,7 +93,7 @@ async def embedding_provider(settings: Settings, openai_client: openai.AsyncOpen
 
 async def open_services(
     settings: Settings, *, sidecar: SidecarApi, stack: AsyncExitStack, database: Database | None = None,
-    cache: Redis | None = None,
+    cache: RedisClient | None = None,
 ) -> Services:
     """Open pools and clients for ``settings`` (DATABASE_URL and REDIS_URL must be set) around ``sidecar``.
 
@@ -108,7 +107,9 @@ async def open_services(
     if cache is None:
         if settings.redis_url is None:
             raise ValueError("REDIS_URL is required")
-        cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        cache = fail_fast_redis(
+            settings.redis_url, timeout_seconds=settings.redis_timeout_seconds, cluster=settings.redis_cluster
+        )
         stack.push_async_callback(cache.aclose)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.sui_timeout_seconds),
@@ -227,7 +228,7 @@ async def open_services(
     )
 
 
-def _probes(database: Database, cache: Redis, sidecar: SidecarApi, chain: ChainReader, registry_id: str) -> dict[str, Probe]:
+def _probes(database: Database, cache: RedisClient, sidecar: SidecarApi, chain: ChainReader, registry_id: str) -> dict[str, Probe]:
     async def postgres() -> None:
         async with database.connection() as connection:
             await connection.fetchval("SELECT 1")

@@ -65,6 +65,7 @@ class Settings:
     database_connect_timeout_seconds: float = 10.0  # DATABASE_CONNECT_TIMEOUT_SECS
     database_command_timeout_seconds: float = 30.0  # DATABASE_COMMAND_TIMEOUT_SECS: per statement
     redis_timeout_seconds: float = 2.0  # REDIS_TIMEOUT_SECS: connect and per command (relayer and sidecar)
+    redis_cluster: bool = False  # REDIS_CLUSTER: REDIS_URL names a node of a Redis Cluster (relayer and sidecar)
     # --- chain ---
     sui_network: str = "mainnet"  # SUI_NETWORK: mainnet | testnet pick every preset below (memwal_common.networks)
     sui_rpc_url: str = ""  # SUI_RPC_URL: JSON-RPC endpoint, no preset (also served to SDKs via /config)
@@ -231,6 +232,7 @@ class Settings:
             database_connect_timeout_seconds=float(env_int(env, "DATABASE_CONNECT_TIMEOUT_SECS", 10, minimum=1)),
             database_command_timeout_seconds=float(env_int(env, "DATABASE_COMMAND_TIMEOUT_SECS", 30, minimum=1)),
             redis_timeout_seconds=float(env_int(env, "REDIS_TIMEOUT_SECS", 2, minimum=1)),
+            redis_cluster=env_flag(env.get("REDIS_CLUSTER")),
             sui_network=network,
             sui_rpc_url=env.get("SUI_RPC_URL", ""),
             sui_graphql_url=env.get("SUI_GRAPHQL_URL", ""),

@@ -29,7 +29,9 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
     cache = None
     if settings.redis_url:
         # The cache is optional: when Redis is down, reads fall through to Walrus at once.
-        cache = fail_fast_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        cache = fail_fast_redis(
+            settings.redis_url, timeout_seconds=settings.redis_timeout_seconds, cluster=settings.redis_cluster
+        )
         stack.push_async_callback(cache.aclose)
     chain = make_chain_reader(settings.sui_url, protocol=settings.sui_protocol, http=http)
     stack.push_async_callback(chain.aclose)

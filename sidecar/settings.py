@@ -57,6 +57,7 @@ class SidecarSettings:
     seal_key_cache_entries: int  # SEAL_KEY_CACHE_ENTRIES [4096] (~1.1 KiB each): released keys per (session, account, id); 0 = off
     redis_url: str | None  # REDIS_URL: blob cache; unset = no cache
     redis_timeout_seconds: float  # REDIS_TIMEOUT_SECS [2]: connect and per-command
+    redis_cluster: bool  # REDIS_CLUSTER [false]: REDIS_URL names a node of a Redis Cluster
     blob_cache_ttl_seconds: int  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int  # BLOB_CACHE_MAX_BYTES
     gas_budget: int  # SUI_GAS_BUDGET [50_000_000]
@@ -102,6 +103,7 @@ class SidecarSettings:
             seal_key_cache_entries=env_int(env, "SEAL_KEY_CACHE_ENTRIES", 4096, minimum=0),
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_seconds=float(env_int(env, "REDIS_TIMEOUT_SECS", 2, minimum=1)),
+            redis_cluster=env_flag(env.get("REDIS_CLUSTER")),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             gas_budget=env_int(env, "SUI_GAS_BUDGET", 50_000_000, minimum=1),

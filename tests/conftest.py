@@ -2,6 +2,7 @@
 
     postgres_url   (session)  DATABASE_URL, else an embedded PostgreSQL in a temp dir
     redis_url      (session)  REDIS_URL, else an embedded Redis on a unix socket
+    redis_cluster_url (session)  a real 3-master Redis Cluster on loopback (devtools/embedded_redis_cluster.py)
     database_url   (session)  a throwaway database on that server, migrated once; dropped at the end
     database       (function) an open, migrated ``Database`` whose tables are empty for each test
 
@@ -25,6 +26,7 @@ import asyncpg
 import pytest
 
 from devtools.embedded_databases import start_embedded_postgres, start_embedded_redis
+from devtools.embedded_redis_cluster import redis_cluster
 from relayer.database.migrations import apply_migrations
 from relayer.database.pool import Database, connect
 
@@ -63,6 +65,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL of a 3-master cluster (REDIS_CLUSTER=1): any node; clients learn the slot map from it."""
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster"), masters=3) as nodes:
+        yield nodes.url
 
 
 def _with_database_name(url: str, name: str) -> str:
