@@ -25,7 +25,7 @@ E2E_RELAYER_ENV = {
 
 @contextlib.asynccontextmanager
 async def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = None, sui_protocol: str | None = "graphql",
-                     localnet_args: tuple[str, ...] = ()) -> AsyncIterator[DevStack]:
+                     localnet_args: tuple[str, ...] = (), redis_url: str | None = None) -> AsyncIterator[DevStack]:
     """A running stack. On an external PostgreSQL (DATABASE_URL) each stack gets its own throwaway database:
     every stack runs a fresh localnet, and an indexer cursor or account rows left by another chain would
     make its results depend on test order."""
@@ -35,7 +35,7 @@ async def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = N
         yield await resources.enter_async_context(DevStack(
             tmp_path_factory.mktemp("devstack"),
             database_url=database_url,
-            redis_url=os.environ.get("REDIS_URL") or None,
+            redis_url=redis_url or os.environ.get("REDIS_URL") or None,
             relayer_env={**E2E_RELAYER_ENV, **(relayer_env or {})},
             sui_protocol=sui_protocol,
             localnet_args=localnet_args,
