@@ -21,7 +21,7 @@ from memwal_common.shared_settings import WALLET_KEY_VARIABLES, setting_source
 
 OK, FAILED, UNREACHABLE = "ok", "FAILED", "unreachable"
 _FIELD_VARIABLE = re.compile(r"^\s+(\w+): [^\n#]*#\s+([A-Z][A-Z0-9_]{2,})", re.MULTILINE)
-_URL_VARIABLES = {"DATABASE_URL", "REDIS_URL"}  # may carry a password
+_URL_VARIABLES = {"DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL"}  # may carry a password
 
 ExitStatus = int  # 0 ok, 1 a check failed, 2 invalid configuration, 3 unreachable (nothing failed)
 

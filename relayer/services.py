@@ -128,7 +128,12 @@ async def open_services(
         )
         stack.push_async_callback(openai_client.close)
     metrics = Metrics()
-    vectors = VectorStore(database)
+    reads = None
+    if settings.database_read_url:
+        # Recall's search only: owner-scoped, and allowed to trail the primary by the replica's lag.
+        reads = await connect_database(settings.database_read_url, settings, pool_size=max(4, settings.job_concurrency), migrate=False)
+        stack.push_async_callback(reads.close)
+    vectors = VectorStore(database, reads=reads)
     jobs = JobQueue(database)
 
     def budget(per_minute: int, per_hour: int, key_per_minute: int, *, key_prefix: str = "") -> RateLimiter:

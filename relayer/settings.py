@@ -60,6 +60,7 @@ class Settings:
     log_format: str = "pretty"  # LOG_FORMAT: pretty | json (relayer, sidecar, indexer)
     # --- storage ---
     database_url: str | None = None  # DATABASE_URL (required to serve): PostgreSQL with pgvector
+    database_read_url: str | None = None  # DATABASE_READ_URL: a read replica for recall's vector search; unset = DATABASE_URL
     redis_url: str | None = None  # REDIS_URL (required to serve)
     data_dir: str = ".data"  # MEMWAL_DATA_DIR: the sidecar socket lives here
     database_connect_timeout_seconds: float = 10.0  # DATABASE_CONNECT_TIMEOUT_SECS
@@ -227,6 +228,7 @@ class Settings:
             health_probe_timeout_seconds=float(env_int(env, "HEALTH_PROBE_TIMEOUT_SECS", 2, minimum=1)),
             log_format=env.get("LOG_FORMAT", "pretty"),
             database_url=env.get("DATABASE_URL") or None,
+            database_read_url=env.get("DATABASE_READ_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             data_dir=data_dir,
             database_connect_timeout_seconds=float(env_int(env, "DATABASE_CONNECT_TIMEOUT_SECS", 10, minimum=1)),

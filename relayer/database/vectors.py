@@ -53,8 +53,12 @@ RETURNING id
 
 
 class VectorStore:
-    def __init__(self, database: Database, *, tuning: SearchTuning = DEFAULT_SEARCH_TUNING) -> None:
+    def __init__(
+        self, database: Database, *, reads: Database | None = None, tuning: SearchTuning = DEFAULT_SEARCH_TUNING
+    ) -> None:
+        """``reads``: a read replica (DATABASE_READ_URL) for ``search``, the recall query; it may trail writes."""
         self._database = database
+        self._reads = reads or database
         self._tuning = tuning
 
     async def upsert(self, entry: VectorEntry) -> None:
@@ -75,7 +79,7 @@ class VectorStore:
 
     async def search(self, owner: str, namespace: str, query_vector: Sequence[float], limit: int) -> list[Hit]:
         """Nearest memories first; exact for small scopes, near-exact for large ones."""
-        return await search_scope(self._database, owner, namespace, query_vector, limit, self._tuning)
+        return await search_scope(self._reads, owner, namespace, query_vector, limit, self._tuning)
 
     async def blob_ids_in(self, owner: str, namespace: str, blob_ids: Collection[str]) -> set[str]:
         """Which of ``blob_ids`` are already indexed in (owner, namespace) (restore skips them)."""
