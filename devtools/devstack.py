@@ -124,20 +124,25 @@ class DevStack:
 
     async def start_relayer(self) -> None:
         assert self.relayer is not None
-        await self.relayer.start()
-        async with httpx.AsyncClient() as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get(f"{self.relayer_url}/health", timeout=2.0)).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await self.relayer.wait_until(healthy, f"relayer did not become healthy (see {self._log('relayer')})")
+        await start_until_healthy(self.relayer, self.relayer_url)
 
     async def stop_relayer(self, *, kill: bool = False) -> None:
         if self.relayer is not None:
             await self.relayer.stop(kill=kill)
+
+
+async def start_until_healthy(relayer: ChildProcess, url: str) -> None:
+    """Start a relayer process and wait until its /health answers 200."""
+    await relayer.start()
+    async with httpx.AsyncClient() as http:
+
+        async def healthy() -> bool:
+            try:
+                return (await http.get(f"{url}/health", timeout=2.0)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await relayer.wait_until(healthy, f"{relayer.name} did not become healthy (see {relayer.log_path})")
 
 
 def _banner(stack: DevStack) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
-from .devstack import DevStack
+from .devstack import DevStack, start_until_healthy
 from .processes import ChildProcess, free_port
 
 
@@ -56,16 +54,7 @@ class RelayerFleet:
         await self.stop_extra()
 
     async def start(self, instance: RelayerInstance) -> None:
-        await instance.process.start()
-        async with httpx.AsyncClient() as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get(f"{instance.url}/health", timeout=2.0)).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await instance.process.wait_until(healthy, f"{instance.process.name} did not become healthy (see {instance.process.log_path})")
+        await start_until_healthy(instance.process, instance.url)
 
     async def stop_extra(self) -> None:
         """Stop the instances this fleet started (the stack stops its own)."""

@@ -17,7 +17,8 @@ Steps, in the order upstream checks them:
       upstream). An x-account-id naming an account the key is not a delegate of is refused (401,
       ERR_ACCOUNT_MISMATCH) — upstream silently serves the key's cached account instead
 Then the rate limits (relayer/rate_limit.py): with the account known from the in-process cache, steps (6) and
-the limits run as one Redis script (``ADMIT_SCRIPT``), in that order and with the same effects.
+the limits run as one Redis script (``ADMIT_SCRIPT``; two on a Redis Cluster, where the nonce and the owner's
+windows live in different slots), in that order and with the same effects.
 Failures raise ``AuthRejected`` (401), ``RateLimited`` (429), ``LegacySdk`` (426) or, when the nonce store, the database or the chain
 cannot answer, ``AuthUpstreamUnavailable`` (503, retried by the SDK); relayer/http_errors.py answers them.
 Every rejection after step (2) is padded to the same minimum duration so timing does not tell which check
