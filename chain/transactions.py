@@ -50,6 +50,7 @@ class BlobTags:
     namespace: str
     memwal_package_id: str
     agent_id: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()  # further pairs, e.g. a session-chain frame's session and sequence
 
     def pairs(self) -> list[tuple[str, str]]:
         pairs = [
@@ -59,6 +60,7 @@ class BlobTags:
         ]
         if self.agent_id:
             pairs.append(("memwal_agent_id", self.agent_id))
+        pairs.extend(self.extra)
         for key, value in pairs:
             if len(value.encode("utf-8")) > MAX_METADATA_VALUE_BYTES:
                 raise ValueError(f"metadata value for {key} is too long")

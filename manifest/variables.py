@@ -110,6 +110,9 @@ RELAYER_VARIABLES = frozenset(
         "OWNER_TOKEN_RATE_LIMIT_PER_MINUTE",
         "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_MINUTE",
         "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR",
+        # session chains (issue #14)
+        "SESSION_LOCK_SECS",
+        "SESSION_LOCK_WAIT_SECS",
     }
 )
 

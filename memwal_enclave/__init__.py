@@ -12,6 +12,8 @@
         manifest="manifest.toml",          # or config_hash="<sha384 hex>" (python -m attestation config-hash)
     )
     result = await memwal.remember_and_wait("I am allergic to peanuts")
+    await memwal.append_turn("chat-42", "hello", expected_head=-1)   # session chains (verbatim turns)
+    window = await memwal.read_window("chat-42", last_n=20)
 
 Every request goes over TLS to an enclave whose attestation document (AWS Nitro root, fresh nonce) shows
 one of the published PCR sets and configuration hashes, and every response carries the signature of that
@@ -25,5 +27,8 @@ attribute. ``memwal-enclave verify URL`` (the console script) prints what an enc
 """
 
 from .sdk import AttestedMemWal, AttestedMemWalSync, EnclaveConnection
+from .sessions import SessionChainError, SessionChainTampered, SessionConflict
 
-__all__ = ["AttestedMemWal", "AttestedMemWalSync", "EnclaveConnection"]
+__all__ = [
+    "AttestedMemWal", "AttestedMemWalSync", "EnclaveConnection", "SessionChainError", "SessionChainTampered", "SessionConflict",
+]

@@ -24,6 +24,8 @@ from attestation.policy import PCRs
 from attestation.transport import AttestedTransport, EnclaveCache
 from attestation.trust import TrustRoot
 
+from .sessions import SessionChains, SessionChainsSync
+
 Clock = Callable[[], datetime]
 PcrSource = PCRs | str | bytes | Path
 # The SDK's own default for its client; connecting gets less, like the attested bootstrap.
@@ -100,7 +102,7 @@ class EnclaveConnection:
         return self.cache.latest()
 
 
-class AttestedMemWal(MemWal):  # type: ignore[misc]  # the SDK ships no type information
+class AttestedMemWal(SessionChains, MemWal):  # type: ignore[misc]  # the SDK ships no type information
     """``memwal.MemWal`` whose HTTP client is always an attested one (see the package docstring)."""
 
     def __init__(self, config: MemWalConfig, *, connection: EnclaveConnection | None = None) -> None:
@@ -154,7 +156,7 @@ class AttestedMemWal(MemWal):  # type: ignore[misc]  # the SDK ships no type inf
         return client
 
 
-class AttestedMemWalSync(MemWalSync):  # type: ignore[misc]  # the SDK ships no type information
+class AttestedMemWalSync(SessionChainsSync, MemWalSync):  # type: ignore[misc]  # the SDK ships no type information
     """``memwal.MemWalSync`` over an :class:`AttestedMemWal` (each call gets a fresh attested client)."""
 
     def __init__(self, inner: AttestedMemWal) -> None:

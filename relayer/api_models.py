@@ -8,11 +8,22 @@ or a 400) and build their answers from the response models; /openapi.json is gen
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from relayer.ranking import MAX_WEIGHT, MIN_HALF_LIFE_DAYS, ScoringWeights
+from relayer.sessions.frames import (
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_VALUE_LENGTH,
+    MAX_SEQUENCE,
+    SESSION_ID_PATTERN,
+    Role,
+)
+from relayer.sessions.frames import MAX_TEXT_BYTES as MAX_FRAME_TEXT_BYTES
+from relayer.sessions.limits import MAX_WINDOW_TURNS
 from relayer.validation import (
     MAX_ANALYZE_TEXT_BYTES,
     MAX_BULK_ITEMS,
@@ -40,6 +51,7 @@ QueryText = Annotated[str, *text_rules("query", MAX_QUERY_BYTES, "Query cannot b
 QuestionText = Annotated[str, *text_rules("question", MAX_QUERY_BYTES, "Question cannot be empty")]
 EmbedText = Annotated[str, *text_rules("text", MAX_EMBED_TEXT_BYTES, "text cannot be empty")]
 Weight = float | None
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -193,6 +205,12 @@ JobState = Literal["pending", "running", "uploaded", "done", "failed"]
 
 class ErrorBody(ResponseModel):
     error: str
+    # Session-chain conflicts and verification failures (relayer/sessions/errors.py) say which case and where.
+    kind: str | None = None
+    head_sequence: int | None = None
+    head_blob_id: str | None = None
+    sequence: int | None = None
+    blob_ids: list[str] | None = None
 
 
 class RateLimitBody(ResponseModel):
@@ -431,3 +449,92 @@ class ConfigBody(ResponseModel):
     egressPolicy: str
     llm: str  # available | not-configured | refused-by-egress-policy
 
+
+
+# --- session chains (relayer/sessions/) -----------------------------------------------------------------
+
+SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN, json_schema_extra={"minLength": 1, "maxLength": 128})]
+SessionText = Annotated[str, *text_rules("text", MAX_FRAME_TEXT_BYTES)]
+SessionSequence = Annotated[int, Field(ge=0, le=MAX_SEQUENCE)]
+# A head is named by its sequence (-1: the session must not exist yet) or its blob id.
+ExpectedHead = Annotated[int, Field(ge=-1, le=MAX_SEQUENCE)] | Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+SessionMetadata = Annotated[dict[str, str], Field(json_schema_extra={"maxProperties": MAX_METADATA_ENTRIES})]
+
+
+class SessionAppendRequest(RequestModel):
+    session_id: SessionId
+    role: Role
+    text: SessionText
+    metadata: SessionMetadata | None = None
+    expected_head: ExpectedHead | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SessionAppendRequest:
+        metadata = self.metadata or {}
+        if len(metadata) > MAX_METADATA_ENTRIES or not all(
+            0 < len(key) <= MAX_METADATA_KEY_LENGTH and len(value) <= MAX_METADATA_VALUE_LENGTH for key, value in metadata.items()
+        ):
+            raise invalid_value(f"`metadata` maps at most {MAX_METADATA_ENTRIES} keys of 1..{MAX_METADATA_KEY_LENGTH} "
+                                f"characters to strings of at most {MAX_METADATA_VALUE_LENGTH}")
+        if any(_SURROGATES.search(text) for item in metadata.items() for text in item):
+            raise invalid_value("`metadata` must be valid Unicode")
+        return self
+
+
+class SessionReadRequest(RequestModel):
+    session_id: SessionId
+    last_n: Annotated[int, Field(ge=1, le=MAX_WINDOW_TURNS)] | None = None  # default DEFAULT_WINDOW_TURNS
+    since_sequence: SessionSequence | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SessionReadRequest:
+        if self.last_n is not None and self.since_sequence is not None:
+            raise invalid_value("give `last_n` or `since_sequence`, not both")
+        return self
+
+
+class SessionListRequest(RequestModel):
+    """No fields: the caller's own sessions."""
+
+
+class SessionCloseRequest(RequestModel):
+    session_id: SessionId
+    expected_head: ExpectedHead | None = None
+
+
+class SessionAppendBody(ResponseModel):
+    session_id: str
+    sequence: int
+    blob_id: str
+    prev_blob_id: str | None = None
+
+
+class SessionTurnBody(ResponseModel):
+    sequence: int
+    role: str
+    text: str
+    metadata: dict[str, str]
+    blob_id: str
+    closed: bool
+
+
+class SessionReadBody(ResponseModel):
+    session_id: str
+    head_sequence: int
+    head_blob_id: str
+    closed: bool
+    turns: list[SessionTurnBody]
+    # Blobs that lost a race for a sequence in the window (same parent as the chosen frame): never history.
+    siblings: list[str]
+
+
+class SessionSummaryBody(ResponseModel):
+    session_id: str
+    head_sequence: int
+    head_blob_id: str
+    head_claims: int
+    closed: bool
+
+
+class SessionListBody(ResponseModel):
+    sessions: list[SessionSummaryBody]

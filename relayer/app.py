@@ -18,7 +18,7 @@ from relayer.connection_close import CloseAfterUnreadBody
 from relayer.http_errors import ErrorEdge, starlette_http_error
 from relayer.observability import ObservabilityMiddleware
 from relayer.openapi import operations_of
-from relayer.routes import admin, analyze, memories, owner_tokens, owners, public, search
+from relayer.routes import admin, analyze, memories, owner_tokens, owners, public, search, sessions
 from relayer.services import Services
 
 
@@ -46,6 +46,7 @@ def build_app(services: Services) -> Starlette:
         services.owner_reads, namespace_index=services.namespaces, memory_index=services.memories, chain=services.chain,
     )
     route_list += owner_tokens.routes(services.token_issuance)
+    route_list += sessions.routes(signed, chains=services.sessions)
 
     def route_of(scope: Scope) -> str:
         for route in route_list:

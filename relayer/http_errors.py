@@ -48,6 +48,7 @@ from relayer.errors import (
     UpstreamFailed,
 )
 from relayer.observability import Metrics
+from relayer.sessions.errors import ChainTampered, SessionConflict
 
 logger = logging.getLogger("memwal.http")
 
@@ -112,6 +113,11 @@ def answer_for(exc: BaseException, *, trace_id: str, retry_after_seconds: int) -
         )
     if isinstance(exc, NotFound):
         return _client_error(404, exc.message)
+    if isinstance(exc, SessionConflict):  # the chain verifies; this request conflicts with it
+        return ErrorAnswer(409, {"error": exc.message, **exc.details()})
+    if isinstance(exc, ChainTampered):  # the stored chain does not verify: never served as history
+        return ErrorAnswer(422, {"error": exc.message, **exc.details()}, metric_kind="session_chain_tampered",
+                           log_detail=exc.message)
     if isinstance(exc, NotOwner | ForeignCiphertext):
         return _client_error(403, exc.message)
     if isinstance(exc, SealSessionInvalid | SidecarRejected):

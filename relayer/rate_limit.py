@@ -37,6 +37,9 @@ ROUTE_WEIGHTS = {
     "/api/remember/manual": 3,
     "/api/restore": 3,
     "/api/ask": 2,
+    "/api/sessions/append": 3,  # Seal encryption + a Walrus upload + a chain transaction
+    "/api/sessions/close": 3,
+    "/api/sessions/read": 2,
 }
 
 # A Lua function over KEYS[first_key..] (one sorted set per layer) and ARGV[first_arg..]: now_ms, weight, force,

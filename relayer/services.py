@@ -41,6 +41,8 @@ from relayer.owner_access import OwnerReadRoutes
 from relayer.rate_limit import RateLimiter
 from relayer.revocations import RevocationFollower
 from relayer.routes.owner_tokens import TokenIssuance
+from relayer.sessions.chain_index import SessionIndex
+from relayer.sessions.chains import SessionChains, SessionLimits
 from relayer.settings import Settings
 from relayer.sidecar_client import SidecarApi
 from relayer.signed_routes import BodyLimits, SignedRoutes
@@ -67,6 +69,7 @@ class Services:
     memories: MemoryIndex
     owner_reads: OwnerReadRoutes  # token-or-signature auth and the read budget of /v1/owners/{owner}/…
     token_issuance: TokenIssuance
+    sessions: SessionChains
 
 
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
@@ -229,6 +232,12 @@ async def open_services(
             tokens=owner_tokens, accounts=AccountIndex(database), limiter=issuance_limiter, metrics=metrics,
             body_limits=body_limits, service_credential=settings.owner_token_service_credential,
             ttl=timedelta(seconds=settings.owner_token_ttl_seconds),
+        ),
+        sessions=SessionChains(
+            sidecar=sidecar, cache=cache, package_id=settings.package_id,
+            index=SessionIndex(chain, walrus_package_id=settings.walrus_package_id, package_id=settings.package_id),
+            limits=SessionLimits(settings.session_lock_seconds, settings.session_lock_wait_seconds,
+                                 settings.walrus_storage_epochs),
         ),
     )
 

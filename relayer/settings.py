@@ -128,6 +128,8 @@ class Settings:
     owner_token_owner_per_hour: int = 30  # OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR: issuance per owner
     blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
+    session_lock_seconds: int = 120  # SESSION_LOCK_SECS: an append's per-session Redis lock expires after this
+    session_lock_wait_seconds: int = 30  # SESSION_LOCK_WAIT_SECS: an append waits this long for it, then 409 busy
     # --- seal (passed to the sidecar) ---
     seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight, aggregatorUrl?}] [preset]
     seal_legacy_decrypt_servers: tuple[SealServerConfig, ...] = ()  # SEAL_LEGACY_DECRYPT_KEY_SERVERS: CSV ids, decrypt only
@@ -289,6 +291,8 @@ class Settings:
             owner_token_owner_per_hour=env_int(env, "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR", 30, minimum=1),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
+            session_lock_seconds=env_int(env, "SESSION_LOCK_SECS", 120, minimum=1),
+            session_lock_wait_seconds=env_int(env, "SESSION_LOCK_WAIT_SECS", 30, minimum=0),
             seal_servers=parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", "")),
             seal_legacy_decrypt_servers=parse_key_server_ids(env.get("SEAL_LEGACY_DECRYPT_KEY_SERVERS", ""),
                                                              "SEAL_LEGACY_DECRYPT_KEY_SERVERS"),

@@ -117,6 +117,7 @@ def build_app(services: SidecarServices) -> Starlette:
             epochs=request.epochs,
             job_id=request.job_id,
             agent_id=request.agent_id,
+            extra_tags=request.session.pairs() if request.session is not None else (),
         )
         return UploadReply(result.blob_id, result.object_id, result.transfer_status)
 

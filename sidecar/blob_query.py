@@ -11,7 +11,7 @@ from chain.address import normalize_address
 from chain.errors import ChainError
 from chain.reader import ChainReader
 from sidecar.errors import UpstreamUnavailable
-from sidecar.protocol import MAX_QUERY_BLOBS, TaggedBlob
+from sidecar.protocol import MAX_QUERY_BLOBS, SESSION_ID_TAG, TaggedBlob
 
 MAX_OWNED_BLOBS = MAX_QUERY_BLOBS  # a reply lists at most this many
 
@@ -25,8 +25,8 @@ async def query_blobs(chain: ChainReader, *, owner: str, namespace: str, package
     matches = []
     for blob in owned[:MAX_OWNED_BLOBS]:
         tagged_package = blob.metadata.get("memwal_package_id")
-        if not tagged_package:
-            continue  # untagged blobs belong to nobody's index
+        if not tagged_package or SESSION_ID_TAG in blob.metadata:
+            continue  # untagged blobs belong to nobody's index; session-chain frames are not memories
         try:
             if normalize_address(tagged_package) != wanted_package:
                 continue

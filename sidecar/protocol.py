@@ -12,6 +12,10 @@ Failures are ``ErrorReply`` objects ``{"error": message, "kind": ErrorKind}`` se
     POST /blobs/open           OpenBlobsRequest        OpenBlobsReply   (read + decrypt inside the sidecar)
     POST /walrus/query-blobs   QueryBlobsRequest       QueryBlobsReply
 
+An upload may carry a ``SessionTag`` (a session-chain frame, relayer/sessions/): the Blob is then also tagged
+with the session id and sequence (and ``closed`` on a closing frame), so any relayer finds a session's frames
+on chain; restore's tag query leaves such blobs out (they are not memories).
+
 This module imports nothing of ours, so the relayer can import it without importing the key holder.
 """
 
@@ -38,7 +42,14 @@ MAX_SESSION_LENGTH = 16 * 1024  # the client's x-seal-session header value
 MAX_EPOCHS = 5  # Walrus storage epochs per upload
 MAX_JSON_BYTES = 512 * MIB  # no message of this protocol can be larger (100 blobs × 3 MiB, base64'd)
 
+MAX_SESSION_SEQUENCE = 2**53 - 1
+# Blob metadata keys of a session-chain frame (next to the memwal_* keys every upload writes).
+SESSION_ID_TAG = "memwal_session_id"
+SESSION_SEQUENCE_TAG = "memwal_session_seq"
+SESSION_CLOSED_TAG = "memwal_session_closed"
+
 _BLOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _SUI_ID = re.compile(r"^(0x)?[0-9a-fA-F]{1,64}$")
 
 
@@ -271,6 +282,36 @@ class UploadReply:
 
 
 @dataclass(frozen=True)
+class SessionTag:
+    """Marks an upload as frame ``sequence`` of session ``session_id`` (on chain, as Blob metadata)."""
+
+    session_id: str
+    sequence: int
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        if not _SESSION_ID.match(self.session_id):
+            raise ProtocolError("session.id must be a session id")
+        if isinstance(self.sequence, bool) or not 0 <= self.sequence <= MAX_SESSION_SEQUENCE:
+            raise ProtocolError(f"session.sequence must be an integer in 0..{MAX_SESSION_SEQUENCE}")
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        pairs = ((SESSION_ID_TAG, self.session_id), (SESSION_SEQUENCE_TAG, str(self.sequence)))
+        return (*pairs, (SESSION_CLOSED_TAG, "true")) if self.closed else pairs
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.session_id, "sequence": self.sequence, "closed": self.closed}
+
+    @classmethod
+    def from_json(cls, value: object) -> Self:
+        body = _object(value, "session")
+        session_id = body.get("id")
+        if not isinstance(session_id, str):
+            raise ProtocolError("session.id must be a session id")
+        return cls(session_id, _integer(body, "sequence", minimum=0, maximum=MAX_SESSION_SEQUENCE), _flag(body, "closed"))
+
+
+@dataclass(frozen=True)
 class UploadRequest:
     """Store ``data`` on Walrus, tag the Blob with MemWal metadata and transfer it to ``owner``.
 
@@ -287,9 +328,10 @@ class UploadRequest:
     epochs: int
     job_id: str | None = None
     agent_id: str | None = None
+    session: SessionTag | None = None  # a session-chain frame: tag the Blob with its session and sequence
 
     def to_json(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "data": _b64(self.data),
             "owner": self.owner,
             "namespace": self.namespace,
@@ -298,6 +340,9 @@ class UploadRequest:
             "jobId": self.job_id,
             "agentId": self.agent_id,
         }
+        if self.session is not None:
+            body["session"] = self.session.to_json()
+        return body
 
     @classmethod
     def from_json(cls, value: object) -> Self:
@@ -310,6 +355,7 @@ class UploadRequest:
             epochs=_integer(body, "epochs", minimum=1, maximum=MAX_EPOCHS),
             job_id=_optional_text(body, "jobId"),
             agent_id=_optional_text(body, "agentId"),
+            session=None if body.get("session") is None else SessionTag.from_json(body.get("session")),
         )
 
 

@@ -115,11 +115,12 @@ class UploadService:
         self.active = 0
 
     async def upload(self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int,
-                     job_id: str | None, agent_id: str | None) -> UploadResult:
+                     job_id: str | None, agent_id: str | None,
+                     extra_tags: tuple[tuple[str, str], ...] = ()) -> UploadResult:
         owner = normalize_address(owner)
         index = self._wallets.index_for(job_id)
         wallet = self._wallets.address(index)
-        tags = BlobTags(owner, namespace, package_id, agent_id)
+        tags = BlobTags(owner, namespace, package_id, agent_id, extra_tags)
         async with self._slots:
             self.active += 1
             try:

@@ -59,7 +59,8 @@ class TestRouteWeight:
 
     def test_table_matches_the_spec(self):
         assert ROUTE_WEIGHTS == {"/api/analyze": 5, "/api/remember": 5, "/api/remember/bulk": 10,
-                                 "/api/remember/manual": 3, "/api/restore": 3, "/api/ask": 2}
+                                 "/api/remember/manual": 3, "/api/restore": 3, "/api/ask": 2,
+                                 "/api/sessions/append": 3, "/api/sessions/close": 3, "/api/sessions/read": 2}
 
 
 def answer(denial):
