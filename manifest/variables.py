@@ -113,6 +113,10 @@ RELAYER_VARIABLES = frozenset(
         # session chains (issue #14)
         "SESSION_LOCK_SECS",
         "SESSION_LOCK_WAIT_SECS",
+        # MCP's OAuth 2.1 server (issue #13)
+        "OAUTH_ISSUER_URL",
+        "OAUTH_ACCESS_TOKEN_TTL_SECS",
+        "OAUTH_REFRESH_TOKEN_TTL_SECS",
     }
 )
 

@@ -538,3 +538,49 @@ class SessionSummaryBody(ResponseModel):
 
 class SessionListBody(ResponseModel):
     sessions: list[SessionSummaryBody]
+
+
+# --- MCP's OAuth consent step (relayer/mcp/oauth.py) ---
+
+
+class OAuthApproveRequest(RequestModel):
+    request: str = Field(min_length=1, max_length=64)  # the id /authorize put in the consent URL
+
+
+class OAuthApproval(ResponseModel):
+    redirect_to: str  # the client's redirect URI with the one-time code and its state
+
+
+class OAuthConsentBody(ResponseModel):
+    request: str
+    client_id: str
+    client_name: str
+    redirect_uri: str  # where the code will go: check it before approving
+    scopes: list[str]
+    expires_at: str
+    approve_path: str  # POST {"request": …} there, signed by a delegate key of the account
+
+
+class ListNamespacesArguments(RequestModel):
+    """The MCP list_namespaces tool's arguments: GET /v1/owners/{owner}/namespaces's query, as JSON."""
+
+    updated_after: str | None = Field(default=None, max_length=512)  # the next_cursor of an earlier page
+    limit: int | None = Field(default=None, ge=1, le=999_999_999)
+
+
+class JsonRpcMessage(RequestModel):
+    """What POST /api/mcp takes (documentation only: the MCP server parses and answers it)."""
+
+    jsonrpc: Literal["2.0"]
+    method: str
+    id: int | str | None = None
+    params: dict[str, Any] | None = None
+
+
+class JsonRpcAnswer(ResponseModel):
+    """What POST /api/mcp answers to a request (a notification gets 202 and no body)."""
+
+    jsonrpc: Literal["2.0"]
+    id: int | str | None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None

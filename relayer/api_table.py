@@ -21,7 +21,7 @@ END_MARKER = "<!-- api-table:end -->"
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 10.0
 _METHOD_ORDER = ("get", "post", "put", "patch", "delete")
-_SCHEME_NAMES = {"x-public-key": "delegate signature", "owner-token": "owner token",
+_SCHEME_NAMES = {"x-public-key": "delegate signature", "owner-token": "owner token", "mcp-bearer": "owner or OAuth token",
                  "x-service-credential": "service credential"}
 
 

@@ -1,4 +1,4 @@
-"""build_app(services): the relayer's Starlette application (routes of memwal.md §1 plus the owner read API).
+"""build_app(services): the relayer's Starlette application (routes of memwal.md §1, the owner read API, MCP).
 
 Middleware, outermost first: request ids and HTTP metrics, ``Connection: close`` on answers given before the
 request body was read to its end, CORS, then the error edge (relayer/http_errors.py) that answers whatever a
@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from relayer.connection_close import CloseAfterUnreadBody
 from relayer.http_errors import ErrorEdge, starlette_http_error
+from relayer.mcp.server import build_mcp
 from relayer.observability import ObservabilityMiddleware
 from relayer.openapi import operations_of
 from relayer.routes import admin, analyze, memories, owner_tokens, owners, public, search, sessions
@@ -47,6 +48,8 @@ def build_app(services: Services) -> Starlette:
     )
     route_list += owner_tokens.routes(services.token_issuance)
     route_list += sessions.routes(signed, chains=services.sessions)
+    mcp = build_mcp(services)  # /api/mcp and, with OAUTH_ISSUER_URL, the OAuth 2.1 routes (relayer/mcp/)
+    route_list += mcp.routes
 
     def route_of(scope: Scope) -> str:
         for route in route_list:
@@ -72,4 +75,6 @@ def build_app(services: Services) -> Starlette:
     middleware.append(
         Middleware(ErrorEdge, metrics=services.metrics, route_of=route_of, retry_after_seconds=settings.retry_after_seconds)
     )
-    return Starlette(routes=route_list, middleware=middleware, exception_handlers={HTTPException: starlette_http_error})
+    app = Starlette(routes=route_list, middleware=middleware, exception_handlers={HTTPException: starlette_http_error})
+    app.state.mcp = mcp  # start_relayer runs its session manager (relayer/serve.py)
+    return app

@@ -26,6 +26,8 @@ SIGNED_HEADERS = ("x-public-key", "x-signature", "x-timestamp", "x-nonce")
 # Other ways a route may accept a caller (Operation.alternatives), as OpenAPI security schemes.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "owner-token": {"type": "http", "scheme": "bearer", "description": "An owner token from POST /v1/owner-tokens"},
+    "mcp-bearer": {"type": "http", "scheme": "bearer",
+                   "description": "An owner token, or an OAuth access token from /token (when OAUTH_ISSUER_URL is set)"},
     "x-service-credential": {"type": "apiKey", "in": "header", "name": "x-service-credential",
                              "description": "The operator's service credential (OWNER_TOKEN_SERVICE_CREDENTIAL)"},
 }
@@ -34,6 +36,7 @@ SIGNED_GET_ERRORS = (400, 401, 426, 429, 503)
 SIGNED_POST_ERRORS = (*SIGNED_GET_ERRORS, 408, 413, 415, 422)
 
 _ERROR_DESCRIPTIONS = {
+    202: "Accepted (empty body): a JSON-RPC notification or response sent to /api/mcp",
     400: "Malformed JSON, a value out of range, or a string that is not valid Unicode",
     401: "Authentication failed (empty body); `x-auth-error` names some causes",
     402: "Storage quota exceeded",
@@ -49,7 +52,7 @@ _ERROR_DESCRIPTIONS = {
     502: "An upstream answered with a permanent error",
     503: "A dependency is unavailable; retry after `Retry-After` seconds",
 }
-_EMPTY_BODY = {401, 426}
+_EMPTY_BODY = {202, 401, 426}  # 202 here: an MCP notification, accepted with no answer
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Operation:
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI links from the success response
     alternatives: tuple[str, ...] = ()  # SECURITY_SCHEMES accepted instead of (or, unsigned, as) the signature
     rate_limit: str = ""  # which budget the route spends and how much, as `x-rate-limit` (README's API table)
+    # Statuses whose body may also be another shape than ErrorBody (MCP's JSON-RPC errors on /api/mcp).
+    error_models: dict[int, type[ResponseModel]] = field(default_factory=dict)
 
     @property
     def operation_id(self) -> str:
@@ -105,7 +110,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}} for name in names]
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, alternative: type[ResponseModel] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _ERROR_DESCRIPTIONS.get(status, "Error")}
     headers: dict[str, Any] = {}
     if status in (429, 503):
@@ -122,7 +127,10 @@ def _error_response(status: int) -> dict[str, Any]:
         response["headers"] = headers
     if status not in _EMPTY_BODY:
         body = RateLimitBody if status == 429 else ErrorBody
-        response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}
+        schema: dict[str, Any] = {"$ref": f"#/components/schemas/{body.__name__}"}
+        if alternative is not None:
+            schema = {"anyOf": [schema, {"$ref": f"#/components/schemas/{alternative.__name__}"}]}
+        response["content"] = {"application/json": {"schema": schema}}
     return response
 
 
@@ -130,6 +138,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str, version: st
     models: set[type[BaseModel]] = {ErrorBody, RateLimitBody}
     for operation in operations:
         models.update(model for model in (operation.request, operation.response) if model is not None)
+        models.update(operation.error_models.values())
     ordered = sorted(models, key=lambda model: model.__name__)
     keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (model, "validation" if _is_request(model, operations) else "serialization") for model in ordered
@@ -184,7 +193,7 @@ def _operation_object(operation: Operation) -> dict[str, Any]:
         success["links"] = operation.links
     responses: dict[str, Any] = {str(operation.status): success}
     for status in operation.error_statuses:
-        responses[str(status)] = _error_response(status)
+        responses[str(status)] = _error_response(status, operation.error_models.get(status))
     document: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,

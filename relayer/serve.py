@@ -180,6 +180,7 @@ async def start_relayer(
     services.job_runner.start()
     app = build_app(services)
     app.state.metrics = services.metrics
+    await app.state.mcp.start(stack)
     return app
 
 

@@ -25,6 +25,7 @@ from relayer.database.delegate_cache import DelegateKeyCache
 from relayer.database.jobs import JobQueue
 from relayer.database.memory_listing import MemoryIndex
 from relayer.database.namespaces import NamespaceIndex
+from relayer.database.oauth_grants import OAuthGrantStore
 from relayer.database.owner_tokens import OwnerTokenStore
 from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
@@ -70,6 +71,7 @@ class Services:
     owner_reads: OwnerReadRoutes  # token-or-signature auth and the read budget of /v1/owners/{owner}/…
     token_issuance: TokenIssuance
     sessions: SessionChains
+    oauth_grants: OAuthGrantStore  # MCP's OAuth clients, authorizations and tokens (relayer/mcp/oauth.py)
 
 
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
@@ -239,6 +241,7 @@ async def open_services(
             limits=SessionLimits(settings.session_lock_seconds, settings.session_lock_wait_seconds,
                                  settings.walrus_storage_epochs),
         ),
+        oauth_grants=OAuthGrantStore(database),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from memwal_common.environment import (
     SealServerConfig,
@@ -35,6 +36,7 @@ from relayer.embedding_models import EMBEDDING_PROVIDERS, LOCAL_MODEL_ID
 
 MIB = 1024 * 1024
 MIN_OWNER_TOKEN_TTL_SECONDS = 60
+MAX_OAUTH_REFRESH_TTL_SECONDS = 90 * 86_400  # an unused grant lapses within a quarter
 MAX_OWNER_TOKEN_TTL_SECONDS = 86_400  # a day: a leaked token stays useful no longer (upstream clamps too)
 GIB = 1024 * MIB
 
@@ -126,6 +128,10 @@ class Settings:
     owner_token_per_minute: int = 30  # OWNER_TOKEN_RATE_LIMIT_PER_MINUTE: issuance per service credential
     owner_token_owner_per_minute: int = 5  # OWNER_TOKEN_RATE_LIMIT_OWNER_PER_MINUTE: issuance per owner
     owner_token_owner_per_hour: int = 30  # OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR: issuance per owner
+    # --- MCP's OAuth 2.1 authorization server (relayer/mcp/oauth.py) ---
+    oauth_issuer_url: str = ""  # OAUTH_ISSUER_URL: the relayer's public https URL; empty = OAuth off (MCP takes owner tokens and signatures)
+    oauth_access_token_ttl_seconds: int = 3600  # OAUTH_ACCESS_TOKEN_TTL_SECS: 60..86400
+    oauth_refresh_token_ttl_seconds: int = 2_592_000  # OAUTH_REFRESH_TOKEN_TTL_SECS: 30 days; 60..7776000
     blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     session_lock_seconds: int = 120  # SESSION_LOCK_SECS: an append's per-session Redis lock expires after this
@@ -154,11 +160,25 @@ class Settings:
         self.validate_embeddings()
         if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.owner_token_ttl_seconds <= MAX_OWNER_TOKEN_TTL_SECONDS:
             raise SettingsError(f"OWNER_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OWNER_TOKEN_TTL_SECONDS}")
+        self.validate_oauth()
         if not self.seal_servers:
             raise SettingsError("SEAL_SERVER_CONFIGS must list at least one key server")
         total_weight = sum(server.weight for server in self.seal_servers)
         if not 1 <= self.effective_seal_threshold <= total_weight:
             raise SettingsError(f"SEAL_THRESHOLD must be between 1 and the total weight {total_weight}")
+
+    def validate_oauth(self) -> None:
+        if self.oauth_issuer_url:
+            parsed = urlsplit(self.oauth_issuer_url)
+            loopback = parsed.hostname in {"localhost", "127.0.0.1", "::1"}
+            if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+                raise SettingsError("OAUTH_ISSUER_URL must be an https URL (http only on loopback, for development)")
+            if parsed.query or parsed.fragment or parsed.path not in {"", "/"}:
+                raise SettingsError("OAUTH_ISSUER_URL must be the relayer's origin, without a path, query or fragment")
+        if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.oauth_access_token_ttl_seconds <= MAX_OWNER_TOKEN_TTL_SECONDS:
+            raise SettingsError(f"OAUTH_ACCESS_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OWNER_TOKEN_TTL_SECONDS}")
+        if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.oauth_refresh_token_ttl_seconds <= MAX_OAUTH_REFRESH_TTL_SECONDS:
+            raise SettingsError(f"OAUTH_REFRESH_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OAUTH_REFRESH_TTL_SECONDS}")
 
     def validate_embeddings(self) -> None:
         if self.embedding_provider not in EMBEDDING_PROVIDERS:
@@ -289,6 +309,10 @@ class Settings:
             owner_token_per_minute=env_int(env, "OWNER_TOKEN_RATE_LIMIT_PER_MINUTE", 30, minimum=1),
             owner_token_owner_per_minute=env_int(env, "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_MINUTE", 5, minimum=1),
             owner_token_owner_per_hour=env_int(env, "OWNER_TOKEN_RATE_LIMIT_OWNER_PER_HOUR", 30, minimum=1),
+            oauth_issuer_url=env.get("OAUTH_ISSUER_URL", "").strip(),
+            oauth_access_token_ttl_seconds=env_int(env, "OAUTH_ACCESS_TOKEN_TTL_SECS", 3600, minimum=MIN_OWNER_TOKEN_TTL_SECONDS),
+            oauth_refresh_token_ttl_seconds=env_int(env, "OAUTH_REFRESH_TOKEN_TTL_SECS", 2_592_000,
+                                                    minimum=MIN_OWNER_TOKEN_TTL_SECONDS),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             session_lock_seconds=env_int(env, "SESSION_LOCK_SECS", 120, minimum=1),

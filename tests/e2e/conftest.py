@@ -25,7 +25,8 @@ E2E_RELAYER_ENV = {
 
 @contextlib.asynccontextmanager
 async def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = None, sui_protocol: str | None = "graphql",
-                     localnet_args: tuple[str, ...] = (), redis_url: str | None = None) -> AsyncIterator[DevStack]:
+                     localnet_args: tuple[str, ...] = (), redis_url: str | None = None,
+                     port: int = 0) -> AsyncIterator[DevStack]:
     """A running stack. On an external PostgreSQL (DATABASE_URL) each stack gets its own throwaway database:
     every stack runs a fresh localnet, and an indexer cursor or account rows left by another chain would
     make its results depend on test order."""
@@ -39,6 +40,7 @@ async def open_stack(tmp_path_factory, *, relayer_env: dict[str, str] | None = N
             relayer_env={**E2E_RELAYER_ENV, **(relayer_env or {})},
             sui_protocol=sui_protocol,
             localnet_args=localnet_args,
+            port=port,
         ))
 
 

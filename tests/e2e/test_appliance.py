@@ -37,6 +37,8 @@ from attestation.errors import PolicyError
 from chain.keys import decode_sui_private_key
 from devtools.appliance import REPOSITORY, Appliance
 from devtools.appliance_capture import TrafficCapture
+from tests.e2e.mcp_client import DelegateSignature, HttpxBridge, call, mcp_session
+from tests.e2e.signing import signed_headers
 
 pytestmark = [
     pytest.mark.slow,
@@ -209,6 +211,31 @@ async def test_sdk_flow_through_the_appliance_shows_the_host_no_secret(appliance
     assert routes_carrying(capture, TOKEN.encode()) == set()
     # The taps do see clear text where it crosses: the owner's address goes to PostgreSQL in clear.
     assert "postgres" in routes_carrying(capture, account.owner_address.encode())
+
+
+async def test_mcp_tools_through_the_appliance(appliance):
+    """The official mcp client over attested TLS: remember and recall as tools, signed by the delegate key."""
+    assert appliance.provisioned, "runs after the SDK flow provisioned the enclave"
+    account = appliance.account
+    memory = f"The {TOKEN} bicycle lock code is written inside the blue notebook"
+    auth = DelegateSignature(account.delegate_private_key_hex, account.account_id, appliance.info["memwal_package_id"])
+    async with appliance.attested_session() as attested, \
+            mcp_session(f"{attested.url}/api/mcp", auth=auth, transport=HttpxBridge(attested.http)) as session:
+        assert {tool.name for tool in (await session.list_tools()).tools} >= {"remember", "recall", "list_namespaces"}
+        accepted = await call(session, "remember", {"text": memory, "namespace": "appliance-mcp"})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            path = f"/api/remember/{accepted['job_id']}"
+            status = (await attested.http.get(path, headers=signed_headers(
+                bytes.fromhex(account.delegate_private_key_hex), "GET", path, b"", account_id=account.account_id))).json()
+            if status["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.2)
+        assert status["status"] == "done", status
+        recalled = await call(session, "recall", {"query": "bicycle lock code", "namespace": "appliance-mcp", "limit": 3})
+        assert [hit["text"] for hit in recalled["results"]] == [memory]
+    assert appliance.capture is not None
+    assert routes_carrying(appliance.capture, memory.encode()) == set()
 
 
 async def test_the_enclave_has_no_route_out_but_its_tunnels(appliance):

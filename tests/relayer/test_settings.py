@@ -57,6 +57,10 @@ class TestSettingsValidate:
         ({"SUI_PROTOCOL": "rest"}, "SUI_PROTOCOL"),
         ({"WALRUS_STORAGE_EPOCHS": "6"}, "WALRUS_STORAGE_EPOCHS"), ({"WALRUS_STORAGE_EPOCHS": "0"}, "WALRUS_STORAGE_EPOCHS"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"SEAL_THRESHOLD": "4"}, "total weight 3"),
+        ({"OAUTH_ISSUER_URL": "http://relayer.example"}, "OAUTH_ISSUER_URL must be an https URL"),
+        ({"OAUTH_ISSUER_URL": "https://relayer.example/oauth"}, "without a path"),
+        ({"OAUTH_ACCESS_TOKEN_TTL_SECS": "86401"}, "OAUTH_ACCESS_TOKEN_TTL_SECS"),
+        ({"OAUTH_REFRESH_TOKEN_TTL_SECS": "7776001"}, "OAUTH_REFRESH_TOKEN_TTL_SECS"),
     ])
     def test_invalid(self, overrides, match):
         with pytest.raises(SettingsError, match=match):
@@ -69,6 +73,11 @@ class TestSettingsValidate:
     def test_bad_integers_fail_at_parse(self, name, value, match):
         with pytest.raises(SettingsError, match=match):
             settings(**{name: value})
+
+    def test_oauth_issuer(self):
+        settings(OAUTH_ISSUER_URL="https://relayer.example").validate()
+        settings(OAUTH_ISSUER_URL="http://127.0.0.1:8000").validate()  # loopback may be plain http (development)
+        assert settings().oauth_issuer_url == ""  # OAuth off by default
 
     def test_defaults(self):
         parsed = settings()
