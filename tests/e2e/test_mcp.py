@@ -2,7 +2,9 @@
 
 Every tool with a delegate-key signature on each HTTP request; the OAuth 2.1 flow (discovery → dynamic
 registration → /authorize with PKCE → the owner's signed approval → /token → tool calls → refresh → revoke);
-owner tokens; and the auth failures (none, unknown, expired, revoked, wrong scope) with their WWW-Authenticate.
+the same through the client's own OAuthClientProvider (it discovers, registers, runs PKCE and redeems by
+itself; the test plays the owner's browser); owner tokens; and the auth failures (none, unknown, expired,
+revoked, wrong scope) with their WWW-Authenticate.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from mcp.client.auth import OAuthClientProvider
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import AnyUrl
 
 from devtools.processes import free_port
 from tests.e2e.conftest import open_stack
@@ -161,6 +166,62 @@ async def test_oauth_flow_then_tools_refresh_and_revoke(mcp_stack):
             "client_secret": ""})
         assert revoked.status_code == 200
         assert await mcp_status(mcp_stack, new["access_token"]) == 401  # revoking one token revokes the grant
+
+
+class MemoryTokens:
+    """The official client's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+async def test_the_official_clients_oauth_provider_connects_after_the_owners_signed_consent(mcp_stack):
+    """The mcp client's own OAuthClientProvider: the 401 → discovery → registration → PKCE → token, by itself;
+    the test plays the owner's browser (consent page, signed approval) and the redirect it lands on."""
+    seed = bytes.fromhex(mcp_stack.account.delegate_private_key_hex)
+    landed: dict[str, str] = {}
+
+    async def owner_in_the_browser(authorization_url: str) -> None:
+        async with httpx.AsyncClient() as http:
+            consent_url = (await http.get(authorization_url)).headers["location"]
+            consent = (await http.get(consent_url)).json()
+            body = body_of({"request": consent["request"]})
+            approved = await http.post(f"{mcp_stack.relayer_url}{consent['approve_path']}", content=body, headers=signed_headers(
+                seed, "POST", consent["approve_path"], body, account_id=mcp_stack.account.account_id))
+        landed.update({key: values[0] for key, values in parse_qs(urlsplit(approved.json()["redirect_to"]).query).items()})
+
+    async def redirect_landed() -> AuthorizationCodeResult:
+        return AuthorizationCodeResult(code=landed["code"], state=landed.get("state"))
+
+    storage = MemoryTokens()
+    provider = OAuthClientProvider(
+        f"{mcp_stack.relayer_url}/api/mcp",
+        OAuthClientMetadata(client_name="official provider", redirect_uris=[AnyUrl(REDIRECT_URI)],
+                            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+                            scope="memories.read memories.write"),
+        storage, redirect_handler=owner_in_the_browser, callback_handler=redirect_landed,
+    )
+    session_header = {"x-seal-session": seal_session_header(seed, mcp_stack.info["memwal_package_id"])}
+    async with session_of(mcp_stack, auth=provider, headers=session_header) as session:
+        accepted = await call(session, "remember", {"text": "My dentist is Dr. Okafor", "namespace": "provider"})
+        await wait_done(mcp_stack, accepted["job_id"])
+        recalled = await call(session, "recall", {"query": "dentist", "namespace": "provider"})
+        assert [hit["text"] for hit in recalled["results"]] == ["My dentist is Dr. Okafor"]
+    assert storage.tokens is not None and storage.tokens.access_token.startswith("mwoa_")
+    assert storage.client is not None and storage.client.client_name == "official provider"
 
 
 async def mcp_status(stack, token: str, message: dict | None = None) -> int:
