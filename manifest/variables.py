@@ -38,6 +38,7 @@ RELAYER_VARIABLES = frozenset(
         "SUI_GAS_BUDGET",
         "SERVER_WALLET_MAX_IN_FLIGHT",
         "SERVER_WALLET_BATCH_MAX_BLOBS",
+        "SERVER_WALLET_GAS_LEASE_SECS",
         "MEMWAL_PACKAGE_ID",
         "MEMWAL_REGISTRY_ID",
         # embeddings, LLM, and where memory text may go

@@ -14,6 +14,7 @@ from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices
 from sidecar.blob_opening import BlobOpener
 from sidecar.decryption_pool import DecryptionPool
+from sidecar.gas_leases import GasLeaseStore
 from sidecar.key_cache import SessionKeyCache
 from sidecar.seal_service import SealService
 from sidecar.settings import SidecarSettings
@@ -62,22 +63,27 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         key_cache=SessionKeyCache(settings.seal_key_cache_entries),
         decryption=decryption,
     )
+    uploads = UploadService(
+        chain=chain,
+        walrus=walrus,
+        wallets=WalletPool(list(settings.server_keys)),
+        walrus_package_id=settings.walrus_package_id,
+        gas_budget=settings.gas_budget,
+        concurrency=settings.upload_concurrency,
+        journal=UploadJournal(cache),
+        read_lag=ReadLagPolicy(timeout_seconds=settings.read_lag_timeout_seconds),
+        transactions_per_wallet=settings.transactions_per_wallet,
+        batch_max_blobs=settings.batch_max_blobs,
+        # Instances sharing REDIS_URL share the wallets' gas coins: lease them fleet-wide.
+        gas_leases=GasLeaseStore(cache, ttl_seconds=settings.gas_lease_seconds) if cache is not None else None,
+        gas_lease_wait_seconds=settings.gas_lease_seconds,
+    )
+    stack.push_async_callback(uploads.aclose)  # before the Redis client closes (pushed earlier)
     return SidecarServices(
         token=settings.auth_token,
         seal=seal,
         opener=BlobOpener(walrus=walrus, seal=seal),
-        uploads=UploadService(
-            chain=chain,
-            walrus=walrus,
-            wallets=WalletPool(list(settings.server_keys)),
-            walrus_package_id=settings.walrus_package_id,
-            gas_budget=settings.gas_budget,
-            concurrency=settings.upload_concurrency,
-            journal=UploadJournal(cache),
-            read_lag=ReadLagPolicy(timeout_seconds=settings.read_lag_timeout_seconds),
-            transactions_per_wallet=settings.transactions_per_wallet,
-            batch_max_blobs=settings.batch_max_blobs,
-        ),
+        uploads=uploads,
         chain=chain,
         walrus_package_id=settings.walrus_package_id,
         max_request_bytes=settings.max_request_bytes,

@@ -28,6 +28,7 @@ from sidecar.protocol import MAX_DATA_BYTES
 
 MIB = 1024 * 1024
 MAX_DECRYPT_WORKERS = 256
+GAS_LEASE_HTTP_CALLS = 3  # a gas lease outlives a coin re-read, a gas price read and the execution
 MAX_KEY_CACHE_ENTRIES = 100_000  # about 1.1 KiB each (3 key servers): at most ~110 MiB
 
 
@@ -63,6 +64,7 @@ class SidecarSettings:
     gas_budget: int  # SUI_GAS_BUDGET [50_000_000]
     transactions_per_wallet: int  # SERVER_WALLET_MAX_IN_FLIGHT [4]: each pays with its own gas coin
     batch_max_blobs: int  # SERVER_WALLET_BATCH_MAX_BLOBS [8]: jobs one queued transfer transaction may carry; 1 = off
+    gas_lease_seconds: float  # SERVER_WALLET_GAS_LEASE_SECS [120]: a gas coin's fleet-wide lease in REDIS_URL (> 3 × SIDECAR_HTTP_TIMEOUT_SECS)
     max_request_bytes: int  # SIDECAR_MAX_REQUEST_BYTES [4 MiB]: larger request bodies are refused
     http_timeout_seconds: float  # SIDECAR_HTTP_TIMEOUT_SECS [30]: outbound calls without their own limit (Sui)
     http_max_connections: int  # HTTP_MAX_CONNECTIONS [64]: outbound connection pool
@@ -109,6 +111,7 @@ class SidecarSettings:
             gas_budget=env_int(env, "SUI_GAS_BUDGET", 50_000_000, minimum=1),
             transactions_per_wallet=env_int(env, "SERVER_WALLET_MAX_IN_FLIGHT", 4, minimum=1),
             batch_max_blobs=env_int(env, "SERVER_WALLET_BATCH_MAX_BLOBS", 8, minimum=1),
+            gas_lease_seconds=float(env_int(env, "SERVER_WALLET_GAS_LEASE_SECS", 120, minimum=1)),
             max_request_bytes=env_int(env, "SIDECAR_MAX_REQUEST_BYTES", 4 * MIB, minimum=64 * 1024),
             http_timeout_seconds=float(env_int(env, "SIDECAR_HTTP_TIMEOUT_SECS", 30, minimum=1)),
             http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
@@ -149,5 +152,8 @@ class SidecarSettings:
             raise SettingsError(f"SEAL_KEY_CACHE_ENTRIES must be at most {MAX_KEY_CACHE_ENTRIES}")
         if self.batch_max_blobs > MAX_BLOBS_PER_TRANSACTION:
             raise SettingsError(f"SERVER_WALLET_BATCH_MAX_BLOBS must be at most {MAX_BLOBS_PER_TRANSACTION}")
+        if self.gas_lease_seconds <= GAS_LEASE_HTTP_CALLS * self.http_timeout_seconds:
+            raise SettingsError(f"SERVER_WALLET_GAS_LEASE_SECS must exceed {GAS_LEASE_HTTP_CALLS} × "
+                                "SIDECAR_HTTP_TIMEOUT_SECS (a lease covers a re-read, the gas price and the execution)")
         if self.log_format not in {"pretty", "json"}:
             raise SettingsError("LOG_FORMAT must be pretty or json")

@@ -36,6 +36,7 @@ from memwal_common.cache_errors import CACHE_ERRORS
 from sidecar._keys import BlobTags, WalletPool
 from sidecar.errors import TransferFailed, UpstreamUnavailable
 from sidecar.gas import GasCoinPool, GasLease, ReferenceGasPrice
+from sidecar.gas_leases import GasLeaseStore
 from sidecar.transfer_batches import BATCH_REJECTED, TransferBatcher
 from sidecar.walrus import WalrusClient
 
@@ -96,7 +97,8 @@ class UploadService:
     def __init__(self, *, chain: ChainReader, walrus: WalrusClient, wallets: WalletPool, walrus_package_id: str,
                  gas_budget: int, concurrency: int, journal: UploadJournal | None = None,
                  read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY, transactions_per_wallet: int = 1,
-                 batch_max_blobs: int = 1) -> None:
+                 batch_max_blobs: int = 1, gas_leases: GasLeaseStore | None = None,
+                 gas_lease_wait_seconds: float = 120.0) -> None:
         self._chain = chain
         self._walrus = walrus
         self._wallets = wallets
@@ -105,14 +107,20 @@ class UploadService:
         self._journal = journal or UploadJournal(None)
         self._read_lag = read_lag
         self._slots = asyncio.Semaphore(concurrency)
-        # Each in-flight transaction pays with its own gas coin, whose next version comes from effects.
+        # Each in-flight transaction pays with its own gas coin, whose next version comes from effects; with
+        # ``gas_leases`` no other instance pays with that coin meanwhile.
         self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet,
-                                      split=self._split_gas_coin)
+                                      split=self._split_gas_coin, leases=gas_leases,
+                                      lease_wait_seconds=gas_lease_wait_seconds)
         self._gas_price = ReferenceGasPrice(chain)
         # Jobs that find every coin of their wallet in flight share the next coin's transaction.
         self.batches = (TransferBatcher(self._gas_coins, wallets=len(wallets), max_blobs=batch_max_blobs,
                                         execute=self._execute_batch) if batch_max_blobs > 1 else None)
         self.active = 0
+
+    async def aclose(self) -> None:
+        """Hand back the gas leases still being released, so other instances need not wait out their TTL."""
+        await self._gas_coins.drain()
 
     async def upload(self, data: bytes, *, owner: str, namespace: str, package_id: str, epochs: int,
                      job_id: str | None, agent_id: str | None,

@@ -34,7 +34,7 @@ URLS = {"graphql": "sui_graphql_url", "grpc": "sui_grpc_url", "jsonrpc": "sui_rp
 
 
 def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, chain=None, per_wallet=1, concurrency=2,
-            batch=1):
+            batch=1, gas_leases=None):
     chain = chain or make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
     walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
                           aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
@@ -42,7 +42,7 @@ def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, ch
     uploads = UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
                             walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=concurrency,
                             journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10),
-                            transactions_per_wallet=per_wallet, batch_max_blobs=batch)
+                            transactions_per_wallet=per_wallet, batch_max_blobs=batch, gas_leases=gas_leases)
     return uploads, chain
 
 
