@@ -35,6 +35,10 @@ class TestSidecarSettings:
         assert "t" * 32 not in repr(parsed)
         assert (parsed.seal_decrypt_workers, parsed.seal_key_cache_entries) == (os.cpu_count() or 1, 4096)
 
+    def test_a_gas_lease_outlives_the_calls_it_covers(self):
+        assert settings().gas_lease_seconds == 120
+        assert settings(SERVER_WALLET_GAS_LEASE_SECS="31", SIDECAR_HTTP_TIMEOUT_SECS="10").gas_lease_seconds == 31
+
     def test_decryption_without_workers_or_cache(self):
         parsed = settings(SEAL_DECRYPT_WORKERS="0", SEAL_KEY_CACHE_ENTRIES="0")
         assert (parsed.seal_decrypt_workers, parsed.seal_key_cache_entries) == (0, 0)
@@ -58,6 +62,8 @@ class TestSidecarSettings:
         ({"SIDECAR_AUTH_TOKEN": "short"}, "32 characters"), ({"SIDECAR_MAX_REQUEST_BYTES": "10"}, ">= 65536"),
         ({"SEAL_DECRYPT_WORKERS": "257"}, "at most 256"), ({"SEAL_DECRYPT_WORKERS": "-1"}, "SEAL_DECRYPT_WORKERS"),
         ({"SEAL_KEY_CACHE_ENTRIES": "100001"}, "at most 100000"),
+        ({"SERVER_WALLET_GAS_LEASE_SECS": "90"}, "exceed 3 × SIDECAR_HTTP_TIMEOUT_SECS"),
+        ({"SIDECAR_HTTP_TIMEOUT_SECS": "40"}, "SERVER_WALLET_GAS_LEASE_SECS must exceed"),
     ])
     def test_invalid(self, overrides, match):
         with pytest.raises(SettingsError, match=match):
