@@ -9,10 +9,9 @@ to back (interleaved, so all see the same machine load): instances that are not 
 (the job queue is shared, so a running instance would take jobs even without requests). Variants:
 - baseline: 1 instance with every wallet;
 - 2 and 3 instances sharing every wallet (the deployment docs/scale-out.md describes: any instance can resume
-  any job), whose sidecars do not coordinate gas coins;
+  any job), whose sidecars lease each gas coin fleet-wide in the cluster (sidecar/gas_leases.py);
 - 2 and 3 instances each with a disjoint slice of the wallets (no shared gas coin, but a dead instance's
-  half-done jobs can only be finished by an instance holding its wallets): the ceiling once gas coins are
-  partitioned between instances.
+  half-done jobs can only be finished by an instance holding its wallets): no gas coin is contended at all.
 Clients spread ``--memories`` signed ``POST /api/remember`` round-robin over the variant's instances (16 at a
 time) and poll until every job is done or failed; done/s = jobs done / seconds, failed jobs counted apart.
 Comparison rows: each variant against the baseline. Every instance runs on this machine: with 2 cores the

@@ -35,9 +35,9 @@ RELAYER_ENV = {
     "REDIS_CLUSTER": "1",
     "RATE_LIMIT_DELEGATE_KEY_PER_MINUTE": str(DELEGATE_BUDGET),
     "JOB_LEASE_SECS": "5",  # the least allowed: the killed instance's jobs are claimed again this soon
-    # The instances share the wallet's gas coins without coordinating them (docs/scale-out.md, "The server key
-    # pool"): a transaction that lost its coin to another instance is retried, so allow more attempts.
-    "JOB_MAX_ATTEMPTS": "10",
+    # The killed sidecar's gas-coin leases expire this soon (it must exceed 3 × the sidecar's HTTP timeout).
+    "SIDECAR_HTTP_TIMEOUT_SECS": "5",
+    "SERVER_WALLET_GAS_LEASE_SECS": "16",
 }
 
 
