@@ -146,6 +146,13 @@ async def funded_wallet(http, localnet) -> list[str]:
     return [address]
 
 
+async def hand_back_unused(pool: GasCoinPool, lease) -> None:
+    """Release a lease that paid for nothing and wait until its fleet lease has ended."""
+    lease.unused()
+    pool.release(0, lease)
+    await pool.drain()
+
+
 class TestSidecarsSharingAWallet:
     async def test_two_sidecars_never_pay_with_one_coin_version_at_once(self, localnet, http, redis_url):
         """Two upload services (two sidecars) on one wallet with 3 coins, 10 concurrent uploads each: every
@@ -190,9 +197,7 @@ class TestSidecarsSharingAWallet:
         await first.drain()
         taken = await second.acquire(0)
         assert taken.coin == newer and second_chain.calls["object_ref"] == 0  # from Redis, not from a read
-        taken.unused()
-        second.release(0, taken)
-        await second.drain()
+        await hand_back_unused(second, taken)
         await client.aclose()
 
     async def test_a_killed_holders_coin_waits_out_its_lease_then_is_reread(self, localnet, http, redis_url):
@@ -207,9 +212,7 @@ class TestSidecarsSharingAWallet:
         lease = await survivor.acquire(0)
         assert survivor_chain.calls["object_ref"] == 1  # in doubt: re-read before paying
         assert lease.coin == await survivor_chain.inner.object_ref(lease.coin.object_id)
-        lease.unused()
-        survivor.release(0, lease)
-        await survivor.drain()
+        await hand_back_unused(survivor, lease)
         await client.aclose()
 
     async def test_a_wallet_held_elsewhere_longer_than_the_wait_bound_is_unavailable(self, localnet, http, redis_url):
@@ -223,13 +226,8 @@ class TestSidecarsSharingAWallet:
         with pytest.raises(UpstreamUnavailable, match="in use elsewhere"):
             await waiting.acquire(0)
         assert waiting.has_idle(0)  # the coin is back in the local queue for the next try
-        held.unused()
-        holder.release(0, held)
-        await holder.drain()
-        lease = await waiting.acquire(0)
-        lease.unused()
-        waiting.release(0, lease)
-        await waiting.drain()
+        await hand_back_unused(holder, held)
+        await hand_back_unused(waiting, await waiting.acquire(0))
         await client.aclose()
 
     async def test_redis_down_fails_closed(self, localnet, http):
