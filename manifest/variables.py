@@ -118,6 +118,14 @@ RELAYER_VARIABLES = frozenset(
         "OAUTH_ISSUER_URL",
         "OAUTH_ACCESS_TOKEN_TTL_SECS",
         "OAUTH_REFRESH_TOKEN_TTL_SECS",
+        # tags, TTLs and forget by id (issue #13, extensions beyond upstream)
+        "MEMORY_MAX_TAGS",
+        "MEMORY_MAX_TAG_BYTES",
+        "MEMORY_MIN_TTL_SECS",
+        "MEMORY_MAX_TTL_SECS",
+        "EXPIRY_SWEEP_INTERVAL_SECS",
+        "EXPIRY_SWEEP_BATCH",
+        "FORGET_TOMBSTONE_RETENTION_SECS",
     }
 )
 

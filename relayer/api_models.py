@@ -35,10 +35,13 @@ from relayer.validation import (
     IdempotencyKey,
     JobIds,
     Limit,
+    MemoryId,
     Namespace,
     NamespaceName,
     OccurredAt,
     RequestModel,
+    Tags,
+    TtlSeconds,
     Vector,
     invalid_value,
     text_rules,
@@ -96,6 +99,9 @@ class RememberRequest(RequestModel):
     text: RememberText
     namespace: Namespace = "default"
     idempotency_key: IdempotencyKey | None = None
+    # Beyond upstream: plaintext labels for tag-filtered recall, and a time to live (relayer/memory_metadata.py).
+    tags: Tags | None = None
+    ttl_seconds: TtlSeconds | None = None
 
 
 class BulkItem(RequestModel):
@@ -103,6 +109,8 @@ class BulkItem(RequestModel):
     namespace: Namespace = "default"
     # Beyond upstream (MemWal #940): per item, as on /api/remember; a replay returns the original job.
     idempotency_key: IdempotencyKey | None = None
+    tags: Tags | None = None  # beyond upstream, as on /api/remember
+    ttl_seconds: TtlSeconds | None = None
 
 
 class RememberBulkRequest(RequestModel):
@@ -136,6 +144,8 @@ class RecallRequest(RequestModel):
     # relevance: distance order (the default). recent: newest first among the closest candidates. Either one,
     # when given, is the order: scoring_weights are then ignored (upstream's precedence).
     sort: RecallSort | None = None
+    # Beyond upstream: only memories carrying every one of these tags (all-of).
+    tags: Tags | None = None
 
 
 class ManualRecallRequest(RequestModel):
@@ -143,6 +153,7 @@ class ManualRecallRequest(RequestModel):
     limit: Limit = None
     namespace: Namespace = "default"
     scoring_weights: ScoringWeightsBody | None = None
+    tags: Tags | None = None  # beyond upstream, as on /api/recall
 
 
 class AskRequest(RequestModel):
@@ -168,6 +179,12 @@ class RestoreRequest(RequestModel):
 
 class ForgetRequest(RequestModel):
     namespace: NamespaceName
+
+
+class ForgetMemoryRequest(RequestModel):
+    """Beyond upstream: forget one memory by its id (the remember job id, or a listing's ``memory_id``)."""
+
+    memory_id: MemoryId
 
 
 class StatsRequest(RequestModel):
@@ -264,6 +281,8 @@ class RecallResult(ResponseModel):
     distance: float
     created_at: str
     score: float | None = None
+    memory_id: str | None = None  # beyond upstream: what /api/forget/memory takes
+    tags: list[str] | None = None  # beyond upstream: the memory's tags, when it has any
 
 
 class RecallBody(ResponseModel):
@@ -277,6 +296,8 @@ class ManualRecallResult(ResponseModel):
     distance: float
     created_at: str
     importance: float
+    memory_id: str | None = None  # beyond upstream, as on /api/recall
+    tags: list[str] | None = None
 
 
 class ManualRecallBody(ResponseModel):
@@ -334,6 +355,19 @@ class ForgetBody(ResponseModel):
     owner: str
 
 
+class ForgetMemoryBody(ResponseModel):
+    """A forgotten memory. A repeated forget answers the same (from the memory's tombstone)."""
+
+    memory_id: str
+    reason: Literal["forgotten", "expired"]  # expired: the expiry sweep forgot it when its TTL ran out
+    forgotten_at: str  # RFC 3339, UTC
+    blob_id: str | None  # null while the memory's upload had not finished
+    # The Walrus blob stays (a Seal ciphertext only the owner's keys open) until its end epoch: the server wallet
+    # hands every Blob to its owner, so only the owner's wallet can delete it (walrus delete; it is deletable).
+    blob_deleted: bool
+    blob_status: Literal["held_by_owner", "upload_unfinished"]
+
+
 class StatsBody(ResponseModel):
     memory_count: int
     storage_bytes: int
@@ -368,7 +402,8 @@ class MemoryItemBody(ResponseModel):
     package_id: str | None
     status: Literal["active", "expired"]
     end_epoch: int | None  # the Walrus epoch the blob is stored until, once recorded
-    expires_at: str | None
+    expires_at: str | None  # the memory's TTL end (null: no TTL); past it the memory is no longer listed
+    tags: list[str]  # beyond upstream: the memory's tags (plaintext labels), possibly none
 
 
 class MemoryPageBody(ResponseModel):

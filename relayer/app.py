@@ -19,7 +19,7 @@ from relayer.http_errors import ErrorEdge, starlette_http_error
 from relayer.mcp.server import build_mcp
 from relayer.observability import ObservabilityMiddleware
 from relayer.openapi import operations_of
-from relayer.routes import admin, analyze, memories, owner_tokens, owners, public, search, sessions
+from relayer.routes import admin, analyze, forgetting, memories, owner_tokens, owners, public, search, sessions
 from relayer.services import Services
 
 
@@ -32,16 +32,17 @@ def build_app(services: Services) -> Starlette:
     )
     route_list += memories.routes(
         signed, preparer=services.preparer, runner=services.job_runner, jobs=services.jobs, storage=services.storage,
-        package_id=settings.package_id,
+        package_id=settings.package_id, metadata=services.metadata,
     )
-    route_list += search.routes(signed, embedder=services.embedder, reader=services.reader, vectors=services.vectors, llm=services.llm)
+    route_list += search.routes(signed, embedder=services.embedder, reader=services.reader, vectors=services.vectors, llm=services.llm,
+                                metadata=services.metadata)
     route_list += analyze.routes(
         signed, embedder=services.embedder, reader=services.reader, llm=services.llm, limiter=services.limiter,
         preparer=services.preparer, runner=services.job_runner, storage=services.storage,
     )
     route_list += admin.routes(
         signed, sidecar=services.sidecar, reader=services.reader, vectors=services.vectors, embedder=services.embedder,
-        package_id=settings.package_id,
+        package_id=settings.package_id, forgetting=services.forgetting,
     )
     route_list += owners.routes(
         services.owner_reads, namespace_index=services.namespaces, memory_index=services.memories, chain=services.chain,
@@ -50,6 +51,7 @@ def build_app(services: Services) -> Starlette:
     route_list += sessions.routes(signed, chains=services.sessions)
     mcp = build_mcp(services)  # /api/mcp and, with OAUTH_ISSUER_URL, the OAuth 2.1 routes (relayer/mcp/)
     route_list += mcp.routes
+    route_list += forgetting.routes(signed, store=services.forgetting)
 
     def route_of(scope: Scope) -> str:
         for route in route_list:

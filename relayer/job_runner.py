@@ -74,6 +74,8 @@ def _record(job: Job) -> MemoryRecord:
         embedding=job.embedding or (),
         importance=job.importance,
         agent_id=job.agent_id,
+        tags=job.tags,
+        expires_at=job.expires_at,
     )
 
 

@@ -14,6 +14,7 @@ from relayer.auth import AuthInfo
 from relayer.database.jobs import JobKind, NewJob
 from relayer.embeddings import Embedder
 from relayer.llm import LanguageModel
+from relayer.memory_metadata import NO_METADATA, MemoryMetadata
 from relayer.sidecar_client import SidecarApi
 
 
@@ -32,7 +33,10 @@ class PreparedMemory:
     importance: float
 
 
-def remember_job(auth: AuthInfo, memory: PreparedMemory, kind: JobKind, *, idempotency_key: str | None = None) -> NewJob:
+def remember_job(
+    auth: AuthInfo, memory: PreparedMemory, kind: JobKind, *, idempotency_key: str | None = None,
+    metadata: MemoryMetadata = NO_METADATA,
+) -> NewJob:
     """The job that stores ``memory`` for the caller (the delegate key is recorded as the agent)."""
     return NewJob(
         owner=auth.owner,
@@ -43,6 +47,8 @@ def remember_job(auth: AuthInfo, memory: PreparedMemory, kind: JobKind, *, idemp
         importance=memory.importance,
         agent_id=auth.public_key_hex,
         idempotency_key=idempotency_key,
+        tags=metadata.tags,
+        expires_at=metadata.expires_at,
     )
 
 

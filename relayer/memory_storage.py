@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorEntry, VectorStore
@@ -25,6 +26,8 @@ class MemoryRecord:
     embedding: Sequence[float]
     importance: float
     agent_id: str | None  # the delegate key that wrote it
+    tags: tuple[str, ...] = ()
+    expires_at: datetime | None = None  # the TTL's end
 
 
 class MemoryStorage:
@@ -55,8 +58,9 @@ class MemoryStorage:
         )
         return await self._sidecar.upload(request, request_id=request_id)
 
-    async def index(self, memory: MemoryRecord, blob_id: str) -> None:
-        await self._vectors.upsert(
+    async def index(self, memory: MemoryRecord, blob_id: str) -> bool:
+        """Write the index row; False when the memory was forgotten meanwhile (nothing written then)."""
+        return await self._vectors.upsert(
             VectorEntry(
                 id=memory.entry_id,
                 owner=memory.owner,
@@ -67,6 +71,8 @@ class MemoryStorage:
                 importance=memory.importance,
                 agent_id=memory.agent_id,
                 package_id=self._package_id,
+                tags=memory.tags,
+                expires_at=memory.expires_at,
             )
         )
 

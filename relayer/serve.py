@@ -178,6 +178,7 @@ async def start_relayer(
     sidecar.supervise(settings.sidecar_start_timeout_seconds)
     services = await open_services(settings, sidecar=client, stack=stack)
     services.job_runner.start()
+    services.expiry_sweep.start()
     app = build_app(services)
     app.state.metrics = services.metrics
     await app.state.mcp.start(stack)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -22,6 +23,7 @@ from relayer.account_cache import AccountCache
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.accounts import AccountIndex
 from relayer.database.delegate_cache import DelegateKeyCache
+from relayer.database.forgetting import ForgetStore
 from relayer.database.jobs import JobQueue
 from relayer.database.memory_listing import MemoryIndex
 from relayer.database.namespaces import NamespaceIndex
@@ -31,10 +33,12 @@ from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder, EmbeddingProvider, LocalEmbeddings, MockEmbeddings, OpenAIEmbeddings
+from relayer.expiry_sweep import ExpirySweep, SweepLimits
 from relayer.health import HealthMonitor, Probe, ProbeFailed
 from relayer.job_runner import JobLimits, JobRunner
 from relayer.llm import LanguageModel
 from relayer.memory_decryption import ChainBlobLiveness, MemoryReader
+from relayer.memory_metadata import MetadataLimits, MetadataPolicy
 from relayer.memory_preparation import MemoryPreparer
 from relayer.memory_storage import MemoryStorage
 from relayer.observability import Metrics
@@ -72,6 +76,13 @@ class Services:
     token_issuance: TokenIssuance
     sessions: SessionChains
     oauth_grants: OAuthGrantStore  # MCP's OAuth clients, authorizations and tokens (relayer/mcp/oauth.py)
+    metadata: MetadataPolicy  # tag and TTL limits (extensions beyond upstream)
+    forgetting: ForgetStore
+    expiry_sweep: ExpirySweep  # started with the job workers (relayer/serve.py)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def connect_database(url: str, settings: Settings, *, pool_size: int, migrate: bool = True) -> Database:
@@ -98,11 +109,12 @@ async def embedding_provider(settings: Settings, openai_client: openai.AsyncOpen
 
 async def open_services(
     settings: Settings, *, sidecar: SidecarApi, stack: AsyncExitStack, database: Database | None = None,
-    cache: RedisClient | None = None,
+    cache: RedisClient | None = None, clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     """Open pools and clients for ``settings`` (DATABASE_URL and REDIS_URL must be set) around ``sidecar``.
 
-    ``database`` and ``cache`` replace the ones the settings name (tests point them at stopped servers).
+    ``database`` and ``cache`` replace the ones the settings name (tests point them at stopped servers);
+    ``clock`` is what memory TTLs and tombstones are measured against.
     """
     if database is None:
         if settings.database_url is None:
@@ -138,8 +150,12 @@ async def open_services(
         # Recall's search only: owner-scoped, and allowed to trail the primary by the replica's lag.
         reads = await connect_database(settings.database_read_url, settings, pool_size=max(4, settings.job_concurrency), migrate=False)
         stack.push_async_callback(reads.close)
-    vectors = VectorStore(database, reads=reads)
+    vectors = VectorStore(database, reads=reads, clock=clock)
     jobs = JobQueue(database)
+    forgetting = ForgetStore(database, clock=clock)
+    expiry_sweep = ExpirySweep(forgetting, SweepLimits(
+        settings.expiry_sweep_interval_seconds, settings.expiry_sweep_batch, settings.forget_tombstone_retention_seconds))
+    stack.push_async_callback(expiry_sweep.stop)
 
     def budget(per_minute: int, per_hour: int, key_per_minute: int, *, key_prefix: str = "") -> RateLimiter:
         return RateLimiter(
@@ -228,7 +244,7 @@ async def open_services(
         job_runner=job_runner,
         health=health,
         chain=chain,
-        memories=MemoryIndex(database),
+        memories=MemoryIndex(database, clock=clock),
         owner_reads=OwnerReadRoutes(authenticator, owner_tokens, read_limiter, metrics, body_limits),
         token_issuance=TokenIssuance(
             tokens=owner_tokens, accounts=AccountIndex(database), limiter=issuance_limiter, metrics=metrics,
@@ -242,6 +258,13 @@ async def open_services(
                                  settings.walrus_storage_epochs),
         ),
         oauth_grants=OAuthGrantStore(database),
+        metadata=MetadataPolicy(
+            MetadataLimits(settings.memory_max_tags, settings.memory_max_tag_bytes, settings.memory_min_ttl_seconds,
+                           settings.memory_max_ttl_seconds),
+            clock=clock,
+        ),
+        forgetting=forgetting,
+        expiry_sweep=expiry_sweep,
     )
 
 

@@ -33,12 +33,15 @@ from memwal_common.shared_settings import (
 )
 from relayer.egress_policy import EGRESS_POLICIES, PlaintextPolicy, parse_destinations
 from relayer.embedding_models import EMBEDDING_PROVIDERS, LOCAL_MODEL_ID
+from relayer.validation import MAX_TAG_LENGTH_CEILING, MAX_TAGS_CEILING, MAX_TTL_SECONDS_CEILING
 
 MIB = 1024 * 1024
 MIN_OWNER_TOKEN_TTL_SECONDS = 60
 MAX_OAUTH_REFRESH_TTL_SECONDS = 90 * 86_400  # an unused grant lapses within a quarter
 MAX_OWNER_TOKEN_TTL_SECONDS = 86_400  # a day: a leaked token stays useful no longer (upstream clamps too)
 GIB = 1024 * MIB
+DAY_SECONDS = 86_400
+YEAR_SECONDS = 365 * DAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,14 @@ class Settings:
     oauth_issuer_url: str = ""  # OAUTH_ISSUER_URL: the relayer's public https URL; empty = OAuth off (MCP takes owner tokens and signatures)
     oauth_access_token_ttl_seconds: int = 3600  # OAUTH_ACCESS_TOKEN_TTL_SECS: 60..86400
     oauth_refresh_token_ttl_seconds: int = 2_592_000  # OAUTH_REFRESH_TOKEN_TTL_SECS: 30 days; 60..7776000
+    # --- memory extensions beyond upstream: tags, TTLs, forget ---
+    memory_max_tags: int = 16  # MEMORY_MAX_TAGS: distinct tags per memory and per recall filter, 1..64
+    memory_max_tag_bytes: int = 64  # MEMORY_MAX_TAG_BYTES: UTF-8 bytes per tag, 1..256
+    memory_min_ttl_seconds: int = 60  # MEMORY_MIN_TTL_SECS: shortest ttl_seconds accepted
+    memory_max_ttl_seconds: int = 5 * YEAR_SECONDS  # MEMORY_MAX_TTL_SECS: longest ttl_seconds accepted (≤ 100 years)
+    expiry_sweep_interval_seconds: float = 60.0  # EXPIRY_SWEEP_INTERVAL_SECS: between rounds of the expiry sweep
+    expiry_sweep_batch: int = 500  # EXPIRY_SWEEP_BATCH: memories forgotten (and tombstones pruned) per round
+    forget_tombstone_retention_seconds: int = 30 * DAY_SECONDS  # FORGET_TOMBSTONE_RETENTION_SECS: ≥ 1 day
     blob_cache_ttl_seconds: int = 1_209_600  # BLOB_CACHE_TTL_SECS
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     session_lock_seconds: int = 120  # SESSION_LOCK_SECS: an append's per-session Redis lock expires after this
@@ -161,6 +172,7 @@ class Settings:
         if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.owner_token_ttl_seconds <= MAX_OWNER_TOKEN_TTL_SECONDS:
             raise SettingsError(f"OWNER_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OWNER_TOKEN_TTL_SECONDS}")
         self.validate_oauth()
+        self.validate_memory_extensions()
         if not self.seal_servers:
             raise SettingsError("SEAL_SERVER_CONFIGS must list at least one key server")
         total_weight = sum(server.weight for server in self.seal_servers)
@@ -179,6 +191,16 @@ class Settings:
             raise SettingsError(f"OAUTH_ACCESS_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OWNER_TOKEN_TTL_SECONDS}")
         if not MIN_OWNER_TOKEN_TTL_SECONDS <= self.oauth_refresh_token_ttl_seconds <= MAX_OAUTH_REFRESH_TTL_SECONDS:
             raise SettingsError(f"OAUTH_REFRESH_TOKEN_TTL_SECS must be between {MIN_OWNER_TOKEN_TTL_SECONDS} and {MAX_OAUTH_REFRESH_TTL_SECONDS}")
+    def validate_memory_extensions(self) -> None:
+        if not 1 <= self.memory_max_tags <= MAX_TAGS_CEILING:
+            raise SettingsError(f"MEMORY_MAX_TAGS must be between 1 and {MAX_TAGS_CEILING}")
+        if not 1 <= self.memory_max_tag_bytes <= MAX_TAG_LENGTH_CEILING:
+            raise SettingsError(f"MEMORY_MAX_TAG_BYTES must be between 1 and {MAX_TAG_LENGTH_CEILING}")
+        if not 1 <= self.memory_min_ttl_seconds <= self.memory_max_ttl_seconds <= MAX_TTL_SECONDS_CEILING:
+            raise SettingsError(f"MEMORY_MIN_TTL_SECS ≤ MEMORY_MAX_TTL_SECS ≤ {MAX_TTL_SECONDS_CEILING} must hold (both ≥ 1)")
+        if self.forget_tombstone_retention_seconds < DAY_SECONDS:
+            # a tombstone must outlive every retry of the remember job it guards
+            raise SettingsError(f"FORGET_TOMBSTONE_RETENTION_SECS must be at least {DAY_SECONDS}")
 
     def validate_embeddings(self) -> None:
         if self.embedding_provider not in EMBEDDING_PROVIDERS:
@@ -313,6 +335,13 @@ class Settings:
             oauth_access_token_ttl_seconds=env_int(env, "OAUTH_ACCESS_TOKEN_TTL_SECS", 3600, minimum=MIN_OWNER_TOKEN_TTL_SECONDS),
             oauth_refresh_token_ttl_seconds=env_int(env, "OAUTH_REFRESH_TOKEN_TTL_SECS", 2_592_000,
                                                     minimum=MIN_OWNER_TOKEN_TTL_SECONDS),
+            memory_max_tags=env_int(env, "MEMORY_MAX_TAGS", 16, minimum=1),
+            memory_max_tag_bytes=env_int(env, "MEMORY_MAX_TAG_BYTES", 64, minimum=1),
+            memory_min_ttl_seconds=env_int(env, "MEMORY_MIN_TTL_SECS", 60, minimum=1),
+            memory_max_ttl_seconds=env_int(env, "MEMORY_MAX_TTL_SECS", 5 * YEAR_SECONDS, minimum=1),
+            expiry_sweep_interval_seconds=float(env_int(env, "EXPIRY_SWEEP_INTERVAL_SECS", 60, minimum=1)),
+            expiry_sweep_batch=env_int(env, "EXPIRY_SWEEP_BATCH", 500, minimum=1),
+            forget_tombstone_retention_seconds=env_int(env, "FORGET_TOMBSTONE_RETENTION_SECS", 30 * DAY_SECONDS, minimum=DAY_SECONDS),
             blob_cache_ttl_seconds=env_int(env, "BLOB_CACHE_TTL_SECS", 1_209_600, minimum=0),
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             session_lock_seconds=env_int(env, "SESSION_LOCK_SECS", 120, minimum=1),

@@ -43,6 +43,10 @@ MAX_JOB_ID_LENGTH = 128
 MAX_ENCRYPTED_BYTES = 1024 * 1024 + 4096
 MAX_JSON_DEPTH = 32  # the deepest request body (bulk items) is 3
 MAX_OCCURRED_AT_LENGTH = 64
+# Schema-level ceilings of tags and TTLs; the operator's tighter limits are settings (relayer/memory_metadata.py).
+MAX_TAGS_CEILING = 64
+MAX_TAG_LENGTH_CEILING = 256  # characters
+MAX_TTL_SECONDS_CEILING = 100 * 365 * 86_400
 # Vectors are stored as float32 and compared by cosine distance: every component's square, and their sum over
 # 1536 dimensions, must stay a finite, non-zero float32, or the distance is NaN (which no JSON can carry).
 MAX_VECTOR_COMPONENT = 1e15
@@ -277,6 +281,48 @@ def _check_idempotency_key(value: str) -> str:
 IdempotencyKey = Annotated[
     str, AfterValidator(_check_idempotency_key), Field(json_schema_extra={"pattern": r"^[\x21-\x7e]{1,128}$"})
 ]
+
+
+def _check_tag(value: str) -> str:
+    if not value or len(value) > MAX_TAG_LENGTH_CEILING:
+        raise invalid_value(f"a tag must be 1..{MAX_TAG_LENGTH_CEILING} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise invalid_value("a tag must not contain control characters")
+    return value
+
+
+def _check_tags(values: list[str]) -> list[str]:
+    if len(values) > MAX_TAGS_CEILING:
+        raise invalid_value(f"at most {MAX_TAGS_CEILING} tags")
+    return values
+
+
+Tag = Annotated[
+    str,
+    AfterValidator(_check_tag),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TAG_LENGTH_CEILING, "pattern": r"^[^\u0000-\u001f\u007f]*$"}),
+]
+# Plaintext labels (the operator's database sees them); the settings' limits apply on top of these ceilings.
+Tags = Annotated[list[Tag], AfterValidator(_check_tags), Field(json_schema_extra={"maxItems": MAX_TAGS_CEILING})]
+
+
+def _check_ttl(value: int) -> int:
+    if not 1 <= value <= MAX_TTL_SECONDS_CEILING:
+        raise invalid_value(f"`ttl_seconds` must be within 1..{MAX_TTL_SECONDS_CEILING}")
+    return value
+
+
+TtlSeconds = Annotated[int, AfterValidator(_check_ttl), Field(json_schema_extra={"minimum": 1, "maximum": MAX_TTL_SECONDS_CEILING})]
+
+
+def _check_memory_id(value: str) -> str:
+    if not _JOB_ID.match(value):
+        raise invalid_value(f"`memory_id` must be 1..{MAX_JOB_ID_LENGTH} characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
+# A memory's id is the id of the remember job that wrote it (or of a manual remember).
+MemoryId = Annotated[str, AfterValidator(_check_memory_id), Field(json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{1,128}$"})]
 
 
 def _check_occurred_at(value: str) -> str:

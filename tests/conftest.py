@@ -33,7 +33,7 @@ from relayer.database.pool import Database, connect
 # Throwaway data: durability settings off make each test's commits much cheaper.
 _TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 _TABLES = ("vector_entries", "remember_jobs", "delegate_key_cache", "accounts", "indexer_state", "owner_tokens",
-           "oauth_clients", "oauth_authorizations", "oauth_tokens")
+           "oauth_clients", "oauth_authorizations", "oauth_tokens", "forgotten_memories")
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,8 @@ class NewJob:
     importance: float = 0.5
     agent_id: str | None = None
     idempotency_key: str | None = None
+    tags: tuple[str, ...] = ()  # copied to the index row
+    expires_at: datetime | None = None  # the memory's TTL end, copied to the index row
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Job:
     lease_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    tags: tuple[str, ...] = ()
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,8 @@ class JobSummary:
 
 _INSERT = """
 INSERT INTO remember_jobs (id, owner, namespace, kind, status, ciphertext, embedding, importance,
-                           agent_id, idempotency_key, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                           agent_id, idempotency_key, created_at, updated_at, tags, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
 ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *
 """
@@ -147,7 +151,7 @@ class JobQueue:
             row = await connection.fetchrow(
                 _INSERT, self._new_id(), new.owner, new.namespace, new.kind.value, initial.value,
                 new.ciphertext, embedding, float(new.importance), new.agent_id, new.idempotency_key,
-                self._clock(),
+                self._clock(), list(new.tags), new.expires_at,
             )
             if row is not None:
                 return Enqueued(_job(row), created=True)
@@ -300,4 +304,6 @@ def _job(row: asyncpg.Record) -> Job:
         lease_until=row["lease_until"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tags=tuple(row["tags"]),
+        expires_at=row["expires_at"],
     )

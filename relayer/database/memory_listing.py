@@ -10,7 +10,7 @@ the walk (or changed during it) are left for the next walk, rows deleted during 
 Response shape (upstream ``services/server/src/routes/memory_read.rs``)::
 
     {"memories": [{"memory_id", "namespace_id", "blob_id", "created_at", "size", "agent_id", "package_id",
-                   "status", "end_epoch", "expires_at"}],
+                   "status", "end_epoch", "expires_at", "tags"}],  # tags: ours
      "next_cursor": str | null,   # null on the last page
      "snapshot_version": int}
 """
@@ -43,6 +43,7 @@ class MemoryRow:
     package_id: str | None
     end_epoch: int | None
     expires_at: datetime | None
+    tags: tuple[str, ...] = ()
 
     def status(self, now: datetime) -> Literal["active", "expired"]:
         """``expired`` once ``expires_at`` has passed; ``active`` otherwise, unknown expiry included (upstream)."""
@@ -67,17 +68,22 @@ class MemoryCursor:
 _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
 
 _PAGE = """
-SELECT id, namespace, blob_id, created_at, blob_size_bytes, agent_id, package_id, end_epoch, expires_at,
+SELECT id, namespace, blob_id, created_at, blob_size_bytes, agent_id, package_id, end_epoch, expires_at, tags,
        row_version::text AS row_version
 FROM vector_entries
 WHERE owner = $1 AND row_version < $2::text::xid8 AND (row_version, id) > ($3::text::xid8, $4)
+  AND ($6::timestamptz IS NULL OR expires_at IS NULL OR expires_at > $6)
 ORDER BY row_version, id
 LIMIT $5
 """
 
 
-async def list_memories(database: Database, owner: str, cursor: str | None = None, limit: int | None = None) -> MemoryPage:
+async def list_memories(
+    database: Database, owner: str, cursor: str | None = None, limit: int | None = None, *, visible_at: datetime | None = None
+) -> MemoryPage:
     """One page of the owner's memories after ``cursor`` (None: a new walk at the current snapshot).
+
+    ``visible_at``: leave out memories whose TTL ended at or before it (they are forgotten by the next sweep).
 
     ``limit`` defaults to 100 and is clamped to 500; below 1 raises ``InvalidLimit``. A cursor this relayer did
     not produce raises ``InvalidCursor``.
@@ -88,7 +94,8 @@ async def list_memories(database: Database, owner: str, cursor: str | None = Non
     size = min(size, MAX_PAGE_SIZE)
     async with database.connection() as connection:
         start = decode_cursor(cursor) if cursor is not None else MemoryCursor(int(await connection.fetchval(_HORIZON)), 0, "")
-        rows = await connection.fetch(_PAGE, owner, str(start.snapshot), str(start.row_version), start.memory_id, size + 1)
+        rows = await connection.fetch(_PAGE, owner, str(start.snapshot), str(start.row_version), start.memory_id, size + 1,
+                                  visible_at)
     served = rows[:size]
     has_more = len(rows) > size
     last = served[-1] if served else None
@@ -100,7 +107,7 @@ async def list_memories(database: Database, owner: str, cursor: str | None = Non
             MemoryRow(
                 memory_id=row["id"], namespace=row["namespace"], blob_id=row["blob_id"], created_at=row["created_at"],
                 size=row["blob_size_bytes"], agent_id=row["agent_id"], package_id=row["package_id"],
-                end_epoch=row["end_epoch"], expires_at=row["expires_at"],
+                end_epoch=row["end_epoch"], expires_at=row["expires_at"], tags=tuple(row["tags"]),
             )
             for row in served
         ),
@@ -144,4 +151,4 @@ class MemoryIndex:
         self.clock = clock
 
     async def page(self, owner: str, cursor: str | None, limit: int | None) -> MemoryPage:
-        return await list_memories(self._database, owner, cursor, limit)
+        return await list_memories(self._database, owner, cursor, limit, visible_at=self.clock())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,6 +74,7 @@ class Hit:
     created_at: datetime
     importance: float
     blob_size: int
+    tags: tuple[str, ...] = ()
 
 
 def as_embedding(values: Iterable[float]) -> list[float]:
@@ -96,7 +97,7 @@ def as_embedding(values: Iterable[float]) -> list[float]:
     return components.tolist()
 
 
-_COLUMNS = "id, blob_id, created_at, importance, blob_size_bytes"
+_COLUMNS = "id, blob_id, created_at, importance, blob_size_bytes, tags"
 
 # One round trip for both sizes. reltuples is the planner's estimate (kept fresh by autovacuum /
 # ANALYZE; -1 before the first). The count stops one row past the threshold, computed as
@@ -107,7 +108,7 @@ WITH estimate AS (
 )
 SELECT table_rows::bigint AS table_rows,
        (SELECT count(*) FROM (
-            SELECT 1 FROM vector_entries WHERE owner = $1 AND namespace = $2
+            SELECT 1 FROM vector_entries WHERE owner = $1 AND namespace = $2{tags}
             LIMIT greatest($3::bigint, ceil(sqrt($4::float8 * table_rows))::bigint) + 1
         ) AS scope) AS scope_rows
 FROM estimate
@@ -120,7 +121,7 @@ _EXACT = f"""
 SELECT * FROM (
     SELECT {_COLUMNS}, embedding <=> $3 AS distance
     FROM vector_entries
-    WHERE owner = $1 AND namespace = $2
+    WHERE owner = $1 AND namespace = $2{{filters}}
     OFFSET 0
 ) AS scope
 ORDER BY distance + 0, id
@@ -133,7 +134,7 @@ _APPROXIMATE = f"""
 SELECT * FROM (
     SELECT {_COLUMNS}, embedding <=> $3 AS distance
     FROM vector_entries
-    WHERE owner = $1 AND namespace = $2
+    WHERE owner = $1 AND namespace = $2{{filters}}
     ORDER BY embedding <=> $3
     LIMIT $5
 ) AS candidates
@@ -158,6 +159,21 @@ SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
 """
 
 
+def _filters(first_parameter: int, *, visible_at: datetime | None, tags: Sequence[str]) -> tuple[str, list[object]]:
+    """The scope's extra conditions as SQL over bind parameters numbered from ``first_parameter``, and their values.
+
+    ``tags @>`` is the GIN-indexed all-of test: a row qualifies when it carries every one of ``tags``.
+    """
+    clause, values = "", list[object]()
+    if visible_at is not None:
+        values.append(visible_at)
+        clause += f" AND (expires_at IS NULL OR expires_at > ${first_parameter + len(values) - 1})"
+    if tags:
+        values.append(list(tags))
+        clause += f" AND tags @> ${first_parameter + len(values) - 1}::text[]"
+    return clause, values
+
+
 async def search_scope(
     database: Database,
     owner: str,
@@ -165,18 +181,31 @@ async def search_scope(
     query_vector: Iterable[float],
     limit: int,
     tuning: SearchTuning = SearchTuning(),
+    *,
+    visible_at: datetime | None = None,
+    tags: Sequence[str] = (),
 ) -> list[Hit]:
-    """The ``limit`` nearest rows by cosine distance in (owner, namespace), nearest first."""
+    """The ``limit`` nearest rows by cosine distance in (owner, namespace), nearest first.
+
+    ``visible_at``: leave out rows whose ``expires_at`` is at or before it (None: no expiry filter).
+    ``tags``: only rows carrying all of them. The scope count that picks the plan counts tagged rows only (a
+    selective tag makes a small scope) but ignores expiry, which would cost a heap visit per row.
+    """
     if limit < 1:
         raise InvalidLimit(f"limit must be at least 1, got {limit}")
     query = as_embedding(query_vector)
+    size_filter, size_values = _filters(5, visible_at=None, tags=tags)
+    exact_filter, exact_values = _filters(5, visible_at=visible_at, tags=tags)
+    approximate_filter, approximate_values = _filters(6, visible_at=visible_at, tags=tags)
+    exact = _EXACT.format(filters=exact_filter)
     async with database.connection() as connection:
         sizes = await connection.fetchrow(
-            _SIZES, owner, namespace, tuning.exact_scan_min_rows, tuning.hnsw_cost_ratio * tuning.candidates(limit)
+            _SIZES.format(tags=size_filter), owner, namespace, tuning.exact_scan_min_rows,
+            tuning.hnsw_cost_ratio * tuning.candidates(limit), *size_values,
         )
         table_rows = int(sizes["table_rows"])
         if sizes["scope_rows"] <= tuning.exact_threshold(limit, table_rows):
-            rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
+            rows = await connection.fetch(exact, owner, namespace, query, limit, *exact_values)
             return [_hit(row) for row in rows]
         async with connection.transaction():  # SET LOCAL needs one
             fetch = tuning.candidates(limit)
@@ -184,10 +213,12 @@ async def search_scope(
                 _TUNE_HNSW, str(max(tuning.ef_search, min(fetch, 1000))), str(tuning.max_scan_tuples(limit, table_rows))
             )
             approximate = _APPROXIMATE_HALFVEC if tuning.hnsw_on_halfvec else _APPROXIMATE
-            rows = await connection.fetch(approximate, owner, namespace, query, limit, fetch)
+            rows = await connection.fetch(
+                approximate.format(filters=approximate_filter), owner, namespace, query, limit, fetch, *approximate_values
+            )
             if len(rows) < limit:
                 # The walk hit max_scan_tuples before finding enough scope members: be exact instead.
-                rows = await connection.fetch(_EXACT, owner, namespace, query, limit)
+                rows = await connection.fetch(exact, owner, namespace, query, limit, *exact_values)
         return [_hit(row) for row in rows]
 
 
@@ -199,4 +230,5 @@ def _hit(row: asyncpg.Record) -> Hit:
         created_at=row["created_at"],
         importance=float(row["importance"]),
         blob_size=int(row["blob_size_bytes"]),
+        tags=tuple(row["tags"]),
     )

@@ -15,6 +15,7 @@ from relayer.api_models import (
     StatsBody,
     StatsRequest,
 )
+from relayer.database.forgetting import ForgetStore
 from relayer.database.vectors import VectorEntry, VectorStore
 from relayer.embeddings import Embedder
 from relayer.memory_decryption import MemoryReader, seal_session
@@ -25,14 +26,17 @@ from sidecar.protocol import QueryBlobsRequest
 MAX_RESTORE_LIMIT = 100  # ≤ protocol.MAX_OPEN_BATCH: one restore opens its blobs in one sidecar call
 
 
-def restore(sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder, *, package_id: str) -> Handler:
+def restore(sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder, forgetting: ForgetStore, *,
+            package_id: str) -> Handler:
     async def handle(ctx: RequestContext[RestoreRequest]) -> RestoreBody:
         namespace = ctx.body.namespace
         limit = 10 if ctx.body.limit is None else min(ctx.body.limit, MAX_RESTORE_LIMIT)
         session = seal_session(ctx.auth)
         owner = ctx.auth.owner
         found = await sidecar.query_blobs(QueryBlobsRequest(owner, namespace, package_id), request_id=ctx.request_id)
-        indexed = await vectors.blob_ids_in(owner, namespace, [b.blob_id for b in found.blobs])
+        blob_ids = [b.blob_id for b in found.blobs]
+        # A forgotten memory's blob stays on Walrus (the owner holds it): counted as skipped, never re-indexed.
+        indexed = await vectors.blob_ids_in(owner, namespace, blob_ids) | await forgetting.forgotten_blob_ids(owner, blob_ids)
         missing = [b for b in found.blobs if b.blob_id not in indexed]
         selected = missing[:limit]
         opened = await reader.open(ctx.auth, [b.blob_id for b in selected], session=session, request_id=ctx.request_id)
@@ -86,10 +90,10 @@ def stats(vectors: VectorStore) -> Handler:
 
 def routes(
     signed: SignedRoutes, *, sidecar: SidecarApi, reader: MemoryReader, vectors: VectorStore, embedder: Embedder,
-    package_id: str,
+    package_id: str, forgetting: ForgetStore,
 ) -> list[Route]:
     return [
-        signed.route("/api/restore", restore(sidecar, reader, vectors, embedder, package_id=package_id),
+        signed.route("/api/restore", restore(sidecar, reader, vectors, embedder, forgetting, package_id=package_id),
                      summary="Re-index a namespace from the caller's blobs on Walrus", request=RestoreRequest,
                      response=RestoreBody, errors=(403, 502)),
         signed.route("/api/forget", forget(vectors), summary="Delete a namespace's index rows", request=ForgetRequest,

@@ -27,6 +27,7 @@ from relayer.api_models import (
 from relayer.database.jobs import Job, JobKind, JobQueue, JobSummary
 from relayer.errors import NotFound
 from relayer.job_runner import JobRunner
+from relayer.memory_metadata import MemoryMetadata, MetadataPolicy
 from relayer.memory_preparation import MemoryPreparer, MemoryText, remember_job
 from relayer.memory_storage import MemoryRecord, MemoryStorage
 from relayer.seal_objects import check_own_seal_object
@@ -47,19 +48,21 @@ def job_status_body(job: Job) -> JobStatusBody:
     )
 
 
-def remember(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage) -> Handler:
+def remember(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage,
+             policy: MetadataPolicy) -> Handler:
     async def handle(ctx: RequestContext[RememberRequest]) -> RememberAccepted:
         body = ctx.body
+        metadata = policy.metadata(body.tags, body.ttl_seconds)
         [job] = await enqueue_memories(ctx, [MemoryText(body.text, body.namespace, DEFAULT_IMPORTANCE)], [body.idempotency_key],
-                                       preparer=preparer, runner=runner, jobs=jobs, storage=storage)
+                                       [metadata], preparer=preparer, runner=runner, jobs=jobs, storage=storage)
         return RememberAccepted(job_id=job.job_id, status=job.status.value)
 
     return handle
 
 
 async def enqueue_memories(
-    ctx: RequestContext[Any], items: Sequence[MemoryText], keys: Sequence[str | None], *, preparer: MemoryPreparer,
-    runner: JobRunner, jobs: JobQueue, storage: MemoryStorage,
+    ctx: RequestContext[Any], items: Sequence[MemoryText], keys: Sequence[str | None], metadata: Sequence[MemoryMetadata],
+    *, preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage,
 ) -> list[JobSummary]:
     """One job per item, in order. An item whose idempotency key this owner already used gets that job back and
     costs nothing (no quota, no encryption, no blob); the unique index on (owner, idempotency_key) settles
@@ -80,7 +83,9 @@ async def enqueue_memories(
         prepared = await preparer.prepare(owner, [items[index] for index in fresh], request_id=ctx.request_id)
         await storage.check_quota(owner, sum(len(memory.ciphertext) for memory in prepared))
         for index, memory in zip(fresh, prepared, strict=True):
-            job = await runner.submit(remember_job(ctx.auth, memory, JobKind.REMEMBER, idempotency_key=keys[index]))
+            job = await runner.submit(
+                remember_job(ctx.auth, memory, JobKind.REMEMBER, idempotency_key=keys[index], metadata=metadata[index])
+            )
             jobs_by_slot[slots[index]] = JobSummary(job.id, job.status, job.blob_id, job.error_msg)
     return [jobs_by_slot[slot] for slot in slots]
 
@@ -96,12 +101,17 @@ def remember_status(jobs: JobQueue) -> Handler:
     return handle
 
 
-def remember_bulk(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage) -> Handler:
+def remember_bulk(preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage,
+                  policy: MetadataPolicy) -> Handler:
     async def handle(ctx: RequestContext[RememberBulkRequest]) -> BulkAccepted:
         items = [MemoryText(item.text, item.namespace, DEFAULT_IMPORTANCE) for item in ctx.body.items]
         keys = [item.idempotency_key for item in ctx.body.items]
-        job_ids = [job.job_id for job in await enqueue_memories(ctx, items, keys, preparer=preparer, runner=runner, jobs=jobs,
-                                                                storage=storage)]
+        metadata = [
+            MemoryMetadata(policy.tags(item.tags, f"items[{index}].tags"), policy.expires_at(item.ttl_seconds, f"items[{index}].ttl_seconds"))
+            for index, item in enumerate(ctx.body.items)
+        ]
+        job_ids = [job.job_id for job in await enqueue_memories(ctx, items, keys, metadata, preparer=preparer, runner=runner,
+                                                                jobs=jobs, storage=storage)]
         return BulkAccepted(job_ids=job_ids, total=len(job_ids), status="pending")
 
     return handle
@@ -148,12 +158,13 @@ def remember_manual(storage: MemoryStorage, package_id: str) -> Handler:
 
 
 def routes(
-    signed: SignedRoutes, *, preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage, package_id: str
+    signed: SignedRoutes, *, preparer: MemoryPreparer, runner: JobRunner, jobs: JobQueue, storage: MemoryStorage, package_id: str,
+    metadata: MetadataPolicy,
 ) -> list[Route]:
     return [
-        signed.route("/api/remember", remember(preparer, runner, jobs, storage), summary="Remember a text (async job)",
+        signed.route("/api/remember", remember(preparer, runner, jobs, storage, metadata), summary="Remember a text (async job)",
                      request=RememberRequest, response=RememberAccepted, status=202, errors=(402, 502), links=JOB_STATUS_LINK),
-        signed.route("/api/remember/bulk", remember_bulk(preparer, runner, jobs, storage), summary="Remember up to 20 texts",
+        signed.route("/api/remember/bulk", remember_bulk(preparer, runner, jobs, storage, metadata), summary="Remember up to 20 texts",
                      request=RememberBulkRequest, response=BulkAccepted, status=202, errors=(402, 502)),
         signed.route("/api/remember/bulk/status", remember_bulk_status(jobs), summary="Status of up to 20 jobs",
                      request=BulkStatusRequest, response=BulkStatusBody),

@@ -56,7 +56,7 @@ def memory_page_body(page: MemoryPage, now: datetime) -> MemoryPageBody:
                 memory_id=row.memory_id, namespace_id=row.namespace, blob_id=row.blob_id,
                 created_at=_rfc3339(row.created_at), size=row.size, agent_id=row.agent_id, package_id=row.package_id,
                 status=row.status(now), end_epoch=row.end_epoch,
-                expires_at=None if row.expires_at is None else _rfc3339(row.expires_at),
+                expires_at=None if row.expires_at is None else _rfc3339(row.expires_at), tags=list(row.tags),
             )
             for row in page.memories
         ],

@@ -25,6 +25,7 @@ from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder
 from relayer.llm import LanguageModel, Memory
 from relayer.memory_decryption import MemoryReader, seal_session
+from relayer.memory_metadata import MetadataPolicy
 from relayer.ranking import rank, score, utc_now
 from relayer.signed_routes import Handler, RequestContext, SignedRoutes
 from relayer.validation import MAX_LIMIT
@@ -56,15 +57,20 @@ def select_for_sort(hits: list[Hit], sort: str | None, limit: int) -> list[Hit]:
     return hits[:limit]
 
 
-def recall(embedder: Embedder, reader: MemoryReader, vectors: VectorStore) -> Handler:
+def _tags(hit: Hit) -> list[str] | None:
+    return list(hit.tags) if hit.tags else None
+
+
+def recall(embedder: Embedder, reader: MemoryReader, vectors: VectorStore, policy: MetadataPolicy) -> Handler:
     async def handle(ctx: RequestContext[RecallRequest]) -> RecallBody:
         body = ctx.body
+        tags = policy.tags(body.tags)
         # An explicit sort is the order: scoring weights would re-rank it into neither order (upstream WALM-383).
         weights = scoring_weights(None if body.sort is not None else body.scoring_weights)
         session = seal_session(ctx.auth)
         vector = await embedder.embed_query(body.query)
         limit = _limit(body.limit, DEFAULT_RECALL_LIMIT)
-        found = await vectors.search(ctx.auth.owner, body.namespace, vector, recall_candidates(body.sort, limit))
+        found = await vectors.search(ctx.auth.owner, body.namespace, vector, recall_candidates(body.sort, limit), tags=tags)
         hits = select_for_sort(found, body.sort, limit)
         opened = await reader.open(ctx.auth, [hit.blob_id for hit in hits], session=session, request_id=ctx.request_id)
         kept = [hit for hit in hits if hit.blob_id in opened.texts]
@@ -74,26 +80,29 @@ def recall(embedder: Embedder, reader: MemoryReader, vectors: VectorStore) -> Ha
             scored = rank(kept, [score(weights, distance=h.distance, created_at=h.created_at, importance=h.importance, now=now) for h in kept])
             for hit, value in scored:
                 results.append(RecallResult(blob_id=hit.blob_id, text=opened.texts[hit.blob_id], distance=hit.distance,
-                                            score=value, created_at=_timestamp(hit.created_at)))
+                                            score=value, created_at=_timestamp(hit.created_at), memory_id=hit.id,
+                                            tags=_tags(hit)))
         else:
             for hit in kept:
                 results.append(RecallResult(blob_id=hit.blob_id, text=opened.texts[hit.blob_id], distance=hit.distance,
-                                            created_at=_timestamp(hit.created_at)))
+                                            created_at=_timestamp(hit.created_at), memory_id=hit.id, tags=_tags(hit)))
         return RecallBody(results=results, total=len(results), dropped_count=opened.dropped or None)
 
     return handle
 
 
-def recall_manual(vectors: VectorStore) -> Handler:
+def recall_manual(vectors: VectorStore, policy: MetadataPolicy) -> Handler:
     async def handle(ctx: RequestContext[ManualRecallRequest]) -> ManualRecallBody:
         body = ctx.body
         weights = scoring_weights(body.scoring_weights)
-        hits = await vectors.search(ctx.auth.owner, body.namespace, body.vector, _limit(body.limit, DEFAULT_RECALL_LIMIT))
+        tags = policy.tags(body.tags)
+        hits = await vectors.search(ctx.auth.owner, body.namespace, body.vector, _limit(body.limit, DEFAULT_RECALL_LIMIT), tags=tags)
         if weights.active:
             now = utc_now()
             hits = [h for h, _ in rank(hits, [score(weights, distance=h.distance, created_at=h.created_at, importance=h.importance, now=now) for h in hits])]
         results = [
-            ManualRecallResult(blob_id=h.blob_id, distance=h.distance, created_at=_timestamp(h.created_at), importance=h.importance)
+            ManualRecallResult(blob_id=h.blob_id, distance=h.distance, created_at=_timestamp(h.created_at), importance=h.importance,
+                               memory_id=h.id, tags=_tags(h))
             for h in hits
         ]
         return ManualRecallBody(results=results, total=len(results))
@@ -130,11 +139,12 @@ def embed(embedder: Embedder) -> Handler:
     return handle
 
 
-def routes(signed: SignedRoutes, *, embedder: Embedder, reader: MemoryReader, vectors: VectorStore, llm: LanguageModel) -> list[Route]:
+def routes(signed: SignedRoutes, *, embedder: Embedder, reader: MemoryReader, vectors: VectorStore, llm: LanguageModel,
+           metadata: MetadataPolicy) -> list[Route]:
     return [
-        signed.route("/api/recall", recall(embedder, reader, vectors), summary="Search and decrypt the caller's memories",
+        signed.route("/api/recall", recall(embedder, reader, vectors, metadata), summary="Search and decrypt the caller's memories",
                      request=RecallRequest, response=RecallBody, errors=(403, 502)),
-        signed.route("/api/recall/manual", recall_manual(vectors), summary="Search by a client-made vector (no decryption)",
+        signed.route("/api/recall/manual", recall_manual(vectors, metadata), summary="Search by a client-made vector (no decryption)",
                      request=ManualRecallRequest, response=ManualRecallBody),
         signed.route("/api/ask", ask(embedder, reader, llm), summary="Answer a question from the caller's memories",
                      request=AskRequest, response=AskBody, errors=(403, 501, 502)),

@@ -7,9 +7,10 @@ operations the relayer called, so tests can count sidecar round trips.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -93,7 +94,7 @@ class Relayer:
 async def open_relayer(
     info: Mapping[str, Any], stack: AsyncExitStack, *, database_url: str, redis_url: str, env: Mapping[str, str] | None = None,
     database: Database | None = None, cache: redis.Redis | None = None, sidecar: SidecarApi | None = None,
-    start_jobs: bool = True,
+    start_jobs: bool = True, clock: Callable[[], datetime] | None = None,
 ) -> Relayer:
     """Build the relayer like ``relayer.serve`` does, with overrides for the dependencies a test breaks."""
     settings = Settings.from_environ(relayer_environment(info, database_url=database_url, redis_url=redis_url, **(env or {})))
@@ -101,7 +102,8 @@ async def open_relayer(
     paths: list[str] = []
     if sidecar is None:
         sidecar = await in_process_sidecar(info, stack, settings, paths)
-    services = await open_services(settings, sidecar=sidecar, stack=stack, database=database, cache=cache)
+    services = await open_services(settings, sidecar=sidecar, stack=stack, database=database, cache=cache,
+                                   **({} if clock is None else {"clock": clock}))
     if start_jobs:
         services.job_runner.start()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(services)), base_url="http://relayer")
