@@ -131,6 +131,8 @@ class ManualRememberRequest(RequestModel):
     encrypted_data: EncryptedData
     vector: Vector
     namespace: Namespace = "default"
+    tags: Tags | None = None  # beyond upstream, as on /api/remember
+    ttl_seconds: TtlSeconds | None = None
 
 
 RecallSort = Literal["relevance", "recent"]
@@ -366,6 +368,9 @@ class ForgetMemoryBody(ResponseModel):
     # hands every Blob to its owner, so only the owner's wallet can delete it (walrus delete; it is deletable).
     blob_deleted: bool
     blob_status: Literal["held_by_owner", "upload_unfinished"]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # blob_id: null is an answer, not an omission
 
 
 class StatsBody(ResponseModel):

@@ -135,9 +135,10 @@ def remember_bulk_status(jobs: JobQueue) -> Handler:
     return handle
 
 
-def remember_manual(storage: MemoryStorage, package_id: str) -> Handler:
+def remember_manual(storage: MemoryStorage, package_id: str, policy: MetadataPolicy) -> Handler:
     async def handle(ctx: RequestContext[ManualRememberRequest]) -> ManualRememberBody:
         body = ctx.body
+        metadata = policy.metadata(body.tags, body.ttl_seconds)
         ciphertext = body.encrypted_data
         # Everything is checked before the upload the server wallet pays for: the body (validated above), that
         # the Seal object is the caller's own (MemWal #369), and the quota (MemoryStorage.store checks it first).
@@ -150,6 +151,8 @@ def remember_manual(storage: MemoryStorage, package_id: str) -> Handler:
             embedding=body.vector,
             importance=DEFAULT_IMPORTANCE,
             agent_id=ctx.auth.public_key_hex,
+            tags=metadata.tags,
+            expires_at=metadata.expires_at,
         )
         upload = await storage.store(memory, request_id=ctx.request_id)
         return ManualRememberBody(id=memory.entry_id, blob_id=upload.blob_id, owner=ctx.auth.owner, namespace=body.namespace)
@@ -168,7 +171,7 @@ def routes(
                      request=RememberBulkRequest, response=BulkAccepted, status=202, errors=(402, 502)),
         signed.route("/api/remember/bulk/status", remember_bulk_status(jobs), summary="Status of up to 20 jobs",
                      request=BulkStatusRequest, response=BulkStatusBody),
-        signed.route("/api/remember/manual", remember_manual(storage, package_id),
+        signed.route("/api/remember/manual", remember_manual(storage, package_id, metadata),
                      summary="Store a client-encrypted Seal object with its vector", request=ManualRememberRequest,
                      response=ManualRememberBody, errors=(402, 403, 502)),
         signed.route("/api/remember/{job_id}", remember_status(jobs), summary="Status of one remember job",
