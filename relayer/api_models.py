@@ -363,11 +363,13 @@ class ForgetMemoryBody(ResponseModel):
     memory_id: str
     reason: Literal["forgotten", "expired"]  # expired: the expiry sweep forgot it when its TTL ran out
     forgotten_at: str  # RFC 3339, UTC
-    blob_id: str | None  # null while the memory's upload had not finished
-    # The Walrus blob stays (a Seal ciphertext only the owner's keys open) until its end epoch: the server wallet
-    # hands every Blob to its owner, so only the owner's wallet can delete it (walrus delete; it is deletable).
+    blob_id: str | None  # null: no blob was stored when it was forgotten
+    # held_by_owner: the Walrus blob stays (a Seal ciphertext only the owner's keys open) until its end epoch; the
+    # server wallet hands every Blob to its owner, so only the owner's wallet can delete it (it is deletable).
+    # not_uploaded: forgotten while its remember job was queued; the job then stores nothing on Walrus (one that
+    # was already uploading may still finish: a repeated forget shows that blob).
     blob_deleted: bool
-    blob_status: Literal["held_by_owner", "upload_unfinished"]
+    blob_status: Literal["held_by_owner", "not_uploaded"]
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")  # blob_id: null is an answer, not an omission

@@ -133,6 +133,10 @@ class JobRunner:
                 if job.ciphertext is None:
                     await jobs.mark_failed(job, "job lost its ciphertext before upload")
                     return
+                if await self._storage.is_forgotten(_record(job)):  # forgotten while queued: nothing goes to Walrus
+                    await jobs.mark_done(job)
+                    self._metrics.jobs.labels("forgotten").inc()
+                    return
                 upload = await self._storage.upload(_record(job))
                 blob_id = upload.blob_id
                 job = await jobs.mark_uploaded(job, upload.blob_id, upload.object_id)

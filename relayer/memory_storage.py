@@ -44,6 +44,9 @@ class MemoryStorage:
         """Raise QuotaExceeded (402) when ``new_bytes`` more would pass the owner's storage quota."""
         await self._quota.check(owner, new_bytes)
 
+    async def is_forgotten(self, memory: MemoryRecord) -> bool:
+        return await self._vectors.is_forgotten(memory.entry_id)
+
     async def upload(self, memory: MemoryRecord, *, request_id: str | None = None) -> UploadReply:
         """Check the owner's quota, then store, tag and transfer the ciphertext (idempotent per entry id)."""
         await self._quota.check(memory.owner, len(memory.ciphertext))

@@ -102,6 +102,11 @@ class VectorStore:
             raise ConstraintViolation(f"vector entry {entry.id} belongs to another owner")
         return True
 
+    async def is_forgotten(self, memory_id: str) -> bool:
+        """Whether ``memory_id`` was forgotten (a queued job then skips its upload)."""
+        async with self._database.connection() as connection:
+            return await is_forgotten(connection, memory_id)
+
     async def search(
         self, owner: str, namespace: str, query_vector: Sequence[float], limit: int, *, tags: Sequence[str] = ()
     ) -> list[Hit]:

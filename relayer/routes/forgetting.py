@@ -25,7 +25,7 @@ def forget_memory_body(tombstone: Tombstone) -> ForgetMemoryBody:
         forgotten_at=tombstone.forgotten_at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         blob_id=tombstone.blob_id,
         blob_deleted=False,
-        blob_status="held_by_owner" if tombstone.blob_id is not None else "upload_unfinished",
+        blob_status="held_by_owner" if tombstone.blob_id is not None else "not_uploaded",
     )
 
 

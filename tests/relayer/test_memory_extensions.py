@@ -95,9 +95,9 @@ class TestForgetById:
 
 
 class TestForgetWhileTheJobRuns:
-    async def test_a_forget_acknowledged_before_indexing_is_never_undone(self, localnet, database_url, redis_url):
-        """The relayer stops (jobs not running) between the 202 and the index write, the forget is acknowledged,
-        then the workers resume the job: it finishes, and the memory never becomes recallable."""
+    async def test_a_memory_forgotten_while_queued_is_never_uploaded_nor_indexed(self, localnet, database_url, redis_url):
+        """The workers are down (a crashed relayer) between the 202 and the upload; the forget is acknowledged;
+        then the workers resume the job: it ends without a blob, and the memory never becomes recallable."""
         async with AsyncExitStack() as stack:
             stopped = await open_relayer(localnet, stack, database_url=database_url, redis_url=redis_url, start_jobs=False)
             alice = await create_account(localnet, label="forget-mid-job")
@@ -106,12 +106,14 @@ class TestForgetWhileTheJobRuns:
             job_id = accepted.json()["job_id"]
             early = await forget(stopped, alice, job_id)
             assert early.status_code == 200, early.text
-            assert (early.json()["blob_id"], early.json()["blob_status"]) == (None, "upload_unfinished")
+            assert (early.json()["blob_id"], early.json()["blob_status"]) == (None, "not_uploaded")
+            stopped.sidecar_paths.clear()
             stopped.services.job_runner.start()
-            assert (await wait_done(stopped, alice, job_id))["status"] == "done"
+            done = await wait_done(stopped, alice, job_id)
+            assert done["status"] == "done" and "blob_id" not in done
+            assert "/walrus/upload" not in stopped.operations()
             assert (await recall(stopped, alice, "half-written memory", "mid"))["results"] == []
-            later = await forget(stopped, alice, job_id)
-            assert later.json()["blob_status"] == "held_by_owner" and later.json()["blob_id"]
+            assert (await forget(stopped, alice, job_id)).json() == early.json()
 
 
 class TestTags:
