@@ -11,10 +11,11 @@ import pytest
 from relayer.database.forgetting import ForgetReason, ForgetStore
 from relayer.database.jobs import JobQueue, NewJob
 from relayer.database.memory_listing import MemoryIndex
-from relayer.database.pool import Database
+from relayer.database.pool import Database, connect
 from relayer.database.vector_search import EMBEDDING_DIMENSIONS, search_scope
 from relayer.database.vectors import VectorEntry, VectorStore
 from relayer.expiry_sweep import ExpirySweep, SweepLimits
+from tests.conftest import throwaway_database
 
 pytestmark = pytest.mark.database
 
@@ -103,6 +104,24 @@ class TestForget:
         assert await forgetting.prune(timedelta(days=1), 100) == 1  # the running job's tombstone stays
         assert await forgetting.forget(ALICE, "indexed", ForgetReason.FORGOTTEN) is None
         assert await forgetting.forget(ALICE, running.id, ForgetReason.FORGOTTEN) is not None
+
+
+class TestReadReplica:
+    async def test_a_lagging_replica_never_serves_a_forgotten_memory(self, database: Database, postgres_url, clock) -> None:
+        """Two databases on one server stand for the primary and a replica that has not replayed the forget."""
+        async with throwaway_database(postgres_url) as replica_url:
+            replica = await connect(replica_url, min_size=1, max_size=2, command_timeout=60, migrate=False)
+            try:
+                store = VectorStore(database, reads=replica, clock=clock)
+                for memory_id in ("kept", "gone"):
+                    entry = VectorEntry(memory_id, ALICE, f"blob-{memory_id}", vector(1), "notes")
+                    await store.upsert(entry)
+                    await VectorStore(replica).upsert(entry)  # replicated
+                await ForgetStore(database, clock=clock).forget(ALICE, "gone", ForgetReason.FORGOTTEN)  # not yet
+                assert await ids_found(VectorStore(replica), ALICE, "notes") == ["gone", "kept"]
+                assert await ids_found(store, ALICE, "notes") == ["kept"]
+            finally:
+                await replica.close()
 
 
 class TestTags:
