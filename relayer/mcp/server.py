@@ -77,8 +77,8 @@ class McpMount:
 
 def route_handlers(services: Services) -> RouteHandlers:
     return RouteHandlers(
-        remember=memories.remember(services.preparer, services.job_runner, services.jobs, services.storage),
-        recall=search.recall(services.embedder, services.reader, services.vectors),
+        remember=memories.remember(services.preparer, services.job_runner, services.jobs, services.storage, services.metadata),
+        recall=search.recall(services.embedder, services.reader, services.vectors, services.metadata),
         ask=search.ask(services.embedder, services.reader, services.llm),
         analyze=analyze.analyze(services.embedder, services.reader, services.llm, services.limiter, services.preparer,
                                 services.job_runner, services.storage),
