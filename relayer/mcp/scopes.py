@@ -5,5 +5,5 @@ from __future__ import annotations
 from relayer.owner_access import PERMISSION_MEMORIES_READ
 
 SCOPE_READ = PERMISSION_MEMORIES_READ  # recall, ask, list_namespaces (owner tokens carry this one)
-SCOPE_WRITE = "memories.write"  # remember, analyze
+SCOPE_WRITE = "memories.write"  # remember, analyze, forget
 ALL_SCOPES = (SCOPE_READ, SCOPE_WRITE)

@@ -36,7 +36,7 @@ from relayer.mcp.oauth import (
 from relayer.mcp.scopes import ALL_SCOPES
 from relayer.mcp.tools import McpTool, RouteHandlers, run_tool, tools
 from relayer.openapi import DocumentedRoute, Operation
-from relayer.routes import analyze, memories, owners, search
+from relayer.routes import analyze, forgetting, memories, owners, search
 from relayer.services import Services
 
 SERVER_NAME = "memwal-relayer"
@@ -83,6 +83,7 @@ def route_handlers(services: Services) -> RouteHandlers:
         analyze=analyze.analyze(services.embedder, services.reader, services.llm, services.limiter, services.preparer,
                                 services.job_runner, services.storage),
         namespaces=owners.namespaces(services.namespaces),
+        forget=forgetting.forget_memory(services.forgetting),
     )
 
 
@@ -128,7 +129,7 @@ def build_mcp(services: Services) -> McpMount:
         resource_metadata_url=resource_metadata_url,
     )
     # POST only: the stateless transport has no session for a GET stream or a DELETE to end.
-    operation = Operation("POST", MCP_PATH, "MCP over streamable HTTP (JSON-RPC; tools remember, recall, ask, analyze, list_namespaces)",
+    operation = Operation("POST", MCP_PATH, "MCP over streamable HTTP (JSON-RPC; tools remember, recall, ask, analyze, list_namespaces, forget)",
                           JsonRpcAnswer, request=JsonRpcMessage, signed=True, errors=(202, 403, 406, 429),  # 202: a notification
                           alternatives=("mcp-bearer",), error_models={400: JsonRpcAnswer, 406: JsonRpcAnswer},
                           rate_limit="write budget: a tool call its route's weight (1–5), another message 1")

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from relayer.api_models import (
     AnalyzeRequest,
     AskRequest,
+    ForgetMemoryRequest,
     ListNamespacesArguments,
     RecallRequest,
     RememberRequest,
@@ -106,6 +107,7 @@ class RouteHandlers:
     ask: Callable[[RequestContext[Any]], Awaitable[ResponseModel]]
     analyze: Callable[[RequestContext[Any]], Awaitable[ResponseModel]]
     namespaces: Callable[[OwnerReadContext], Awaitable[ResponseModel]]
+    forget: Callable[[RequestContext[Any]], Awaitable[ResponseModel]]
 
 
 def tools(handlers: RouteHandlers) -> dict[str, McpTool]:
@@ -119,6 +121,9 @@ def tools(handlers: RouteHandlers) -> dict[str, McpTool]:
         signed_route_tool("analyze", "Extract facts from a text and remember each one. Returns their job ids.",
                           SCOPE_WRITE, "/api/analyze", AnalyzeRequest, handlers.analyze),
         namespaces_tool(handlers.namespaces),
+        signed_route_tool("forget", "Forget one memory by its id (memory_id from recall): it leaves search at once. "
+                          "Forgetting it again gives the same answer.", SCOPE_WRITE, "/api/forget/memory",
+                          ForgetMemoryRequest, handlers.forget),
     ]
     return {tool.name: tool for tool in listed}
 

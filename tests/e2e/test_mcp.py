@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.database, pytest.mark.slow, pytest.ma
 
 SERVICE_CREDENTIAL = "mcp-test-service-credential"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never dialed: the test reads the code from the approval
-TOOLS = {"remember", "recall", "ask", "analyze", "list_namespaces"}
+TOOLS = {"remember", "recall", "ask", "analyze", "list_namespaces", "forget"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -86,6 +86,12 @@ async def test_every_tool_with_a_delegate_signature(mcp_stack):
             await wait_done(mcp_stack, job_id)
         listed = await call(session, "list_namespaces", {})
         assert "mcp" in {entry["name"] for entry in listed["namespaces"]}
+        memory_id = recalled["results"][0]["memory_id"]
+        forgotten = await call(session, "forget", {"memory_id": memory_id})
+        assert forgotten["memory_id"] == memory_id and forgotten["reason"] == "forgotten"
+        assert (await call(session, "forget", {"memory_id": memory_id}))["forgotten_at"] == forgotten["forgotten_at"]
+        after = await call(session, "recall", {"query": "cat name", "namespace": "mcp", "limit": 3})
+        assert memory_id not in {hit["memory_id"] for hit in after["results"]}
         # A client mistake is a tool error with the route's message, not a protocol failure or a 500.
         empty = await session.call_tool("remember", {"text": "", "namespace": "mcp"})
         assert empty.is_error and "remember failed (400)" in empty.content[0].text
