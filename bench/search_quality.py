@@ -22,22 +22,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
 from bench.common import Comparison, LatencySummary, print_table, time_async, write_report
-from devtools.embedded_databases import start_embedded_postgres
+from bench.throwaway_database import throwaway_database
 from relayer.database.pool import Database, connect
 from relayer.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
 
@@ -238,31 +233,9 @@ async def _run(url: str, rows: int, space_count: int, queries: int, halfvec: boo
 
 
 async def _with_database(*args: Any) -> dict:
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        name = f"memwal_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(external)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        parts = urlsplit(external)
-        try:
-            return await _run(urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment)), *args)
-        finally:
-            admin = await asyncpg.connect(external)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
-    root = Path(tempfile.mkdtemp(prefix="memwal-bench-postgres-"))
-    try:
-        server = start_embedded_postgres(
-            root / "data",
-            settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "1GB"},
-        )
-        try:
-            return await _run(server.url, *args)
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "1GB"}
+    async with throwaway_database(os.environ.get("DATABASE_URL"), settings) as url:
+        return await _run(url, *args)
 
 
 def comparisons(report: dict) -> list[Comparison]:

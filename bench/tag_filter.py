@@ -18,22 +18,15 @@ import argparse
 import asyncio
 import functools
 import os
-import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
 from bench.common import Comparison, LatencySummary, print_table, time_async, write_report
-from devtools.embedded_databases import start_embedded_postgres
+from bench.throwaway_database import throwaway_database
 from relayer.database.pool import connect
 from relayer.database.vector_search import EMBEDDING_DIMENSIONS, search_scope
 
@@ -46,31 +39,6 @@ TOPICS = 100
 NOISE = 0.7  # per-vector noise relative to the unit-norm topic centre
 QUERY_NOISE = 0.1
 SEED = 20261129
-
-
-@asynccontextmanager
-async def throwaway_database() -> AsyncIterator[str]:
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        name = f"memwal_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(external)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        parts = urlsplit(external)
-        try:
-            yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-        finally:
-            admin = await asyncpg.connect(external)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
-        return
-    root = Path(tempfile.mkdtemp(prefix="memwal-bench-postgres-"))
-    server = start_embedded_postgres(root / "data", settings={"fsync": "off", "synchronous_commit": "off"})
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _dataset(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -149,7 +117,7 @@ async def _measure(url: str, vectors: np.ndarray, tagged: dict[str, np.ndarray],
 async def _run(rows: int, queries: int) -> dict[str, Any]:
     rng = np.random.default_rng(SEED)
     vectors, tagged = _dataset(rows, rng)
-    async with throwaway_database() as url:
+    async with throwaway_database(os.environ.get("DATABASE_URL")) as url:
         load_seconds = await _load(url, vectors, tagged)
         results = await _measure(url, vectors, tagged, queries, rng)
     return {"rows": rows, "queries_per_tag": queries, "k": K, "client_fetch": CLIENT_FETCH, "load_seconds": load_seconds,

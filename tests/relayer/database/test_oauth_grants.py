@@ -2,30 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from relayer.database.oauth_grants import ACCESS_PREFIX, CODE_PREFIX, Grantee, OAuthGrantStore, PendingAuthorization
 from relayer.database.pool import Database
+from tests.relayer.database.conftest import Clock
 
 pytestmark = pytest.mark.database
 
 GRANTEE = Grantee("0x" + "a" * 64, "0x" + "1" * 64, "ab" * 32)
 HOUR, MONTH = timedelta(hours=1), timedelta(days=30)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

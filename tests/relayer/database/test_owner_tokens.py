@@ -1,30 +1,18 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from relayer.database.owner_tokens import TOKEN_PREFIX, OwnerTokenStore
 from relayer.database.pool import Database
+from tests.relayer.database.conftest import Clock
 
 pytestmark = pytest.mark.database
 
 ALICE = "0x" + "a" * 64
 ACCOUNT = "0x" + "1" * 64
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
