@@ -214,7 +214,7 @@ async def test_sdk_flow_through_the_appliance_shows_the_host_no_secret(appliance
 
 
 async def test_mcp_tools_through_the_appliance(appliance):
-    """The official mcp client over attested TLS: remember and recall as tools, signed by the delegate key."""
+    """The official mcp client over attested TLS drives every tool, signed by the delegate key."""
     assert appliance.provisioned, "runs after the SDK flow provisioned the enclave"
     account = appliance.account
     memory = f"The {TOKEN} bicycle lock code is written inside the blue notebook"
@@ -234,6 +234,17 @@ async def test_mcp_tools_through_the_appliance(appliance):
         assert status["status"] == "done", status
         recalled = await call(session, "recall", {"query": "bicycle lock code", "namespace": "appliance-mcp", "limit": 3})
         assert [hit["text"] for hit in recalled["results"]] == [memory]
+        listed = await call(session, "list_namespaces", {})
+        assert "appliance-mcp" in {entry["name"] for entry in listed["namespaces"]}
+        # The appliance's private egress policy has no LLM: ask and analyze answer the route's 501 as tool errors.
+        for tool, arguments in (("ask", {"question": "Where is the lock code?", "namespace": "appliance-mcp"}),
+                                ("analyze", {"text": "I cycle to work.", "namespace": "appliance-mcp"})):
+            refused = await session.call_tool(tool, arguments)
+            assert refused.is_error and f"{tool} failed (501)" in refused.content[0].text, refused.content
+        forgotten = await call(session, "forget", {"memory_id": recalled["results"][0]["memory_id"]})
+        assert forgotten["reason"] == "forgotten"
+        after = await call(session, "recall", {"query": "bicycle lock code", "namespace": "appliance-mcp", "limit": 3})
+        assert after["results"] == []
     assert appliance.capture is not None
     assert routes_carrying(appliance.capture, memory.encode()) == set()
 
