@@ -196,9 +196,16 @@ class TestThroughHostProxy:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            for _ in range(250):
-                if os.path.exists(path) or process.returncode is not None:
-                    break
+            deadline = asyncio.get_running_loop().time() + 60  # a loaded machine may take seconds to import it
+            while process.returncode is None and asyncio.get_running_loop().time() < deadline:
+                if os.path.exists(path):
+                    try:  # the socket file exists a moment before it listens
+                        _, probe = await asyncio.open_unix_connection(path)
+                    except OSError:
+                        pass
+                    else:
+                        probe.close()
+                        break
                 await asyncio.sleep(0.02)
             if process.returncode is not None:
                 pytest.fail(f"host_proxy exited: {(await process.stderr.read()).decode()[-500:]}")
