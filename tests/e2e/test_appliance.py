@@ -236,11 +236,13 @@ async def test_mcp_tools_through_the_appliance(appliance):
         assert [hit["text"] for hit in recalled["results"]] == [memory]
         listed = await call(session, "list_namespaces", {})
         assert "appliance-mcp" in {entry["name"] for entry in listed["namespaces"]}
-        # The appliance's private egress policy has no LLM: ask and analyze answer the route's 501 as tool errors.
+        # The appliance's private egress policy lets no memory text reach an LLM: ask and analyze answer the
+        # route's 403 (and why) as tool errors.
         for tool, arguments in (("ask", {"question": "Where is the lock code?", "namespace": "appliance-mcp"}),
                                 ("analyze", {"text": "I cycle to work.", "namespace": "appliance-mcp"})):
             refused = await session.call_tool(tool, arguments)
-            assert refused.is_error and f"{tool} failed (501)" in refused.content[0].text, refused.content
+            text = refused.content[0].text
+            assert refused.is_error and f"{tool} failed (403)" in text and "egress policy is private" in text, text
         forgotten = await call(session, "forget", {"memory_id": recalled["results"][0]["memory_id"]})
         assert forgotten["reason"] == "forgotten"
         after = await call(session, "recall", {"query": "bicycle lock code", "namespace": "appliance-mcp", "limit": 3})
