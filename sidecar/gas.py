@@ -137,14 +137,21 @@ class GasCoinPool:
 
     async def _end_lease(self, index: int, coin_id: str, token: str, settled: ObjectRef | None,
                          entry: tuple[ObjectRef, bool]) -> None:
-        assert self._leases is not None
         try:
-            if not await self._leases.release(self._addresses[index], coin_id, token, settled):
+            if await self._end_fleet_lease(index, coin_id, token, settled) is False:
                 entry = (entry[0], True)  # another instance may have paid with it meanwhile
-        except Exception as exc:  # noqa: BLE001 - Redis trouble: the lease expires after its TTL
-            logger.warning("gas lease of coin %s not released (%s); it expires after its TTL", coin_id, exc)
         finally:
             self._wallets[index].idle.put_nowait(entry)
+
+    async def _end_fleet_lease(self, index: int, coin_id: str, token: str, settled: ObjectRef | None) -> bool | None:
+        """Hand a fleet lease back (with the coin's new version, if known): whether it was still ours, or None
+        when Redis could not be asked (the lease then expires after its TTL)."""
+        assert self._leases is not None
+        try:
+            return await self._leases.release(self._addresses[index], coin_id, token, settled)
+        except Exception as exc:  # noqa: BLE001 - Redis trouble: the lease expires after its TTL
+            logger.warning("gas lease of coin %s not released (%s); it expires after its TTL", coin_id, exc)
+            return None
 
     async def _acquire(self, index: int) -> GasLease:
         wallet = self._wallets[index]
@@ -187,8 +194,8 @@ class GasCoinPool:
         except ObjectNotFound:
             wallet.owned -= 1  # merged or spent elsewhere: forget it
             logger.warning("gas coin %s is gone; the wallet pays with its other coins", known.object_id)
-            if lease.token is not None:
-                await self._forget_lease(index, lease)
+            if lease.token is not None:  # the lease of a coin that is gone
+                await self._end_fleet_lease(index, known.object_id, lease.token, None)
             return None
         except BaseException:
             self.release(index, lease)  # still in doubt
@@ -203,13 +210,6 @@ class GasCoinPool:
             return await self._leases.take(self._addresses[index], coin_id)
         except CACHE_ERRORS as exc:
             raise UpstreamUnavailable(f"gas leases unavailable (Redis): {exc}") from None
-
-    async def _forget_lease(self, index: int, lease: GasLease) -> None:
-        assert self._leases is not None and lease.token is not None
-        try:
-            await self._leases.release(self._addresses[index], lease.coin.object_id, lease.token, None)
-        except Exception as exc:  # noqa: BLE001 - the lease of a coin that is gone expires after its TTL
-            logger.warning("gas lease of vanished coin %s not released (%s)", lease.coin.object_id, exc)
 
     async def _load(self, index: int, wallet: _WalletCoins) -> None:
         address = self._addresses[index]
@@ -258,12 +258,8 @@ class GasCoinPool:
         return [(executed.gas_object, False), *others, *created]
 
     async def _end_split_lease(self, index: int, lease: GasLease) -> None:
-        if self._leases is None or lease.token is None:
-            return
-        try:
-            await self._leases.release(self._addresses[index], lease.coin.object_id, lease.token, lease.settled)
-        except Exception as exc:  # noqa: BLE001 - Redis trouble: the lease expires after its TTL
-            logger.warning("gas lease of coin %s not released (%s); it expires after its TTL", lease.coin.object_id, exc)
+        if self._leases is not None and lease.token is not None:
+            await self._end_fleet_lease(index, lease.coin.object_id, lease.token, lease.settled)
 
 
 class ReferenceGasPrice:
