@@ -22,6 +22,7 @@ from chain.reader import (
     Account,
     AccountChangeEvent,
     AccountCreatedEvent,
+    BlobChange,
     ChangedObject,
     DelegateKey,
     EventCursor,
@@ -31,11 +32,13 @@ from chain.reader import (
     KeyServerInfo,
     ObjectRef,
     OwnedBlob,
+    OwnerBlobChanges,
     account_change_event_type,
     blob_id_from_u256,
 )
 
 MAX_PAGES = 200
+MAX_CHANGE_PAGES = 20  # an owner's changes since the last look; past this, listing afresh is cheaper
 SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
 METADATA_FIELD = {"type": "vector<u8>", "bcs": base64.b64encode(bcs.byte_vector(b"metadata")).decode("ascii")}
 KEY_SERVER_V1_FIELD = {"type": "u64", "bcs": base64.b64encode(bcs.u64(V1_FIELD_KEY)).decode("ascii")}
@@ -186,16 +189,40 @@ class GraphQLChainReader:
     async def owned_blobs(self, owner: str, walrus_package_id: str) -> list[OwnedBlob]:
         blobs: list[tuple[int, OwnedBlob]] = []
         for node in await self._owned_objects(owner, f"{walrus_package_id}::blob::Blob"):
-            fields = move_json.fields_of(_mapping(node.get("contents")).get("json"))
-            blob_number = move_json.as_int(move_json.field(fields, "blob_id"), bits=256)
-            metadata: dict[str, str] = {}
-            if node.get("dynamicField") is not None:
-                value = move_json.fields_of(_move_value_json(_mapping(node["dynamicField"]).get("value")))
-                metadata = move_json.as_string_map(move_json.field(value, "metadata"))
-            blob = OwnedBlob(move_json.as_address(node.get("address")), blob_id_from_u256(blob_number), metadata)
-            blobs.append((move_json.as_int(node.get("version")), blob))
+            blobs.append((move_json.as_int(node.get("version")), _owned_blob(node.get("address"), node)))
         blobs.sort(key=lambda item: item[0], reverse=True)  # newest version first
         return [blob for _, blob in blobs]
+
+    async def latest_checkpoint(self) -> int:
+        return _checkpoint_number(await self.query(queries.LATEST_CHECKPOINT_QUERY))
+
+    async def owner_blob_changes(self, owner: str, walrus_package_id: str, after_checkpoint: int) -> OwnerBlobChanges:
+        blob_type = move_json.normalize_type(f"{walrus_package_id}::blob::Blob")
+        owner = move_json.as_address(owner)
+        changes: list[BlobChange] = []
+        after: str | None = None
+        checkpoint: int | None = None
+        for _ in range(MAX_CHANGE_PAGES):
+            variables = {"owner": owner, "afterCheckpoint": after_checkpoint, "first": queries.PAGE_SIZE, "after": after,
+                         "field": METADATA_FIELD}
+            data = await self.query(queries.OWNER_CHANGES_QUERY, variables)
+            if checkpoint is None:
+                checkpoint = _checkpoint_number(data)  # page cursors keep later pages at the first page's checkpoint
+            connection = _mapping(data.get("transactions"))
+            for node in move_json.as_list(connection.get("nodes"), max_length=queries.PAGE_SIZE):
+                effects = _mapping(_mapping(node).get("effects"))
+                object_changes = _mapping(effects.get("objectChanges"))
+                if _mapping(object_changes.get("pageInfo")).get("hasNextPage") is True:
+                    return OwnerBlobChanges(checkpoint, tuple(changes), complete=False)
+                for change in move_json.as_list(object_changes.get("nodes"), max_length=queries.MAX_CHANGED_OBJECTS):
+                    found = _blob_change(_mapping(change), owner, blob_type)
+                    if found is not None:
+                        changes.append(found)
+            has_next, after = _page_info(connection)
+            if not has_next:
+                return OwnerBlobChanges(checkpoint, tuple(changes), complete=True)
+        assert checkpoint is not None
+        return OwnerBlobChanges(checkpoint, tuple(changes), complete=False)
 
     async def key_server(self, object_id: str) -> KeyServerInfo:
         variables = {"address": object_id, "v1": KEY_SERVER_V1_FIELD, "v2": KEY_SERVER_V2_FIELD}
@@ -327,3 +354,36 @@ def _object_ref(node: Mapping[str, object]) -> ObjectRef:
         move_json.as_int(node.get("version")),
         move_json.as_string(node.get("digest")),
     )
+
+
+def _owned_blob(address: object, move_object: Mapping[str, object]) -> OwnedBlob:
+    """A ``Blob`` from its MoveObject node: ``contents { json }`` and the ``metadata`` dynamic field, if any."""
+    fields = move_json.fields_of(_mapping(move_object.get("contents")).get("json"))
+    blob_number = move_json.as_int(move_json.field(fields, "blob_id"), bits=256)
+    metadata: dict[str, str] = {}
+    if move_object.get("dynamicField") is not None:
+        value = move_json.fields_of(_move_value_json(_mapping(move_object["dynamicField"]).get("value")))
+        metadata = move_json.as_string_map(move_json.field(value, "metadata"))
+    return OwnedBlob(move_json.as_address(address), blob_id_from_u256(blob_number), metadata)
+
+
+def _blob_change(change: Mapping[str, object], owner: str, blob_type: str) -> BlobChange | None:
+    """The change as the owner's Blob set sees it; None for objects that never were a Blob."""
+    object_id = move_json.as_address(change.get("address"))
+    output = change.get("outputState")
+    if output is None:
+        return BlobChange(object_id, None)  # deleted or wrapped: whatever it was, it is gone
+    move_object = _mapping(output).get("asMoveObject")
+    if move_object is None:
+        return None
+    move_object = _mapping(move_object)
+    if move_json.normalize_type(_type_repr(_mapping(move_object.get("contents")))) != blob_type:
+        return None
+    holder = _mapping(_mapping(output).get("owner"))
+    held_by_owner = (holder.get("__typename") == "AddressOwner"
+                     and move_json.as_address(_mapping(holder.get("address")).get("address")) == owner)
+    return BlobChange(object_id, _owned_blob(object_id, move_object) if held_by_owner else None)
+
+
+def _checkpoint_number(data: Mapping[str, object]) -> int:
+    return move_json.as_int(_mapping(data.get("checkpoint")).get("sequenceNumber"))

@@ -108,3 +108,39 @@ query Transaction($digest: String!) {
   transaction(digest: $digest) { digest effects { checkpoint { sequenceNumber } } }
 }
 """
+
+# The owner's Blob objects changed after a checkpoint: transactions the owner sent or received objects in
+# (``affectedAddress``), each with the objects it left behind. ``checkpoint`` (no argument) is the latest
+# checkpoint, the one the whole answer is consistent at: the next call asks for changes after it.
+OWNER_CHANGES_QUERY = """
+query OwnerChanges($owner: SuiAddress!, $afterCheckpoint: UInt53, $first: Int!, $after: String, $field: DynamicFieldName!) {
+  checkpoint { sequenceNumber }
+  transactions(first: $first, after: $after, filter: {affectedAddress: $owner, afterCheckpoint: $afterCheckpoint}) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      digest
+      effects {
+        objectChanges(first: 50) {
+          pageInfo { hasNextPage }
+          nodes {
+            address
+            outputState {
+              address
+              version
+              owner { __typename ... on AddressOwner { address { address } } }
+              asMoveObject {
+                contents { type { repr } json }
+                dynamicField(name: $field) { value { __typename ... on MoveValue { json } } }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+LATEST_CHECKPOINT_QUERY = """
+query LatestCheckpoint { checkpoint { sequenceNumber } }
+"""

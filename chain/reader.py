@@ -252,6 +252,33 @@ class EventNotifier(Protocol):
     def account_created_notifications(self, package_id: str) -> AsyncIterator[None]: ...
 
 
+@dataclass(frozen=True)
+class BlobChange:
+    """One object a transaction touched that is, or was, one of the owner's Blobs."""
+
+    object_id: str
+    blob: OwnedBlob | None  # its state after the transaction; None: no longer the owner's Blob (deleted, wrapped, sent)
+
+
+@dataclass(frozen=True)
+class OwnerBlobChanges:
+    """What changed among an owner's Blob objects after a checkpoint, in execution order."""
+
+    checkpoint: int  # the answer is consistent as of this checkpoint: ask for changes after it next time
+    changes: tuple[BlobChange, ...]
+    complete: bool  # False: more changed than one answer lists (a page cap): list the owner's Blobs afresh
+
+
+@runtime_checkable
+class OwnerChangeFeed(Protocol):
+    """A backend that can list an owner's Blob changes since a checkpoint (GraphQL ``transactions`` filtered
+    by ``affectedAddress`` and ``afterCheckpoint``); callers of the others list every owned Blob instead."""
+
+    async def latest_checkpoint(self) -> int: ...
+
+    async def owner_blob_changes(self, owner: str, walrus_package_id: str, after_checkpoint: int) -> OwnerBlobChanges: ...
+
+
 def blob_id_from_u256(value: int) -> str:
     """Walrus' text blob id: unpadded base64url of the u256 as 32 little-endian bytes."""
     if not 0 <= value < 1 << 256:

@@ -161,6 +161,23 @@ class Views:
                                               "checkpoint": None if checkpoint is None else {"sequenceNumber": checkpoint}}}
 
 
+    def indexed_transaction(self, position: int, done: StoredTransaction) -> dict:
+        """A checkpointed transaction with its object changes, each object as that transaction left it."""
+        changes = []
+        for change in done.object_changes:
+            if change["type"] == "published":
+                continue
+            # the state this transaction wrote (after a localnet restart only the loaded state is kept: the newest)
+            states = [item for at, item in self.view.store.history.get(change["objectId"], ()) if at <= position]
+            changes.append({"address": change["objectId"], "idCreated": change["type"] == "created", "idDeleted": False,
+                            "inputState": None, "outputState": self.object(states[-1]) if states else None})
+        effects = {"digest": done.digest, "status": "SUCCESS", "executionError": None,
+                   "checkpoint": {"sequenceNumber": position + 1},
+                   "objectChanges": lambda info, first=None, after=None: connection(
+                       changes, lambda change: change["address"], lambda change: change, first, after)}
+        return {"digest": done.digest, "effects": effects}
+
+
 def executed_effects(world: World, done: StoredTransaction) -> dict:
     """``TransactionEffects`` of a transaction just executed: from execution, so no checkpoint yet."""
     views = Views(world.read_view())
@@ -216,6 +233,22 @@ def build_root(world: World, view: ReadView) -> dict:
     def transaction(info, digest: str):
         return views.transaction(digest) if view.is_indexed(digest) else None
 
+    def transactions(info, filter=None, first=None, after=None):
+        address = (filter or {}).get("affectedAddress")
+        if not address:
+            raise GraphQLError("the localnet only serves transactions filtered by affectedAddress")
+        address = normalize_address(address)
+        start = int((filter or {}).get("afterCheckpoint") or 0)  # checkpoint k holds the transaction at position k - 1
+        found = [(position, done) for position, done in enumerate(view.transactions[start:], start)
+                 if done.sender == address or address in done.recipients]
+        return connection(found, lambda item: item[1].digest, lambda item: views.indexed_transaction(*item), first, after)
+
+    def checkpoint(info, sequenceNumber=None):
+        latest = view.indexed  # checkpoint 0 is genesis; each transaction is a checkpoint of its own
+        if sequenceNumber is not None and not 0 <= sequenceNumber <= latest:
+            return None
+        return {"sequenceNumber": latest if sequenceNumber is None else sequenceNumber}
+
     def execute(info, transactionDataBcs: str, signatures: list[str]):
         try:
             done = world.apply_transaction(base64.b64decode(transactionDataBcs, validate=True), signatures)
@@ -231,6 +264,8 @@ def build_root(world: World, view: ReadView) -> dict:
         "objects": objects,
         "events": events,
         "transaction": transaction,
+        "transactions": transactions,
+        "checkpoint": checkpoint,
         "epoch": lambda info, epochId=None: {"epochId": world.epoch, "referenceGasPrice": str(world.reference_gas_price)},
         "chainIdentifier": CHAIN_IDENTIFIER,
         "executeTransaction": execute,

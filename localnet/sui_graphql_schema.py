@@ -21,6 +21,8 @@ type Query {
   events(first: Int, after: String, filter: EventFilter): EventConnection
   epoch(epochId: UInt53): Epoch
   transaction(digest: String!): Transaction
+  transactions(first: Int, after: String, filter: TransactionFilter): TransactionConnection
+  checkpoint(sequenceNumber: UInt53): Checkpoint
   chainIdentifier: String!
 }
 
@@ -91,6 +93,11 @@ input DynamicFieldName {
 input ObjectFilter {
   owner: SuiAddress
   type: String
+}
+
+input TransactionFilter {
+  affectedAddress: SuiAddress
+  afterCheckpoint: UInt53
 }
 
 input EventFilter {
@@ -178,6 +185,8 @@ type EventConnection { pageInfo: PageInfo! edges: [EventEdge!]! nodes: [Event!]!
 type ObjectChangeConnection { pageInfo: PageInfo! edges: [ObjectChangeEdge!]! nodes: [ObjectChange!]! }
 type ObjectChangeEdge { cursor: String! node: ObjectChange! }
 type EventEdge { cursor: String! node: Event! }
+type TransactionConnection { pageInfo: PageInfo! edges: [TransactionEdge!]! nodes: [Transaction!]! }
+type TransactionEdge { cursor: String! node: Transaction! }
 
 schema { query: Query mutation: Mutation }
 """

@@ -114,6 +114,7 @@ RELAYER_VARIABLES = frozenset(
         # session chains (issue #14)
         "SESSION_LOCK_SECS",
         "SESSION_LOCK_WAIT_SECS",
+        "SESSION_INDEX_CACHE_CLAIMS",
         # MCP's OAuth 2.1 server (issue #13)
         "OAUTH_ISSUER_URL",
         "OAUTH_ACCESS_TOKEN_TTL_SECS",

@@ -253,7 +253,8 @@ async def open_services(
         ),
         sessions=SessionChains(
             sidecar=sidecar, cache=cache, package_id=settings.package_id,
-            index=SessionIndex(chain, walrus_package_id=settings.walrus_package_id, package_id=settings.package_id),
+            index=SessionIndex(chain, walrus_package_id=settings.walrus_package_id, package_id=settings.package_id,
+                               cache_claims=settings.session_index_cache_claims),
             limits=SessionLimits(settings.session_lock_seconds, settings.session_lock_wait_seconds,
                                  settings.walrus_storage_epochs),
         ),

@@ -147,6 +147,7 @@ class Settings:
     blob_cache_max_bytes: int = 524_288  # BLOB_CACHE_MAX_BYTES
     session_lock_seconds: int = 120  # SESSION_LOCK_SECS: an append's per-session Redis lock expires after this
     session_lock_wait_seconds: int = 30  # SESSION_LOCK_WAIT_SECS: an append waits this long for it, then 409 busy
+    session_index_cache_claims: int = 100_000  # SESSION_INDEX_CACHE_CLAIMS: frame claims kept in memory (0: list every time)
     # --- seal (passed to the sidecar) ---
     seal_servers: tuple[SealServerConfig, ...] = ()  # SEAL_SERVER_CONFIGS: JSON [{objectId, weight, aggregatorUrl?}] [preset]
     seal_legacy_decrypt_servers: tuple[SealServerConfig, ...] = ()  # SEAL_LEGACY_DECRYPT_KEY_SERVERS: CSV ids, decrypt only
@@ -346,6 +347,7 @@ class Settings:
             blob_cache_max_bytes=env_int(env, "BLOB_CACHE_MAX_BYTES", 524_288, minimum=0),
             session_lock_seconds=env_int(env, "SESSION_LOCK_SECS", 120, minimum=1),
             session_lock_wait_seconds=env_int(env, "SESSION_LOCK_WAIT_SECS", 30, minimum=0),
+            session_index_cache_claims=env_int(env, "SESSION_INDEX_CACHE_CLAIMS", 100_000, minimum=0),
             seal_servers=parse_seal_servers(env.get("SEAL_SERVER_CONFIGS", "")),
             seal_legacy_decrypt_servers=parse_key_server_ids(env.get("SEAL_LEGACY_DECRYPT_KEY_SERVERS", ""),
                                                              "SEAL_LEGACY_DECRYPT_KEY_SERVERS"),

@@ -1,6 +1,7 @@
 """Append, read, list and close session chains: frames via the sidecar (Seal + Walrus), heads from the chain.
 
-Append is compare-and-append, O(1) in the session's length apart from the chain listing: (1) take the
+Append is compare-and-append, O(1) in the session's length (the index answers from the owner's chain
+changes since its last look, relayer/sessions/chain_index.py): (1) take the
 session's lock in Redis (only an optimisation: it serialises relayers that share Redis; without it the
 race is settled below); (2) find the head from the chain's claims and verify it and
 its link to the frame below (decrypting them with the caller's Seal session: the next frame hashes the

@@ -24,7 +24,8 @@ DOCUMENTS = {name: value for name, value in vars(graphql_queries).items()
 def test_every_document_is_collected():
     assert set(DOCUMENTS) == {
         "OBJECT_QUERY", "DYNAMIC_FIELDS_QUERY", "EVENTS_QUERY", "OWNED_OBJECTS_QUERY", "KEY_SERVER_QUERY",
-        "GAS_PRICE_QUERY", "CHAIN_IDENTIFIER_QUERY", "EXECUTE_MUTATION", "TRANSACTION_QUERY"}
+        "GAS_PRICE_QUERY", "CHAIN_IDENTIFIER_QUERY", "EXECUTE_MUTATION", "TRANSACTION_QUERY",
+        "OWNER_CHANGES_QUERY", "LATEST_CHECKPOINT_QUERY"}
 
 
 @pytest.mark.parametrize("schema_name", ["real", "localnet"])
