@@ -37,7 +37,9 @@ class SearchTuning:
     """Knobs of the scoped search; the defaults come from ``bench/search_quality.py``."""
 
     exact_scan_min_rows: int = 1_000  # scopes this small are always scanned exactly
-    hnsw_cost_ratio: float = 1.0  # cost of one tuple visited by HNSW / one row of the exact scan
+    # cost of one tuple visited by HNSW / one row of the exact scan: 4 fits the 300k-row run of
+    # bench/search_quality.py (HNSW ≈ 3.4 ms × table/scope, exact ≈ 7.9 µs × scope; they cross near 11k rows)
+    hnsw_cost_ratio: float = 4.0
     ef_search: int = 200  # HNSW candidate list (pgvector accepts up to 1000)
     overfetch_factor: int = 4  # candidates fetched per requested row before the exact re-sort
     min_candidates: int = 100
