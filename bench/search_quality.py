@@ -34,7 +34,14 @@ from pgvector.asyncpg import register_vector
 from bench.common import Comparison, LatencySummary, print_table, time_async, write_report
 from bench.throwaway_database import throwaway_database
 from relayer.database.pool import Database, connect
-from relayer.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
+from relayer.database.vector_search import (
+    EMBEDDING_DIMENSIONS,
+    EMBEDDING_INDEX,
+    HALFVEC_INDEX_DEFINITION,
+    VECTOR_INDEX_DEFINITION,
+    SearchTuning,
+    search_scope,
+)
 
 MEASURED_SIZES = (10, 100, 1_000, 10_000)
 ZIPF_EXPONENT = 1.1
@@ -146,10 +153,7 @@ async def _load(url: str, records: list[tuple], halfvec: bool) -> dict[str, floa
     connection = await asyncpg.connect(url)
     try:
         await register_vector(connection)
-        definition = await connection.fetchval(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'"
-        )
-        await connection.execute("DROP INDEX idx_vector_entries_embedding")
+        await connection.execute(f"DROP INDEX {EMBEDDING_INDEX}")
         started = time.perf_counter()
         columns = ["id", "owner", "namespace", "blob_id", "embedding", "blob_size_bytes"]
         for offset in range(0, len(records), 5_000):
@@ -161,17 +165,15 @@ async def _load(url: str, records: list[tuple], halfvec: bool) -> dict[str, floa
         await connection.execute("ALTER TABLE vector_entries SET (parallel_workers = 1)")
         await connection.execute("SET maintenance_work_mem = '2GB'")
         await connection.execute("SET max_parallel_maintenance_workers = 1")
-        if halfvec:
-            definition = definition.replace("(embedding vector_cosine_ops)",
-                                            f"(((embedding)::halfvec({EMBEDDING_DIMENSIONS})) halfvec_cosine_ops)")
-            if "halfvec" not in definition:
-                raise RuntimeError(f"unexpected index definition: {definition}")
+        definition = HALFVEC_INDEX_DEFINITION if halfvec else VECTOR_INDEX_DEFINITION
         print(f"\n  building the HNSW index ({'halfvec' if halfvec else 'vector'})…", flush=True)
         started = time.perf_counter()
         await connection.execute(definition)
         built = time.perf_counter() - started
         await connection.execute("VACUUM (ANALYZE) vector_entries")
-        return {"copy_seconds": round(copied, 1), "hnsw_build_seconds": round(built, 1)}
+        index_bytes = await connection.fetchval("SELECT pg_relation_size($1::regclass)", EMBEDDING_INDEX)
+        return {"copy_seconds": round(copied, 1), "hnsw_build_seconds": round(built, 1),
+                "hnsw_index_mib": round(index_bytes / 2**20, 1)}
     finally:
         await connection.close()
 

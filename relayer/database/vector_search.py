@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
@@ -66,6 +66,20 @@ class SearchTuning:
 
 
 DEFAULT_SEARCH_TUNING = SearchTuning()
+
+EMBEDDING_INDEX = "idx_vector_entries_embedding"
+# The two definitions the index can have: on the vector (deployments before migration 008) or on its cast.
+VECTOR_INDEX_DEFINITION = f"CREATE INDEX {EMBEDDING_INDEX} ON vector_entries USING hnsw (embedding vector_cosine_ops)"
+HALFVEC_INDEX_DEFINITION = (f"CREATE INDEX {EMBEDDING_INDEX} ON vector_entries"
+                            f" USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSIONS})) halfvec_cosine_ops)")
+
+
+async def detect_search_tuning(database: Database, tuning: SearchTuning = DEFAULT_SEARCH_TUNING) -> SearchTuning:
+    """``tuning`` aimed at the HNSW index the table has: the query must order by the indexed expression."""
+    async with database.connection() as connection:
+        definition = await connection.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'vector_entries' AND indexname = $1", EMBEDDING_INDEX)
+    return replace(tuning, hnsw_on_halfvec=definition is not None and "halfvec_cosine_ops" in definition)
 
 
 @dataclass(frozen=True)

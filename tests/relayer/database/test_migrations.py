@@ -87,6 +87,35 @@ class TestApplyMigrations:
         finally:
             await connection.close()
 
+    async def test_a_new_deployment_indexes_halfvec_an_existing_one_keeps_its_index(self, empty_database_url: str) -> None:
+        fresh_name = "memwal_migrate_fresh_" + secrets.token_hex(4)
+        connection = await asyncpg.connect(empty_database_url)
+        try:
+            before_halfvec = tuple(m for m in load_migrations() if m.version < "008")
+            await apply_migrations(connection, before_halfvec)
+            await connection.execute(
+                "INSERT INTO vector_entries (id, owner, blob_id, embedding) VALUES ('m', '0x1', 'b', $1::vector)",
+                "[" + ",".join(["0.5"] * 1536) + "]")
+            assert await apply_migrations(connection) == [m.version for m in load_migrations() if m.version >= "008"]
+            kept = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
+            assert "vector_cosine_ops" in kept  # rows were there: rebuilding is the operator's step
+            await connection.execute(f'CREATE DATABASE "{fresh_name}"')
+        finally:
+            await connection.close()
+        parts = urlsplit(empty_database_url)
+        fresh = await asyncpg.connect(urlunsplit((parts.scheme, parts.netloc, "/" + fresh_name, parts.query, parts.fragment)))
+        try:
+            await apply_migrations(fresh)
+            new = await fresh.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
+            assert "halfvec(1536)" in new and "halfvec_cosine_ops" in new
+        finally:
+            await fresh.close()
+            admin = await asyncpg.connect(empty_database_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{fresh_name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
     async def test_concurrent_boots_apply_each_migration_once(self, empty_database_url: str) -> None:
         connections = [await asyncpg.connect(empty_database_url) for _ in range(3)]
         try:

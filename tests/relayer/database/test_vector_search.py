@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import numpy as np
 import pytest
 
 from relayer.database.pool import Database
-from relayer.database.vector_search import EMBEDDING_DIMENSIONS, SearchTuning, search_scope
+from relayer.database.vector_search import (
+    EMBEDDING_DIMENSIONS,
+    EMBEDDING_INDEX,
+    HALFVEC_INDEX_DEFINITION,
+    VECTOR_INDEX_DEFINITION,
+    SearchTuning,
+    detect_search_tuning,
+    search_scope,
+)
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
 
@@ -25,7 +35,7 @@ def _exact_ids(ids: list[str], vectors: np.ndarray, query: np.ndarray, k: int) -
 
 
 @pytest.fixture
-async def crowded_table(database: Database) -> dict[str, object]:
+async def crowded_table(database: Database) -> AsyncIterator[dict[str, object]]:
     """Alice's scopes hidden in a table whose other rows all crowd around the query."""
     rng = np.random.default_rng(7)
     query = _normalized(rng.standard_normal(EMBEDDING_DIMENSIONS)).astype(np.float32)
@@ -37,15 +47,19 @@ async def crowded_table(database: Database) -> dict[str, object]:
     records += [(f"large-{i}", ALICE, "large", f"blob-l{i}", vector) for i, vector in enumerate(large)]
     async with database.transaction() as connection:
         # Building the graph once after the copy is several times faster than row-by-row inserts.
-        definition = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
-        await connection.execute("DROP INDEX idx_vector_entries_embedding")
+        # These tests walk the index on the vector itself (the halfvec one has its own test below).
+        definition = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = $1", EMBEDDING_INDEX)
+        await connection.execute(f"DROP INDEX {EMBEDDING_INDEX}")
         await connection.copy_records_to_table(
             "vector_entries", records=records, columns=["id", "owner", "namespace", "blob_id", "embedding"]
         )
-        await connection.execute(definition)
+        await connection.execute(VECTOR_INDEX_DEFINITION)
     async with database.connection() as connection:
         await connection.execute("ANALYZE vector_entries")
-    return {"query": query, "tiny": tiny, "large": large}
+    yield {"query": query, "tiny": tiny, "large": large}
+    async with database.transaction() as connection:  # the schema outlives the test (only rows are emptied)
+        await connection.execute(f"DROP INDEX IF EXISTS {EMBEDDING_INDEX}")
+        await connection.execute(definition)
 
 
 class TestSmallScopeInBigTable:
@@ -86,6 +100,7 @@ class TestSmallScopeInBigTable:
 
 class TestLargeScopePath:
     async def test_hnsw_path_returns_full_k_sorted_with_high_recall(self, database: Database, crowded_table: dict) -> None:
+        assert not (await detect_search_tuning(database)).hnsw_on_halfvec  # the fixture's index is on the vector
         ids = [f"large-{i}" for i in range(LARGE_SCOPE)]
         rng = np.random.default_rng(11)
         recalls = []
@@ -103,18 +118,10 @@ class TestLargeScopePath:
         self, database: Database, crowded_table: dict
     ) -> None:
         async with database.transaction() as connection:
-            definition = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
-            await connection.execute("DROP INDEX idx_vector_entries_embedding")
-            await connection.execute(
-                "CREATE INDEX idx_vector_entries_embedding_half ON vector_entries"
-                f" USING hnsw ((embedding::halfvec({EMBEDDING_DIMENSIONS})) halfvec_cosine_ops)"
-            )
-        try:
-            await self._check_halfvec_path(database, crowded_table)
-        finally:  # the schema outlives this test (only rows are emptied between tests)
-            async with database.transaction() as connection:
-                await connection.execute("DROP INDEX idx_vector_entries_embedding_half")
-                await connection.execute(definition)
+            await connection.execute(f"DROP INDEX {EMBEDDING_INDEX}")
+            await connection.execute(HALFVEC_INDEX_DEFINITION)  # what migration 008 gives a new deployment
+        assert (await detect_search_tuning(database)).hnsw_on_halfvec
+        await self._check_halfvec_path(database, crowded_table)
 
     async def _check_halfvec_path(self, database: Database, crowded_table: dict) -> None:
         halfvec = SearchTuning(exact_scan_min_rows=1, hnsw_cost_ratio=1e-9, hnsw_on_halfvec=True)
@@ -129,7 +136,7 @@ class TestLargeScopePath:
                 f" ORDER BY embedding::halfvec({EMBEDDING_DIMENSIONS}) <=> $2::halfvec({EMBEDDING_DIMENSIONS}) LIMIT 40",
                 ALICE, query.astype(np.float32),
             ))  # fmt: skip
-        assert "idx_vector_entries_embedding_half" in plan
+        assert EMBEDDING_INDEX in plan
         hits = await search_scope(database, ALICE, "large", query, 10, halfvec)
         ids = [f"large-{i}" for i in range(LARGE_SCOPE)]
         truth = _exact_ids(ids, crowded_table["large"], query.astype(np.float32), 10)
