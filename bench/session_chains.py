@@ -5,13 +5,13 @@
 One DevStack (localnet). For each length L (a fresh account each, so one session's chain listing is not
 padded by another's blobs) the bench appends L turns through ``POST /api/sessions/append``, then measures,
 interleaved, ``--samples`` times each:
-- append: one more turn (compare-and-append on the known head) — O(1) in L apart from the chain listing;
+- append: one more turn (compare-and-append on the known head) — O(1) in L (relayer/sessions/chain_index.py);
 - read 20: ``POST /api/sessions/read`` with ``last_n=20`` (every link verified);
 - read 1: ``last_n=1``, the same request for the head alone: the baseline a 20-turn read is compared with
   (frames are fetched in one parallel round, so 20 turns should cost far less than 20 × one).
 Comparison rows: read 20 vs read 1 at each length, and append / read 20 at each length vs the shortest.
 Building 1,000 turns means 1,000 sequential appends on localnet (each a Walrus upload and a Sui
-transaction): pass ``--lengths 10,100,1000`` when you can spare the time. Writes build/bench/session_chains.json.
+transaction, about 75 s in all): pass ``--lengths 10,100,1000`` for the full picture. Writes build/bench/session_chains.json.
 """
 
 from __future__ import annotations
