@@ -31,7 +31,6 @@ from relayer.database.oauth_grants import OAuthGrantStore
 from relayer.database.owner_tokens import OwnerTokenStore
 from relayer.database.pool import Database, connect
 from relayer.database.quota import StorageQuota
-from relayer.database.vector_search import detect_search_tuning
 from relayer.database.vectors import VectorStore
 from relayer.embeddings import Embedder, EmbeddingProvider, LocalEmbeddings, MockEmbeddings, OpenAIEmbeddings
 from relayer.expiry_sweep import ExpirySweep, SweepLimits
@@ -151,7 +150,7 @@ async def open_services(
         # Recall's search only: owner-scoped, and allowed to trail the primary by the replica's lag.
         reads = await connect_database(settings.database_read_url, settings, pool_size=max(4, settings.job_concurrency), migrate=False)
         stack.push_async_callback(reads.close)
-    vectors = VectorStore(database, reads=reads, clock=clock, tuning=await detect_search_tuning(database))
+    vectors = VectorStore(database, reads=reads, clock=clock, tuning=None)  # aimed at the index found on first search
     jobs = JobQueue(database)
     forgetting = ForgetStore(database, clock=clock)
     expiry_sweep = ExpirySweep(forgetting, SweepLimits(

@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from relayer.database.errors import ConstraintViolation
 from relayer.database.forgetting import is_forgotten, lock_memory
 from relayer.database.pool import Database, affected_rows
-from relayer.database.vector_search import DEFAULT_SEARCH_TUNING, Hit, SearchTuning, as_embedding, search_scope
+from relayer.database.vector_search import (
+    DEFAULT_SEARCH_TUNING,
+    Hit,
+    SearchTuning,
+    as_embedding,
+    detect_search_tuning,
+    search_scope,
+)
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_IMPORTANCE = 0.5
@@ -65,10 +72,12 @@ def _utc_now() -> datetime:
 
 class VectorStore:
     def __init__(
-        self, database: Database, *, reads: Database | None = None, tuning: SearchTuning = DEFAULT_SEARCH_TUNING,
+        self, database: Database, *, reads: Database | None = None, tuning: SearchTuning | None = DEFAULT_SEARCH_TUNING,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        """``reads``: a read replica (DATABASE_READ_URL) for ``search``, the recall query; it may trail writes."""
+        """``reads``: a read replica (DATABASE_READ_URL) for ``search``, the recall query; it may trail writes.
+        ``tuning`` None: aimed at the HNSW index the table has, read on the first search (the database may be
+        down at boot)."""
         self._database = database
         self._reads = reads or database
         self._tuning = tuning
@@ -112,6 +121,8 @@ class VectorStore:
     ) -> list[Hit]:
         """Nearest unexpired memories first, only those carrying every one of ``tags``; exact for small scopes,
         near-exact for large ones."""
+        if self._tuning is None:
+            self._tuning = await detect_search_tuning(self._database)
         hits = await search_scope(self._reads, owner, namespace, query_vector, limit, self._tuning,
                                   visible_at=self._clock(), tags=tags)
         if self._reads is self._database or not hits:

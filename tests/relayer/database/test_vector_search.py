@@ -15,6 +15,7 @@ from relayer.database.vector_search import (
     detect_search_tuning,
     search_scope,
 )
+from relayer.database.vectors import VectorStore
 
 pytestmark = [pytest.mark.database, pytest.mark.slow]
 
@@ -122,6 +123,11 @@ class TestLargeScopePath:
             await connection.execute(HALFVEC_INDEX_DEFINITION)  # what migration 008 gives a new deployment
         assert (await detect_search_tuning(database)).hnsw_on_halfvec
         await self._check_halfvec_path(database, crowded_table)
+        # The relayer's store finds the index on its first search and gives what the halfvec path gives.
+        query = crowded_table["large"][7]
+        found = await VectorStore(database, tuning=None).search(ALICE, "large", query, 10)
+        aimed = await search_scope(database, ALICE, "large", query, 10, await detect_search_tuning(database))
+        assert [hit.id for hit in found] == [hit.id for hit in aimed] and len(found) == 10
 
     async def _check_halfvec_path(self, database: Database, crowded_table: dict) -> None:
         halfvec = SearchTuning(exact_scan_min_rows=1, hnsw_cost_ratio=1e-9, hnsw_on_halfvec=True)
