@@ -127,6 +127,8 @@ RELAYER_VARIABLES = frozenset(
         "EXPIRY_SWEEP_INTERVAL_SECS",
         "EXPIRY_SWEEP_BATCH",
         "FORGET_TOMBSTONE_RETENTION_SECS",
+        # profiling (docs/performance.md)
+        "STAGE_TIMING_LOGS",
     }
 )
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from memwal_common.stage_timing import DISABLED as STAGES_OFF
+from memwal_common.stage_timing import StageTimer
 from relayer.database.errors import DatabaseError, QuotaExceeded
 from relayer.database.jobs import Job, JobQueue, NewJob
 from relayer.errors import Outage, SidecarRejected
@@ -80,8 +83,10 @@ def _record(job: Job) -> MemoryRecord:
 
 
 class JobRunner:
-    def __init__(self, *, jobs: JobQueue, storage: MemoryStorage, metrics: Metrics, limits: JobLimits) -> None:
+    def __init__(self, *, jobs: JobQueue, storage: MemoryStorage, metrics: Metrics, limits: JobLimits,
+                 stage_timer: StageTimer = STAGES_OFF) -> None:
         self._jobs = jobs
+        self._stage_timer = stage_timer
         self._storage = storage
         self._metrics = metrics
         self._limits = limits
@@ -96,7 +101,9 @@ class JobRunner:
 
     async def submit(self, new_job: NewJob) -> Job:
         """Queue a job (idempotent per owner + key) and wake a worker."""
+        started = time.perf_counter()
         enqueued = await self._jobs.create(new_job)
+        self._stage_timer.record("job.enqueue", enqueued.job.id, time.perf_counter() - started)
         await self._work.notify()
         return enqueued.job
 
@@ -127,21 +134,31 @@ class JobRunner:
 
     async def process(self, job: Job) -> None:
         jobs = self._jobs
+        stage = self._stage_timer.stage
+        if job.attempts == 1:  # the claim stamped updated_at with the queue's clock, as it did created_at
+            self._stage_timer.record("job.queued", job.id, (job.updated_at - job.created_at).total_seconds())
         try:
-            blob_id = job.blob_id
-            if not blob_id:
-                if job.ciphertext is None:
-                    await jobs.mark_failed(job, "job lost its ciphertext before upload")
-                    return
-                if await self._storage.is_forgotten(_record(job)):  # forgotten while queued: nothing goes to Walrus
+            with stage("job.total", job.id):
+                blob_id = job.blob_id
+                if not blob_id:
+                    if job.ciphertext is None:
+                        await jobs.mark_failed(job, "job lost its ciphertext before upload")
+                        return
+                    with stage("job.forgotten_check", job.id):
+                        forgotten = await self._storage.is_forgotten(_record(job))
+                    if forgotten:  # forgotten while queued: nothing goes to Walrus
+                        await jobs.mark_done(job)
+                        self._metrics.jobs.labels("forgotten").inc()
+                        return
+                    with stage("job.upload", job.id):  # quota check + the sidecar's upload (its own stages)
+                        upload = await self._storage.upload(_record(job))
+                    blob_id = upload.blob_id
+                    with stage("job.mark_uploaded", job.id):
+                        job = await jobs.mark_uploaded(job, upload.blob_id, upload.object_id)
+                with stage("job.index", job.id):
+                    await self._storage.index(_record(job), blob_id)
+                with stage("job.mark_done", job.id):
                     await jobs.mark_done(job)
-                    self._metrics.jobs.labels("forgotten").inc()
-                    return
-                upload = await self._storage.upload(_record(job))
-                blob_id = upload.blob_id
-                job = await jobs.mark_uploaded(job, upload.blob_id, upload.object_id)
-            await self._storage.index(_record(job), blob_id)
-            await jobs.mark_done(job)
             self._metrics.jobs.labels("done").inc()
         except QuotaExceeded as exc:
             await self._safely(jobs.mark_failed(job, f"Quota Exceeded: {exc}"))

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from memwal_common.stage_timing import DISABLED as STAGES_OFF
+from memwal_common.stage_timing import StageTimer
 from relayer.auth import AuthInfo
 from relayer.database.jobs import JobKind, NewJob
 from relayer.embeddings import Embedder
@@ -53,28 +55,39 @@ def remember_job(
 
 
 class MemoryPreparer:
-    def __init__(self, *, llm: LanguageModel, embedder: Embedder, sidecar: SidecarApi, package_id: str) -> None:
+    def __init__(self, *, llm: LanguageModel, embedder: Embedder, sidecar: SidecarApi, package_id: str,
+                 stage_timer: StageTimer = STAGES_OFF) -> None:
         self._llm = llm
+        self._stage_timer = stage_timer
         self._embedder = embedder
         self._sidecar = sidecar
         self._package_id = package_id
 
     async def prepare(self, owner: str, items: Sequence[MemoryText], *, request_id: str | None) -> list[PreparedMemory]:
-        embedding_texts = await asyncio.gather(*(self._llm.summarize_for_embedding(item.text) for item in items))
-        vectors_task = asyncio.ensure_future(self._embedder.embed_many(list(embedding_texts)))
+        stage = self._stage_timer.stage
+        with stage("request.summarize", request_id):
+            embedding_texts = await asyncio.gather(*(self._llm.summarize_for_embedding(item.text) for item in items))
+        vectors_task = asyncio.ensure_future(self._timed_embedding(list(embedding_texts), request_id))
         try:
-            ciphertexts = await asyncio.gather(
-                *(
-                    self._sidecar.encrypt(item.text.encode("utf-8"), owner=owner, package_id=self._package_id, request_id=request_id)
-                    for item in items
+            with stage("request.encrypt", request_id):  # runs while the embedding is computed
+                ciphertexts = await asyncio.gather(
+                    *(
+                        self._sidecar.encrypt(item.text.encode("utf-8"), owner=owner, package_id=self._package_id,
+                                              request_id=request_id)
+                        for item in items
+                    )
                 )
-            )
         except BaseException:
             vectors_task.cancel()
             await asyncio.gather(vectors_task, return_exceptions=True)
             raise
-        vectors = await vectors_task
+        with stage("request.embed_rest", request_id):  # what the embedding took beyond the encryption
+            vectors = await vectors_task
         return [
             PreparedMemory(item.namespace, ciphertext, vector, item.importance)
             for item, ciphertext, vector in zip(items, ciphertexts, vectors, strict=True)
         ]
+
+    async def _timed_embedding(self, texts: list[str], request_id: str | None) -> list[list[float]]:
+        with self._stage_timer.stage("request.embed", request_id):
+            return await self._embedder.embed_many(texts)

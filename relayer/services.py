@@ -19,6 +19,7 @@ import openai
 from chain.backends import make_chain_reader
 from chain.reader import ChainReader
 from memwal_common.redis_client import RedisClient, fail_fast_redis
+from memwal_common.stage_timing import StageTimer
 from relayer.account_cache import AccountCache
 from relayer.auth import Authenticator, RedisNonceStore
 from relayer.database.accounts import AccountIndex
@@ -198,11 +199,13 @@ async def open_services(
         package_id=settings.package_id,
         storage_epochs=settings.walrus_storage_epochs,
     )
+    stage_timer = StageTimer(enabled=settings.stage_timing_logs)
     job_runner = JobRunner(
         jobs=jobs,
         storage=storage,
         metrics=metrics,
         limits=JobLimits(settings.job_concurrency, settings.job_lease_seconds, settings.job_max_attempts),
+        stage_timer=stage_timer,
     )
     stack.push_async_callback(job_runner.stop)
     health = HealthMonitor(
@@ -227,14 +230,15 @@ async def open_services(
         settings=settings,
         metrics=metrics,
         sidecar=sidecar,
-        signed=SignedRoutes(authenticator, metrics, body_limits),
+        signed=SignedRoutes(authenticator, metrics, body_limits, stage_timer),
         limiter=limiter,
         embedder=embedder,
         llm=llm,
         vectors=vectors,
         jobs=jobs,
         namespaces=NamespaceIndex(database),
-        preparer=MemoryPreparer(llm=llm, embedder=embedder, sidecar=sidecar, package_id=settings.package_id),
+        preparer=MemoryPreparer(llm=llm, embedder=embedder, sidecar=sidecar, package_id=settings.package_id,
+                                stage_timer=stage_timer),
         reader=MemoryReader(
             vectors=vectors, sidecar=sidecar, package_id=settings.package_id,
             liveness=ChainBlobLiveness(chain, settings.walrus_package_id),

@@ -63,6 +63,7 @@ class Settings:
     health_interval_seconds: float = 2.0  # HEALTH_INTERVAL_SECS: background dependency probes for /health
     health_probe_timeout_seconds: float = 2.0  # HEALTH_PROBE_TIMEOUT_SECS: one probe
     log_format: str = "pretty"  # LOG_FORMAT: pretty | json (relayer, sidecar, indexer)
+    stage_timing_logs: bool = False  # STAGE_TIMING_LOGS: log each remember stage's wall time (ids and seconds only)
     # --- storage ---
     database_url: str | None = None  # DATABASE_URL (required to serve): PostgreSQL with pgvector
     database_read_url: str | None = None  # DATABASE_READ_URL: a read replica for recall's vector search; unset = DATABASE_URL
@@ -272,6 +273,7 @@ class Settings:
             health_interval_seconds=float(env_int(env, "HEALTH_INTERVAL_SECS", 2, minimum=1)),
             health_probe_timeout_seconds=float(env_int(env, "HEALTH_PROBE_TIMEOUT_SECS", 2, minimum=1)),
             log_format=env.get("LOG_FORMAT", "pretty"),
+            stage_timing_logs=env_flag(env.get("STAGE_TIMING_LOGS")),
             database_url=env.get("DATABASE_URL") or None,
             database_read_url=env.get("DATABASE_READ_URL") or None,
             redis_url=env.get("REDIS_URL") or None,

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from memwal_common.stage_timing import DISABLED as STAGES_OFF
+from memwal_common.stage_timing import StageTimer
 from relayer.api_models import ResponseModel
 from relayer.auth import Authenticator, AuthInfo
 from relayer.errors import BodyTimeout, BodyTooLarge, InvalidValue, RateLimited
@@ -127,6 +129,7 @@ class SignedRoutes:
     authenticator: Authenticator  # checks the rate limits too (one Redis round trip with the nonce when it can)
     metrics: Metrics
     body_limits: BodyLimits
+    stage_timer: StageTimer = STAGES_OFF  # STAGE_TIMING_LOGS: authentication and handler time per request id
 
     def route(
         self,
@@ -162,9 +165,10 @@ class SignedRoutes:
             request_id = request.scope.get("state", {}).get("request_id", "")
             body = await read_bounded_body(request, self.body_limits)
             try:
-                auth = await self.authenticator.authenticate(
-                    request.method, path_and_query(request), body, request.headers, weight=route_weight(request.url.path)
-                )
+                with self.stage_timer.stage("request.auth", request_id):
+                    auth = await self.authenticator.authenticate(
+                        request.method, path_and_query(request), body, request.headers, weight=route_weight(request.url.path)
+                    )
             except RateLimited as denied:
                 self.metrics.rate_limit_denials.labels(denied.layer, operation.path).inc()
                 raise
@@ -179,7 +183,8 @@ class SignedRoutes:
                 path_params=dict(request.path_params),
                 query=dict(request.query_params),
             )
-            result = await handler(context)
+            with self.stage_timer.stage("request.handler", request_id):
+                result = await handler(context)
             return JSONResponse(result.to_json(), status_code=operation.status)
 
         return endpoint

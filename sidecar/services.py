@@ -10,6 +10,7 @@ import httpx
 from chain.backends import make_chain_reader
 from chain.consistency import ReadLagPolicy
 from memwal_common.redis_client import fail_fast_redis
+from memwal_common.stage_timing import StageTimer
 from sidecar._keys import WalletPool
 from sidecar.app import SidecarServices
 from sidecar.blob_opening import BlobOpener
@@ -77,6 +78,7 @@ async def open_sidecar_services(settings: SidecarSettings, stack: AsyncExitStack
         # Instances sharing REDIS_URL share the wallets' gas coins: lease them fleet-wide.
         gas_leases=GasLeaseStore(cache, ttl_seconds=settings.gas_lease_seconds) if cache is not None else None,
         gas_lease_wait_seconds=settings.gas_lease_seconds,
+        stage_timer=StageTimer(enabled=settings.stage_timing_logs),
     )
     stack.push_async_callback(uploads.aclose)  # before the Redis client closes (pushed earlier)
     return SidecarServices(

@@ -48,7 +48,7 @@ class SidecarSettings:
     walrus_timeout_seconds: float  # WALRUS_TIMEOUT_SECS [15]: one aggregator read (publishes get 4x)
     walrus_not_found_retry_seconds: float  # WALRUS_NOT_FOUND_RETRY_MS [3000]: retry an all-404 read this long
     max_blob_bytes: int  # WALRUS_MAX_BLOB_BYTES [2 MiB], at most protocol.MAX_DATA_BYTES
-    upload_concurrency: int  # WALRUS_UPLOAD_CONCURRENCY [4]
+    upload_concurrency: int  # WALRUS_UPLOAD_CONCURRENCY [4]: Walrus publishes in flight (the tag-and-transfer after one waits for a gas coin)
     seal_servers: tuple[SealServerConfig, ...]  # SEAL_SERVER_CONFIGS [network preset]
     seal_legacy_decrypt_servers: tuple[SealServerConfig, ...]  # SEAL_LEGACY_DECRYPT_KEY_SERVERS: decrypt only
     seal_verify_key_servers: bool  # SEAL_VERIFY_KEY_SERVERS [true]: proof of possession before encrypting
@@ -70,6 +70,7 @@ class SidecarSettings:
     http_max_connections: int  # HTTP_MAX_CONNECTIONS [64]: outbound connection pool
     graceful_timeout_seconds: float  # GRACEFUL_TIMEOUT_SECS [10]: in-flight requests finish on shutdown
     log_format: str  # LOG_FORMAT [pretty]: pretty | json
+    stage_timing_logs: bool = False  # STAGE_TIMING_LOGS [false]: log each upload stage's wall time (ids and seconds only)
 
     @classmethod
     def from_environ(cls, explicit: Mapping[str, str] = os.environ) -> "SidecarSettings":
@@ -117,6 +118,7 @@ class SidecarSettings:
             http_max_connections=env_int(env, "HTTP_MAX_CONNECTIONS", 64, minimum=1),
             graceful_timeout_seconds=float(env_int(env, "GRACEFUL_TIMEOUT_SECS", 10, minimum=0)),
             log_format=env.get("LOG_FORMAT", "pretty"),
+            stage_timing_logs=env_flag(env.get("STAGE_TIMING_LOGS")),
         )
         settings.validate()
         return settings

@@ -33,6 +33,8 @@ from chain.errors import ChainError, ChainUnavailable, ReadLagTimeout, Transacti
 from chain.reader import ChainReader, ExecutedTransaction, ObjectRef
 from chain.transactions import BlobTransfer
 from memwal_common.cache_errors import CACHE_ERRORS
+from memwal_common.stage_timing import DISABLED as STAGES_OFF
+from memwal_common.stage_timing import StageTimer
 from sidecar._keys import BlobTags, WalletPool
 from sidecar.errors import TransferFailed, UpstreamUnavailable
 from sidecar.gas import GasCoinPool, GasLease, ReferenceGasPrice
@@ -98,15 +100,16 @@ class UploadService:
                  gas_budget: int, concurrency: int, journal: UploadJournal | None = None,
                  read_lag: ReadLagPolicy = DEFAULT_READ_LAG_POLICY, transactions_per_wallet: int = 1,
                  batch_max_blobs: int = 1, gas_leases: GasLeaseStore | None = None,
-                 gas_lease_wait_seconds: float = 120.0) -> None:
+                 gas_lease_wait_seconds: float = 120.0, stage_timer: StageTimer = STAGES_OFF) -> None:
         self._chain = chain
+        self._stages = stage_timer
         self._walrus = walrus
         self._wallets = wallets
         self._walrus_package_id = walrus_package_id
         self._gas_budget = gas_budget
         self._journal = journal or UploadJournal(None)
         self._read_lag = read_lag
-        self._slots = asyncio.Semaphore(concurrency)
+        self._publishing = asyncio.Semaphore(concurrency)  # Walrus publishes in flight
         # Each in-flight transaction pays with its own gas coin, whose next version comes from effects; with
         # ``gas_leases`` no other instance pays with that coin meanwhile.
         self._gas_coins = GasCoinPool(chain, wallets.addresses, per_wallet=transactions_per_wallet,
@@ -129,22 +132,31 @@ class UploadService:
         index = self._wallets.index_for(job_id)
         wallet = self._wallets.address(index)
         tags = BlobTags(owner, namespace, package_id, agent_id, extra_tags)
-        async with self._slots:
-            self.active += 1
-            try:
+        stage = self._stages.stage
+        self.active += 1
+        try:
+            with stage("upload.journal_read", job_id):
                 entry = await self._journal.read(job_id)  # (1)
-                if entry is not None and entry.transferred:
-                    return UploadResult(entry.blob_id, entry.object_id, "ok")
-                if entry is None:
-                    entry = await self._publish(data, epochs=epochs, owner=owner, wallet=wallet)  # (2) + (3)
-                    await self._journal.write(job_id, entry)
-                    if entry.transferred:
-                        return UploadResult(entry.blob_id, entry.object_id, "ok")
-                await self._tag_and_transfer(index, entry, tags)  # (4) + (5)
-                await self._journal.write(job_id, JournalEntry(entry.blob_id, entry.object_id, True))
+            if entry is not None and entry.transferred:
                 return UploadResult(entry.blob_id, entry.object_id, "ok")
-            finally:
-                self.active -= 1
+            if entry is None:
+                # Only the publish takes a slot: it is what sends the ciphertext out. The chain steps after it
+                # hold a gas coin for the transaction alone (``sidecar.gas``) and otherwise wait on reads.
+                waiting = self._stages.now()
+                async with self._publishing:
+                    self._stages.since("upload.slot_wait", job_id, waiting)
+                    with stage("upload.publish", job_id):
+                        entry = await self._publish(data, epochs=epochs, owner=owner, wallet=wallet)  # (2) + (3)
+                with stage("upload.journal_write", job_id):
+                    await self._journal.write(job_id, entry)
+                if entry.transferred:
+                    return UploadResult(entry.blob_id, entry.object_id, "ok")
+            await self._tag_and_transfer(index, entry, tags, job_id)  # (4) + (5)
+            with stage("upload.journal_write", job_id):
+                await self._journal.write(job_id, JournalEntry(entry.blob_id, entry.object_id, True))
+            return UploadResult(entry.blob_id, entry.object_id, "ok")
+        finally:
+            self.active -= 1
 
     async def _publish(self, data: bytes, *, epochs: int, owner: str, wallet: str) -> JournalEntry:
         published = await self._walrus.publish(data, epochs=epochs, send_object_to=wallet)
@@ -171,15 +183,18 @@ class UploadService:
             raise UpstreamUnavailable(f"chain unavailable: {exc}") from None
         return None
 
-    async def _tag_and_transfer(self, index: int, entry: JournalEntry, tags: BlobTags) -> None:
+    async def _tag_and_transfer(self, index: int, entry: JournalEntry, tags: BlobTags, job_id: str | None) -> None:
+        stage = self._stages.stage
         try:
             # The publisher created the Blob a moment ago: wait until the read side has it.
-            blob = await wait_for_object(self._chain, entry.object_id, self._read_lag)
-            executed = await self._execute_tag_and_transfer(index, entry, blob, tags)
+            with stage("upload.object_visible", job_id):
+                blob = await wait_for_object(self._chain, entry.object_id, self._read_lag)
+            executed = await self._execute_tag_and_transfer(index, entry, blob, tags, job_id)
             if executed is None:
                 return
             try:  # later reads (restore, the next upload's lookups) must see this transaction
-                await wait_for_transaction(self._chain, executed.digest, self._read_lag)
+                with stage("upload.transaction_indexed", job_id):
+                    await wait_for_transaction(self._chain, executed.digest, self._read_lag)
             except ReadLagTimeout:
                 logger.warning("transaction %s executed but reads have not caught up yet", executed.digest)
         except ReadLagTimeout as exc:
@@ -201,16 +216,22 @@ class UploadService:
         return executed
 
     async def _execute_tag_and_transfer(self, index: int, entry: JournalEntry, blob: ObjectRef,
-                                        tags: BlobTags) -> ExecutedTransaction | None:
+                                        tags: BlobTags, job_id: str | None) -> ExecutedTransaction | None:
         """Sign and execute with a gas coin of this wallet's own; ``None`` if an earlier attempt already did."""
-        await self._gas_coins.prepare(index)
+        stage = self._stages.stage
+        with stage("upload.gas_prepare", job_id):
+            await self._gas_coins.prepare(index)
         if self.batches is not None and not self._gas_coins.has_idle(index):
-            outcome = await self.batches.join(index, BlobTransfer(blob, tags))
+            with stage("upload.batched_transfer", job_id):  # waiting for the coin, then the shared transaction
+                outcome = await self.batches.join(index, BlobTransfer(blob, tags))
             if outcome is not BATCH_REJECTED:
                 return outcome
+        waiting = self._stages.now()
         async with self._gas_coins.lease(index) as gas:
+            self._stages.since("upload.gas_wait", job_id, waiting)
             try:
-                return await self._execute_batch(index, [BlobTransfer(blob, tags)], gas)
+                with stage("upload.transfer", job_id):  # gas price, build, sign, execute
+                    return await self._execute_batch(index, [BlobTransfer(blob, tags)], gas)
             except TransactionRejected:
                 if await self._locate(entry.blob_id, tags.owner, self._wallets.address(index)) == (entry.object_id, tags.owner):
                     return None  # an earlier attempt's transfer went through; only its record was lost

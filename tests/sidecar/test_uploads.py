@@ -22,6 +22,8 @@ from chain.keys import encode_sui_private_key
 from chain.programmable_transaction import SplitCoins, TransactionData, TransferObjects
 from chain.reader import ObjectRef
 from localnet.runner import run_localnet
+from memwal_common.stage_timing import DISABLED as STAGES_OFF
+from memwal_common.stage_timing import LOGGER_NAME, StageTimer, parse_stage_line
 from sidecar._keys import WalletPool  # the sidecar's own construction path (sidecar/services.py)
 from sidecar.errors import UpstreamUnavailable
 from sidecar.gas import GasCoinPool, ReferenceGasPrice
@@ -34,7 +36,7 @@ URLS = {"graphql": "sui_graphql_url", "grpc": "sui_grpc_url", "jsonrpc": "sui_rp
 
 
 def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, chain=None, per_wallet=1, concurrency=2,
-            batch=1, gas_leases=None):
+            batch=1, gas_leases=None, stage_timer=STAGES_OFF):
     chain = chain or make_chain_reader(localnet[URLS[protocol]], protocol=protocol, http=http)
     walrus = WalrusClient(http=http, publisher_url=localnet["walrus_publisher_url"],
                           aggregator_urls=tuple(localnet["walrus_aggregator_urls"]), race_after_ms=50,
@@ -42,7 +44,8 @@ def service(localnet, http, *, protocol="graphql", cache=None, read_lag=None, ch
     uploads = UploadService(chain=chain, walrus=walrus, wallets=WalletPool(list(localnet["server_wallet_keys"])),
                             walrus_package_id=localnet["walrus_package_id"], gas_budget=50_000_000, concurrency=concurrency,
                             journal=UploadJournal(cache), read_lag=read_lag or ReadLagPolicy(timeout_seconds=10),
-                            transactions_per_wallet=per_wallet, batch_max_blobs=batch, gas_leases=gas_leases)
+                            transactions_per_wallet=per_wallet, batch_max_blobs=batch, gas_leases=gas_leases,
+                            stage_timer=stage_timer)
     return uploads, chain
 
 
@@ -156,6 +159,29 @@ class TestUploadService:
         assert [b.object_id for b in await chain.owned_blobs(second_owner, localnet["walrus_package_id"])] == [second.object_id]
 
 
+class TestStageTiming:
+    async def test_each_stage_of_an_upload_is_logged_with_its_job_id_and_nothing_else(self, localnet, http, cache,
+                                                                                       caplog):
+        uploads, _ = service(localnet, http, cache=cache, stage_timer=StageTimer(enabled=True))
+        arguments = upload_arguments(localnet, new_owner())
+        data = os.urandom(180)
+        with caplog.at_level("INFO", logger=LOGGER_NAME):
+            await uploads.upload(data, **arguments)
+        lines = [record.getMessage() for record in caplog.records if record.name == LOGGER_NAME]
+        stages = [sample.stage for sample in map(parse_stage_line, lines) if sample and sample.key == arguments["job_id"]]
+        assert stages == ["upload.journal_read", "upload.slot_wait", "upload.publish", "upload.journal_write",
+                          "upload.object_visible", "upload.gas_prepare", "upload.gas_wait", "upload.transfer",
+                          "upload.transaction_indexed", "upload.journal_write"]
+        assert len(stages) == len(lines)  # every line is a stage line of this job: no owner, no data
+        assert not any(arguments["owner"][2:] in line or data.hex()[:16] in line for line in lines)
+
+    async def test_off_by_default(self, localnet, http, caplog):
+        uploads, _ = service(localnet, http)
+        with caplog.at_level("INFO", logger=LOGGER_NAME):
+            await uploads.upload(os.urandom(90), **upload_arguments(localnet, new_owner()))
+        assert [record for record in caplog.records if record.name == LOGGER_NAME] == []
+
+
 class TestTransactionsInFlight:
     async def test_concurrent_jobs_on_one_wallet_pay_with_distinct_coins_and_all_succeed(self, localnet, http):
         """Three transfers of one wallet are in flight at once (the barrier lets none execute before all three
@@ -187,6 +213,21 @@ class TestTransactionsInFlight:
         _, *transfers = chain.gas_payments  # the split went first, alone
         assert len(transfers) == 3 and len(set(transfers)) == 3
         assert len(await chain.inner.gas_coins(address)) == 3
+
+    async def test_only_the_publish_takes_an_upload_slot_not_the_transfer_after_it(self, localnet, http):
+        """One upload slot, three coins: all three transfers are in flight at once (the barrier lets none execute
+        before all three are signed), so no upload held its slot past its publish."""
+        key, address = new_wallet()
+        await fund(http, localnet, address, 10**10)
+        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                              asyncio.Barrier(3))
+        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=1)
+        owner = new_owner()
+        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                         for _ in range(3)))
+        assert {result.transfer_status for result in results} == {"ok"}
+        assert len(await chain.inner.owned_blobs(owner, localnet["walrus_package_id"])) == 3
+        assert uploads.active == 0
 
     async def test_a_wallet_too_poor_to_split_keeps_going_with_its_one_coin(self, localnet, http, caplog):
         key, address = new_wallet()
