@@ -1,11 +1,13 @@
-"""Seal decryptions spread over the machine's cores: a pool of the sidecar's own worker processes.
+"""Seal decryptions (and encryptions) spread over the machine's cores: a pool of the sidecar's own worker processes.
 
 A blob's decryption is a few milliseconds of pairings and group arithmetic in native code that holds the GIL,
 so threads run them one after another; worker processes run them side by side. The workers are started
 with ``spawn`` (a fresh interpreter: nothing of the sidecar's memory, and an environment the sidecar has
 already stripped of its secrets), die with the sidecar (``PR_SET_PDEATHSIG``), and receive only what one
 batch needs: the ciphertexts and the user keys for them, over a pipe private to the sidecar. Keys stay
-inside the sidecar's processes.
+inside the sidecar's processes. An encryption (three pairings, one per key server) goes to a worker too, with
+its plaintext and the key servers' public keys: otherwise each remember's pairings hold the sidecar's GIL and
+every upload waiting on its event loop waits for them (docs/performance.md).
 
 A worker that dies breaks the whole executor (``BrokenProcessPool``): the pool is rebuilt and the batch run
 once more; a second break in a row is an error for that call. ``workers=0`` decrypts on a thread of the
@@ -18,17 +20,20 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import TypeVar
 
-from sealcrypto import EncryptedObject, SealError, decrypt_objects
+from sealcrypto import EncryptedObject, KeyServerPublic, SealError, decrypt_objects, encrypt
 from sidecar.errors import SidecarError
 from sidecar.lifeline import die_with_parent
 
 logger = logging.getLogger("memwal.sidecar.decryption")
 
 KeysByServer = Mapping[bytes, Mapping[bytes, bytes]]  # key-server object id -> full id -> user secret key
+ResultT = TypeVar("ResultT")
 
 
 class DecryptionUnavailable(SidecarError):
@@ -79,18 +84,29 @@ class DecryptionPool:
         if self._workers == 0:
             return await asyncio.to_thread(decrypt_objects, list(objects), keys)
         chunks = _chunks(list(objects), self._workers)
+        parts = await self._run([partial(decrypt_objects, chunk, _keys_for(chunk, keys)) for chunk in chunks])
+        return [outcome for part in parts for outcome in part]
+
+    async def encrypt(self, *, package_id: bytes, inner_id: bytes, key_servers: Sequence[KeyServerPublic],
+                      threshold: int, plaintext: bytes) -> bytes:
+        """``sealcrypto.encrypt`` (the BCS EncryptedObject) on a worker, or on a thread without workers."""
+        call = partial(encrypt, package_id=package_id, inner_id=inner_id, key_servers=list(key_servers),
+                       threshold=threshold, plaintext=plaintext)
+        if self._workers == 0:
+            return await asyncio.to_thread(call)
+        [ciphertext] = await self._run([call])
+        return ciphertext
+
+    async def _run(self, calls: Sequence[Callable[[], ResultT]]) -> list[ResultT]:
+        """Each call on a worker, side by side; one rebuild of the pool if a worker dies meanwhile."""
         for attempt in (1, 2):
             executor = self._current()
             loop = asyncio.get_running_loop()
             try:
-                parts = await asyncio.gather(*(
-                    loop.run_in_executor(executor, decrypt_objects, chunk, _keys_for(chunk, keys)) for chunk in chunks
-                ))
+                return list(await asyncio.gather(*(loop.run_in_executor(executor, call) for call in calls)))
             except BrokenProcessPool:
-                logger.warning("a decryption worker died (attempt %d): rebuilding the pool", attempt)
+                logger.warning("a Seal worker died (attempt %d): rebuilding the pool", attempt)
                 self._discard(executor)
-                continue
-            return [outcome for part in parts for outcome in part]
         raise DecryptionUnavailable("decryption workers keep dying")
 
     def close(self) -> None:

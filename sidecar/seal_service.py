@@ -38,7 +38,6 @@ from sealcrypto import (
     SessionError,
     SessionKey,
     build_seal_approve_ptb,
-    encrypt,
 )
 from sealcrypto.committee import verify_committee_public_key
 from sealcrypto.keyserver_client import verify_possession
@@ -180,10 +179,9 @@ class SealService:
             for _ in range(endpoint.weight)
         ]
         package = bcs.address(self._package_id)
-        # Pairings take milliseconds: keep them off the event loop.
-        return await asyncio.to_thread(
-            encrypt, package_id=package, inner_id=inner_id, key_servers=publics, threshold=self._threshold, plaintext=data
-        )
+        # Pairings take milliseconds: keep them off the event loop, on a worker process when there are some.
+        return await self._decryption.encrypt(package_id=package, inner_id=inner_id, key_servers=publics,
+                                              threshold=self._threshold, plaintext=data)
 
     def open_session(self, header: str) -> SessionKey:
         """Parse the client's x-seal-session; refuse a missing, malformed, expired or foreign one."""

@@ -54,7 +54,7 @@ class SidecarSettings:
     seal_verify_key_servers: bool  # SEAL_VERIFY_KEY_SERVERS [true]: proof of possession before encrypting
     seal_threshold: int  # SEAL_THRESHOLD [min(2, total weight)]
     seal_timeout_seconds: float  # SEAL_KEY_SERVER_TIMEOUT_MS [25000]
-    seal_decrypt_workers: int  # SEAL_DECRYPT_WORKERS [CPU count]: decryption processes; 0 = a thread of the sidecar
+    seal_decrypt_workers: int  # SEAL_DECRYPT_WORKERS [CPU count]: Seal worker processes (decrypt and encrypt); 0 = a thread of the sidecar
     seal_key_cache_entries: int  # SEAL_KEY_CACHE_ENTRIES [4096] (~1.1 KiB each): released keys per (session, account, id); 0 = off
     redis_url: str | None  # REDIS_URL: blob cache; unset = no cache
     redis_timeout_seconds: float  # REDIS_TIMEOUT_SECS [2]: connect and per-command

@@ -65,6 +65,21 @@ class TestSameAsSerial:
         assert await pool.decrypt([], {}) == []
 
 
+class TestEncryption:
+    @pytest.mark.parametrize("workers", [2, 0])
+    async def test_a_worker_encrypts_what_the_keys_decrypt(self, pool, workers):
+        secrets = [KeyServerSecret.generate() for _ in range(3)]
+        publics = [KeyServerPublic(bytes([n]) * 32, secret.public_key) for n, secret in enumerate(secrets, 1)]
+        encrypting = pool if workers else DecryptionPool(0)
+        ciphertexts = [await encrypting.encrypt(package_id=PACKAGE, inner_id=OWNERS[0], key_servers=publics,
+                                                threshold=2, plaintext=b"the same memory") for _ in range(2)]
+        assert ciphertexts[0] != ciphertexts[1]  # fresh randomness in each call, also in a worker
+        objects = [EncryptedObject.from_bytes(ciphertext) for ciphertext in ciphertexts]
+        keys = {public.object_id: {obj.full_id: secret.extract(obj.full_id) for obj in objects}
+                for public, secret in list(zip(publics, secrets, strict=True))[1:]}
+        assert decrypt_objects(objects, keys) == [b"the same memory"] * 2
+
+
 class TestWorkerDeath:
     async def test_a_killed_worker_is_replaced(self, pool, batch):
         objects, keys = batch
