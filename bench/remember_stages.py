@@ -12,7 +12,8 @@ of a memory's wall time = the client's POST latency + the job's queue wait + the
 Nested stages are indented: ``job.upload`` is the relayer's call of the sidecar (quota check included), the
 ``upload.*`` rows are the sidecar's parts of it; "(rest)" rows are the parent minus its timed parts.
 CPU is user+system seconds per process over the measured rounds, in cores busy: localnet, relayer,
-sidecar, indexer, PostgreSQL (all its backends) and Redis. With ``--py-spy PATH`` (a py-spy binary; not a
+sidecar (with its Seal workers), indexer, PostgreSQL (all its backends), Redis and the bench client; and the
+whole machine's, so what other work took is visible too (a CPU-bound stack shows the machine near its core count). With ``--py-spy PATH`` (a py-spy binary; not a
 dependency of the project) the relayer, sidecar and localnet are sampled over the measured rounds too:
 collapsed stacks go to build/bench/remember_stages.<process>.stacks and the busiest functions (own
 samples, and samples under them) are printed. Writes build/bench/remember_stages.json.
@@ -102,14 +103,18 @@ def stack_processes(stack: DevStack) -> dict[str, list[int]]:
         roles["postgres"].append(int(postmaster.read_text().split()[0]))
     # Redis rewrites its process title, so find it as what it is: a child of this process (one stack per run).
     roles["redis"] += [child.pid for child in psutil.Process().children() if child.name().startswith("redis-server")]
+    roles["bench client"].append(os.getpid())  # signing and sending the requests, polling the jobs
     return dict(roles)
 
 
+ONLY_THE_PROCESS = {"relayer", "bench client"}  # their children are roles of their own (sidecar, Redis)
+
+
 def cpu_seconds(roles: dict[str, list[int]]) -> dict[str, float]:
-    """Per role; the relayer's own process only (its sidecar is a role of its own)."""
+    """User + system seconds per role so far, and the whole machine's busy seconds (all cores, every process)."""
     seconds = {}
     for role, pids in roles.items():
-        if role == "relayer":
+        if role in ONLY_THE_PROCESS:
             try:
                 times = psutil.Process(pids[0]).cpu_times()
                 seconds[role] = times.user + times.system
@@ -117,7 +122,13 @@ def cpu_seconds(roles: dict[str, list[int]]) -> dict[str, float]:
                 seconds[role] = 0.0
         else:
             seconds[role] = sum(process_tree_seconds(pid) for pid in pids)
+    machine = psutil.cpu_times()
+    seconds[MACHINE] = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0.0) + getattr(
+        machine, "softirq", 0.0) + getattr(machine, "steal", 0.0)
     return seconds
+
+
+MACHINE = "machine (all processes)"
 
 
 async def start_sampling(py_spy: str, roles: dict[str, list[int]]) -> dict[str, tuple[asyncio.subprocess.Process, Path]]:
@@ -280,9 +291,12 @@ async def run(args: argparse.Namespace) -> dict:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     cores = {role: (after[role] - before.get(role, 0.0)) / measured_seconds for role in after}
+    machine = cores.pop(MACHINE)
+    stack_cores = sum(value for role, value in cores.items() if role != "bench client")
     return {"variant": variant.name, "extra_env": args.env, "memories_per_round": args.memories, "rounds": rounds, "clients": args.clients,
             "cpu_count": os.cpu_count(), "done_per_second_median": statistics.median(r["done_per_second"] for r in rounds),
-            "cores_busy_by_process": cores, "cores_busy": sum(cores.values()),
+            "cores_busy_by_process": cores, "cores_busy": stack_cores, "machine_cores_busy": machine,
+            "other_cores_busy": machine - sum(cores.values()),
             "cpu_ms_per_memory_by_process": {role: 1000 * value * measured_seconds / len(submitted)
                                              for role, value in cores.items()},
             "sampled": sampled,
@@ -313,8 +327,11 @@ def main() -> None:
                 [[_indented(row, report["stages"]), row["count"], row["p50_ms"], row["p90_ms"], row["mean_ms"],
                   f"{100 * row['share_of_memory_wall']:.1f}%"] for row in report["stages"]])
     print_table(f"CPU over the measured rounds ({report['cpu_count']} cores)", ["process", "cores busy", "CPU ms/memory"],
-                [[role, cores, report["cpu_ms_per_memory_by_process"][role]]
-                 for role, cores in sorted(report["cores_busy_by_process"].items())])
+                [*([role, cores, report["cpu_ms_per_memory_by_process"][role]]
+                   for role, cores in sorted(report["cores_busy_by_process"].items())),
+                 ["stack (without the bench client)", report["cores_busy"], ""],
+                 ["other work on the machine", report["other_cores_busy"], ""],
+                 ["machine", report["machine_cores_busy"], ""]])
     for role, summary in report["sampled"].items():
         print_table(f"{role}: busiest functions ({summary['busy_samples']} busy samples at {SAMPLING_RATE_HZ} Hz)",
                     ["own samples", "share", "samples under it", "share"],
