@@ -158,9 +158,14 @@ async def stop_sampling(samplers: dict[str, tuple[asyncio.subprocess.Process, Pa
     return summaries
 
 
+PROJECT_PACKAGES = ("relayer/", "sidecar/", "chain/", "localnet/", "sealcrypto/", "memwal_common/")
+ENTRY_POINT_SHARE = 0.75  # a project frame under this much of everything is an entry point (main, the server)
+
+
 def busiest_functions(collapsed: str) -> dict:
-    """From py-spy's collapsed stacks (``frame;frame;... count``): the functions with the most own samples and
-    the most samples under them, as fractions of the busy samples (idle waits excluded)."""
+    """From py-spy's collapsed stacks (``frame;frame;... count``): the functions with the most own samples, and
+    the project's functions with the most samples under them (entry points left out), as fractions of the busy
+    samples (idle waits excluded)."""
     own: dict[str, int] = defaultdict(int)
     under: dict[str, int] = defaultdict(int)
     busy = 0
@@ -174,8 +179,9 @@ def busiest_functions(collapsed: str) -> dict:
         count = int(count_text)
         busy += count
         own[frames[-1]] += count
-        for frame in set(frames):
-            under[frame] += count
+        for frame in {frame.rsplit(":", 1)[0] + ")" for frame in frames if any(p in frame for p in PROJECT_PACKAGES)}:
+            under[frame] += count  # by function (line numbers dropped), once per stack
+    under = {frame: count for frame, count in under.items() if count <= ENTRY_POINT_SHARE * busy}
 
     def top(table: dict[str, int]) -> list[tuple[str, float]]:
         return [(frame, count / busy) for frame, count in sorted(table.items(), key=lambda item: -item[1])[:TOP_FUNCTIONS]]

@@ -64,14 +64,15 @@ def test_stage_lines_are_read_back_from_a_json_log(tmp_path: Path) -> None:
     assert read_stage_samples(log) == [StageSample("upload.publish", "job-1", 0.25)]
 
 
-def test_busiest_functions_count_own_samples_and_samples_under_each_frame() -> None:
+def test_busiest_functions_count_own_samples_and_project_functions_under_them() -> None:
     collapsed = "\n".join([
-        "main (a.py:1);encrypt (b.py:2);pairing (c.py:3) 6",
-        "main (a.py:1);send (d.py:4) 2",
-        "main (a.py:1);select (selectors.py:468) 50",  # an idle event loop: not busy
+        "main (relayer/__main__.py:1);encrypt (sidecar/seal.py:2);pairing (ext/c.py:3) 6",
+        "main (relayer/__main__.py:1);encrypt (sidecar/seal.py:9);send (ext/d.py:4) 1",
+        "main (relayer/__main__.py:1);send (ext/d.py:4) 3",
+        "main (relayer/__main__.py:1);select (selectors.py:468) 50",  # an idle event loop: not busy
     ])
     summary = busiest_functions(collapsed)
-    assert summary["busy_samples"] == 8
-    assert summary["own"][0] == ("pairing (c.py:3)", 0.75)
-    assert dict(summary["under"])["encrypt (b.py:2)"] == 0.75
-    assert dict(summary["under"])["main (a.py:1)"] == 1.0
+    assert summary["busy_samples"] == 10
+    assert summary["own"][0] == ("pairing (ext/c.py:3)", 0.6)
+    under = dict(summary["under"])
+    assert under == {"encrypt (sidecar/seal.py)": 0.7}  # both lines of encrypt; main (all samples) is an entry point
