@@ -41,7 +41,7 @@ import psutil
 
 from bench.common import REPORT_DIRECTORY, percentile, print_table, write_report
 from bench.relayer import Signer, wait_until_done
-from bench.remember_throughput import NAMESPACE, Variant
+from bench.remember_throughput import NAMESPACE, subject_variant
 from devtools.devstack import DevStack
 from memwal_common.stage_timing import LOGGER_NAME, StageSample, parse_stage_line
 
@@ -64,12 +64,6 @@ class Submitted:
     job_id: str
     request_id: str
     seconds: float  # the client's POST latency
-
-
-def subject(wallets: int, in_flight: int) -> Variant:
-    """remember_throughput's subject: job workers twice the transactions in flight, uploads as many."""
-    return Variant(f"subject ({wallets} wallets, {in_flight} in flight each)", wallets, in_flight,
-                   wallets * in_flight * 2, wallets * in_flight)
 
 
 def process_tree_seconds(root_pid: int) -> float:
@@ -266,7 +260,7 @@ _ROWS: tuple[tuple[str, int], ...] = (
 
 
 async def run(args: argparse.Namespace) -> dict:
-    variant = subject(args.wallets, args.in_flight)
+    variant = subject_variant(args.wallets, args.in_flight)
     env = {**variant.relayer_env(), "STAGE_TIMING_LOGS": "1", **dict(setting.split("=", 1) for setting in args.env)}
     root = Path(tempfile.mkdtemp(prefix="memwal-bench-stages-"))
     root.chmod(0o755)  # embedded PostgreSQL may run as another user

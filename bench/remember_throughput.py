@@ -7,9 +7,9 @@ Two DevStacks run side by side and take turns (rounds interleaved, so both see t
   default job and upload concurrency, and the localnet saving its whole state after every transaction
   as it did before its journal (``--snapshot-every-transaction``);
 - subject: ``--wallets`` server wallets (``localnet --server-wallets``), ``--in-flight`` transactions per
-  wallet, job and upload concurrency raised to match, each transfer alone (``SERVER_WALLET_BATCH_MAX_BLOBS=1``);
-- batched: the subject with twice the upload concurrency, so jobs queue for gas coins, and up to ``--batch``
-  queued jobs per transfer transaction (``sidecar.transfer_batches``).
+  wallet, job workers and publish slots raised to match, each transfer alone (``SERVER_WALLET_BATCH_MAX_BLOBS=1``);
+- batched: the subject with twice the publish slots and up to ``--batch`` queued jobs per transfer
+  transaction (``sidecar.transfer_batches``; jobs queue for gas coins, there being twice as many workers).
 Each round submits ``--memories`` signed ``POST /api/remember`` (16 clients) and polls until every job is
 done; done/s = memories / seconds. CPU is the user+system time of the stack's processes (localnet,
 relayer, sidecar, indexer; the databases are not counted) over the round, in cores busy. Goal (#11):
@@ -62,6 +62,12 @@ class Variant:
         return env
 
 
+def subject_variant(wallets: int, in_flight: int) -> Variant:
+    """The subject: job workers twice the transactions in flight, as many publish slots as transactions."""
+    return Variant(f"subject ({wallets} wallets, {in_flight} in flight each)", wallets, in_flight,
+                   wallets * in_flight * 2, wallets * in_flight)
+
+
 def stack_cpu_seconds(stack: DevStack) -> dict[str, float]:
     """User + system seconds so far of each stack child and everything it started (the sidecar)."""
     seconds: dict[str, float] = {}
@@ -99,8 +105,7 @@ async def remember_round(signer: Signer, http: httpx.AsyncClient, count: int, ro
 async def run(args: argparse.Namespace) -> dict:
     variants = [
         Variant("baseline (1 wallet, 1 in flight, full saves)", 1, 1, None, None, ("--snapshot-every-transaction",)),
-        Variant(f"subject ({args.wallets} wallets, {args.in_flight} in flight each)", args.wallets, args.in_flight,
-                args.wallets * args.in_flight * 2, args.wallets * args.in_flight),
+        subject_variant(args.wallets, args.in_flight),
         Variant(f"batched (subject, up to {args.batch} jobs per transfer)", args.wallets, args.in_flight,
                 args.wallets * args.in_flight * 2, args.wallets * args.in_flight * 2, batch=args.batch),
     ]

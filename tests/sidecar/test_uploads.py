@@ -159,6 +159,22 @@ class TestUploadService:
         assert [b.object_id for b in await chain.owned_blobs(second_owner, localnet["walrus_package_id"])] == [second.object_id]
 
 
+async def three_transfers_in_flight(localnet, http, *, publish_slots):
+    """Three uploads at once from a fresh one-coin wallet that may have three in flight; the barrier lets no
+    transfer execute before all three are signed. Returns (wallet address, chain, uploads, owner)."""
+    key, address = new_wallet()
+    await fund(http, localnet, address, 10**10)
+    chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
+                          asyncio.Barrier(3))
+    uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3,
+                         concurrency=publish_slots)
+    owner = new_owner()
+    results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
+                                     for _ in range(3)))
+    assert {result.transfer_status for result in results} == {"ok"}
+    return address, chain, uploads, owner
+
+
 class TestStageTiming:
     async def test_each_stage_of_an_upload_is_logged_with_its_job_id_and_nothing_else(self, localnet, http, cache,
                                                                                        caplog):
@@ -201,15 +217,7 @@ class TestTransactionsInFlight:
         assert len(owned) == 6
 
     async def test_a_wallet_with_one_coin_splits_off_more_and_runs_them_in_flight(self, localnet, http):
-        key, address = new_wallet()
-        await fund(http, localnet, address, 10**10)
-        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
-                              asyncio.Barrier(3))
-        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=3)
-        owner = new_owner()
-        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
-                                         for _ in range(3)))
-        assert {result.transfer_status for result in results} == {"ok"}
+        address, chain, _uploads, _owner = await three_transfers_in_flight(localnet, http, publish_slots=3)
         _, *transfers = chain.gas_payments  # the split went first, alone
         assert len(transfers) == 3 and len(set(transfers)) == 3
         assert len(await chain.inner.gas_coins(address)) == 3
@@ -217,15 +225,7 @@ class TestTransactionsInFlight:
     async def test_only_the_publish_takes_an_upload_slot_not_the_transfer_after_it(self, localnet, http):
         """One upload slot, three coins: all three transfers are in flight at once (the barrier lets none execute
         before all three are signed), so no upload held its slot past its publish."""
-        key, address = new_wallet()
-        await fund(http, localnet, address, 10**10)
-        chain = CountingChain(make_chain_reader(localnet["sui_graphql_url"], protocol="graphql", http=http),
-                              asyncio.Barrier(3))
-        uploads, _ = service({**localnet, "server_wallet_keys": [key]}, http, chain=chain, per_wallet=3, concurrency=1)
-        owner = new_owner()
-        results = await asyncio.gather(*(uploads.upload(os.urandom(150), **upload_arguments(localnet, owner))
-                                         for _ in range(3)))
-        assert {result.transfer_status for result in results} == {"ok"}
+        _address, chain, uploads, owner = await three_transfers_in_flight(localnet, http, publish_slots=1)
         assert len(await chain.inner.owned_blobs(owner, localnet["walrus_package_id"])) == 3
         assert uploads.active == 0
 
