@@ -9,6 +9,9 @@ connections by a minimal HTTP/1.1 client (wrk-like: the client's own CPU stays s
 Rate limits are on, set high enough never to deny, so the limiter's Redis work is measured too.
 Comparison rows (bench/common.py): signed ÷ /version on each relayer (goal ≥ 0.5), cached ÷ uncached signed,
 and /health ÷ /version (goal ≥ 0.8): medians of the per-round ratios with their p10–p90 spread.
+Then one longer measurement of each on the cached relayer gives CPU milliseconds per request by process (relayer,
+sidecar, PostgreSQL, Redis, this client, the machine): what a signed request costs beyond /version, and where
+(``--py-spy PATH`` adds the relayer's busiest functions; collapsed stacks in build/bench/auth_<kind>.relayer.stacks).
 Writes build/bench/auth.json.
 """
 
@@ -31,12 +34,14 @@ import httpx
 import nacl.signing
 
 from bench.common import COMPARISON_COLUMNS, Comparison, print_table, write_report
+from bench.process_profile import SAMPLING_RATE_HZ, cpu_seconds, stack_processes, start_sampling, stop_sampling
 from devtools.devstack import DevStack
 from devtools.processes import ChildProcess, free_port
 
 HIGH_LIMIT = str(10**9)
 BODY = b'{"namespace":"bench"}'
 MAX_RESPONSE_HEAD = 16 * 1024
+PROFILED_ROLES = ("relayer", "sidecar", "postgres", "redis", "bench client")
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,13 @@ async def requests_per_second(port: int, requests: Iterator[bytes], clients: int
                 if request is None:
                     return
                 writer.write(request)
-                status = await _read_response(reader)
+                try:
+                    status = await _read_response(reader)
+                except (asyncio.IncompleteReadError, ConnectionResetError):
+                    # hypercorn closes a keep-alive connection after keep_alive_max_requests (1 000): open another
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
                 if status != 200:
                     raise RuntimeError(f"port {port} answered {status}")
                 done += 1
@@ -153,6 +164,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison
                             expected[relayer.name] = max(rate, 1.0)
                         if round_number:
                             samples[relayer.name][kind].append(rate)
+                cpu = await cpu_per_request(stack, children[1], relayers[1], signer, args)
             finally:
                 for child in children:
                     await child.stop()
@@ -176,8 +188,53 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison
             goal=">= 0.8",
         ),
     ]  # fmt: skip
-    payload = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "rounds_per_relayer": per_relayer}
+    payload = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "rounds_per_relayer": per_relayer,
+               "cpu_per_request": cpu}
     return payload, comparisons
+
+
+async def cpu_per_request(stack: DevStack, child: ChildProcess, relayer: Relayer, signer: RequestSigner,
+                          args: argparse.Namespace) -> dict[str, Any]:
+    """Where a signed request's cost goes beyond /version's: CPU milliseconds per request by process (the
+    relayer, its sidecar, PostgreSQL, Redis, this client, the whole machine) over one longer measurement of
+    each on the cached relayer, and with ``--py-spy`` the relayer's busiest functions in each."""
+    assert child.process is not None
+    roles = stack_processes(stack, relayer_pid=child.process.pid)
+    roles = {role: pids for role, pids in roles.items() if role in PROFILED_ROLES}
+    seconds = 2 * args.seconds
+    result: dict[str, Any] = {}
+    for kind in ("version", "signed"):
+        if kind == "signed":
+            count = int(700 * seconds * 2) + 200
+            requests: Iterator[bytes] = iter([signer.stats_request(relayer.port) for _ in range(count)])
+        else:
+            requests = itertools.repeat(get_request(relayer.port, "/version"))
+        samplers = (await start_sampling(args.py_spy, roles, sampled=("relayer",), report=f"auth_{kind}")
+                    if args.py_spy else {})
+        before = cpu_seconds(roles)
+        rate = await requests_per_second(relayer.port, requests, args.clients, seconds)
+        after = cpu_seconds(roles)
+        sampled = await stop_sampling(samplers)
+        done = max(rate * seconds, 1.0)
+        result[kind] = {"req_per_s": round(rate, 1),
+                        "cpu_ms_per_request": {role: round((after[role] - before[role]) / done * 1000, 3) for role in after},
+                        "busiest": sampled.get("relayer")}
+    return result
+
+
+def print_cpu_per_request(cpu: dict[str, Any]) -> None:
+    version, signed = cpu["version"], cpu["signed"]
+    rows = [(role, version["cpu_ms_per_request"][role], signed["cpu_ms_per_request"][role],
+             round(signed["cpu_ms_per_request"][role] - version["cpu_ms_per_request"][role], 3))
+            for role in signed["cpu_ms_per_request"]]
+    print_table(f"CPU ms per request, cached relayer (/version {version['req_per_s']} req/s, "
+                f"signed /api/stats {signed['req_per_s']} req/s)", ["process", "/version", "signed", "difference"], rows)
+    for kind in ("version", "signed"):
+        busiest = cpu[kind]["busiest"]
+        if busiest:
+            print_table(f"relayer, {kind}: functions with the most samples under them ({busiest['busy_samples']} "
+                        f"busy samples at {SAMPLING_RATE_HZ} Hz)", ["function", "share"],
+                        [(frame, f"{share:.1%}") for frame, share in busiest["under"]])
 
 
 def main() -> None:
@@ -186,12 +243,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one measurement [2]")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds after one warm-up round [5]")
     parser.add_argument("--ttl", type=int, default=10, help="AUTH_ACCOUNT_CACHE_TTL_SECS of the cached relayer [10]")
+    parser.add_argument("--py-spy", metavar="PATH", help="also sample the cached relayer with this py-spy binary "
+                        "(not a project dependency) in the CPU-per-request measurement")
     args = parser.parse_args()
     payload, comparisons = asyncio.run(run(args))
     print_table(
         f"auth ({args.clients} connections, {args.seconds} s per measurement, {args.rounds} rounds)",
         COMPARISON_COLUMNS, [comparison.row() for comparison in comparisons],
     )
+    print_cpu_per_request(payload["cpu_per_request"])
     print(f"\nreport: {write_report('auth', payload, comparisons)}")
 
 

@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import statistics
 import tempfile
 import time
@@ -37,17 +36,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
-from bench.common import REPORT_DIRECTORY, percentile, print_table, write_report
+from bench.common import percentile, print_table, write_report
+from bench.process_profile import (
+    MACHINE,
+    SAMPLING_RATE_HZ,
+    cpu_seconds,
+    stack_processes,
+    start_sampling,
+    stop_sampling,
+)
 from bench.relayer import Signer, wait_until_done
 from bench.remember_throughput import NAMESPACE, subject_variant
 from devtools.devstack import DevStack
 from memwal_common.stage_timing import LOGGER_NAME, StageSample, parse_stage_line
 
 SAMPLED_PROCESSES = ("relayer", "sidecar", "localnet")
-SAMPLING_RATE_HZ = 100
-TOP_FUNCTIONS = 8
 # (stage, depth): the rows of the profile, parents before their parts.
 REQUEST_STAGES = ("request.auth", "request.handler")
 HANDLER_STAGES = ("request.summarize", "request.encrypt", "request.embed", "request.embed_rest", "job.enqueue")
@@ -64,123 +68,6 @@ class Submitted:
     job_id: str
     request_id: str
     seconds: float  # the client's POST latency
-
-
-def process_tree_seconds(root_pid: int) -> float:
-    """User + system seconds of a process and everything it started (0 if it is gone)."""
-    total = 0.0
-    try:
-        root = psutil.Process(root_pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system + times.children_user + times.children_system
-    except psutil.NoSuchProcess:
-        pass
-    return total
-
-
-def stack_processes(stack: DevStack) -> dict[str, list[int]]:
-    """The stack's processes by role; the sidecar apart from the relayer that started it."""
-    roles: dict[str, list[int]] = defaultdict(list)
-    for child in (stack.localnet, stack.indexer):
-        if child is not None and child.process is not None:
-            roles[child.name].append(child.process.pid)
-    if stack.relayer is not None and stack.relayer.process is not None:
-        relayer = psutil.Process(stack.relayer.process.pid)
-        roles["relayer"].append(relayer.pid)
-        roles["sidecar"] += [child.pid for child in relayer.children()]
-    postmaster = stack.data_dir / "postgres" / "postmaster.pid"
-    if postmaster.exists():
-        roles["postgres"].append(int(postmaster.read_text().split()[0]))
-    # Redis rewrites its process title, so find it as what it is: a child of this process (one stack per run).
-    roles["redis"] += [child.pid for child in psutil.Process().children() if child.name().startswith("redis-server")]
-    roles["bench client"].append(os.getpid())  # signing and sending the requests, polling the jobs
-    return dict(roles)
-
-
-ONLY_THE_PROCESS = {"relayer", "bench client"}  # their children are roles of their own (sidecar, Redis)
-
-
-def cpu_seconds(roles: dict[str, list[int]]) -> dict[str, float]:
-    """User + system seconds per role so far, and the whole machine's busy seconds (all cores, every process)."""
-    seconds = {}
-    for role, pids in roles.items():
-        if role in ONLY_THE_PROCESS:
-            try:
-                times = psutil.Process(pids[0]).cpu_times()
-                seconds[role] = times.user + times.system
-            except psutil.NoSuchProcess:
-                seconds[role] = 0.0
-        else:
-            seconds[role] = sum(process_tree_seconds(pid) for pid in pids)
-    machine = psutil.cpu_times()
-    seconds[MACHINE] = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0.0) + getattr(
-        machine, "softirq", 0.0) + getattr(machine, "steal", 0.0)
-    return seconds
-
-
-MACHINE = "machine (all processes)"
-
-
-async def start_sampling(py_spy: str, roles: dict[str, list[int]]) -> dict[str, tuple[asyncio.subprocess.Process, Path]]:
-    """One ``py-spy record`` per sampled process, writing collapsed stacks until it is interrupted."""
-    REPORT_DIRECTORY.mkdir(parents=True, exist_ok=True)
-    samplers = {}
-    for role in SAMPLED_PROCESSES:
-        for pid in roles.get(role, [])[:1]:
-            output = REPORT_DIRECTORY / f"remember_stages.{role}.stacks"
-            process = await asyncio.create_subprocess_exec(
-                py_spy, "record", "--pid", str(pid), "--rate", str(SAMPLING_RATE_HZ), "--format", "raw",
-                "--output", str(output), "--nonblocking",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-            samplers[role] = (process, output)
-    return samplers
-
-
-async def stop_sampling(samplers: dict[str, tuple[asyncio.subprocess.Process, Path]]) -> dict[str, dict]:
-    """Interrupt the samplers (they write their files then) and summarise each file's busiest functions."""
-    for process, _output in samplers.values():
-        process.send_signal(signal.SIGINT)
-    summaries = {}
-    for role, (process, output) in samplers.items():
-        await asyncio.wait_for(process.wait(), 60)
-        if output.exists():
-            summaries[role] = busiest_functions(output.read_text(errors="replace"))
-    return summaries
-
-
-PROJECT_PACKAGES = ("relayer/", "sidecar/", "chain/", "localnet/", "sealcrypto/", "memwal_common/")
-ENTRY_POINT_SHARE = 0.75  # a project frame under this much of everything is an entry point (main, the server)
-
-
-def busiest_functions(collapsed: str) -> dict:
-    """From py-spy's collapsed stacks (``frame;frame;... count``): the functions with the most own samples, and
-    the project's functions with the most samples under them (entry points left out), as fractions of the busy
-    samples (idle waits excluded)."""
-    own: dict[str, int] = defaultdict(int)
-    under: dict[str, int] = defaultdict(int)
-    busy = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        frames = stack.split(";")
-        if any(idle in frames[-1] for idle in ("select (selectors.py", "wait (threading.py", "_worker (concurrent")):
-            continue  # an idle event loop or worker thread
-        count = int(count_text)
-        busy += count
-        own[frames[-1]] += count
-        for frame in {frame.rsplit(":", 1)[0] + ")" for frame in frames if any(p in frame for p in PROJECT_PACKAGES)}:
-            under[frame] += count  # by function (line numbers dropped), once per stack
-    under = {frame: count for frame, count in under.items() if count <= ENTRY_POINT_SHARE * busy}
-
-    def top(table: dict[str, int]) -> list[tuple[str, float]]:
-        return [(frame, count / busy) for frame, count in sorted(table.items(), key=lambda item: -item[1])[:TOP_FUNCTIONS]]
-
-    return {"busy_samples": busy, "own": top(own), "under": top(under)}
 
 
 async def remember_round(signer: Signer, http: httpx.AsyncClient, count: int, clients: int,
@@ -275,7 +162,8 @@ async def run(args: argparse.Namespace) -> dict:
             http = await exits.enter_async_context(httpx.AsyncClient(timeout=120, limits=limits))
             await remember_round(signer, http, min(args.memories, 8), args.clients, "warm-up")
             roles = stack_processes(stack)
-            samplers = await start_sampling(args.py_spy, roles) if args.py_spy else {}
+            samplers = (await start_sampling(args.py_spy, roles, sampled=SAMPLED_PROCESSES, report="remember_stages")
+                        if args.py_spy else {})
             before = cpu_seconds(roles)
             measured_seconds = 0.0
             for round_index in range(args.rounds):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.remember_stages import Submitted, busiest_functions, profile, read_stage_samples
+from bench.process_profile import busiest_functions
+from bench.remember_stages import Submitted, profile, read_stage_samples
 from memwal_common.logs import JsonFormatter
 from memwal_common.stage_timing import LOGGER_NAME, StageSample, StageTimer
 
