@@ -10,8 +10,9 @@ In the same loop the floor's parts are timed directly: the relayer's vector sear
 cached blob reads (``WalrusClient.read_many`` with the stack's Redis warm) and serial decryption of the k
 objects with keys in hand. Floor = search + cached reads + serial decrypt / cores; goal: subject p50 ≤ 1.3×
 floor. Each sidecar's ``/blobs/open`` is also called directly (floor: cached reads + decrypt / cores), which
-leaves out what the relayer adds to every signed request. Rate limits are disabled. Writes
-build/bench/recall.json.
+leaves out what the relayer adds to every signed request. Rate limits are disabled. Then one client's recalls on the subject, one after another, give CPU milliseconds
+per recall by process and each process's busy cores (did decryption use both?); ``--py-spy PATH`` adds the
+sidecar's busiest functions. Writes build/bench/recall.json.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 
 from bench.common import COMPARISON_COLUMNS, Comparison, LatencySummary, print_table, time_async, write_report
+from bench.process_profile import SAMPLING_RATE_HZ, cpu_seconds, stack_processes, start_sampling, stop_sampling
 from bench.relayer import NAMESPACE, QUERY, Signer, remember_all
 from chain import bcs
 from chain.jsonrpc import JsonRpcChainReader
@@ -67,8 +70,26 @@ async def start_baseline_relayer(stack: DevStack, http: httpx.AsyncClient) -> tu
     return relayer, url
 
 
+async def cpu_per_recall(stack: DevStack, recall: Callable[[], Awaitable[int]], iterations: int,
+                         py_spy: str | None) -> dict:
+    """One client's recalls on the subject, one after another: CPU milliseconds per recall by process (relayer,
+    sidecar with its decryption workers, PostgreSQL, Redis, localnet, this client) and the machine's busy cores,
+    which tell whether decryption ran on both cores; with ``py_spy`` the sidecar's busiest functions."""
+    roles = stack_processes(stack)
+    samplers = await start_sampling(py_spy, roles, sampled=("sidecar",), report="recall") if py_spy else {}
+    before, started = cpu_seconds(roles), time.perf_counter()
+    for _ in range(iterations):
+        await recall()
+    after, wall = cpu_seconds(roles), time.perf_counter() - started
+    sampled = await stop_sampling(samplers)
+    return {"wall_ms_per_recall": round(wall / iterations * 1000, 2),
+            "cpu_ms_per_recall": {role: round((after[role] - before[role]) / iterations * 1000, 2) for role in after},
+            "cores_busy": {role: round((after[role] - before[role]) / wall, 2) for role in after},
+            "sidecar_busiest": sampled.get("sidecar")}
+
+
 async def measure(signer: Signer, http: httpx.AsyncClient, stack: DevStack, baseline_url: str,
-                  iterations: int, limit: int) -> tuple[dict, list[Comparison]]:
+                  iterations: int, limit: int, py_spy: str | None = None) -> tuple[dict, list[Comparison]]:
     info = stack.info
     vector = (await signer.post(http, "/api/embed", {"text": QUERY})).json()["vector"]
     if stack.database_url is None or stack.redis_url is None:
@@ -134,6 +155,7 @@ async def measure(signer: Signer, http: httpx.AsyncClient, stack: DevStack, base
             samples["search"].append((await time_async(search))[0])
             samples["cached_reads"].append((await time_async(cached_reads))[0])
             samples["decrypt"].append((await time_async(serial_decrypt))[0])
+        cpu = await cpu_per_recall(stack, lambda: recall(stack.relayer_url), iterations, py_spy)
         for client in sidecars.values():
             await client.close()
     finally:
@@ -164,7 +186,7 @@ async def measure(signer: Signer, http: httpx.AsyncClient, stack: DevStack, base
             "open_subject_over_floor": open_subject / open_floor, "open_baseline_over_floor": open_baseline / open_floor,
             "open_subject_over_baseline": open_subject / open_baseline, "goal_over_floor": GOAL,
             "one_core_floor_p50_ms": one_core_floor, "subject_over_one_core_floor": subject / one_core_floor,
-            "load_average": os.getloadavg()}, comparisons
+            "load_average": os.getloadavg(), "cpu_per_recall": cpu}, comparisons
 
 
 async def run(args: argparse.Namespace) -> tuple[dict, list[Comparison]]:
@@ -180,7 +202,8 @@ async def run(args: argparse.Namespace) -> tuple[dict, list[Comparison]]:
                 remember = await remember_all(signer, http, args.memories)
                 baseline, baseline_url = await start_baseline_relayer(stack, http)
                 try:
-                    recall, comparisons = await measure(signer, http, stack, baseline_url, args.recalls, args.limit)
+                    recall, comparisons = await measure(signer, http, stack, baseline_url, args.recalls, args.limit,
+                                                        args.py_spy)
                 finally:
                     await baseline.stop()
     finally:
@@ -193,6 +216,8 @@ def main() -> None:
     parser.add_argument("--memories", type=int, default=30)
     parser.add_argument("--recalls", type=int, default=40)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--py-spy", metavar="PATH", help="also sample the subject's sidecar with this py-spy binary "
+                        "(not a project dependency) while CPU per recall is measured")
     args = parser.parse_args()
     started = time.perf_counter()
     report, comparisons = asyncio.run(run(args))
@@ -217,6 +242,14 @@ def main() -> None:
     ])
     print(f"\none-core floor {report['one_core_floor_p50_ms']:.1f} ms (subject/that {report['subject_over_one_core_floor']:.2f}); "
           f"load average at the end {', '.join(f'{value:.2f}' for value in report['load_average'])}")
+    cpu = report["cpu_per_recall"]
+    print_table(f"one client's recalls on the subject, one after another ({cpu['wall_ms_per_recall']} ms each)",
+                ["process", "CPU ms per recall", "cores busy"],
+                [[role, cpu["cpu_ms_per_recall"][role], cpu["cores_busy"][role]] for role in cpu["cpu_ms_per_recall"]])
+    busiest = cpu["sidecar_busiest"]
+    if busiest:
+        print_table(f"sidecar: functions with the most samples under them ({busiest['busy_samples']} busy samples at "
+                    f"{SAMPLING_RATE_HZ} Hz)", ["function", "share"], [(frame, f"{share:.1%}") for frame, share in busiest["under"]])
     print_table("comparisons (median per-round ratio)", COMPARISON_COLUMNS, [comparison.row() for comparison in comparisons])
     print(f"\nreport: {write_report('recall', report, comparisons)}")
 
