@@ -338,11 +338,7 @@ def _executed(digest: str, effects: Mapping[str, object]) -> ExecutedTransaction
         if output is None:
             continue  # deleted or wrapped: nothing to read at a new version
         output = _mapping(output)
-        owner = output.get("owner")
-        owner_address = None
-        if owner is not None and _mapping(owner).get("__typename") == "AddressOwner":
-            owner_address = move_json.as_address(_mapping(_mapping(owner).get("address")).get("address"))
-        changed.append(ChangedObject(_object_ref(output), owner_address, change.get("idCreated") is True))
+        changed.append(ChangedObject(_object_ref(output), _address_owner(output), change.get("idCreated") is True))
     epoch = effects.get("epoch")
     epoch_id = None if epoch is None else move_json.as_int(_mapping(epoch).get("epochId"))
     return ExecutedTransaction(digest, tuple(changed), _object_ref(gas), epoch_id)
@@ -379,10 +375,16 @@ def _blob_change(change: Mapping[str, object], owner: str, blob_type: str) -> Bl
     move_object = _mapping(move_object)
     if move_json.normalize_type(_type_repr(_mapping(move_object.get("contents")))) != blob_type:
         return None
-    holder = _mapping(_mapping(output).get("owner"))
-    held_by_owner = (holder.get("__typename") == "AddressOwner"
-                     and move_json.as_address(_mapping(holder.get("address")).get("address")) == owner)
+    held_by_owner = _address_owner(_mapping(output)) == owner
     return BlobChange(object_id, _owned_blob(object_id, move_object) if held_by_owner else None)
+
+
+def _address_owner(output: Mapping[str, object]) -> str | None:
+    """The address that owns an object state (``owner { ... on AddressOwner }``); None for any other owner."""
+    owner = output.get("owner")
+    if owner is None or _mapping(owner).get("__typename") != "AddressOwner":
+        return None
+    return move_json.as_address(_mapping(_mapping(owner).get("address")).get("address"))
 
 
 def _checkpoint_number(data: Mapping[str, object]) -> int:
