@@ -357,13 +357,18 @@ class ReadView:
         self.indexed = indexed
 
     def get(self, object_id: str) -> StoredObject | None:
+        return self.state_at(object_id, self.indexed - 1)
+
+    def state_at(self, object_id: str, position: int) -> StoredObject | None:
+        """The object as the transaction at ``position`` left it (after a restart only the loaded state is
+        kept: the newest); None if it did not exist yet or the id is malformed."""
         try:
             object_id = normalize_address(object_id)
         except ValueError:
             return None
         visible = None
-        for position, item in self.store.history.get(object_id, ()):
-            if position >= self.indexed:
+        for written_at, item in self.store.history.get(object_id, ()):
+            if written_at > position:
                 break
             visible = item
         return visible

@@ -160,22 +160,25 @@ class Views:
         return {"digest": digest, "effects": {"digest": digest, "status": "SUCCESS", "executionError": None,
                                               "checkpoint": None if checkpoint is None else {"sequenceNumber": checkpoint}}}
 
-
     def indexed_transaction(self, position: int, done: StoredTransaction) -> dict:
         """A checkpointed transaction with its object changes, each object as that transaction left it."""
-        changes = []
-        for change in done.object_changes:
-            if change["type"] == "published":
-                continue
-            # the state this transaction wrote (after a localnet restart only the loaded state is kept: the newest)
-            states = [item for at, item in self.view.store.history.get(change["objectId"], ()) if at <= position]
-            changes.append({"address": change["objectId"], "idCreated": change["type"] == "created", "idDeleted": False,
-                            "inputState": None, "outputState": self.object(states[-1]) if states else None})
+
+        def output_state(object_id: str) -> dict | None:
+            found = self.view.state_at(object_id, position)
+            return None if found is None else self.object(found)
+
         effects = {"digest": done.digest, "status": "SUCCESS", "executionError": None,
-                   "checkpoint": {"sequenceNumber": position + 1},
-                   "objectChanges": lambda info, first=None, after=None: connection(
-                       changes, lambda change: change["address"], lambda change: change, first, after)}
+                   "checkpoint": {"sequenceNumber": position + 1}, "objectChanges": object_changes(done, output_state)}
         return {"digest": done.digest, "effects": effects}
+
+
+def object_changes(done: StoredTransaction, output_state: Callable[[str], dict | None]) -> Callable[..., dict]:
+    """``TransactionEffects.objectChanges``: each object the transaction wrote, in the state ``output_state`` gives."""
+    changes = [{"address": change["objectId"], "idCreated": change["type"] == "created", "idDeleted": False,
+                "inputState": None, "outputState": output_state(change["objectId"])}
+               for change in done.object_changes if change["type"] != "published"]
+    return lambda info, first=None, after=None: connection(
+        changes, lambda change: change["address"], lambda change: change, first, after)
 
 
 def executed_effects(world: World, done: StoredTransaction) -> dict:
@@ -186,15 +189,11 @@ def executed_effects(world: World, done: StoredTransaction) -> dict:
         found = world.get(object_id)  # the current state: effects describe execution, not the index
         return None if found is None else views.object(found)
 
-    changes = [{"address": change["objectId"], "idCreated": change["type"] == "created", "idDeleted": False,
-                "inputState": None, "outputState": output_state(change["objectId"])}
-               for change in done.object_changes if change["type"] != "published"]
     return {
         "digest": done.digest, "status": "SUCCESS", "executionError": None, "checkpoint": None,
         "epoch": {"epochId": world.epoch, "referenceGasPrice": str(world.reference_gas_price)},
         "gasEffects": {"gasObject": None if done.gas_object is None else output_state(done.gas_object)},
-        "objectChanges": lambda info, first=None, after=None: connection(
-            changes, lambda change: change["address"], lambda change: change, first, after),
+        "objectChanges": object_changes(done, output_state),
     }
 
 
