@@ -50,6 +50,7 @@ class _OwnerClaims:
     checkpoint: int  # the claims are the chain's as of this checkpoint
     by_object: dict[str, Claim]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    counted: int = 0  # how many of by_object the index's running total holds
 
 
 class SessionIndex:
@@ -60,16 +61,17 @@ class SessionIndex:
         self._feed = chain if cache_claims > 0 and isinstance(chain, OwnerChangeFeed) else None
         self._cache_claims = cache_claims
         self._owners: OrderedDict[str, _OwnerClaims] = OrderedDict()  # least recently used first
+        self._kept_claims = 0  # the sum of every kept owner's ``counted``
         self._loading: dict[str, asyncio.Lock] = {}
 
     async def claims(self, owner: str, session_id: str | None = None) -> list[Claim]:
         """The owner's Blob objects tagged as frames of this package (of ``session_id`` only, when given)."""
         owner = normalize_address(owner)
         if self._feed is None:
-            found = self._claims_of(await self._chain.owned_blobs(owner, self._walrus_package_id))
+            found = self._claims_by_object(await self._chain.owned_blobs(owner, self._walrus_package_id))
         else:
-            found = list((await self._current(owner, self._feed)).values())
-        return [claim for claim in found if session_id is None or claim.session_id == session_id]
+            found = await self._current(owner, self._feed)
+        return [claim for claim in found.values() if session_id is None or claim.session_id == session_id]
 
     async def _current(self, owner: str, feed: OwnerChangeFeed) -> dict[str, Claim]:
         cached = self._owners.get(owner)
@@ -102,19 +104,24 @@ class SessionIndex:
         # The checkpoint is read first: the listing is at least that new, and changes after it are replayed
         # on top of it in order next time, which ends at each object's newest state either way.
         checkpoint = await feed.latest_checkpoint()
-        blobs = await self._chain.owned_blobs(owner, self._walrus_package_id)
-        return _OwnerClaims(checkpoint, {blob.object_id: claim for blob in blobs if (claim := self._claim(blob))})
+        return _OwnerClaims(checkpoint, self._claims_by_object(await self._chain.owned_blobs(owner, self._walrus_package_id)))
 
     def _keep(self, owner: str, claims: _OwnerClaims) -> None:
+        replaced = self._owners.get(owner)
+        if replaced is not None and replaced is not claims:  # another request listed this owner afresh meanwhile
+            self._kept_claims -= replaced.counted
+            replaced.counted = 0
+        self._kept_claims += len(claims.by_object) - claims.counted
+        claims.counted = len(claims.by_object)
         self._owners[owner] = claims
         self._owners.move_to_end(owner)
-        total = sum(len(kept.by_object) for kept in self._owners.values())
-        while total > self._cache_claims and self._owners:
+        while self._kept_claims > self._cache_claims and self._owners:
             _, evicted = self._owners.popitem(last=False)  # an owner bigger than the budget evicts itself too
-            total -= len(evicted.by_object)
+            self._kept_claims -= evicted.counted
+            evicted.counted = 0
 
-    def _claims_of(self, blobs: Iterable[OwnedBlob]) -> list[Claim]:
-        return [claim for blob in blobs if (claim := self._claim(blob)) is not None]
+    def _claims_by_object(self, blobs: Iterable[OwnedBlob]) -> dict[str, Claim]:
+        return {blob.object_id: claim for blob in blobs if (claim := self._claim(blob)) is not None}
 
     def _claim(self, blob: OwnedBlob) -> Claim | None:
         tags = blob.metadata

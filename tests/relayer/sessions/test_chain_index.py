@@ -158,6 +158,25 @@ class TestSessionIndex:
                 assert [claim.blob_id for claim in sorted(await index.claims(USER), key=lambda c: c.sequence)] == blobs
             assert counting.listings == 2
 
+    async def test_the_least_recently_used_owner_goes_first(self, world):
+        third = "0x" + "ef" * 32
+        async with reader_for(world, "graphql") as reader:
+            counting = Counting(reader)
+            index = index_over(world, counting, cache_claims=3)
+            await tag_frame(reader, world, "a", 0, owner=USER)
+            for sequence in (0, 1):
+                await tag_frame(reader, world, "b", sequence, owner=OTHER)
+            await tag_frame(reader, world, "c", 0, owner=third)
+            for owner in (USER, OTHER, USER, OTHER):  # 1 + 2 claims: both kept, one listing each
+                await index.claims(owner)
+            assert counting.listings == 2
+            await index.claims(third)  # 4 claims: USER (the least recently used) is dropped
+            assert counting.listings == 3
+            await index.claims(OTHER)
+            assert counting.listings == 3
+            assert [claim.session_id for claim in await index.claims(USER)] == ["a"]  # listed again
+            assert counting.listings == 4
+
     async def test_more_changes_than_one_answer_lists_afresh(self, world, monkeypatch):
         async with reader_for(world, "graphql") as reader:
             counting = Counting(reader)
