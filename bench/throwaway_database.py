@@ -6,17 +6,10 @@ an embedded server in a temporary directory, started with ``settings`` (durabili
 
 from __future__ import annotations
 
-import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
-from devtools.embedded_databases import start_embedded_postgres
+from devtools.scratch_postgres import scratch_database, temporary_embedded_postgres
 
 THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off"}
 
@@ -25,24 +18,8 @@ THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off"}
 async def throwaway_database(external: str | None, settings: Mapping[str, str] = THROWAWAY_SETTINGS) -> AsyncIterator[str]:
     """The URL of an empty database; ``external`` is the server to create it on (None: an embedded one)."""
     if external:
-        name = f"memwal_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(external)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        parts = urlsplit(external)
-        try:
-            yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-        finally:
-            admin = await asyncpg.connect(external)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        async with scratch_database(external, prefix="memwal_bench") as url:
+            yield url
         return
-    root = Path(tempfile.mkdtemp(prefix="memwal-bench-postgres-"))
-    try:
-        server = start_embedded_postgres(root / "data", settings=dict(settings))
-        try:
-            yield server.url
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with temporary_embedded_postgres("memwal-bench-postgres-", settings) as url:
+        yield url

@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from devtools.embedded_databases import start_embedded_postgres, start_embedded_redis
+from devtools.embedded_databases import start_embedded_redis
 from devtools.embedded_redis_cluster import redis_cluster
+from devtools.scratch_postgres import scratch_database, temporary_embedded_postgres
 from relayer.database.migrations import apply_migrations
 from relayer.database.pool import Database, connect
 
@@ -37,22 +33,13 @@ _TABLES = ("vector_entries", "remember_jobs", "delegate_key_cache", "accounts", 
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    # Not under pytest's basetemp: as root, pgserver runs PostgreSQL as user "pgserver", and every
-    # pytest session start resets pytest-of-<user> to 0700, locking that user out of its data dir.
-    data_root = Path(tempfile.mkdtemp(prefix="memwal-test-postgres-"))
-    try:
-        server = start_embedded_postgres(data_root / "data", settings=_TEST_SERVER_SETTINGS)
-        try:
-            yield server.url
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(data_root, ignore_errors=True)
+    with temporary_embedded_postgres("memwal-test-postgres-", _TEST_SERVER_SETTINGS) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -75,39 +62,21 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield nodes.url
 
 
-def _with_database_name(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @contextlib.asynccontextmanager
 async def throwaway_database(server_url: str) -> AsyncIterator[str]:
     """A fresh, migrated database on ``server_url``'s server, dropped on exit; the given database itself
     (migrated, not dropped) when the role may not CREATE DATABASE."""
-    name = f"memwal_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        created = True
-    except asyncpg.InsufficientPrivilegeError:
-        created = False
-    finally:
-        await admin.close()
-    url = _with_database_name(server_url, name) if created else server_url
-    connection = await asyncpg.connect(url)
-    try:
-        await apply_migrations(connection)
-    finally:
-        await connection.close()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            url = await stack.enter_async_context(scratch_database(server_url, prefix="memwal_test"))
+        except asyncpg.InsufficientPrivilegeError:
+            url = server_url
+        connection = await asyncpg.connect(url)
+        try:
+            await apply_migrations(connection)
+        finally:
+            await connection.close()
         yield url
-    finally:
-        if created:
-            admin = await asyncpg.connect(server_url)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from devtools.scratch_postgres import scratch_database
 from relayer.database.errors import MigrationError
 from relayer.database.migrations import Migration, apply_migrations, load_migrations
 
@@ -17,24 +16,11 @@ pytestmark = pytest.mark.database
 @pytest.fixture
 async def empty_database_url(postgres_url: str) -> AsyncIterator[str]:
     """A brand-new database on the test server, for tests that must start from no schema."""
-    name = f"memwal_migrate_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(postgres_url)
     try:
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.InsufficientPrivilegeError:
-            pytest.fail("these tests need a role allowed to CREATE DATABASE")
-    finally:
-        await admin.close()
-    parts = urlsplit(postgres_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        async with scratch_database(postgres_url, prefix="memwal_migrate") as url:
+            yield url
+    except asyncpg.InsufficientPrivilegeError:
+        pytest.fail("these tests need a role allowed to CREATE DATABASE")
 
 
 async def _columns(connection: asyncpg.Connection, table: str) -> dict[str, str]:
@@ -87,8 +73,9 @@ class TestApplyMigrations:
         finally:
             await connection.close()
 
-    async def test_a_new_deployment_indexes_halfvec_an_existing_one_keeps_its_index(self, empty_database_url: str) -> None:
-        fresh_name = "memwal_migrate_fresh_" + secrets.token_hex(4)
+    async def test_a_new_deployment_indexes_halfvec_an_existing_one_keeps_its_index(
+        self, empty_database_url: str, postgres_url: str
+    ) -> None:
         connection = await asyncpg.connect(empty_database_url)
         try:
             before_halfvec = tuple(m for m in load_migrations() if m.version < "008")
@@ -99,22 +86,16 @@ class TestApplyMigrations:
             assert await apply_migrations(connection) == [m.version for m in load_migrations() if m.version >= "008"]
             kept = await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
             assert "vector_cosine_ops" in kept  # rows were there: rebuilding is the operator's step
-            await connection.execute(f'CREATE DATABASE "{fresh_name}"')
         finally:
             await connection.close()
-        parts = urlsplit(empty_database_url)
-        fresh = await asyncpg.connect(urlunsplit((parts.scheme, parts.netloc, "/" + fresh_name, parts.query, parts.fragment)))
-        try:
-            await apply_migrations(fresh)
-            new = await fresh.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
-            assert "halfvec(1536)" in new and "halfvec_cosine_ops" in new
-        finally:
-            await fresh.close()
-            admin = await asyncpg.connect(empty_database_url)
+        async with scratch_database(postgres_url, prefix="memwal_migrate") as fresh_url:
+            fresh = await asyncpg.connect(fresh_url)
             try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{fresh_name}" WITH (FORCE)')
+                await apply_migrations(fresh)
+                new = await fresh.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_vector_entries_embedding'")
+                assert "halfvec(1536)" in new and "halfvec_cosine_ops" in new
             finally:
-                await admin.close()
+                await fresh.close()
 
     async def test_concurrent_boots_apply_each_migration_once(self, empty_database_url: str) -> None:
         connections = [await asyncpg.connect(empty_database_url) for _ in range(3)]
