@@ -1,7 +1,7 @@
 -- New deployments index embeddings as halfvec(1536): half the HNSW index, and the same recall@10 (1.00 at
 -- every scope size in bench/search_quality.py's 300k-row run; candidates are re-sorted at full precision).
 -- A table that already holds rows keeps its index: rebuilding one takes minutes per 100k rows, so it is the
--- operator's step (docs/operations.md). The relayer reads the index definition on boot and searches
+-- operator's step (docs/operations.md). The relayer reads the index definition on its first search and searches
 -- through whichever index is there (relayer/database/vector_search.py, detect_search_tuning).
 DO $$
 BEGIN
