@@ -154,17 +154,13 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison
                 for round_number in range(args.rounds + 1):  # round 0 warms up and is discarded
                     shift = round_number % len(subjects)
                     for relayer, kind in subjects[shift:] + subjects[:shift]:
-                        if kind == "signed":
-                            count = int(expected[relayer.name] * args.seconds * 1.5) + 200
-                            requests: Iterator[bytes] = iter([signer.stats_request(relayer.port) for _ in range(count)])
-                        else:
-                            requests = itertools.repeat(get_request(relayer.port, f"/{kind}"))
+                        requests = requests_of(kind, relayer.port, signer, expected[relayer.name], args.seconds)
                         rate = await requests_per_second(relayer.port, requests, args.clients, args.seconds)
                         if kind == "signed":
                             expected[relayer.name] = max(rate, 1.0)
                         if round_number:
                             samples[relayer.name][kind].append(rate)
-                cpu = await cpu_per_request(stack, children[1], relayers[1], signer, args)
+                cpu = await cpu_per_request(stack, children[1], relayers[1], signer, expected[relayers[1].name], args)
             finally:
                 for child in children:
                     await child.stop()
@@ -193,8 +189,16 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison
     return payload, comparisons
 
 
+def requests_of(kind: str, port: int, signer: RequestSigner, signed_rate: float, seconds: float) -> Iterator[bytes]:
+    """What one measurement sends: fresh signed requests (each used once; half again as many as the last
+    signed rate needs) or the same GET of ``/<kind>``."""
+    if kind == "signed":
+        return iter([signer.stats_request(port) for _ in range(int(signed_rate * seconds * 1.5) + 200)])
+    return itertools.repeat(get_request(port, f"/{kind}"))
+
+
 async def cpu_per_request(stack: DevStack, child: ChildProcess, relayer: Relayer, signer: RequestSigner,
-                          args: argparse.Namespace) -> dict[str, Any]:
+                          signed_rate: float, args: argparse.Namespace) -> dict[str, Any]:
     """Where a signed request's cost goes beyond /version's: CPU milliseconds per request by process (the
     relayer, its sidecar, PostgreSQL, Redis, this client, the whole machine) over one longer measurement of
     each on the cached relayer, and with ``--py-spy`` the relayer's busiest functions in each."""
@@ -204,11 +208,7 @@ async def cpu_per_request(stack: DevStack, child: ChildProcess, relayer: Relayer
     seconds = 2 * args.seconds
     result: dict[str, Any] = {}
     for kind in ("version", "signed"):
-        if kind == "signed":
-            count = int(700 * seconds * 2) + 200
-            requests: Iterator[bytes] = iter([signer.stats_request(relayer.port) for _ in range(count)])
-        else:
-            requests = itertools.repeat(get_request(relayer.port, "/version"))
+        requests = requests_of(kind, relayer.port, signer, signed_rate, seconds)
         samplers = (await start_sampling(args.py_spy, roles, sampled=("relayer",), report=f"auth_{kind}")
                     if args.py_spy else {})
         before = cpu_seconds(roles)

@@ -1,6 +1,6 @@
 """Which process spends the CPU, and on what: CPU seconds per process role and py-spy's busiest functions.
 
-Shared by the benches that profile a stack (``remember_stages``, ``auth``). py-spy is not a dependency of the
+Shared by the benches that profile a stack (``remember_stages``, ``auth``, ``recall``). py-spy is not a dependency of the
 project: a bench takes the path of a binary you have (``--py-spy PATH``) and samples the processes you name
 with ``py-spy record --format raw`` (collapsed stacks) until it is stopped.
 """
