@@ -53,28 +53,24 @@ def world(tmp_path) -> World:
     return new_world(tmp_path / "sui.json")
 
 
-async def tag_frame(reader: ChainReader, world: World, session_id: str, sequence: int, *, owner: str = USER) -> str:
+def tag_frame(world: World, session_id: str, sequence: int, *, owner: str = USER) -> str:
     """Another relayer's append, as the chain sees it: a Blob tagged with session and sequence, sent to the owner."""
     blob_id = blob_id_from_u256(int.from_bytes(secrets.token_bytes(32), "little"))
     object_id = world.create_blob_object(blob_id, 17, WALLET)
     tags = BlobTags(owner=owner, namespace="memwal-session", memwal_package_id=world.packages["memwal"],
                     extra=(("memwal_session_id", session_id), ("memwal_session_seq", str(sequence))))
+    gas = next(item for item in world.owned_by(WALLET, "0x2::coin::Coin"))
     tx_bytes, signature = build_blob_metadata_transaction(
-        seed=WALLET_SEED, walrus_package_id=world.packages["walrus"], blobs=[await reader_ref(world, object_id)],
-        tags=tags, gas_coins=[world_gas(world)], gas_price=world.reference_gas_price, gas_budget=50_000_000)
+        seed=WALLET_SEED, walrus_package_id=world.packages["walrus"], blobs=[object_ref(world, object_id)],
+        tags=tags, gas_coins=[object_ref(world, gas.object_id)], gas_price=world.reference_gas_price, gas_budget=50_000_000)
     world.apply_transaction(tx_bytes, [signature])
     return blob_id
 
 
-async def reader_ref(world: World, object_id: str) -> ObjectRef:
+def object_ref(world: World, object_id: str) -> ObjectRef:
     item = world.get(object_id)
     assert item is not None
     return ObjectRef(item.object_id, item.version, item.digest)
-
-
-def world_gas(world: World) -> ObjectRef:
-    coin = next(item for item in world.owned_by(WALLET, "0x2::coin::Coin"))
-    return ObjectRef(coin.object_id, coin.version, coin.digest)
 
 
 def send_away(world: World, blob_id: str) -> None:
@@ -103,7 +99,7 @@ class TestChangeFeed:
         async with reader_for(world, "graphql") as reader:
             assert isinstance(reader, OwnerChangeFeed)
             start = await reader.latest_checkpoint()
-            blob_id = await tag_frame(reader, world, "chat", 0)
+            blob_id = tag_frame(world, "chat", 0)
             changes = await reader.owner_blob_changes(USER, world.packages["walrus"], start)
             assert changes.complete and changes.checkpoint == start + 2  # the blob's creation, then the transfer
             [change] = changes.changes  # the creation went to the wallet, not to USER: not USER's transaction
@@ -125,10 +121,10 @@ class TestSessionIndex:
         async with reader_for(world, "graphql") as reader:
             counting = Counting(reader)
             index = index_over(world, counting)
-            first = await tag_frame(reader, world, "chat", 0)
+            first = tag_frame(world, "chat", 0)
             assert by_sequence(await index.claims(USER, "chat")) == [("chat", 0, first)]
-            later = [await tag_frame(reader, world, "chat", sequence) for sequence in (1, 2)]
-            other = await tag_frame(reader, world, "other", 0)
+            later = [tag_frame(world, "chat", sequence) for sequence in (1, 2)]
+            other = tag_frame(world, "other", 0)
             assert by_sequence(await index.claims(USER, "chat")) == [("chat", 0, first), ("chat", 1, later[0]),
                                                                      ("chat", 2, later[1])]
             assert by_sequence(await index.claims(USER)) == by_sequence(
@@ -144,7 +140,7 @@ class TestSessionIndex:
         async with reader_for(world, "graphql") as reader:
             counting = Counting(reader)
             index = index_over(world, counting, cache_claims=0)
-            blob_id = await tag_frame(reader, world, "chat", 0)
+            blob_id = tag_frame(world, "chat", 0)
             for _ in range(3):
                 assert by_sequence(await index.claims(USER, "chat")) == [("chat", 0, blob_id)]
             assert (counting.listings, counting.change_queries) == (3, 0)
@@ -153,7 +149,7 @@ class TestSessionIndex:
         async with reader_for(world, "graphql") as reader:
             counting = Counting(reader)
             index = index_over(world, counting, cache_claims=1)
-            blobs = [await tag_frame(reader, world, "chat", sequence) for sequence in (0, 1)]
+            blobs = [tag_frame(world, "chat", sequence) for sequence in (0, 1)]
             for _ in range(2):
                 assert [claim.blob_id for claim in sorted(await index.claims(USER), key=lambda c: c.sequence)] == blobs
             assert counting.listings == 2
@@ -163,10 +159,10 @@ class TestSessionIndex:
         async with reader_for(world, "graphql") as reader:
             counting = Counting(reader)
             index = index_over(world, counting, cache_claims=3)
-            await tag_frame(reader, world, "a", 0, owner=USER)
+            tag_frame(world, "a", 0, owner=USER)
             for sequence in (0, 1):
-                await tag_frame(reader, world, "b", sequence, owner=OTHER)
-            await tag_frame(reader, world, "c", 0, owner=third)
+                tag_frame(world, "b", sequence, owner=OTHER)
+            tag_frame(world, "c", 0, owner=third)
             for owner in (USER, OTHER, USER, OTHER):  # 1 + 2 claims: both kept, one listing each
                 await index.claims(owner)
             assert counting.listings == 2
@@ -184,7 +180,7 @@ class TestSessionIndex:
             await index.claims(USER)
             monkeypatch.setattr(chain.graphql, "MAX_CHANGE_PAGES", 1)
             monkeypatch.setattr(chain.graphql.queries, "PAGE_SIZE", 1)
-            blobs = [await tag_frame(reader, world, "chat", sequence) for sequence in (0, 1)]
+            blobs = [tag_frame(world, "chat", sequence) for sequence in (0, 1)]
             assert [claim.blob_id for claim in sorted(await index.claims(USER), key=lambda c: c.sequence)] == blobs
             assert counting.listings == 2  # the first look, then afresh because the changes did not fit
 
@@ -195,7 +191,7 @@ class TestSessionIndex:
         async with reader_for(world, "graphql") as reader:
             index = index_over(world, reader)
             assert await index.claims(USER) == []
-            blob_id = await tag_frame(reader, world, "chat", 0)
+            blob_id = tag_frame(world, "chat", 0)
             assert await index.claims(USER) == []  # executed, not yet indexed: a full listing would not see it either
             now[0] += 10
             assert by_sequence(await index.claims(USER)) == [("chat", 0, blob_id)]
